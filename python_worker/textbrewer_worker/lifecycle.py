@@ -1,0 +1,39 @@
+"""Process lifetime: the stdin lifeline, signals, parent-death signal."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+
+
+def start_lifeline() -> None:
+    """Exits the process when the parent closes our stdin (it died, even by SIGKILL).
+
+    os.read on the raw fd, not sys.stdin: a daemon thread blocked in a buffered read aborts interpreter shutdown.
+    """
+
+    def watch() -> None:
+        try:
+            while os.read(0, 4096):
+                pass
+        except OSError:
+            pass
+        os._exit(0)
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
+
+
+def install_signal_handlers(on_term: "callable[[], None]") -> None:  # type: ignore[valid-type]
+    # Node owns Ctrl-C: it sends `shutdown`, then SIGTERM, then SIGKILL.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: on_term())
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        except OSError:
+            pass

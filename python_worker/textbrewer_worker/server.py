@@ -1,0 +1,123 @@
+"""The worker's request loop: one DEALER socket for requests, one for heartbeats, one reply per request."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+import zmq
+
+from . import protocol
+from .codec import ProtocolError, decode_tensor, decode_value, encode_value
+from .lifecycle import install_signal_handlers, start_lifeline
+from .ops import OPS, WorkerState
+
+HEARTBEAT_INTERVAL_S = 1.0
+# Node answers every heartbeat; a parent that stopped answering for this long is gone or wedged.
+PARENT_SILENCE_LIMIT_S = 60.0
+
+
+def _dumps(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, separators=(",", ":"), allow_nan=True).encode("utf-8")
+
+
+def _hello(token: str, role: str) -> bytes:
+    return _dumps({"v": protocol.protocol_version(), "op": "hello", "token": token, "role": role, "pid": os.getpid()})
+
+
+def _heartbeat_loop(ctx: zmq.Context, endpoint: str, token: str, stop: threading.Event) -> None:
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    sock.send(_hello(token, "heartbeat"))
+    last_answer = time.monotonic()
+    version = protocol.protocol_version()
+    poller = zmq.Poller()
+    poller.register(sock, zmq.POLLIN)
+    while not stop.is_set():
+        try:
+            sock.send(_dumps({"v": version, "op": "hb", "t": time.time()}), zmq.NOBLOCK)
+        except zmq.Again:
+            pass
+        deadline = time.monotonic() + HEARTBEAT_INTERVAL_S
+        while (remaining := deadline - time.monotonic()) > 0:
+            if poller.poll(remaining * 1000):
+                sock.recv_multipart()
+                last_answer = time.monotonic()
+        if time.monotonic() - last_answer > PARENT_SILENCE_LIMIT_S:
+            sys.stderr.write("textbrewer_worker: no heartbeat from the client for 60 s; exiting\n")
+            os._exit(3)
+    sock.close()
+
+
+def error_reply(request_id: int, exc: BaseException) -> dict[str, Any]:
+    return {
+        "v": protocol.protocol_version(),
+        "id": request_id,
+        "ok": False,
+        "error": {
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        },
+    }
+
+
+def handle(state: WorkerState, frames: list[zmq.Frame]) -> list[Any]:
+    """Turns one request into exactly one reply (as frames); never raises."""
+    request_id = 0
+    try:
+        if not frames:
+            raise ProtocolError("empty message")
+        header = protocol.parse_request(frames[0].buffer)
+        request_id = header["id"]
+        metas = header.get("tensors", [])
+        if len(metas) != len(frames) - 1:
+            raise ProtocolError(f"header describes {len(metas)} tensors but {len(frames) - 1} frames came")
+        tensors = [decode_tensor(meta, frame) for meta, frame in zip(metas, frames[1:])]
+        args = decode_value(header.get("args", {}), tensors)
+        op = OPS.get(header["op"])
+        if op is None:
+            raise ProtocolError(f"unknown op '{header['op']}'; known ops: {', '.join(sorted(OPS))}")
+        result = op(state, args)
+        out_metas: list[dict[str, Any]] = []
+        out_frames: list[Any] = []
+        encoded = encode_value(result, out_metas, out_frames)
+        reply: dict[str, Any] = {"v": protocol.protocol_version(), "id": request_id, "ok": True}
+        if encoded is not None:
+            reply["result"] = encoded
+        if out_metas:
+            reply["tensors"] = out_metas
+        return [_dumps(reply), *out_frames]
+    except Exception as exc:  # every failure becomes an error reply; the loop goes on
+        return [_dumps(error_reply(request_id, exc))]
+
+
+def serve(endpoint: str, token: str, device: str) -> None:
+    start_lifeline()
+    stop = threading.Event()
+    install_signal_handlers(lambda: stop.set())
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    sock.send(_hello(token, "main"))
+    heartbeat = threading.Thread(target=_heartbeat_loop, args=(ctx, endpoint, token, stop), name="heartbeat", daemon=True)
+    heartbeat.start()
+    state = WorkerState(device=device)
+    poller = zmq.Poller()
+    poller.register(sock, zmq.POLLIN)
+    while not stop.is_set() and not state.shutdown_requested:
+        if not poller.poll(200):
+            continue
+        frames = sock.recv_multipart(copy=False)
+        sock.send_multipart(handle(state, frames), copy=False)
+    stop.set()
+    heartbeat.join(timeout=2 * HEARTBEAT_INTERVAL_S)
+    sock.close()
+    ctx.term()

@@ -1,0 +1,235 @@
+/** The worker's Python environment: find it, build it (`textbrewer setup`), check it (`textbrewer doctor`). */
+import { execa } from "execa";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { cacheRoot, completeMarker, requirementsFile, requirementsHash, venvDir, venvPython, workerSourceDir } from "./paths.js";
+
+export class PythonEnvError extends Error {
+  override readonly name = "PythonEnvError";
+}
+
+export interface ResolvedPython {
+  python: string;
+  /** Where the interpreter came from: the TEXTBREWER_PYTHON variable, an explicit option, or the managed venv. */
+  source: "option" | "TEXTBREWER_PYTHON" | "managed";
+}
+
+/** The interpreter the worker runs on. Throws with the fix when none is ready. */
+export function resolvePython(explicit?: string): ResolvedPython {
+  if (explicit) return { python: explicit, source: "option" };
+  const fromEnv = process.env.TEXTBREWER_PYTHON;
+  if (fromEnv) return { python: fromEnv, source: "TEXTBREWER_PYTHON" };
+  if (existsSync(completeMarker())) return { python: venvPython(), source: "managed" };
+  throw new PythonEnvError(
+    `no Python environment for the worker yet (expected ${venvDir()}). ` +
+      "Run `npx textbrewer setup` (npm test and npm run demo do it for you), or set TEXTBREWER_PYTHON to an " +
+      "interpreter that has torch, transformers, safetensors, pyzmq, numpy and jsonschema.",
+  );
+}
+
+/** Environment variables of every Python process we start: the worker package on PYTHONPATH. */
+export function pythonEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const pythonPath = [workerSourceDir(), process.env.PYTHONPATH].filter(Boolean).join(delimiter);
+  return {
+    PYTHONPATH: pythonPath,
+    PYTHONUNBUFFERED: "1",
+    PYTHONDONTWRITEBYTECODE: "1",
+    // Fresh large buffers fault in 4 KiB pages one by one; huge pages make big tensor frames several times faster.
+    GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? "glibc.malloc.hugetlb=1",
+    TOKENIZERS_PARALLELISM: process.env.TOKENIZERS_PARALLELISM ?? "false",
+    HF_HUB_OFFLINE: "1",
+    TRANSFORMERS_OFFLINE: "1",
+    ...extra,
+  };
+}
+
+const MIN_PYTHON: [number, number] = [3, 10];
+
+async function pythonVersion(python: string): Promise<[number, number] | null> {
+  const r = await execa(python, ["-c", "import sys; print(sys.version_info[0], sys.version_info[1])"], { reject: false });
+  if (r.exitCode !== 0 || typeof r.stdout !== "string") return null;
+  const [maj, min] = r.stdout.trim().split(" ").map(Number);
+  return maj !== undefined && min !== undefined ? [maj, min] : null;
+}
+
+async function findBasePython(): Promise<string> {
+  const candidates = [process.env.TEXTBREWER_BASE_PYTHON, "python3.11", "python3.12", "python3", "python3.10", "python3.13", "python"];
+  for (const c of candidates) {
+    if (!c) continue;
+    const v = await pythonVersion(c);
+    if (v && (v[0] > MIN_PYTHON[0] || (v[0] === MIN_PYTHON[0] && v[1] >= MIN_PYTHON[1]))) return c;
+  }
+  throw new PythonEnvError(
+    `no Python ≥ ${MIN_PYTHON.join(".")} found on PATH (tried python3.11, python3.12, python3, …). ` +
+      "Install one, or set TEXTBREWER_BASE_PYTHON to its path, or TEXTBREWER_PYTHON to a ready interpreter.",
+  );
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A lock directory holding the owner's pid; a lock whose owner died is taken over. */
+async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (s: string) => void): Promise<T> {
+  const ownerFile = join(lockDir, "pid");
+  for (let waited = 0; ; waited++) {
+    try {
+      mkdirSync(lockDir);
+      writeFileSync(ownerFile, String(process.pid));
+      break;
+    } catch {
+      let owner = NaN;
+      try {
+        owner = Number(readFileSync(ownerFile, "utf8"));
+      } catch {
+        /* being written, or gone */
+      }
+      const ageMs = existsSync(lockDir) ? Date.now() - statSync(lockDir).mtimeMs : 0;
+      if ((Number.isFinite(owner) && owner > 0 && !processAlive(owner)) || (!Number.isFinite(owner) && ageMs > 60_000)) {
+        log(`setup: removing a stale lock left by process ${owner}`);
+        rmSync(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (waited % 30 === 0) log(`setup: another process (${owner}) is building the environment; waiting…`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    rmSync(lockDir, { recursive: true, force: true });
+  }
+}
+
+export interface SetupOptions {
+  log?: (line: string) => void;
+  /** Rebuild even when a complete environment exists. */
+  force?: boolean;
+}
+
+/**
+ * Builds the managed virtual environment keyed by the requirements hash. Idempotent; interrupt-safe: the marker
+ * is written last, and a folder without it is deleted and rebuilt.
+ */
+export async function setupPythonEnv(options: SetupOptions = {}): Promise<ResolvedPython> {
+  const log = options.log ?? ((s: string) => console.error(s));
+  if (process.env.TEXTBREWER_PYTHON) {
+    log(`setup: using TEXTBREWER_PYTHON=${process.env.TEXTBREWER_PYTHON} (nothing to build)`);
+    return { python: process.env.TEXTBREWER_PYTHON, source: "TEXTBREWER_PYTHON" };
+  }
+  const dir = venvDir();
+  if (!options.force && existsSync(completeMarker(dir))) return { python: venvPython(dir), source: "managed" };
+  mkdirSync(cacheRoot(), { recursive: true });
+  return withLock(
+    `${dir}.lock`,
+    async () => {
+      if (!options.force && existsSync(completeMarker(dir))) return { python: venvPython(dir), source: "managed" as const };
+      if (existsSync(dir)) {
+        log(`setup: removing the half-built environment ${dir}`);
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const base = await findBasePython();
+      log(`setup: creating ${dir} with ${base} (torch is large: the first build takes several minutes)`);
+      const stdio = { stdout: "inherit", stderr: "inherit" } as const;
+      await execa(base, ["-m", "venv", dir], stdio);
+      const python = venvPython(dir);
+      await execa(python, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", "pip"], stdio);
+      await execa(python, ["-m", "pip", "install", "--disable-pip-version-check", "-r", requirementsFile()], stdio);
+      const check = await doctor({ python });
+      if (!check.ok) throw new PythonEnvError(`setup: the new environment fails its checks:\n${formatDoctor(check)}`);
+      writeFileSync(completeMarker(dir), JSON.stringify({ requirementsHash: requirementsHash(), builtAt: new Date().toISOString() }));
+      log(`setup: ready (${python})`);
+      return { python, source: "managed" as const };
+    },
+    log,
+  );
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  python: string;
+  source: ResolvedPython["source"] | "missing";
+  versions: Record<string, string | null>;
+  cuda: { available: boolean; version: string | null; devices: string[] } | null;
+  problems: string[];
+}
+
+const REQUIRED_MODULES = ["torch", "transformers", "safetensors", "zmq", "numpy", "jsonschema"] as const;
+
+const DOCTOR_SCRIPT = `
+import importlib, json, sys
+out = {"python": sys.version.split()[0], "executable": sys.executable, "modules": {}, "cuda": None}
+for name in ${JSON.stringify(REQUIRED_MODULES)} + ["tensorboard", "ot"]:
+    try:
+        m = importlib.import_module(name)
+        out["modules"][name] = getattr(m, "__version__", "present")
+    except Exception as e:
+        out["modules"][name] = None
+try:
+    import torch
+    out["cuda"] = {"available": torch.cuda.is_available(), "version": torch.version.cuda,
+                   "devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]}
+except Exception:
+    pass
+print(json.dumps(out))
+`;
+
+/** Checks an interpreter: Python version, required modules, CUDA. Never throws. */
+export async function doctor(options: { python?: string } = {}): Promise<DoctorReport> {
+  let resolved: ResolvedPython;
+  try {
+    resolved = resolvePython(options.python);
+  } catch (e) {
+    return { ok: false, python: "", source: "missing", versions: {}, cuda: null, problems: [(e as Error).message] };
+  }
+  const problems: string[] = [];
+  const r = await execa(resolved.python, ["-c", DOCTOR_SCRIPT], { reject: false, env: pythonEnv() });
+  if (r.exitCode !== 0 || typeof r.stdout !== "string") {
+    problems.push(`cannot run ${resolved.python}: ${String(r.stderr || r.message).trim()}`);
+    return { ok: false, python: resolved.python, source: resolved.source, versions: {}, cuda: null, problems };
+  }
+  const info = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+    python: string;
+    modules: Record<string, string | null>;
+    cuda: DoctorReport["cuda"];
+  };
+  const [maj, min] = info.python.split(".").map(Number);
+  if (maj! < MIN_PYTHON[0] || (maj === MIN_PYTHON[0] && min! < MIN_PYTHON[1])) {
+    problems.push(`Python ${info.python} is too old; ${MIN_PYTHON.join(".")} or newer is needed`);
+  }
+  for (const m of REQUIRED_MODULES) {
+    if (!info.modules[m]) {
+      const pkg = m === "zmq" ? "pyzmq" : m;
+      problems.push(
+        resolved.source === "managed"
+          ? `module '${m}' is missing from the managed environment: run \`npx textbrewer setup --force\``
+          : `module '${m}' is missing: \`${resolved.python} -m pip install ${pkg}\` (pinned versions in python_worker/requirements.lock)`,
+      );
+    }
+  }
+  return {
+    ok: problems.length === 0,
+    python: resolved.python,
+    source: resolved.source,
+    versions: { python: info.python, ...info.modules },
+    cuda: info.cuda,
+    problems,
+  };
+}
+
+export function formatDoctor(report: DoctorReport): string {
+  const lines = [
+    `interpreter   ${report.python || "(none)"}  [${report.source}]`,
+    ...Object.entries(report.versions).map(([k, v]) => `${k.padEnd(13)} ${v ?? "MISSING"}`),
+    `cuda          ${report.cuda ? (report.cuda.available ? `yes (CUDA ${report.cuda.version})` : "no (CPU only)") : "unknown"}`,
+    ...(report.cuda?.devices.length ? report.cuda.devices.map((d, i) => `  device ${i}    ${d}`) : []),
+    report.ok ? "status        ok" : "status        PROBLEMS:",
+    ...report.problems.map((p) => `  - ${p}`),
+  ];
+  return lines.join("\n");
+}

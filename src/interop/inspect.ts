@@ -1,0 +1,3 @@
+export async function inspectCheckpoint(path: string): Promise<unknown> {
+  throw new Error(`not yet: ${path}`);
+}

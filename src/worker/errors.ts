@@ -1,0 +1,59 @@
+import type { ErrorInfo } from "./protocol.js";
+
+/** A request the worker answered with an error; the worker is still serving. */
+export class WorkerError extends Error {
+  override readonly name = "WorkerError";
+  readonly pythonType: string;
+  readonly pythonMessage: string;
+  readonly traceback: string;
+  readonly op: string;
+
+  constructor(op: string, info: ErrorInfo) {
+    super(`${op}: ${info.type}: ${info.message}`);
+    this.op = op;
+    this.pythonType = info.type;
+    this.pythonMessage = info.message;
+    this.traceback = info.traceback;
+  }
+}
+
+export interface CrashDetails {
+  exitCode: number | null;
+  signal: string | null;
+  /** The last Python traceback printed on stderr, if any. */
+  traceback: string | null;
+  stderrTail: string[];
+}
+
+/** The worker process died; every pending and later call rejects with this. */
+export class WorkerCrashedError extends Error {
+  override readonly name = "WorkerCrashedError";
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly traceback: string | null;
+  readonly stderrTail: string[];
+
+  constructor(details: CrashDetails) {
+    const how = details.signal ? `was killed by ${details.signal}` : `exited with code ${details.exitCode}`;
+    const tail = details.stderrTail.length ? `\n--- last stderr lines ---\n${details.stderrTail.join("\n")}` : "";
+    const tb = details.traceback && !tail.includes(details.traceback) ? `\n--- Python traceback ---\n${details.traceback}` : "";
+    super(`the Python worker ${how}${tb}${tail}`);
+    this.exitCode = details.exitCode;
+    this.signal = details.signal;
+    this.traceback = details.traceback;
+    this.stderrTail = details.stderrTail;
+  }
+}
+
+/** The worker could not be started (interpreter missing, handshake timed out, …). */
+export class WorkerStartError extends Error {
+  override readonly name = "WorkerStartError";
+}
+
+/** The worker was closed by this process; calls after close() reject with this. */
+export class WorkerClosedError extends Error {
+  override readonly name = "WorkerClosedError";
+  constructor() {
+    super("the worker is closed");
+  }
+}

@@ -1,0 +1,34 @@
+/** Keeps the last lines a process wrote, and finds the last Python traceback among them. */
+export class StderrTail {
+  private readonly lines: string[] = [];
+  private partial = "";
+
+  constructor(private readonly limit = 200) {}
+
+  push(chunk: string): string[] {
+    const parts = (this.partial + chunk).split("\n");
+    this.partial = parts.pop() ?? "";
+    for (const line of parts) {
+      this.lines.push(line);
+      if (this.lines.length > this.limit) this.lines.shift();
+    }
+    return parts;
+  }
+
+  tail(n = 20): string[] {
+    const all = this.partial ? [...this.lines, this.partial] : this.lines;
+    return all.slice(-n);
+  }
+
+  lastTraceback(): string | null {
+    const all = this.tail(this.limit);
+    const start = all.map((l) => l.startsWith("Traceback (most recent call last):")).lastIndexOf(true);
+    if (start < 0) return null;
+    const out = [all[start]!];
+    for (const line of all.slice(start + 1)) {
+      out.push(line);
+      if (line && !line.startsWith(" ")) break; // the exception line ends the block
+    }
+    return out.join("\n");
+  }
+}

@@ -1,0 +1,237 @@
+import { execa, type ResultPromise } from "execa";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pythonEnv, resolvePython } from "../env/python-env.js";
+import { Connection, type ReplyError } from "./connection.js";
+import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./errors.js";
+import { ModelHandle, type CreateModelOptions, type LoadModelOptions, type ModelDescription } from "./model-handle.js";
+import { StderrTail } from "./stderr-tail.js";
+
+export type Device = "auto" | "cpu" | "cuda" | "mps" | `cuda:${number}`;
+
+export interface WorkerOptions {
+  /** Where models and batches live: "auto" picks CUDA when available. Default "auto". */
+  device?: Device | string;
+  /** Interpreter; default: TEXTBREWER_PYTHON, else the managed environment (`npx textbrewer setup`). */
+  python?: string;
+  /** "ipc" (default: a socket in a private 0700 folder) or "tcp" (127.0.0.1, random port), or a full endpoint. */
+  endpoint?: "ipc" | "tcp" | string;
+  /** How long to wait for the worker to connect (importing torch can take a while on a cold disk). Default 120 s. */
+  startupTimeoutMs?: number;
+  /** Copy the worker's stderr/stdout to this process's stderr (default: only when TEXTBREWER_WORKER_LOG=1). */
+  echoOutput?: boolean;
+  /** Extra environment variables for the worker. */
+  env?: Record<string, string>;
+}
+
+export interface WorkerInfo {
+  python: string;
+  executable: string;
+  torch: string;
+  transformers: string;
+  pyzmq: string;
+  libzmq: string;
+  numpy: string;
+  cuda: boolean;
+  cudaVersion: string | null;
+  devices: string[];
+  device: string;
+  threads: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** A Python worker process holding models; talk to it through its methods, end it with close() or `await using`. */
+export class Worker implements AsyncDisposable {
+  readonly endpoint: string;
+  readonly pid: number;
+  info!: WorkerInfo;
+  private readonly conn: Connection;
+  private readonly child: ResultPromise;
+  private readonly stderr: StderrTail;
+  private readonly privateDir: string | null;
+  private closing: Promise<void> | null = null;
+  private crashed: WorkerCrashedError | null = null;
+  private readonly exited: Promise<void>;
+
+  private constructor(parts: {
+    endpoint: string;
+    conn: Connection;
+    child: ResultPromise;
+    stderr: StderrTail;
+    privateDir: string | null;
+    exited: Promise<void>;
+  }) {
+    this.endpoint = parts.endpoint;
+    this.conn = parts.conn;
+    this.child = parts.child;
+    this.pid = parts.child.pid ?? -1;
+    this.stderr = parts.stderr;
+    this.privateDir = parts.privateDir;
+    this.exited = parts.exited;
+  }
+
+  static async start(options: WorkerOptions = {}): Promise<Worker> {
+    const { python } = resolvePython(options.python);
+    const token = randomBytes(24).toString("hex");
+    const conn = new Connection(token);
+    let privateDir: string | null = null;
+    let endpoint: string;
+    const kind = options.endpoint ?? "ipc";
+    if (kind === "ipc") {
+      privateDir = mkdtempSync(join(tmpdir(), "tbw-")); // mkdtemp creates it 0700
+      endpoint = `ipc://${join(privateDir, "w.ipc")}`;
+      if (endpoint.length - 6 > 107) throw new WorkerStartError(`ipc path too long for a Unix socket: ${endpoint}; set TMPDIR shorter or use endpoint "tcp"`);
+    } else if (kind === "tcp") {
+      endpoint = "tcp://127.0.0.1:*";
+    } else {
+      endpoint = kind;
+    }
+    try {
+      endpoint = await conn.bind(endpoint);
+    } catch (e) {
+      conn.close();
+      if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+      throw new WorkerStartError(`cannot bind ${endpoint}: ${(e as Error).message}`);
+    }
+
+    const echo = options.echoOutput ?? process.env.TEXTBREWER_WORKER_LOG === "1";
+    const stderr = new StderrTail();
+    const child = execa(python, ["-m", "textbrewer_worker", "--endpoint", endpoint, "--device", options.device ?? "auto"], {
+      env: pythonEnv({ ...options.env, TEXTBREWER_WORKER_TOKEN: token }),
+      stdin: "pipe", // the lifeline: the worker exits when this pipe closes
+      stdout: "pipe",
+      stderr: "pipe",
+      buffer: false,
+      reject: false,
+      cleanup: true,
+      forceKillAfterDelay: 3000,
+    });
+    child.stderr?.setEncoding("utf8");
+    child.stdout?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      stderr.push(chunk);
+      if (echo) process.stderr.write(chunk);
+    });
+    child.stdout?.on("data", (chunk: string) => {
+      if (echo) process.stderr.write(chunk);
+    });
+
+    let worker: Worker | null = null;
+    let exitDetails: WorkerCrashedError | null = null;
+    const exited = child.then((result) => {
+      exitDetails = new WorkerCrashedError({
+        exitCode: result.exitCode ?? null,
+        signal: result.signal ?? null,
+        traceback: stderr.lastTraceback(),
+        stderrTail: stderr.tail(20),
+      });
+      worker?.onExit(exitDetails);
+      conn.fail(exitDetails);
+    });
+
+    const cleanupFailedStart = async (): Promise<void> => {
+      child.kill("SIGKILL");
+      await exited;
+      conn.close();
+      if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+    };
+
+    const timeoutMs = options.startupTimeoutMs ?? 120_000;
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      conn.waitForHello().then(() => "ready" as const),
+      exited.then(() => "exited" as const),
+      new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (outcome !== "ready") {
+      await cleanupFailedStart();
+      const why = outcome === "timeout" ? `did not connect within ${timeoutMs} ms` : "exited during startup";
+      const details = exitDetails as WorkerCrashedError | null;
+      throw new WorkerStartError(
+        `the Python worker (${python}) ${why}` +
+          (details ? ` (${details.signal ? `signal ${details.signal}` : `exit code ${details.exitCode}`})` : "") +
+          (stderr.tail(30).length ? `\n--- worker stderr ---\n${stderr.tail(30).join("\n")}` : "") +
+          "\nRun `npx textbrewer doctor` to check the Python environment.",
+      );
+    }
+    worker = new Worker({ endpoint, conn, child, stderr, privateDir, exited });
+    try {
+      worker.info = (await worker.call("info")) as WorkerInfo;
+    } catch (e) {
+      await worker.close();
+      throw e;
+    }
+    return worker;
+  }
+
+  /** Sends one request; resolves with its result (tensors as Tensor), rejects with WorkerError / WorkerCrashedError. */
+  async call(op: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<unknown> {
+    if (this.crashed) throw this.crashed;
+    if (this.closing) throw new WorkerClosedError();
+    options.signal?.throwIfAborted();
+    try {
+      const reply = await this.conn.request(op, args);
+      return reply.result;
+    } catch (e) {
+      const err = e as ReplyError;
+      if (err.info) throw new WorkerError(op, err.info);
+      throw e;
+    }
+  }
+
+  /** Loads a checkpoint into the worker (see LoadModelOptions for the formats). */
+  async loadModel(options: LoadModelOptions): Promise<ModelHandle> {
+    const description = (await this.call("load_model", { ...options })) as ModelDescription;
+    return new ModelHandle((op, args) => this.call(op, args), description);
+  }
+
+  /** Builds a model from a Hugging Face config, optionally initialised from another model's layers. */
+  async createModel(options: CreateModelOptions): Promise<ModelHandle> {
+    const { initFrom, ...rest } = options;
+    const description = (await this.call("create_model", { ...rest, initFrom: initFrom?.id ?? null })) as ModelDescription;
+    return new ModelHandle((op, args) => this.call(op, args), description);
+  }
+
+  /** Milliseconds since the worker's last heartbeat (it beats every second, also while busy in torch). */
+  get heartbeatAgeMs(): number {
+    return this.conn.lastHeartbeat ? Date.now() - this.conn.lastHeartbeat : Infinity;
+  }
+
+  get alive(): boolean {
+    return !this.crashed && !this.closing;
+  }
+
+  private onExit(details: WorkerCrashedError): void {
+    if (!this.closing) this.crashed = details;
+  }
+
+  /** Asks the worker to finish, then SIGTERM, then SIGKILL; frees the socket and the private folder. Idempotent. */
+  close(): Promise<void> {
+    if (!this.closing) this.closing = this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (!this.crashed) {
+      const ask = this.conn.request("shutdown").catch(() => undefined);
+      await Promise.race([ask, new Promise((r) => setTimeout(r, 2000))]);
+      const gone = await Promise.race([this.exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3000))]);
+      if (!gone) this.child.kill("SIGTERM"); // forceKillAfterDelay sends SIGKILL 3 s later
+    }
+    this.child.stdin?.end();
+    await this.exited;
+    this.conn.fail(new WorkerClosedError());
+    this.conn.close();
+    if (this.privateDir) rmSync(this.privateDir, { recursive: true, force: true });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
