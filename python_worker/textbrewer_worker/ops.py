@@ -123,7 +123,7 @@ def create_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     init_from = state.model(args, "initFrom") if args.get("initFrom") is not None else None
     model = create(
         config=args.get("config") or {},
-        task=args.get("task") or "base",
+        task=args.get("task"),
         init_from=init_from,
         layer_map=args.get("layerMap"),
     )

@@ -15,6 +15,7 @@ import zmq
 from . import protocol
 from .codec import ProtocolError, decode_tensor, decode_value, encode_value
 from .lifecycle import install_signal_handlers, start_lifeline
+from . import train_ops  # noqa: F401  (registers the training ops)
 from .ops import OPS, WorkerState
 
 HEARTBEAT_INTERVAL_S = 1.0

@@ -1,4 +1,5 @@
 import type { Tensor } from "../tensor/tensor.js";
+import type { Worker } from "./worker.js";
 
 export type Task = "sequence-classification" | "token-classification" | "question-answering" | "masked-lm" | "causal-lm" | "base";
 
@@ -55,6 +56,8 @@ export class ModelHandle {
   constructor(
     private readonly call: Call,
     description: ModelDescription,
+    /** The worker this model lives in. */
+    readonly worker: Worker,
   ) {
     this.id = description.handle;
     this.className = description.className;

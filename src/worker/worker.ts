@@ -188,14 +188,14 @@ export class Worker implements AsyncDisposable {
   /** Loads a checkpoint into the worker (see LoadModelOptions for the formats). */
   async loadModel(options: LoadModelOptions): Promise<ModelHandle> {
     const description = (await this.call("load_model", { ...options })) as ModelDescription;
-    return new ModelHandle((op, args) => this.call(op, args), description);
+    return new ModelHandle((op, args) => this.call(op, args), description, this);
   }
 
   /** Builds a model from a Hugging Face config, optionally initialised from another model's layers. */
   async createModel(options: CreateModelOptions): Promise<ModelHandle> {
     const { initFrom, ...rest } = options;
     const description = (await this.call("create_model", { ...rest, initFrom: initFrom?.id ?? null })) as ModelDescription;
-    return new ModelHandle((op, args) => this.call(op, args), description);
+    return new ModelHandle((op, args) => this.call(op, args), description, this);
   }
 
   /** Milliseconds since the worker's last heartbeat (it beats every second, also while busy in torch). */

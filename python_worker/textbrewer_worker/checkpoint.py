@@ -1,0 +1,97 @@
+"""Training checkpoints: student weights, optimizer, LR schedule, projections, AMP scaler and RNG states.
+
+The TS side creates a temporary folder, asks the worker to fill it, adds trainer_state.json and renames it
+into place, so a crash never leaves a half-written `gs{step}` behind.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, load_model as load_safetensors_into, save_file
+
+from .models import write_model_files
+from .session import TrainSession
+
+STUDENT_WEIGHTS = "model.safetensors"
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": list(random.getstate()[1]) + [random.getstate()[2] or -1],
+        "python_version": random.getstate()[0],
+    }
+    np_state = np.random.get_state()
+    state["numpy"] = {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": np_state[2]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    values = state["python"]
+    gauss = values[-1]
+    random.setstate((state["python_version"], tuple(values[:-1]), None if gauss == -1 else gauss))
+    np.random.set_state(("MT19937", state["numpy"]["keys"].numpy().astype(np.uint32), state["numpy"]["pos"], 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(session: TrainSession, folder: str) -> list[str]:
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    write_model_files(session.student, out)
+    torch.save(session.optimizer.state_dict(), out / "optimizer.pt")
+    if session.scheduler is not None:
+        torch.save(session.scheduler.state_dict(), out / "scheduler.pt")
+    if session.scaler is not None:
+        torch.save(session.scaler.state_dict(), out / "scaler.pt")
+    projections = {
+        f"{i}.{name}": tensor.detach().contiguous().cpu()
+        for i, proj in enumerate(session.projections)
+        if proj is not None
+        for name, tensor in proj.state_dict().items()
+    }
+    if projections:
+        save_file(projections, str(out / "projections.safetensors"))
+    torch.save(rng_state(), out / "rng_state.pt")
+    return sorted(p.name for p in out.iterdir())
+
+
+def load(session: TrainSession, folder: str) -> None:
+    src = Path(folder)
+    weights = src / STUDENT_WEIGHTS
+    if not weights.exists():
+        raise FileNotFoundError(f"resumeFrom: '{folder}' has no {STUDENT_WEIGHTS}; is it a gs{{step}} checkpoint?")
+    missing, unexpected = load_safetensors_into(session.student, str(weights), strict=False)
+    if unexpected or any(not _is_tied(session.student, key) for key in missing):
+        raise ValueError(
+            f"resumeFrom: the checkpoint does not fit the student (missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    session.optimizer.load_state_dict(torch.load(src / "optimizer.pt", map_location=session.device, weights_only=True))
+    if session.scheduler is not None and (src / "scheduler.pt").exists():
+        session.scheduler.load_state_dict(torch.load(src / "scheduler.pt", weights_only=True))
+    if session.scaler is not None and (src / "scaler.pt").exists():
+        session.scaler.load_state_dict(torch.load(src / "scaler.pt", weights_only=True))
+    if (src / "projections.safetensors").exists():
+        tensors = load_file(str(src / "projections.safetensors"), device=str(session.device))
+        for i, proj in enumerate(session.projections):
+            if proj is not None:
+                prefix = f"{i}."
+                proj.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    set_rng_state(torch.load(src / "rng_state.pt", weights_only=True))
+
+
+def _is_tied(model: torch.nn.Module, key: str) -> bool:
+    """A key save_pretrained dropped because its tensor is shared with another one that was saved."""
+    params = dict(model.named_parameters(remove_duplicate=False))
+    target = params.get(key)
+    if target is None:
+        return False
+    return any(p is target and name != key for name, p in params.items())

@@ -1,0 +1,176 @@
+"""The distillation objective: KD on logits, intermediate matches, hard-label losses (reference §1.3, §3, §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from .losses import get_loss, mmd_loss, probability_shift_, select_logits
+from .temperature import build_temperature
+
+LIST_KEYS = ("logits", "logits_mask", "losses", "labels")
+
+
+def post_adaptor(results: dict[str, Any]) -> dict[str, Any]:
+    """A bare tensor under logits / logits_mask / losses / labels becomes a one-item list, as in TextBrewer."""
+    out = dict(results)
+    for key in LIST_KEYS:
+        if key in out and isinstance(out[key], torch.Tensor):
+            out[key] = [out[key]]
+    return out
+
+
+@dataclass
+class Objective:
+    """What a plan asks for; built once per training run."""
+
+    kd_loss_type: str | None
+    temperature: float
+    temperature_scheduler: dict[str, Any]
+    probability_shift: bool
+    matches: list[dict[str, Any]]
+    mmd_masked_divisor: str = "hidden"
+    require_logits: bool = False
+    temperature_fn: Callable[..., Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.temperature_fn = build_temperature(self.temperature_scheduler)
+        self.kd_fn = get_loss("kd", self.kd_loss_type) if self.kd_loss_type else None
+        self.match_fns = [self._match_fn(m) for m in self.matches]
+
+    def _match_fn(self, match: dict[str, Any]) -> Callable[..., torch.Tensor]:
+        fn = get_loss("match", match["loss"])
+        if fn is mmd_loss:
+            divisor = self.mmd_masked_divisor
+            return lambda s, t, mask=None: mmd_loss(s, t, mask, masked_divisor=divisor)
+        return fn
+
+
+def match_name(match: dict[str, Any]) -> str:
+    def layer(x: Any) -> str:
+        return "-".join(str(i) for i in x) if isinstance(x, list) else str(x)
+
+    return f"unweighted_{match['feature']}_{match['loss']}_{layer(match['layerS'])}_{layer(match['layerT'])}"
+
+
+def _select(features: list[Any], index: int, feature: str, side: str, match: dict[str, Any]) -> torch.Tensor:
+    if not -len(features) <= index < len(features):
+        raise IndexError(
+            f"intermediateMatches: layer{side} {index} is out of range: the {'student' if side == 'S' else 'teacher'} "
+            f"adaptor's '{feature}' has {len(features)} entries (match {match_name(match)})"
+        )
+    return features[index]
+
+
+def kd_term(
+    objective: Objective,
+    logits_S: list[torch.Tensor],
+    logits_T: list[torch.Tensor],
+    masks_S: list[torch.Tensor] | None,
+    masks_T: list[torch.Tensor] | None,
+    labels: list[torch.Tensor] | None,
+) -> torch.Tensor:
+    if len(logits_S) != len(logits_T):
+        raise ValueError(f"logits: the student gives {len(logits_S)} logits tensors and the teacher {len(logits_T)}")
+    if masks_S is not None:
+        logits_S = [select_logits(l, m) for l, m in zip(logits_S, masks_S)]
+    if masks_T is not None:
+        logits_T = [select_logits(l, m) for l, m in zip(logits_T, masks_T)]
+    if objective.probability_shift:
+        if labels is None:
+            raise ValueError("probabilityShift: the student adaptor must return 'labels'")
+        # clone: never mutate the caller's tensors (e.g. cached teacher logits)
+        logits_T = [probability_shift_(l.clone(), y) for l, y in zip(logits_T, labels)]
+    total: torch.Tensor | float = 0.0
+    assert objective.kd_fn is not None
+    for l_S, l_T in zip(logits_S, logits_T):
+        if l_S.shape != l_T.shape:
+            raise ValueError(
+                f"logits: student shape {tuple(l_S.shape)} != teacher shape {tuple(l_T.shape)} "
+                "(after logits_mask selection); the two must have the same classes and selected rows"
+            )
+        temperature = objective.temperature_fn(l_S, l_T, objective.temperature)
+        total = total + objective.kd_fn(l_S, l_T, temperature)
+    return total  # type: ignore[return-value]
+
+
+def distill_loss(
+    objective: Objective,
+    results_S: dict[str, Any],
+    results_T: list[dict[str, Any]],
+    teacher_logits: list[torch.Tensor] | None,
+    kd_weight: float,
+    hard_weight: float,
+    projections: list[torch.nn.Module | None],
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[torch.Tensor] | None]:
+    """Returns (total, unweighted terms, the teacher logits used as KD targets before masking/shift).
+
+    results_T holds one entry per teacher (MultiTeacher averages their logits); teacher_logits, when given,
+    stands in for the teachers' logits (a cache hit).
+    """
+    total: torch.Tensor | float = 0.0
+    terms: dict[str, torch.Tensor] = {}
+    first_T = results_T[0] if results_T else {}
+    target_logits: list[torch.Tensor] | None = teacher_logits
+    if target_logits is None and results_T and all("logits" in r for r in results_T):
+        per_teacher = [r["logits"] for r in results_T]
+        if len(per_teacher) == 1:
+            target_logits = per_teacher[0]
+        else:
+            target_logits = [torch.stack(group).mean(0) for group in zip(*per_teacher)]
+    if objective.require_logits and ("logits" not in results_S or target_logits is None):
+        side = "student" if "logits" not in results_S else "teacher"
+        raise KeyError(f"logits: the {side} adaptor must return 'logits' for this distiller")
+    if objective.kd_fn is not None and "logits" in results_S and target_logits is not None:
+        kd = kd_term(
+            objective,
+            results_S["logits"],
+            target_logits,
+            results_S.get("logits_mask"),
+            first_T.get("logits_mask", results_S.get("logits_mask") if teacher_logits is not None else None),
+            results_S.get("labels"),
+        )
+        total = total + kd * kd_weight
+        terms["unweighted_kd_loss"] = kd
+    inputs_mask = results_S.get("inputs_mask")
+    for i, (match, fn) in enumerate(zip(objective.matches, objective.match_fns)):
+        feature = match["feature"]
+        if feature not in results_S or feature not in first_T:
+            side = "student" if feature not in results_S else "teacher"
+            raise KeyError(f"intermediateMatches[{i}]: the {side} adaptor returns no '{feature}'")
+        proj = projections[i] if i < len(projections) else None
+        if isinstance(match["layerS"], list):
+            inter_S = [_select(results_S[feature], s, feature, "S", match) for s in match["layerS"]]
+            inter_T = [_select(first_T[feature], t, feature, "T", match) for t in match["layerT"]]
+            if proj is not None:
+                inter_S = [proj(s) for s in inter_S]
+        else:
+            inter_S = _select(results_S[feature], match["layerS"], feature, "S", match)
+            inter_T = _select(first_T[feature], match["layerT"], feature, "T", match)
+            if proj is not None:
+                inter_S = proj(inter_S)
+        value = fn(inter_S, inter_T, mask=inputs_mask)
+        total = total + value * match["weight"]
+        terms[match_name(match)] = value
+    if "losses" in results_S:
+        hard: torch.Tensor | float = 0.0
+        for loss in results_S["losses"]:
+            hard = hard + loss.mean()
+        total = total + hard * hard_weight
+        terms["unweighted_hard_label_loss"] = hard  # type: ignore[assignment]
+    if not isinstance(total, torch.Tensor):
+        raise ValueError(
+            "the objective is empty: neither KD (both adaptors need 'logits'), nor matches, nor 'losses' applied"
+        )
+    return total, terms, target_logits
+
+
+def trainer_loss(results: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    if "losses" not in results:
+        raise KeyError("losses: BasicTrainer needs the adaptor to return 'losses' (e.g. out.loss with labels in the batch)")
+    total: torch.Tensor | float = 0.0
+    for loss in results["losses"]:
+        total = total + loss.mean()
+    return total, {}  # type: ignore[return-value]

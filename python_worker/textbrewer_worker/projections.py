@@ -1,0 +1,26 @@
+"""Projections from student to teacher feature width (reference §4.2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+KINDS = ("linear", "relu", "tanh")
+
+
+def build_projection(spec: dict[str, Any]) -> nn.Module:
+    kind, dim_s, dim_t = spec["kind"], int(spec["dimS"]), int(spec["dimT"])
+    if kind not in KINDS:
+        raise ValueError(f"proj.kind: '{kind}' is not a projection; use one of {', '.join(KINDS)}")
+    linear = nn.Linear(dim_s, dim_t)
+    nn.init.normal_(linear.weight, mean=0.0, std=0.02)
+    nn.init.zeros_(linear.bias)
+    if kind == "linear":
+        return linear
+    return nn.Sequential(linear, nn.ReLU() if kind == "relu" else nn.Tanh())
+
+
+def build_projections(matches: list[dict[str, Any]], device: torch.device) -> list[nn.Module | None]:
+    return [build_projection(m["proj"]).to(device) if m.get("proj") else None for m in matches]

@@ -1,0 +1,243 @@
+"""One training run in the worker: models, adaptors, objective, optimizer, schedule, AMP. The TS loop drives it."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .adaptor import apply_adaptor, needs_outputs
+from .device import to_device
+from .objective import Objective, distill_loss, post_adaptor, trainer_loss
+from .ops import WorkerState, call_model, ensure_eager_attention
+from .optim import build_optimizer, build_scheduler, parameter_groups, torch_group_options
+from .projections import build_projections
+
+DEFAULT_TASK = "_"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def output_flags(model: nn.Module, spec: dict[str, Any]) -> dict[str, bool]:
+    """Asks an HF model for hidden states / attentions only when the adaptor reads them."""
+    if getattr(model, "config", None) is None:
+        return {}
+    wanted = needs_outputs(spec)
+    flags: dict[str, bool] = {}
+    if "hidden_states" in wanted:
+        flags["output_hidden_states"] = True
+    if "attentions" in wanted:
+        flags["output_attentions"] = True
+        ensure_eager_attention(model)
+    return flags
+
+
+def split_batch(batch: Any) -> tuple[Any, Any]:
+    """`{teacher, student}` sends each half to its own model (different tokenizers); otherwise both share it."""
+    if isinstance(batch, dict) and set(batch) == {"teacher", "student"}:
+        return batch["teacher"], batch["student"]
+    return batch, batch
+
+
+def amp_settings(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype, use a GradScaler)."""
+    if mode == "no":
+        return None, False
+    if mode == "bf16":
+        return torch.bfloat16, False
+    if mode == "fp16":
+        return torch.float16, True
+    raise ValueError(f"mixedPrecision: '{mode}' is not one of no, fp16, bf16")
+
+
+@dataclass
+class TrainSession:
+    plan: dict[str, Any]
+    device: torch.device
+    student: nn.Module
+    teachers: dict[str, list[nn.Module]]
+    adaptor_S: dict[str, dict[str, Any]]
+    adaptor_T: dict[str, list[dict[str, Any]]]
+    objective: Objective | None
+    projections: list[nn.Module | None]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    autocast_dtype: torch.dtype | None
+    writer: Any = None
+    forward_count: int = 0
+    flags_S: dict[str, dict[str, bool]] = field(default_factory=dict)
+    flags_T: dict[str, list[dict[str, bool]]] = field(default_factory=dict)
+
+    @property
+    def projection_modules(self) -> nn.ModuleList:
+        return nn.ModuleList([p if p is not None else nn.Identity() for p in self.projections])
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+
+def keyed(value: Any, tasks: list[str] | None) -> dict[str, Any]:
+    return value if tasks else {DEFAULT_TASK: value}
+
+
+def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
+    device = state.torch_device
+    if plan.get("seed") is not None:
+        seed_everything(int(plan["seed"]))
+    tasks: list[str] | None = plan.get("tasks")
+    student = state.model({"model": plan["student"]})
+    teachers = {t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan.get("teachers", []), tasks).items()}
+    adaptor_S = keyed(plan["adaptorS"], tasks)
+    adaptor_T = keyed(plan.get("adaptorT", []), tasks)
+    for task, models in teachers.items():
+        if len(adaptor_T.get(task, [])) != len(models):
+            raise ValueError(f"adaptorT: {len(models)} teacher(s) for task '{task}' but {len(adaptor_T.get(task, []))} adaptor(s)")
+    objective = None
+    if plan["strategy"] == "distiller":
+        objective = Objective(
+            kd_loss_type=plan.get("kdLossType", "ce"),
+            temperature=float(plan.get("temperature", 4.0)),
+            temperature_scheduler=plan.get("temperatureScheduler", {"type": "none"}),
+            probability_shift=bool(plan.get("probabilityShift", False)),
+            matches=plan.get("matches", []),
+            mmd_masked_divisor=plan.get("mmdMaskedDivisor", "hidden"),
+            require_logits=bool(plan.get("requireLogits", False)),
+        )
+    projections = build_projections(plan.get("matches", []), device) if objective else []
+    opt_spec = plan.get("optimizer", {"type": "AdamW", "lr": 5e-5})
+    groups = parameter_groups(student, opt_spec.get("groups", []))
+    for proj, match in zip(projections, plan.get("matches", [])):
+        if proj is not None:
+            groups.append({"params": list(proj.parameters()), **torch_group_options(match["proj"].get("groupOptions", {}))})
+    optimizer = build_optimizer(opt_spec, groups)
+    scheduler = build_scheduler(plan.get("scheduler"), optimizer)
+    autocast_dtype, use_scaler = amp_settings(plan.get("mixedPrecision", "no"), device)
+    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+    writer = None
+    if plan.get("logDir"):
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=plan["logDir"])
+    for models in teachers.values():
+        for teacher in models:
+            teacher.eval()
+    student.train()
+    session = TrainSession(
+        plan=plan,
+        device=device,
+        student=student,
+        teachers=teachers,
+        adaptor_S=adaptor_S,
+        adaptor_T=adaptor_T,
+        objective=objective,
+        projections=projections,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        scaler=scaler,
+        autocast_dtype=autocast_dtype,
+        writer=writer,
+    )
+    session.flags_S = {t: output_flags(student, spec) for t, spec in adaptor_S.items()}
+    session.flags_T = {t: [output_flags(m, s) for m, s in zip(teachers[t], adaptor_T[t])] for t in teachers}
+    return session
+
+
+def teacher_results(session: TrainSession, task: str, batch_T: Any, extra: dict[str, Any]) -> list[dict[str, Any]]:
+    results = []
+    with torch.no_grad():
+        for teacher, spec, flags in zip(session.teachers[task], session.adaptor_T[task], session.flags_T[task]):
+            out = call_model(teacher, batch_T, {**extra, **flags})
+            results.append(post_adaptor(apply_adaptor(spec, batch_T, out)))
+    return results
+
+
+def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
+    plan = session.plan
+    task = args.get("task") or DEFAULT_TASK
+    if task not in session.adaptor_S:
+        raise KeyError(f"task: '{task}' is not one of {', '.join(sorted(session.adaptor_S))}")
+    batch_T, batch_S = split_batch(to_device(args["batch"], session.device))
+    extra = plan.get("forwardArgs") or {}
+    cached = args.get("teacherLogits")
+    if cached is not None:
+        cached = to_device(cached if isinstance(cached, list) else [cached], session.device)
+    if args.get("zeroGrad"):
+        session.optimizer.zero_grad(set_to_none=True)
+    target_logits = None
+    with session.autocast():
+        out_S = call_model(session.student, batch_S, {**extra, **session.flags_S[task]})
+        results_S = post_adaptor(apply_adaptor(session.adaptor_S[task], batch_S, out_S))
+        if session.objective is None:
+            total, terms = trainer_loss(results_S)
+        else:
+            results_T = [] if cached is not None else teacher_results(session, task, batch_T, extra)
+            total, terms, target_logits = distill_loss(
+                session.objective,
+                results_S,
+                results_T,
+                cached,
+                float(args.get("kdWeight", 1.0)),
+                float(args.get("hardWeight", 0.0)),
+                session.projections,
+            )
+    loss = total / int(plan.get("gradientAccumulationSteps", 1))
+    if session.scaler is not None:
+        session.scaler.scale(loss).backward()
+    else:
+        loss.backward()
+    reply: dict[str, Any] = {}
+    if args.get("optimizerStep"):
+        grad_norm = optimizer_step(session)
+        if grad_norm is not None and args.get("report"):
+            reply["gradNorm"] = float(grad_norm)
+    if args.get("report"):
+        reply["total"] = float(total.detach())
+        reply["terms"] = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()}
+        reply["lr"] = [float(g["lr"]) for g in session.optimizer.param_groups]
+        if session.writer is not None:
+            log_scalars(session, reply)
+    if args.get("returnTeacherLogits") and target_logits is not None:
+        reply["teacherLogits"] = [t.detach() for t in target_logits]
+    session.forward_count += 1
+    return reply
+
+
+def optimizer_step(session: TrainSession) -> torch.Tensor | None:
+    plan = session.plan
+    max_norm = float(plan.get("maxGradNorm", -1.0))
+    grad_norm = None
+    if session.scaler is not None:
+        session.scaler.unscale_(session.optimizer)
+    if max_norm > 0:
+        # TextBrewer clips the student's parameters only (projections are not clipped)
+        grad_norm = torch.nn.utils.clip_grad_norm_(session.student.parameters(), max_norm)
+    if session.scaler is not None:
+        session.scaler.step(session.optimizer)
+        session.scaler.update()
+    else:
+        session.optimizer.step()
+    if session.scheduler is not None:
+        session.scheduler.step()
+    session.optimizer.zero_grad(set_to_none=True)
+    return grad_norm
+
+
+def log_scalars(session: TrainSession, reply: dict[str, Any]) -> None:
+    step = session.forward_count
+    session.writer.add_scalar("scalar/total_loss", reply["total"], step)
+    for name, value in reply["terms"].items():
+        session.writer.add_scalar(f"scalar/{name}", value, step)

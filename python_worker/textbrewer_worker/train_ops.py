@@ -1,0 +1,82 @@
+"""Worker ops of a training run: configure, step, checkpoint save/load, end; and teacher-only forwards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from . import checkpoint
+from .adaptor import apply_adaptor
+from .device import to_device
+from .objective import post_adaptor
+from .ops import WorkerState, call_model, op
+from .session import TrainSession, configure, output_flags, step
+
+SESSION_KEY = "train_session"
+
+
+def session_of(state: WorkerState) -> TrainSession:
+    session = state.extensions.get(SESSION_KEY)
+    if session is None:
+        raise RuntimeError("no training run is configured in this worker; call train_configure first")
+    return session
+
+
+@op("train_configure")
+def train_configure(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+    end(state)
+    session = configure(state, args["plan"])
+    state.extensions[SESSION_KEY] = session
+    return {
+        "projectionParameters": sum(p.numel() for proj in session.projections if proj is not None for p in proj.parameters()),
+        "parameterGroups": len(session.optimizer.param_groups),
+    }
+
+
+@op("train_step")
+def train_step(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+    return step(session_of(state), args)
+
+
+@op("train_save")
+def train_save(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+    return {"files": checkpoint.save(session_of(state), args["dir"])}
+
+
+@op("train_load")
+def train_load(state: WorkerState, args: dict[str, Any]) -> None:
+    checkpoint.load(session_of(state), args["dir"])
+
+
+@op("train_end")
+def train_end(state: WorkerState, args: dict[str, Any]) -> None:
+    end(state)
+
+
+def end(state: WorkerState) -> None:
+    session = state.extensions.pop(SESSION_KEY, None)
+    if session is not None and session.writer is not None:
+        session.writer.close()
+
+
+@op("teacher_logits")
+def teacher_logits(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+    """Teacher-only forward without gradients: the logits the adaptor selects (averaged over several teachers)."""
+    teachers = [state.model({"model": h}) for h in args["teachers"]]
+    specs = args["adaptors"]
+    batch = to_device(args["batch"], state.torch_device)
+    if isinstance(batch, dict) and set(batch) == {"teacher", "student"}:
+        batch = batch["teacher"]
+    per_teacher = []
+    with torch.inference_mode():
+        for teacher, spec in zip(teachers, specs):
+            teacher.eval()
+            out = call_model(teacher, batch, {**(args.get("forwardArgs") or {}), **output_flags(teacher, spec)})
+            results = post_adaptor(apply_adaptor(spec, batch, out))
+            if "logits" not in results:
+                raise KeyError("logits: the teacher adaptor returns no 'logits' to cache")
+            per_teacher.append(results["logits"])
+    if len(per_teacher) == 1:
+        return {"logits": per_teacher[0]}
+    return {"logits": [torch.stack(group).mean(0) for group in zip(*per_teacher)]}

@@ -1,0 +1,32 @@
+import { appendFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+export interface StepMetrics {
+  step: number;
+  epoch: number;
+  time: number;
+  total: number;
+  /** Unweighted loss terms, averaged over the step's micro-batches. */
+  terms: Record<string, number>;
+  /** The same terms times their weights. */
+  weighted: Record<string, number>;
+  lr: number[];
+  gradNorm: number | null;
+  samplesPerSecond: number;
+  kdWeight?: number;
+  hardWeight?: number;
+}
+
+/** outputDir/metrics.jsonl: one line per optimizer step. */
+export class MetricsLog {
+  readonly path: string;
+
+  constructor(outputDir: string) {
+    mkdirSync(outputDir, { recursive: true });
+    this.path = join(outputDir, "metrics.jsonl");
+  }
+
+  write(m: StepMetrics): void {
+    appendFileSync(this.path, JSON.stringify(m) + "\n");
+  }
+}

@@ -1,0 +1,89 @@
+/** Options of `train()`, shared by every distiller. */
+import { z } from "zod";
+import type { ModelHandle, Batch } from "../worker/model-handle.js";
+import { ConfigError } from "../config/errors.js";
+
+const groupOptions = {
+  lr: z.number().positive().optional(),
+  weightDecay: z.number().min(0).optional(),
+  betas: z.tuple([z.number(), z.number()]).optional(),
+  eps: z.number().positive().optional(),
+  momentum: z.number().min(0).optional(),
+};
+
+export const OptimizerSpec = z.strictObject({
+  type: z.enum(["AdamW", "Adam", "SGD"]).default("AdamW"),
+  ...groupOptions,
+  lr: z.number().positive(),
+  /** Parameter groups chosen by a regex searched in each parameter's name; first match wins, the rest use the defaults. */
+  groups: z.array(z.strictObject({ pattern: z.string().min(1), ...groupOptions })).default([]),
+});
+export type OptimizerSpec = z.output<typeof OptimizerSpec>;
+export type OptimizerSpecInput = z.input<typeof OptimizerSpec>;
+
+/** The usual "no weight decay for bias and LayerNorm" group. */
+export const NO_DECAY_GROUP = { pattern: "(^|\\.)bias$|LayerNorm\\.weight$|layer_norm\\.weight$", weightDecay: 0 } as const;
+
+export const SchedulerSpec = z
+  .strictObject({
+    type: z.enum(["constant", "linear", "cosine"]),
+    warmupSteps: z.int().min(0).optional(),
+    warmupRatio: z.number().min(0).max(1).optional(),
+    minLrRatio: z.number().min(0).max(1).optional(),
+  })
+  .refine((s) => s.warmupSteps === undefined || s.warmupRatio === undefined, {
+    message: "give warmupSteps or warmupRatio, not both",
+  });
+export type SchedulerSpec = z.output<typeof SchedulerSpec>;
+
+export type DataSource =
+  | readonly Batch[]
+  | Iterable<Batch>
+  | AsyncIterable<Batch>
+  | ((epoch: number) => readonly Batch[] | Iterable<Batch> | AsyncIterable<Batch>);
+
+export interface CallbackInfo {
+  step: number;
+  epoch: number;
+  student: ModelHandle;
+  checkpointDir: string;
+}
+
+export interface TrainOptions {
+  optimizer: OptimizerSpecInput;
+  scheduler?: z.input<typeof SchedulerSpec>;
+  /** Batches: an array, an (async) iterable, or a function of the epoch (or data pass in steps mode). */
+  data: DataSource;
+  numEpochs?: number;
+  /** Steps mode: this many optimizer steps, cycling through the data; wins over numEpochs. */
+  numSteps?: number;
+  /** Clip the student's gradient norm (TextBrewer: student parameters only); ≤ 0 disables. */
+  maxGradNorm?: number;
+  /** Awaited after each checkpoint; a throw stops train(), which rejects with it. */
+  callback?: (info: CallbackInfo) => unknown;
+  /** Applied to each batch before it is sent. */
+  batchPostprocessor?: (batch: Batch) => Batch;
+  /** Extra keyword arguments for every forward (teacher and student), e.g. { token_type_ids: … } or flags. */
+  forwardArgs?: Record<string, unknown>;
+  /** Continue from a checkpoint: "latest" (outputDir/latest) or a gs{step} folder. */
+  resumeFrom?: string;
+  /** Step requests kept in flight so the worker never waits for TypeScript. Default 2. */
+  inFlight?: number;
+  /** Fetch loss values every N micro-batches (each fetch is a host sync on GPU). Default 1. */
+  logEvery?: number;
+  /** Show a progress bar (default: when stderr is a TTY). */
+  progress?: boolean;
+}
+
+export function parseOptimizer(input: unknown): OptimizerSpec {
+  const r = OptimizerSpec.safeParse(input, { reportInput: true });
+  if (!r.success) throw ConfigError.fromZod("optimizer", r.error, { schema: OptimizerSpec, input });
+  return r.data;
+}
+
+export function parseScheduler(input: unknown): SchedulerSpec | undefined {
+  if (input === undefined) return undefined;
+  const r = SchedulerSpec.safeParse(input, { reportInput: true });
+  if (!r.success) throw ConfigError.fromZod("scheduler", r.error, { schema: SchedulerSpec, input });
+  return r.data;
+}
