@@ -158,7 +158,8 @@ def test_missing_names_list_what_is_there(batch: dict[str, torch.Tensor], output
     with pytest.raises(AdaptorKeyError, match=r"out\.hidden_states\[9\] is out of range"):
         apply_adaptor(select(hidden=out_path("hidden_states", 9)), batch, outputs)
 
-    with pytest.raises(AdaptorKeyError, match=r"out\.logits has no attribute 'scores'.*tensor of shape \(2, 3\)"):
+    tensor_attribute = r"out\.logits has no attribute 'scores'.*tensor of shape \(2, 3\)"
+    with pytest.raises(AdaptorKeyError, match=tensor_attribute):
         apply_adaptor(select(logits=out_path("logits", "scores")), batch, outputs)
 
     with pytest.raises(AdaptorKeyError, match=r"tuple of length"):
@@ -183,7 +184,8 @@ def test_malformed_specs() -> None:
 
 def test_needs_outputs() -> None:
     assert needs_outputs(select(logits=out_path("logits"), inputs_mask=batch_path("attention_mask"))) == set()
-    assert needs_outputs(select(hidden=out_path("hidden_states", {"slice": [1, None, None]}))) == {"hidden_states"}
+    from_first = {"slice": [1, None, None]}
+    assert needs_outputs(select(hidden=out_path("hidden_states", from_first))) == {"hidden_states"}
     assert needs_outputs(select(attention={"list": [out_path("attentions", 0)]})) == {"attentions"}
     assert needs_outputs(select(hidden=out_path("encoder_hidden_states"))) == {"hidden_states"}
     assert needs_outputs(select(hidden=out_path(2))) == {"hidden_states", "attentions"}
@@ -191,7 +193,8 @@ def test_needs_outputs() -> None:
 
 
 def test_describe_selector() -> None:
-    sel = {"list": [out_path("hidden_states", {"slice": [1, None, None]}), out_path("attentions", -1), batch_path(0)]}
+    from_first = {"slice": [1, None, None]}
+    sel = {"list": [out_path("hidden_states", from_first), out_path("attentions", -1), batch_path(0)]}
     assert describe_selector(sel) == "[out.hidden_states.slice(1), out.attentions.at(-1), batch[0]]"
 
 
@@ -247,7 +250,7 @@ def test_python_adaptor_errors(tmp_path: Path, batch: dict[str, torch.Tensor], o
     with pytest.raises(AdaptorKeyError, match=r"must return a dict"):
         apply_adaptor({"kind": "python", "ref": f"{path}:not_a_dict"}, batch, outputs)
 
-    with pytest.raises(AdaptorSpecError, match=r"no function 'missing'.*not_a_dict, typo"):
+    with pytest.raises(AdaptorSpecError, match=r"no function 'missing'; it defines: not_a_dict, typo"):
         apply_adaptor({"kind": "python", "ref": f"{path}:missing"}, batch, outputs)
 
     with pytest.raises(AdaptorSpecError, match=r"not found"):

@@ -2,9 +2,10 @@
 
 A ``select`` spec maps adaptor keys to selectors::
 
-    {"kind": "select", "keys": {"logits": {"from": "out", "path": ["logits"]},
-                                "hidden": {"from": "out", "path": ["hidden_states", {"slice": [1, None, None]}]},
-                                "inputs_mask": {"from": "batch", "path": ["attention_mask"]}}}
+    {"kind": "select",
+     "keys": {"logits": {"from": "out", "path": ["logits"]},
+              "hidden": {"from": "out", "path": ["hidden_states", {"slice": [1, None, None]}]},
+              "inputs_mask": {"from": "batch", "path": ["attention_mask"]}}}
 
 A string step reads a mapping key or an attribute, an int step indexes (a ModelOutput by position, as
 ``out[i]`` does in Hugging Face), a slice step slices a sequence. ``{"list": [...]}`` builds a list.
@@ -70,8 +71,8 @@ def apply_adaptor(spec: Mapping[str, Any], batch: Any, outputs: Any) -> dict[str
         result = fn(batch, outputs)
         if not isinstance(result, Mapping):
             raise AdaptorKeyError(
-                f"Python adaptor {spec['ref']} returned {type(result).__name__}; it must return a dict of adaptor keys "
-                f"({', '.join(ADAPTOR_KEYS)})"
+                f"Python adaptor {spec['ref']} returned {type(result).__name__}; it must return a dict of "
+                f"adaptor keys ({', '.join(ADAPTOR_KEYS)})"
             )
         _check_keys(result.keys(), f"Python adaptor {spec['ref']}")
         return {k: v for k, v in result.items() if v is not None}
@@ -107,7 +108,9 @@ def load_python_adaptor(ref: str) -> PythonAdaptor:
     """The function named by ``file.py:fn``; each file is imported once (relative paths: the worker's cwd)."""
     match = _PY_REF.match(ref) if isinstance(ref, str) else None
     if match is None:
-        raise AdaptorSpecError(f'a Python adaptor reference must look like "my_adaptors.py:adaptor"; got {ref!r}')
+        raise AdaptorSpecError(
+            f'a Python adaptor reference must look like "my_adaptors.py:adaptor"; got {ref!r}'
+        )
     path = Path(match["file"]).expanduser().resolve()
     namespace = _loaded.get(path)
     if namespace is None:
@@ -130,9 +133,8 @@ def load_python_adaptor(ref: str) -> PythonAdaptor:
     fn = namespace.get(match["fn"])
     if not callable(fn):
         functions = sorted(k for k, v in namespace.items() if inspect.isfunction(v) and not k.startswith("_"))
-        raise AdaptorSpecError(
-            f"{match['file']} has no function {match['fn']!r}; functions defined there: {', '.join(functions) or 'none'}"
-        )
+        defined = ", ".join(functions) or "none"
+        raise AdaptorSpecError(f"{match['file']} has no function {match['fn']!r}; it defines: {defined}")
     return fn
 
 
@@ -143,7 +145,7 @@ def describe_selector(selector: Mapping[str, Any]) -> str:
     return str(selector.get("from")) + "".join(_describe_step(s) for s in selector.get("path", ()))
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Spec validation
 
 
@@ -216,8 +218,20 @@ def _out_paths(selector: Mapping[str, Any]) -> list[list[Any]]:
     return [selector["path"]] if selector["from"] == "out" else []
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Resolution
+
+
+@dataclasses.dataclass(frozen=True)
+class _Where:
+    """The adaptor key being resolved and the path up to (parent) and including (written) the current step."""
+
+    key: str
+    parent: str
+    written: str
+
+    def error(self, message: str) -> AdaptorKeyError:
+        return AdaptorKeyError(f"adaptor key {self.key!r}: {message}")
 
 
 def _resolve_selector(selector: Mapping[str, Any], roots: Mapping[str, Any], key: str) -> Any:
@@ -225,47 +239,44 @@ def _resolve_selector(selector: Mapping[str, Any], roots: Mapping[str, Any], key
         return [_resolve_selector(inner, roots, key) for inner in selector["list"]]
     value = roots[selector["from"]]
     path = selector["path"]
-    for i, step in enumerate(path):
-        written = selector["from"] + "".join(_describe_step(s) for s in path[: i + 1])
-        parent = selector["from"] + "".join(_describe_step(s) for s in path[:i])
-        value = _step(value, step, key, written, parent)
+    written = selector["from"]
+    for step in path:
+        where = _Where(key, written, written + _describe_step(step))
+        value = _step(value, step, where)
+        written = where.written
+    final = _Where(key, written, written)
     if value is None:
-        raise AdaptorKeyError(f"adaptor key {key!r}: {describe_selector(selector)} is None{_flag_hint(path)}")
+        raise final.error(f"{written} is None{_flag_hint(written)}")
     if inspect.isroutine(value):
-        raise AdaptorKeyError(
-            f"adaptor key {key!r}: {describe_selector(selector)} is a method, not a value; adaptors select outputs"
-        )
+        raise final.error(f"{written} is a method, not a value; adaptors select outputs")
     return value
 
 
-def _step(value: Any, step: Any, key: str, written: str, parent: str) -> Any:
+def _step(value: Any, step: Any, where: _Where) -> Any:
     if value is None:
-        raise AdaptorKeyError(f"adaptor key {key!r}: {parent} is None, so {written} cannot be read{_flag_hint([parent])}")
+        hint = _flag_hint(where.parent)
+        raise where.error(f"{where.parent} is None, so {where.written} cannot be read{hint}")
     if isinstance(step, str):
-        return _read_name(value, step, key, written, parent)
+        return _read_name(value, step, where)
     if isinstance(step, int):
-        return _index(value, step, key, written, parent)
-    bounds = step["slice"]
-    seq = _as_sequence(value, key, written, parent)
-    return seq[slice(*bounds)]
+        return _index(value, step, where)
+    return _as_sequence(value, where)[slice(*step["slice"])]
 
 
-def _read_name(value: Any, name: str, key: str, written: str, parent: str) -> Any:
+def _read_name(value: Any, name: str, where: _Where) -> Any:
     if isinstance(value, Mapping):
         if name in value:
             return value[name]
         # A ModelOutput leaves None fields out of its mapping but still has them as attributes.
         if _is_model_output(value) and name in _field_names(value):
-            raise AdaptorKeyError(f"adaptor key {key!r}: {written} is None{_flag_hint([name])}")
-        raise AdaptorKeyError(
-            f"adaptor key {key!r}: {parent} has no {name!r}; available: {_available(value)}"
-        )
+            raise where.error(f"{where.written} is None{_flag_hint(name)}")
+        raise where.error(f"{where.parent} has no {name!r}; available: {_available(value)}")
     if isinstance(value, (list, tuple)):
-        raise AdaptorKeyError(
-            f"adaptor key {key!r}: {parent} is a {type(value).__name__} of length {len(value)}, so {written} cannot "
+        raise where.error(
+            f"{where.parent} is a {type(value).__name__} of length {len(value)}, so {where.written} cannot "
             "be read; select by index (out[1], .at(-1)) or .slice()"
         )
-    missing = AdaptorKeyError(f"adaptor key {key!r}: {parent} has no attribute {name!r}; available: {_available(value)}")
+    missing = where.error(f"{where.parent} has no attribute {name!r}; available: {_available(value)}")
     if name.startswith("__"):
         raise missing
     try:
@@ -273,36 +284,35 @@ def _read_name(value: Any, name: str, key: str, written: str, parent: str) -> An
     except AttributeError:
         raise missing from None
     except Exception as e:  # a property that raised, e.g. Tensor.imag on a real tensor
-        raise AdaptorKeyError(f"adaptor key {key!r}: reading {written} failed: {e}") from None
+        raise where.error(f"reading {where.written} failed: {e}") from None
 
 
-def _index(value: Any, index: int, key: str, written: str, parent: str) -> Any:
+def _index(value: Any, index: int, where: _Where) -> Any:
     if _is_model_output(value):
         value = value.to_tuple()
     elif isinstance(value, Mapping):
         if index in value:
             return value[index]
-        raise AdaptorKeyError(
-            f"adaptor key {key!r}: {parent} is a mapping without key {index}; select by name, available: "
-            f"{_available(value)}"
+        raise where.error(
+            f"{where.parent} is a mapping without key {index}; select by name, available: {_available(value)}"
         )
     try:
         return value[index]
     except IndexError:
         length = len(value) if hasattr(value, "__len__") else "unknown"
-        raise AdaptorKeyError(
-            f"adaptor key {key!r}: {written} is out of range ({parent} has length {length}){_tuple_hint(parent)}"
-        ) from None
+        hint = _tuple_hint(where.parent)
+        message = f"{where.written} is out of range ({where.parent} has length {length}){hint}"
+        raise where.error(message) from None
     except (TypeError, KeyError) as e:
-        raise AdaptorKeyError(f"adaptor key {key!r}: {parent} ({type(value).__name__}) cannot be indexed: {e}") from None
+        raise where.error(f"{where.parent} ({type(value).__name__}) cannot be indexed: {e}") from None
 
 
-def _as_sequence(value: Any, key: str, written: str, parent: str) -> Sequence[Any]:
+def _as_sequence(value: Any, where: _Where) -> Sequence[Any]:
     if _is_model_output(value):
         return value.to_tuple()
-    if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and not isinstance(value, Mapping):
+    if not isinstance(value, Mapping) and hasattr(value, "__getitem__"):
         return value
-    raise AdaptorKeyError(f"adaptor key {key!r}: {parent} ({type(value).__name__}) cannot be sliced for {written}")
+    raise where.error(f"{where.parent} ({type(value).__name__}) cannot be sliced for {where.written}")
 
 
 def _is_model_output(value: Any) -> bool:
@@ -329,21 +339,20 @@ def _available(value: Any) -> str:
     return f"attributes of {type(value).__name__}: {shown or 'none'}"
 
 
-def _flag_hint(path: Sequence[Any]) -> str:
-    for step in path:
-        if isinstance(step, str):
-            for family, flag in _OUTPUT_FLAGS.items():
-                if step.endswith(family):
-                    return (
-                        f" (the model returns {family} only when called with {flag}=True; the worker passes it when "
-                        "an adaptor reads them, so check that the model supports it)"
-                    )
+def _flag_hint(written: str) -> str:
+    """A hint when a None comes from an output family that the model only returns on request."""
+    for family, flag in _OUTPUT_FLAGS.items():
+        if re.search(rf"{family}\b", written):
+            return (
+                f" (the model returns {family} only when called with {flag}=True; the worker passes it "
+                "when an adaptor reads them, so check that the model supports it)"
+            )
     return ""
 
 
 def _tuple_hint(parent: str) -> str:
     if parent == "out":
-        return "; tuple positions of model outputs shift with which outputs are present, prefer names (out.logits)"
+        return "; tuple positions of model outputs shift with the outputs present, prefer names (out.logits)"
     return ""
 
 
@@ -355,7 +364,8 @@ def _describe_step(step: Any) -> str:
     if isinstance(step, str):
         return f".{step}" if _IDENTIFIER.match(step) else f"[{step!r}]"
     start, stop, stride = step["slice"]
-    args = ["undefined" if b is None else str(b) for b in (start, stop, *(() if stride is None else (stride,)))]
+    bounds = (start, stop) if stride is None else (start, stop, stride)
+    args = ["undefined" if b is None else str(b) for b in bounds]
     while args and args[-1] == "undefined":
         args.pop()
     return f".slice({', '.join(args)})"

@@ -23,6 +23,8 @@ export interface TinyBertOptions {
   vocab?: number;
   numLabels?: number;
   seed?: number;
+  /** hidden and attention dropout (default 0.1, as BERT) */
+  dropout?: number;
   arch?: "BertForSequenceClassification" | "BertForTokenClassification" | "BertModel";
 }
 
@@ -34,7 +36,7 @@ from transformers import BertConfig
 torch.manual_seed(${o.seed ?? 0})
 cfg = BertConfig(vocab_size=${o.vocab ?? 100}, hidden_size=${o.hidden ?? 32}, num_hidden_layers=${o.layers ?? 4},
                  num_attention_heads=${o.heads ?? 4}, intermediate_size=${(o.hidden ?? 32) * 2}, max_position_embeddings=64,
-                 num_labels=${o.numLabels ?? 3})
+                 num_labels=${o.numLabels ?? 3}, hidden_dropout_prob=${o.dropout ?? 0.1}, attention_probs_dropout_prob=${o.dropout ?? 0.1})
 model = getattr(transformers, "${o.arch ?? "BertForSequenceClassification"}")(cfg)
 model.save_pretrained(sys.argv[1], safe_serialization=True)
 `;

@@ -1,0 +1,25 @@
+export { ConfigError, formatZodError, suggestName } from "./errors.js";
+export type { ConfigProblem, FormatOptions } from "./errors.js";
+export { TrainingConfig } from "./training-config.js";
+export type { SafeParseResult, TrainingConfigInput } from "./training-config.js";
+export {
+  DistillationConfig,
+  FEATURES,
+  KD_LOSS_NAMES,
+  MATCH_LOSS_NAMES,
+  PROJECTION_KINDS,
+  kdLossNames,
+  matchLossNames,
+  registerKdLossName,
+  registerMatchLossName,
+} from "./distillation-config.js";
+export type {
+  DistillationConfigInput,
+  IntermediateMatch,
+  IntermediateMatchInput,
+  LayerForm,
+  Projection,
+  ProjectionGroupOptions,
+  TemperatureScheduler,
+  TemperatureSchedulerInput,
+} from "./distillation-config.js";

@@ -1,0 +1,85 @@
+/** What every distiller shares: config parsing, model checks, the plan's common part, the call into the loop. */
+import { DistillationConfig, type DistillationConfigInput } from "../config/distillation-config.js";
+import { ConfigError } from "../config/errors.js";
+import { TrainingConfig, type TrainingConfigInput } from "../config/training-config.js";
+import { toAdaptorSpec, type Adaptor, type AdaptorSpec } from "../adaptor/index.js";
+import type { ModelHandle } from "../worker/model-handle.js";
+import type { Worker } from "../worker/worker.js";
+import type { IntermediateMatch } from "../config/distillation-config.js";
+
+export type TrainingConfigLike = TrainingConfig | TrainingConfigInput;
+export type DistillationConfigLike = DistillationConfig | DistillationConfigInput;
+
+export function parseTrainingConfig(input: TrainingConfigLike | undefined): TrainingConfig {
+  return TrainingConfig.parse(input ?? {});
+}
+
+export function parseDistillationConfig(input: DistillationConfigLike | undefined): DistillationConfig {
+  return DistillationConfig.parse(input ?? {});
+}
+
+/** Every model of a run must live in the same worker, on the device the config asks for. */
+export function sameWorker(models: Record<string, ModelHandle>, config: TrainingConfig): Worker {
+  const entries = Object.entries(models);
+  const worker = entries[0]![1].worker;
+  for (const [name, m] of entries) {
+    if (m.worker !== worker) throw new Error(`${name}: every model of a run must be loaded in the same Worker`);
+  }
+  unsupported(config);
+  const want = config.device;
+  const have = worker.info.device;
+  if (want !== "auto" && !(have === want || have.startsWith(`${want}:`) || (want.startsWith("cuda") && have === `${want}:0`))) {
+    throw new ConfigError("TrainingConfig", [
+      {
+        path: "device",
+        kind: "invalid_value",
+        message: `'${want}' but the worker runs on '${have}': start it with Worker.start({ device: "${want}" }) or set device "auto"`,
+      },
+    ]);
+  }
+  return worker;
+}
+
+function unsupported(config: TrainingConfig): void {
+  if (config.dataParallel || config.localRank >= 0) {
+    throw new ConfigError("TrainingConfig", [
+      {
+        path: config.dataParallel ? "dataParallel" : "localRank",
+        kind: "invalid_value",
+        message: "multi-GPU training is not available yet in this version; train on one device (leave dataParallel false and localRank -1)",
+      },
+    ]);
+  }
+}
+
+export function adaptorSpec(adaptor: Adaptor, name: string): AdaptorSpec {
+  try {
+    return toAdaptorSpec(adaptor);
+  } catch (e) {
+    (e as Error).message = `${name}: ${(e as Error).message}`;
+    throw e;
+  }
+}
+
+/** The name TextBrewer logs a match under, also the key of its term in metrics. */
+export function matchTermName(m: IntermediateMatch): string {
+  const layer = (x: number | readonly number[]): string => (Array.isArray(x) ? x.join("-") : String(x));
+  return `unweighted_${m.feature}_${m.loss}_${layer(m.layerS)}_${layer(m.layerT)}`;
+}
+
+export function objectivePlan(d: DistillationConfig, options: { requireLogits: boolean; withMatches: boolean }): Record<string, unknown> {
+  return {
+    strategy: "distiller",
+    kdLossType: d.kdLossType,
+    temperature: d.temperature,
+    temperatureScheduler: d.temperatureScheduler,
+    probabilityShift: d.probabilityShift,
+    matches: options.withMatches ? d.intermediateMatches : [],
+    mmdMaskedDivisor: d.mmdMaskedDivisor,
+    requireLogits: options.requireLogits,
+  };
+}
+
+export function termWeights(d: DistillationConfig): Record<string, number> {
+  return Object.fromEntries(d.intermediateMatches.map((m) => [matchTermName(m), m.weight]));
+}

@@ -1,0 +1,61 @@
+"""An independent plain-PyTorch training loop used as the reference in integration tests.
+
+Reads a JSON job from argv[1]: model folders, batches, hyper-parameters; runs the steps the way a user would
+write them by hand (no textbrewer_worker import), and writes the final student state dict plus the first step's
+loss terms to argv[2] (safetensors) and argv[3] (JSON).
+"""
+
+import json
+import sys
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from transformers import AutoModelForSequenceClassification
+
+job = json.load(open(sys.argv[1]))
+torch.manual_seed(job.get("seed", 0))
+student = AutoModelForSequenceClassification.from_pretrained(job["student"], local_files_only=True)
+teacher = (
+    AutoModelForSequenceClassification.from_pretrained(job["teacher"], local_files_only=True) if job.get("teacher") else None
+)
+student.train()
+if teacher is not None:
+    teacher.eval()
+
+decay, no_decay = [], []
+for name, p in student.named_parameters():
+    (no_decay if name.endswith("bias") or "LayerNorm.weight" in name else decay).append(p)
+opt = torch.optim.AdamW(
+    [{"params": decay, "weight_decay": job["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}], lr=job["lr"]
+)
+gas = job.get("gas", 1)
+T = job.get("temperature", 1.0)
+first_terms = None
+micro = 0
+for batch_json in job["batches"]:
+    batch = {k: torch.tensor(v, dtype=torch.int64) for k, v in batch_json.items()}
+    out = student(**batch)
+    terms = {"hard": out.loss}
+    total = 0.0
+    if teacher is not None:
+        with torch.no_grad():
+            t_logits = teacher(**batch).logits
+        p_t = F.softmax(t_logits / T, dim=-1)
+        kd = -(p_t * F.log_softmax(out.logits / T, dim=-1)).sum(-1).mean()
+        terms["kd"] = kd
+        total = job["kd_weight"] * kd + job["hard_weight"] * out.loss
+    else:
+        total = out.loss
+    if first_terms is None:
+        first_terms = {k: float(v) for k, v in terms.items()} | {"total": float(total)}
+    (total / gas).backward()
+    micro += 1
+    if micro % gas == 0:
+        if job.get("max_grad_norm", -1) > 0:
+            torch.nn.utils.clip_grad_norm_(student.parameters(), job["max_grad_norm"])
+        opt.step()
+        opt.zero_grad()
+
+save_file({k: v.contiguous() for k, v in student.state_dict().items()}, sys.argv[2])
+json.dump(first_terms, open(sys.argv[3], "w"))
