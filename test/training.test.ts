@@ -41,7 +41,7 @@ async function reference(job: Record<string, unknown>, dir: string): Promise<{ w
   return { weights, terms: JSON.parse(readFileSync(termsPath, "utf8")) };
 }
 
-function metricsLines(outputDir: string): Array<{ step: number; total: number; terms: Record<string, number>; weighted: Record<string, number> }> {
+function metricsLines(outputDir: string): Array<{ step: number; total: number; terms: Record<string, number>; weighted: Record<string, number>; gradNorm: number | null }> {
   return readFileSync(join(outputDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
 }
 
