@@ -1,0 +1,204 @@
+/**
+ * What a cache folder was filled for. The fingerprint hashes everything that changes teacher outputs; the folder's
+ * manifest.json records it with the parts in readable form, so a mismatch can say what changed.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, statSync } from "node:fs";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { DATA_FILE, removeDiskStoreFiles } from "./disk-store.js";
+
+export const MANIFEST_FILE = "manifest.json";
+export const MANIFEST_VERSION = 1;
+
+export interface FingerprintParts {
+  /** Identifies the teacher's weights (a content hash, or a checkpoint name plus revision). */
+  teacherWeights: string;
+  /** The teacher adaptor spec (any JSON value). */
+  adaptor: unknown;
+  /** Storage dtype of the cached floats. */
+  dtype: string;
+  /** k when only the top-k logits are kept; null for dense logits. */
+  topK: number | null;
+  temperature?: number | null;
+  /** Anything about tokenization or batching that changes the teacher's inputs. */
+  preprocessing?: string;
+}
+
+/** The parts with optional fields filled in and the adaptor as plain JSON: what the manifest stores. */
+export interface ManifestParts {
+  teacherWeights: string;
+  adaptor: unknown;
+  dtype: string;
+  topK: number | null;
+  temperature: number | null;
+  preprocessing: string | null;
+}
+
+export interface CacheManifest {
+  version: number;
+  fingerprint: string;
+  parts: ManifestParts;
+  createdAt: string;
+}
+
+export class CacheMismatchError extends Error {
+  override readonly name = "CacheMismatchError";
+
+  constructor(
+    readonly dir: string,
+    readonly changes: readonly string[],
+  ) {
+    super(
+      `Teacher cache ${dir} was filled for other settings: ${changes.join("; ")}. ` +
+        "Pass rebuild: true to discard it and fill it again, or use another directory.",
+    );
+  }
+}
+
+/** JSON with object keys sorted at every level, so equal values give equal text whatever their key order. */
+export function canonicalJson(value: unknown): string {
+  const text = canonical(value, "$");
+  if (text === undefined) throw new TypeError("canonicalJson: the value has no JSON form");
+  return text;
+}
+
+function canonical(value: unknown, path: string): string | undefined {
+  if (value === null) return "null";
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return JSON.stringify(value);
+    case "number":
+      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${path} is ${value}, which JSON cannot hold`);
+      return JSON.stringify(value);
+    case "undefined":
+    case "function":
+    case "symbol":
+      return undefined;
+    case "bigint":
+      throw new TypeError(`canonicalJson: ${path} is a bigint; pass it as a string or number`);
+  }
+  const obj = value as { toJSON?: () => unknown };
+  if (typeof obj.toJSON === "function") return canonical(obj.toJSON(), path);
+  if (Array.isArray(value)) return `[${value.map((v, i) => canonical(v, `${path}[${i}]`) ?? "null").join(",")}]`;
+  const fields: string[] = [];
+  for (const key of Object.keys(value as object).sort()) {
+    const text = canonical((value as Record<string, unknown>)[key], `${path}.${key}`);
+    if (text !== undefined) fields.push(`${JSON.stringify(key)}:${text}`);
+  }
+  return `{${fields.join(",")}}`;
+}
+
+export function manifestParts(parts: FingerprintParts): ManifestParts {
+  return {
+    teacherWeights: parts.teacherWeights,
+    adaptor: JSON.parse(canonicalJson(parts.adaptor ?? null)) as unknown,
+    dtype: parts.dtype,
+    topK: parts.topK,
+    temperature: parts.temperature ?? null,
+    preprocessing: parts.preprocessing ?? null,
+  };
+}
+
+/** sha256 hex of the canonical JSON of the parts (optional parts absent and null hash alike). */
+export function cacheFingerprint(parts: FingerprintParts): string {
+  const text = canonicalJson({ version: MANIFEST_VERSION, ...manifestParts(parts) });
+  return createHash("sha256").update(text).digest("hex");
+}
+
+/** What differs between the manifest's parts and the new ones, in words. */
+export function describeChanges(old: ManifestParts, next: ManifestParts): string[] {
+  const changes: string[] = [];
+  if (old.teacherWeights !== next.teacherWeights) {
+    changes.push(`teacher weights changed (${short(old.teacherWeights)} → ${short(next.teacherWeights)})`);
+  }
+  if (canonicalJson(old.adaptor ?? null) !== canonicalJson(next.adaptor ?? null)) changes.push("adaptor changed");
+  if (old.dtype !== next.dtype) changes.push(`dtype ${old.dtype} → ${next.dtype}`);
+  if (old.topK !== next.topK) changes.push(`top-k ${old.topK ?? "off (dense)"} → ${next.topK ?? "off (dense)"}`);
+  if (old.temperature !== next.temperature) changes.push(`temperature ${old.temperature ?? "none"} → ${next.temperature ?? "none"}`);
+  if (old.preprocessing !== next.preprocessing) changes.push("preprocessing changed");
+  return changes;
+}
+
+function short(text: string): string {
+  return text.length > 48 ? `${text.slice(0, 45)}...` : text;
+}
+
+export interface CheckManifestOptions {
+  /** Discard records filled for other settings instead of refusing them. */
+  rebuild?: boolean;
+}
+
+/**
+ * Makes sure the folder's records were filled for `fingerprint`: writes the manifest in a new folder, accepts a
+ * matching one, and otherwise throws CacheMismatchError, or with `rebuild` deletes the records and starts over.
+ * Records without a readable manifest have an unknown origin and are treated as a mismatch.
+ */
+export async function checkManifest(
+  dir: string,
+  fingerprint: string,
+  parts: FingerprintParts,
+  options: CheckManifestOptions = {},
+): Promise<"created" | "ok" | "rebuilt"> {
+  await mkdir(dir, { recursive: true });
+  const next = manifestParts(parts);
+  const manifest = await readManifest(dir);
+  if (typeof manifest !== "string" && manifest.fingerprint === fingerprint) return "ok";
+  if (manifest === "missing" && !hasRecords(dir)) {
+    await writeManifest(dir, fingerprint, next);
+    return "created";
+  }
+  if (!options.rebuild) {
+    let changes: string[];
+    if (manifest === "missing") changes = [`the folder has records but no ${MANIFEST_FILE}, so their teacher is unknown`];
+    else if (manifest === "unreadable") changes = [`${MANIFEST_FILE} is unreadable, so the records' teacher is unknown`];
+    else {
+      changes = describeChanges(manifest.parts, next);
+      if (changes.length === 0) changes = [`the cache format changed (manifest version ${manifest.version})`];
+    }
+    throw new CacheMismatchError(dir, changes);
+  }
+  // The manifest goes first: if we stop halfway, records without a manifest are refused, never reused.
+  await rm(join(dir, MANIFEST_FILE), { force: true });
+  await removeDiskStoreFiles(dir);
+  await writeManifest(dir, fingerprint, next);
+  return "rebuilt";
+}
+
+export async function readManifest(dir: string): Promise<CacheManifest | "missing" | "unreadable"> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, MANIFEST_FILE), "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return "missing";
+    throw err;
+  }
+  try {
+    const m = JSON.parse(text) as Partial<CacheManifest> | null;
+    if (typeof m !== "object" || m === null || typeof m.fingerprint !== "string" || typeof m.parts !== "object" || m.parts === null) {
+      return "unreadable";
+    }
+    return m as CacheManifest;
+  } catch {
+    return "unreadable";
+  }
+}
+
+function hasRecords(dir: string): boolean {
+  const data = join(dir, DATA_FILE);
+  return existsSync(data) && statSync(data).size > 0;
+}
+
+async function writeManifest(dir: string, fingerprint: string, parts: ManifestParts): Promise<void> {
+  const manifest: CacheManifest = { version: MANIFEST_VERSION, fingerprint, parts, createdAt: new Date().toISOString() };
+  const tmp = join(dir, `${MANIFEST_FILE}.tmp`);
+  const fh = await open(tmp, "w");
+  try {
+    await fh.writeFile(`${JSON.stringify(manifest, null, 2)}\n`);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, join(dir, MANIFEST_FILE));
+}
