@@ -250,10 +250,10 @@ def test_python_adaptor_errors(tmp_path: Path, batch: dict[str, torch.Tensor], o
     with pytest.raises(AdaptorKeyError, match=r"must return a dict"):
         apply_adaptor({"kind": "python", "ref": f"{path}:not_a_dict"}, batch, outputs)
 
-    with pytest.raises(AdaptorSpecError, match=r"no function 'missing'; it defines: not_a_dict, typo"):
+    with pytest.raises(AdaptorSpecError, match=r"no function 'missing'; callables there: not_a_dict, typo"):
         apply_adaptor({"kind": "python", "ref": f"{path}:missing"}, batch, outputs)
 
-    with pytest.raises(AdaptorSpecError, match=r"not found"):
+    with pytest.raises(AdaptorSpecError, match=r"does not exist"):
         apply_adaptor({"kind": "python", "ref": f"{tmp_path / 'absent.py'}:adaptor"}, batch, outputs)
 
     with pytest.raises(AdaptorSpecError, match=r"must look like"):

@@ -324,7 +324,7 @@ def test_factory_file_with_args_and_state_dict(factory_file: Path, tmp_path: Pat
     assert torch.equal(loaded(x), source(x))
 
     # the file is imported once and cached
-    modules = [m for name, m in sys.modules.items() if name.startswith("textbrewer_factory_my_factory_")]
+    modules = [m for name, m in sys.modules.items() if name.startswith("textbrewer_user_my_factory_")]
     assert len(modules) == 1 and modules[0].BUILDS == [6, 6, 6]
     assert type(loaded) is modules[0].TwoLayer
 

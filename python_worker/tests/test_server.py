@@ -27,7 +27,9 @@ def test_ping_and_echo_round_trip() -> None:
     assert reply_of(state, frames({"v": 1, "id": 1, "op": "ping"})) == {"v": 1, "id": 1, "ok": True}
     data = torch.arange(6, dtype=torch.float32).numpy().tobytes()
     meta = {"dtype": "float32", "shape": [2, 3], "byteLength": 24}
-    out = handle(state, frames({"v": 1, "id": 2, "op": "echo", "args": {"x": {"$t": 0}}, "tensors": [meta]}, data))
+    out = handle(
+        state, frames({"v": 1, "id": 2, "op": "echo", "args": {"x": {"$t": 0}}, "tensors": [meta]}, data)
+    )
     header = json.loads(bytes(out[0]))
     assert header["result"] == {"x": {"$t": 0}} and header["tensors"] == [meta]
     assert bytes(out[1]) == data
@@ -41,7 +43,15 @@ def test_malformed_messages_get_error_replies() -> None:
         ({"v": 2, "id": 1, "op": "ping"}, "v"),
         ({"v": 1, "id": 1, "op": "ping", "eval": "__import__('os')"}, "eval"),
         ({"v": 1, "id": 1, "op": "nope"}, "unknown op"),
-        ({"v": 1, "id": 1, "op": "echo", "tensors": [{"dtype": "float32", "shape": [4], "byteLength": 16}]}, "frames"),
+        (
+            {
+                "v": 1,
+                "id": 1,
+                "op": "echo",
+                "tensors": [{"dtype": "float32", "shape": [4], "byteLength": 16}],
+            },
+            "frames",
+        ),
         ({"v": 1, "id": 1, "op": "echo", "args": {"x": {"$t": 3}}}, "out of range"),
     ]
     for header, fragment in cases:
@@ -53,6 +63,9 @@ def test_malformed_messages_get_error_replies() -> None:
 def test_frame_size_must_match_dtype_and_shape() -> None:
     state = WorkerState(device="cpu")
     meta = {"dtype": "float32", "shape": [4], "byteLength": 16}
-    reply = reply_of(state, frames({"v": 1, "id": 5, "op": "echo", "args": {"x": {"$t": 0}}, "tensors": [meta]}, b"\0" * 12))
+    reply = reply_of(
+        state,
+        frames({"v": 1, "id": 5, "op": "echo", "args": {"x": {"$t": 0}}, "tensors": [meta]}, b"\0" * 12),
+    )
     assert reply["ok"] is False and "does not match" in reply["error"]["message"]
     assert reply["id"] == 5

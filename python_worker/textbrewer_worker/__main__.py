@@ -14,7 +14,9 @@ def main() -> int:
     args = parser.parse_args()
     token = os.environ.pop("TEXTBREWER_WORKER_TOKEN", "")
     if len(token) < 16:
-        sys.stderr.write("textbrewer_worker: TEXTBREWER_WORKER_TOKEN is missing; start the worker through Worker.start()\n")
+        sys.stderr.write(
+            "textbrewer_worker: TEXTBREWER_WORKER_TOKEN is missing; start the worker through Worker.start()\n"
+        )
         return 2
     from .server import serve
 

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib.util
 import inspect
 import re
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
+
+from .pyref import resolve_ref
 
 __all__ = [
     "ADAPTOR_KEYS",
@@ -101,41 +100,13 @@ def needs_outputs(spec: Mapping[str, Any]) -> set[str]:
     return needed
 
 
-_loaded: dict[Path, dict[str, Any]] = {}
-
-
 def load_python_adaptor(ref: str) -> PythonAdaptor:
     """The function named by ``file.py:fn``; each file is imported once (relative paths: the worker's cwd)."""
-    match = _PY_REF.match(ref) if isinstance(ref, str) else None
-    if match is None:
+    if not isinstance(ref, str) or _PY_REF.match(ref) is None:
         raise AdaptorSpecError(
             f'a Python adaptor reference must look like "my_adaptors.py:adaptor"; got {ref!r}'
         )
-    path = Path(match["file"]).expanduser().resolve()
-    namespace = _loaded.get(path)
-    if namespace is None:
-        if not path.is_file():
-            raise AdaptorSpecError(f"Python adaptor file not found: {match['file']} (resolved to {path})")
-        stem = re.sub(r"\W", "_", path.stem)
-        module_name = f"textbrewer_user_adaptor_{len(_loaded)}_{stem}"
-        module_spec = importlib.util.spec_from_file_location(module_name, path)
-        if module_spec is None or module_spec.loader is None:
-            raise AdaptorSpecError(f"cannot import Python adaptor file {path}")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[module_name] = module
-        try:
-            module_spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[module_name]
-            raise
-        namespace = vars(module)
-        _loaded[path] = namespace
-    fn = namespace.get(match["fn"])
-    if not callable(fn):
-        functions = sorted(k for k, v in namespace.items() if inspect.isfunction(v) and not k.startswith("_"))
-        defined = ", ".join(functions) or "none"
-        raise AdaptorSpecError(f"{match['file']} has no function {match['fn']!r}; it defines: {defined}")
-    return fn
+    return resolve_ref(ref, "python adaptor", AdaptorSpecError)
 
 
 def describe_selector(selector: Mapping[str, Any]) -> str:

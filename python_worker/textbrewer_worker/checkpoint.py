@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, load_model as load_safetensors_into, save_file
+from safetensors.torch import load_file, save_file
+from safetensors.torch import load_model as load_safetensors_into
 
 from .models import write_model_files
 from .session import TrainSession
@@ -38,7 +39,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     values = state["python"]
     gauss = values[-1]
     random.setstate((state["python_version"], tuple(values[:-1]), None if gauss == -1 else gauss))
-    np.random.set_state(("MT19937", state["numpy"]["keys"].numpy().astype(np.uint32), state["numpy"]["pos"], 0, 0.0))
+    np.random.set_state(
+        ("MT19937", state["numpy"]["keys"].numpy().astype(np.uint32), state["numpy"]["pos"], 0, 0.0)
+    )
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -68,13 +71,17 @@ def load(session: TrainSession, folder: str) -> None:
     src = Path(folder)
     weights = src / STUDENT_WEIGHTS
     if not weights.exists():
-        raise FileNotFoundError(f"resumeFrom: '{folder}' has no {STUDENT_WEIGHTS}; is it a gs{{step}} checkpoint?")
+        raise FileNotFoundError(
+            f"resumeFrom: '{folder}' has no {STUDENT_WEIGHTS}; is it a gs{{step}} checkpoint?"
+        )
     missing, unexpected = load_safetensors_into(session.student, str(weights), strict=False)
     if unexpected or any(not _is_tied(session.student, key) for key in missing):
         raise ValueError(
             f"resumeFrom: the checkpoint does not fit the student (missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
-    session.optimizer.load_state_dict(torch.load(src / "optimizer.pt", map_location=session.device, weights_only=True))
+    session.optimizer.load_state_dict(
+        torch.load(src / "optimizer.pt", map_location=session.device, weights_only=True)
+    )
     if session.scheduler is not None and (src / "scheduler.pt").exists():
         session.scheduler.load_state_dict(torch.load(src / "scheduler.pt", weights_only=True))
     if session.scaler is not None and (src / "scaler.pt").exists():
@@ -84,7 +91,9 @@ def load(session: TrainSession, folder: str) -> None:
         for i, proj in enumerate(session.projections):
             if proj is not None:
                 prefix = f"{i}."
-                proj.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+                proj.load_state_dict(
+                    {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+                )
     set_rng_state(torch.load(src / "rng_state.pt", weights_only=True))
 
 

@@ -48,7 +48,9 @@ def decode_value(value: Any, tensors: list[torch.Tensor]) -> Any:
         if len(value) == 1 and "$t" in value:
             index = value["$t"]
             if not isinstance(index, int) or not 0 <= index < len(tensors):
-                raise ProtocolError(f"tensor reference {value!r} is out of range (message has {len(tensors)})")
+                raise ProtocolError(
+                    f"tensor reference {value!r} is out of range (message has {len(tensors)})"
+                )
             return tensors[index]
         return {k: decode_value(v, tensors) for k, v in value.items()}
     if isinstance(value, list):

@@ -9,7 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
 
 
 def _safetensors_tensors(path: Path) -> dict[str, dict[str, Any]]:
@@ -53,12 +58,18 @@ def describe_checkpoint(path: str) -> str:
             info["architectures"] = cfg.get("architectures")
         weights = next((p / f for f in WEIGHT_FILES[:2] if (p / f).exists()), None)
         if weights is None and not any(p.glob("*.index.json")):
-            raise ValueError(f"path: '{path}' is not a checkpoint folder (no model.safetensors or pytorch_model.bin)")
+            raise ValueError(
+                f"path: '{path}' is not a checkpoint folder (no model.safetensors or pytorch_model.bin)"
+            )
     else:
         weights = p
-        info["kind"] = {".safetensors": "safetensors", ".pt": "torch", ".bin": "torch", ".pth": "torch"}.get(p.suffix, "unknown")
+        info["kind"] = {".safetensors": "safetensors", ".pt": "torch", ".bin": "torch", ".pth": "torch"}.get(
+            p.suffix, "unknown"
+        )
     if weights is not None:
-        tensors = _safetensors_tensors(weights) if weights.suffix == ".safetensors" else _torch_tensors(weights)
+        tensors = (
+            _safetensors_tensors(weights) if weights.suffix == ".safetensors" else _torch_tensors(weights)
+        )
         numel = 1
         total = 0
         dtypes: dict[str, int] = {}

@@ -12,24 +12,21 @@ explicitly passes ``weights_only=False`` (TS: ``weightsOnly: false``), which is 
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import os
 import pickle
 import re
 import shutil
-import sys
 import uuid
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
 from safetensors.torch import load_file as _safetensors_load_file
 from safetensors.torch import save_model as _safetensors_save_model
+
+from .pyref import resolve_ref
 
 __all__ = [
     "FORMATS",
@@ -356,63 +353,9 @@ def _state_dict_source(
 
 # -------------------------------------------------------------------------------------------- factories
 
-_FACTORY_MODULES: dict[str, ModuleType] = {}
-
-
-def _import_factory_file(file: Path) -> ModuleType:
-    key = str(file.resolve())
-    cached = _FACTORY_MODULES.get(key)
-    if cached is not None:
-        return cached
-    stem = re.sub(r"\W", "_", file.stem) or "factory"
-    module_name = f"textbrewer_factory_{stem}_{hashlib.sha1(key.encode()).hexdigest()[:10]}"
-    spec = importlib.util.spec_from_file_location(module_name, key)
-    if spec is None or spec.loader is None:
-        raise ModelLoadError(f"factory: cannot import '{file}' as a Python module; give a .py file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as err:
-        sys.modules.pop(module_name, None)
-        raise ModelLoadError(f"factory: importing '{file}' failed: {type(err).__name__}: {err}") from err
-    _FACTORY_MODULES[key] = module
-    return module
-
 
 def _resolve_factory(factory: str) -> Any:
-    if not isinstance(factory, str) or ":" not in factory:
-        raise ModelLoadError(
-            f"factory: '{factory}' should be 'path/to/file.py:function' (or 'package.module:function')"
-        )
-    target, _, fn_name = factory.rpartition(":")
-    if not target or not fn_name:
-        raise ModelLoadError(
-            f"factory: '{factory}' should be 'path/to/file.py:function' (or 'package.module:function')"
-        )
-    if target.endswith(".py"):
-        file = Path(target)
-        if not file.is_file():
-            raise ModelLoadError(
-                f"factory: file '{target}' does not exist (relative paths are resolved against the worker's "
-                f"working directory '{os.getcwd()}'); give an existing .py file"
-            )
-        module = _import_factory_file(file)
-    else:
-        try:
-            module = importlib.import_module(target)
-        except Exception as err:
-            raise ModelLoadError(
-                f"factory: module '{target}' could not be imported ({type(err).__name__}: {err}); "
-                "give 'path/to/file.py:function' or an importable module"
-            ) from err
-    fn = getattr(module, fn_name, None)
-    if fn is None or not callable(fn):
-        names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise ModelLoadError(
-            f"factory: '{target}' has no function '{fn_name}'; callables there: {_listing(names) or 'none'}"
-        )
-    return fn
+    return resolve_ref(factory, "factory", ModelLoadError)
 
 
 def _call_factory(factory: str, factory_args: Mapping[str, Any] | None) -> torch.nn.Module:

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import torch
 
+from .emd import EMBEDDING_LOG_NAME, EMD_LOG_NAME, emd_loss
 from .losses import get_loss, mmd_loss, probability_shift_, select_logits
 from .temperature import build_temperature
 
@@ -73,7 +74,9 @@ def kd_term(
     labels: list[torch.Tensor] | None,
 ) -> torch.Tensor:
     if len(logits_S) != len(logits_T):
-        raise ValueError(f"logits: the student gives {len(logits_S)} logits tensors and the teacher {len(logits_T)}")
+        raise ValueError(
+            f"logits: the student gives {len(logits_S)} logits tensors and the teacher {len(logits_T)}"
+        )
     if masks_S is not None:
         logits_S = [select_logits(l, m) for l, m in zip(logits_S, masks_S)]
     if masks_T is not None:
@@ -104,6 +107,7 @@ def distill_loss(
     kd_weight: float,
     hard_weight: float,
     projections: list[torch.nn.Module | None],
+    emd: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[torch.Tensor] | None]:
     """Returns (total, unweighted terms, the teacher logits used as KD targets before masking/shift).
 
@@ -154,6 +158,15 @@ def distill_loss(
         value = fn(inter_S, inter_T, mask=inputs_mask)
         total = total + value * match["weight"]
         terms[match_name(match)] = value
+    if emd is not None:
+        if "hidden" not in results_S or "hidden" not in first_T:
+            raise KeyError("emd: both adaptors must return 'hidden' (embeddings first, then every layer)")
+        emd_term, embedding_term, _ = emd_loss(
+            results_S["hidden"], first_T["hidden"], emd["projections"], inputs_mask
+        )
+        total = total + (emd_term + embedding_term) * emd["weight"]
+        terms[EMD_LOG_NAME] = emd_term
+        terms[EMBEDDING_LOG_NAME] = embedding_term
     if "losses" in results_S:
         hard: torch.Tensor | float = 0.0
         for loss in results_S["losses"]:
@@ -169,7 +182,9 @@ def distill_loss(
 
 def trainer_loss(results: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     if "losses" not in results:
-        raise KeyError("losses: BasicTrainer needs the adaptor to return 'losses' (e.g. out.loss with labels in the batch)")
+        raise KeyError(
+            "losses: BasicTrainer needs the adaptor to return 'losses' (e.g. out.loss with labels in the batch)"
+        )
     total: torch.Tensor | float = 0.0
     for loss in results["losses"]:
         total = total + loss.mean()

@@ -9,7 +9,13 @@ from typing import Any
 import torch
 
 OPTIMIZERS = {"AdamW": torch.optim.AdamW, "Adam": torch.optim.Adam, "SGD": torch.optim.SGD}
-GROUP_KEYS = {"lr": "lr", "weightDecay": "weight_decay", "momentum": "momentum", "betas": "betas", "eps": "eps"}
+GROUP_KEYS = {
+    "lr": "lr",
+    "weightDecay": "weight_decay",
+    "momentum": "momentum",
+    "betas": "betas",
+    "eps": "eps",
+}
 
 
 def torch_group_options(options: dict[str, Any]) -> dict[str, Any]:

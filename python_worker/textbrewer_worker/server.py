@@ -12,10 +12,12 @@ from typing import Any
 
 import zmq
 
-from . import protocol
+from . import (
+    protocol,
+    train_ops,  # noqa: F401  (registers the training ops)
+)
 from .codec import ProtocolError, decode_tensor, decode_value, encode_value
 from .lifecycle import install_signal_handlers, start_lifeline
-from . import train_ops  # noqa: F401  (registers the training ops)
 from .ops import OPS, WorkerState
 
 HEARTBEAT_INTERVAL_S = 1.0
@@ -28,7 +30,9 @@ def _dumps(message: dict[str, Any]) -> bytes:
 
 
 def _hello(token: str, role: str) -> bytes:
-    return _dumps({"v": protocol.protocol_version(), "op": "hello", "token": token, "role": role, "pid": os.getpid()})
+    return _dumps(
+        {"v": protocol.protocol_version(), "op": "hello", "token": token, "role": role, "pid": os.getpid()}
+    )
 
 
 def _heartbeat_loop(ctx: zmq.Context, endpoint: str, token: str, stop: threading.Event) -> None:
@@ -108,7 +112,9 @@ def serve(endpoint: str, token: str, device: str) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(endpoint)
     sock.send(_hello(token, "main"))
-    heartbeat = threading.Thread(target=_heartbeat_loop, args=(ctx, endpoint, token, stop), name="heartbeat", daemon=True)
+    heartbeat = threading.Thread(
+        target=_heartbeat_loop, args=(ctx, endpoint, token, stop), name="heartbeat", daemon=True
+    )
     heartbeat.start()
     state = WorkerState(device=device)
     poller = zmq.Poller()

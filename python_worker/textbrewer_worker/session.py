@@ -12,7 +12,9 @@ import torch
 from torch import nn
 
 from .adaptor import apply_adaptor, needs_outputs
+from .custom_losses import ensure_registered
 from .device import to_device
+from .emd import emd_projections
 from .objective import Objective, distill_loss, post_adaptor, trainer_loss
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .optim import build_optimizer, build_scheduler, parameter_groups, torch_group_options
@@ -41,6 +43,14 @@ def output_flags(model: nn.Module, spec: dict[str, Any]) -> dict[str, bool]:
         flags["output_attentions"] = True
         ensure_eager_attention(model)
     return flags
+
+
+def pop_teacher_outputs(batch: Any) -> tuple[Any, Any]:
+    """A batch may carry precomputed `teacherOutputs` that stand in for the teacher's forward."""
+    if isinstance(batch, dict) and "teacherOutputs" in batch:
+        rest = {k: v for k, v in batch.items() if k != "teacherOutputs"}
+        return rest, batch["teacherOutputs"]
+    return batch, None
 
 
 def split_batch(batch: Any) -> tuple[Any, Any]:
@@ -76,13 +86,10 @@ class TrainSession:
     scaler: Any
     autocast_dtype: torch.dtype | None
     writer: Any = None
+    emd: dict[str, Any] | None = None
     forward_count: int = 0
     flags_S: dict[str, dict[str, bool]] = field(default_factory=dict)
     flags_T: dict[str, list[dict[str, bool]]] = field(default_factory=dict)
-
-    @property
-    def projection_modules(self) -> nn.ModuleList:
-        return nn.ModuleList([p if p is not None else nn.Identity() for p in self.projections])
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -100,12 +107,17 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         seed_everything(int(plan["seed"]))
     tasks: list[str] | None = plan.get("tasks")
     student = state.model({"model": plan["student"]})
-    teachers = {t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan.get("teachers", []), tasks).items()}
+    teachers = {
+        t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan.get("teachers", []), tasks).items()
+    }
     adaptor_S = keyed(plan["adaptorS"], tasks)
     adaptor_T = keyed(plan.get("adaptorT", []), tasks)
     for task, models in teachers.items():
         if len(adaptor_T.get(task, [])) != len(models):
-            raise ValueError(f"adaptorT: {len(models)} teacher(s) for task '{task}' but {len(adaptor_T.get(task, []))} adaptor(s)")
+            raise ValueError(
+                f"adaptorT: {len(models)} teacher(s) for task '{task}' but {len(adaptor_T.get(task, []))} adaptor(s)"
+            )
+    ensure_registered(plan.get("customLosses", []))
     objective = None
     if plan["strategy"] == "distiller":
         objective = Objective(
@@ -118,11 +130,32 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
             require_logits=bool(plan.get("requireLogits", False)),
         )
     projections = build_projections(plan.get("matches", []), device) if objective else []
+    emd = None
+    if objective is not None and plan.get("emd"):
+        spec = plan["emd"]
+        proj = spec.get("proj")
+        emd_projs: list[nn.Module | None] = (
+            [
+                p.to(device)
+                for p in emd_projections(spec["layerNumS"], proj["dimS"], proj["dimT"], proj["kind"])
+            ]
+            if proj
+            else [None] * spec["layerNumS"]
+        )
+        emd = {"weight": float(spec.get("weight", 1.0)), "projections": emd_projs}
     opt_spec = plan.get("optimizer", {"type": "AdamW", "lr": 5e-5})
     groups = parameter_groups(student, opt_spec.get("groups", []))
     for proj, match in zip(projections, plan.get("matches", [])):
         if proj is not None:
-            groups.append({"params": list(proj.parameters()), **torch_group_options(match["proj"].get("groupOptions", {}))})
+            groups.append(
+                {
+                    "params": list(proj.parameters()),
+                    **torch_group_options(match["proj"].get("groupOptions", {})),
+                }
+            )
+    if emd is not None and any(p is not None for p in emd["projections"]):
+        groups.append({"params": [w for p in emd["projections"] if p is not None for w in p.parameters()]})
+        projections = projections + emd["projections"]  # saved and restored with the match projections
     optimizer = build_optimizer(opt_spec, groups)
     scheduler = build_scheduler(plan.get("scheduler"), optimizer)
     autocast_dtype, use_scaler = amp_settings(plan.get("mixedPrecision", "no"), device)
@@ -150,16 +183,21 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         scaler=scaler,
         autocast_dtype=autocast_dtype,
         writer=writer,
+        emd=emd,
     )
     session.flags_S = {t: output_flags(student, spec) for t, spec in adaptor_S.items()}
     session.flags_T = {t: [output_flags(m, s) for m, s in zip(teachers[t], adaptor_T[t])] for t in teachers}
     return session
 
 
-def teacher_results(session: TrainSession, task: str, batch_T: Any, extra: dict[str, Any]) -> list[dict[str, Any]]:
+def teacher_results(
+    session: TrainSession, task: str, batch_T: Any, extra: dict[str, Any]
+) -> list[dict[str, Any]]:
     results = []
     with torch.no_grad():
-        for teacher, spec, flags in zip(session.teachers[task], session.adaptor_T[task], session.flags_T[task]):
+        for teacher, spec, flags in zip(
+            session.teachers[task], session.adaptor_T[task], session.flags_T[task]
+        ):
             out = call_model(teacher, batch_T, {**extra, **flags})
             results.append(post_adaptor(apply_adaptor(spec, batch_T, out)))
     return results
@@ -170,7 +208,8 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     task = args.get("task") or DEFAULT_TASK
     if task not in session.adaptor_S:
         raise KeyError(f"task: '{task}' is not one of {', '.join(sorted(session.adaptor_S))}")
-    batch_T, batch_S = split_batch(to_device(args["batch"], session.device))
+    batch, teacher_outputs = pop_teacher_outputs(to_device(args["batch"], session.device))
+    batch_T, batch_S = split_batch(batch)
     extra = plan.get("forwardArgs") or {}
     cached = args.get("teacherLogits")
     if cached is not None:
@@ -184,7 +223,14 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
         if session.objective is None:
             total, terms = trainer_loss(results_S)
         else:
-            results_T = [] if cached is not None else teacher_results(session, task, batch_T, extra)
+            if cached is not None:
+                results_T = []
+            elif teacher_outputs is not None:
+                results_T = [
+                    post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))
+                ]
+            else:
+                results_T = teacher_results(session, task, batch_T, extra)
             total, terms, target_logits = distill_loss(
                 session.objective,
                 results_S,
@@ -193,6 +239,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
                 float(args.get("kdWeight", 1.0)),
                 float(args.get("hardWeight", 0.0)),
                 session.projections,
+                session.emd,
             )
     loss = total / int(plan.get("gradientAccumulationSteps", 1))
     if session.scaler is not None:
@@ -206,7 +253,9 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
             reply["gradNorm"] = float(grad_norm)
     if args.get("report"):
         reply["total"] = float(total.detach())
-        reply["terms"] = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()}
+        reply["terms"] = {
+            k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()
+        }
         reply["lr"] = [float(g["lr"]) for g in session.optimizer.param_groups]
         if session.writer is not None:
             log_scalars(session, reply)

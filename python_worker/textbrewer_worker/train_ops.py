@@ -11,6 +11,7 @@ from .adaptor import apply_adaptor
 from .device import to_device
 from .objective import post_adaptor
 from .ops import WorkerState, call_model, op
+from .preflight import preflight
 from .session import TrainSession, configure, output_flags, step
 
 SESSION_KEY = "train_session"
@@ -29,7 +30,9 @@ def train_configure(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     session = configure(state, args["plan"])
     state.extensions[SESSION_KEY] = session
     return {
-        "projectionParameters": sum(p.numel() for proj in session.projections if proj is not None for p in proj.parameters()),
+        "projectionParameters": sum(
+            p.numel() for proj in session.projections if proj is not None for p in proj.parameters()
+        ),
         "parameterGroups": len(session.optimizer.param_groups),
     }
 
@@ -37,6 +40,11 @@ def train_configure(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
 @op("train_step")
 def train_step(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     return step(session_of(state), args)
+
+
+@op("train_preflight")
+def train_preflight(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+    return preflight(session_of(state), args)
 
 
 @op("train_save")
@@ -72,7 +80,9 @@ def teacher_logits(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     with torch.inference_mode():
         for teacher, spec in zip(teachers, specs):
             teacher.eval()
-            out = call_model(teacher, batch, {**(args.get("forwardArgs") or {}), **output_flags(teacher, spec)})
+            out = call_model(
+                teacher, batch, {**(args.get("forwardArgs") or {}), **output_flags(teacher, spec)}
+            )
             results = post_adaptor(apply_adaptor(spec, batch, out))
             if "logits" not in results:
                 raise KeyError("logits: the teacher adaptor returns no 'logits' to cache")

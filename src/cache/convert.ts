@@ -20,8 +20,11 @@ export function toStorageDtype(t: Tensor, dtype: StorageDType): Tensor {
       return toFloat32(t);
     case "float16":
       return new Tensor(halfBits(t, float32ToFloat16Bits, FLOAT16), t.shape, "float16");
-    case "bfloat16":
-      return new Tensor(t.dtype === "float32" ? float32ToBfloat16Fast(t.data as Float32Array) : halfBits(t, float32ToBfloat16Bits, BFLOAT16), t.shape, "bfloat16");
+    case "bfloat16": {
+      const fast = t.dtype === "float32";
+      const bits = fast ? float32ToBfloat16Fast(t.data as Float32Array) : halfBits(t, float32ToBfloat16Bits, BFLOAT16);
+      return new Tensor(bits, t.shape, "bfloat16");
+    }
   }
 }
 

@@ -204,21 +204,18 @@ export class DiskStore {
     await this.putMany([[key, payload]]);
   }
 
-  /** Appends the records with one write; durable after the next flush(). */
+  /**
+   * Appends the records with one gathered write (payloads are not copied: leave them unchanged until this resolves).
+   * Durable after the next flush().
+   */
   async putMany(records: readonly (readonly [string, Uint8Array])[]): Promise<void> {
     this.assertOpen();
     if (records.length === 0) return;
     const frames = records.map(([key, payload]) => encodeFrame(key, payload));
-    const batch = new Uint8Array(frames.reduce((s, f) => s + f.bytes.byteLength, 0));
-    let pos = 0;
-    for (const f of frames) {
-      batch.set(f.bytes, pos);
-      pos += f.bytes.byteLength;
-    }
     await this.enqueue(async () => {
       this.assertOpen();
       try {
-        await writeAt(this.fh, batch, this.end);
+        await writevAt(this.fh, frames.flatMap((f) => f.parts), this.end);
       } catch (err) {
         // don't leave a torn frame for the next append to sit behind
         await this.fh.truncate(this.end).catch(() => undefined);
@@ -226,7 +223,7 @@ export class DiskStore {
       }
       let offset = this.end;
       for (let i = 0; i < frames.length; i++) {
-        const length = frames[i]!.bytes.byteLength;
+        const length = frames[i]!.length;
         this.index.set(records[i]![0], { offset, length });
         offset += length;
       }
@@ -282,20 +279,27 @@ export class DiskStore {
   }
 }
 
-function encodeFrame(key: string, payload: Uint8Array): { bytes: Uint8Array; crc: number } {
+interface EncodedFrame {
+  /** head (magic, key, payload length), payload, CRC: written gathered, so the payload is never copied */
+  parts: Uint8Array[];
+  length: number;
+  crc: number;
+}
+
+function encodeFrame(key: string, payload: Uint8Array): EncodedFrame {
   const keyBytes = utf8.encode(key);
   if (keyBytes.byteLength > MAX_KEY_BYTES) throw new RangeError(`DiskStore: key longer than ${MAX_KEY_BYTES} bytes`);
   if (payload.byteLength > MAX_PAYLOAD_BYTES) throw new RangeError(`DiskStore: record larger than ${MAX_PAYLOAD_BYTES} bytes`);
-  const bytes = new Uint8Array(FRAME_OVERHEAD + keyBytes.byteLength + payload.byteLength);
-  const view = new DataView(bytes.buffer);
-  bytes.set(FRAME_MAGIC, 0);
+  const head = new Uint8Array(12 + keyBytes.byteLength);
+  const view = new DataView(head.buffer);
+  head.set(FRAME_MAGIC, 0);
   view.setUint32(4, keyBytes.byteLength, true);
-  bytes.set(keyBytes, 8);
+  head.set(keyBytes, 8);
   view.setUint32(8 + keyBytes.byteLength, payload.byteLength, true);
-  bytes.set(payload, 12 + keyBytes.byteLength);
   const crc = crc32(payload, crc32(keyBytes));
-  view.setUint32(bytes.byteLength - 4, crc, true);
-  return { bytes, crc };
+  const tail = new Uint8Array(4);
+  new DataView(tail.buffer).setUint32(0, crc, true);
+  return { parts: [head, payload, tail], length: FRAME_OVERHEAD + keyBytes.byteLength + payload.byteLength, crc };
 }
 
 /** The payload of a whole frame read from the index, or null if anything about it is off. */
@@ -336,6 +340,22 @@ async function writeAt(fh: FileHandle, buf: Uint8Array, position: number): Promi
   while (done < buf.byteLength) {
     const { bytesWritten } = await fh.write(buf, done, buf.byteLength - done, position + done);
     done += bytesWritten;
+  }
+}
+
+async function writevAt(fh: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  const total = buffers.reduce((s, b) => s + b.byteLength, 0);
+  let done = (await fh.writev(buffers, position)).bytesWritten;
+  // a short gathered write is rare; finish buffer by buffer
+  let start = 0;
+  for (const b of buffers) {
+    if (done >= total) break;
+    const end = start + b.byteLength;
+    if (end > done) {
+      await writeAt(fh, b.subarray(Math.max(0, done - start)), position + done);
+      done = end;
+    }
+    start = end;
   }
 }
 
@@ -433,7 +453,13 @@ interface ScanResult {
   lastCrc: number | null;
 }
 
-async function scanFrames(fh: FileHandle, from: number, size: number, index: Map<string, IndexEntry>, io: DiskStoreIo): Promise<ScanResult> {
+async function scanFrames(
+  fh: FileHandle,
+  from: number,
+  size: number,
+  index: Map<string, IndexEntry>,
+  io: DiskStoreIo,
+): Promise<ScanResult> {
   const r = new ScanReader(fh, size, io);
   const result: ScanResult = { end: from, records: 0, skippedBytes: 0, damagedRegions: 0, lastCrc: null };
   let pos = from;

@@ -116,7 +116,9 @@ export function describeChanges(old: ManifestParts, next: ManifestParts): string
   if (canonicalJson(old.adaptor ?? null) !== canonicalJson(next.adaptor ?? null)) changes.push("adaptor changed");
   if (old.dtype !== next.dtype) changes.push(`dtype ${old.dtype} → ${next.dtype}`);
   if (old.topK !== next.topK) changes.push(`top-k ${old.topK ?? "off (dense)"} → ${next.topK ?? "off (dense)"}`);
-  if (old.temperature !== next.temperature) changes.push(`temperature ${old.temperature ?? "none"} → ${next.temperature ?? "none"}`);
+  if (old.temperature !== next.temperature) {
+    changes.push(`temperature ${old.temperature ?? "none"} → ${next.temperature ?? "none"}`);
+  }
   if (old.preprocessing !== next.preprocessing) changes.push("preprocessing changed");
   return changes;
 }
@@ -176,10 +178,8 @@ export async function readManifest(dir: string): Promise<CacheManifest | "missin
   }
   try {
     const m = JSON.parse(text) as Partial<CacheManifest> | null;
-    if (typeof m !== "object" || m === null || typeof m.fingerprint !== "string" || typeof m.parts !== "object" || m.parts === null) {
-      return "unreadable";
-    }
-    return m as CacheManifest;
+    const valid = typeof m === "object" && m !== null && typeof m.fingerprint === "string" && typeof m.parts === "object";
+    return valid && m.parts !== null ? (m as CacheManifest) : "unreadable";
   } catch {
     return "unreadable";
   }

@@ -70,7 +70,9 @@ export function encodeRecord(tensors: readonly Tensor[]): Uint8Array {
 export function decodeRecord(payload: Uint8Array): Tensor[] {
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const need = (pos: number, n: number): void => {
-    if (pos + n > payload.byteLength) throw new RecordFormatError(`record truncated: needs ${pos + n} bytes, has ${payload.byteLength}`);
+    if (pos + n > payload.byteLength) {
+      throw new RecordFormatError(`record truncated: needs ${pos + n} bytes, has ${payload.byteLength}`);
+    }
   };
   need(0, 4);
   const version = view.getUint16(0, true);

@@ -55,11 +55,12 @@ export class TeacherCache {
     const dtype = options.dtype ?? "float32";
     if (!STORAGE_DTYPES.includes(dtype)) throw new TypeError(`TeacherCache: dtype must be one of ${STORAGE_DTYPES.join(", ")}`);
     if (options.fingerprintParts.dtype !== dtype) {
-      throw new TypeError(`TeacherCache: fingerprintParts.dtype is ${options.fingerprintParts.dtype} but the cache stores ${dtype}`);
+      const given = options.fingerprintParts.dtype;
+      throw new TypeError(`TeacherCache: fingerprintParts.dtype is ${given} but the cache stores ${dtype} (options.dtype)`);
     }
     const fingerprint = cacheFingerprint(options.fingerprintParts);
     const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY_BYTES;
-    const memory = memoryBytes > 0 ? new MemoryStore(memoryBytes) : null;
+    const memory = memoryBytes === 0 ? null : new MemoryStore(memoryBytes);
     let disk: DiskStore | null = null;
     if (options.dir !== undefined) {
       await checkManifest(options.dir, fingerprint, options.fingerprintParts, { rebuild: options.rebuild ?? false });

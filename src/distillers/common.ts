@@ -6,6 +6,7 @@ import { toAdaptorSpec, type Adaptor, type AdaptorSpec } from "../adaptor/index.
 import type { ModelHandle } from "../worker/model-handle.js";
 import type { Worker } from "../worker/worker.js";
 import type { IntermediateMatch } from "../config/distillation-config.js";
+import { customLossPlan } from "../losses/registry.js";
 
 export type TrainingConfigLike = TrainingConfig | TrainingConfigInput;
 export type DistillationConfigLike = DistillationConfig | DistillationConfigInput;
@@ -77,6 +78,7 @@ export function objectivePlan(d: DistillationConfig, options: { requireLogits: b
     matches: options.withMatches ? d.intermediateMatches : [],
     mmdMaskedDivisor: d.mmdMaskedDivisor,
     requireLogits: options.requireLogits,
+    customLosses: customLossPlan(),
   };
 }
 

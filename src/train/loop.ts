@@ -169,10 +169,15 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
     return out;
   };
 
+  let checked = options.preflight === false;
   const send = async (item: StepItem, optimizerStep: boolean, stepNo: number, stepEpoch: number): Promise<void> => {
     const report = optimizerStep || microCount % logEvery === 0;
     microCount++;
     const batch = options.batchPostprocessor ? options.batchPostprocessor(item.batch) : item.batch;
+    if (!checked) {
+      checked = true;
+      await worker.call("train_preflight", { batch, task: item.task ?? null });
+    }
     const extra = ctx.hooks?.beforeStep ? await ctx.hooks.beforeStep(item) : {};
     const kd = kdWeight;
     const hard = hardWeight;

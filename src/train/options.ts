@@ -71,6 +71,8 @@ export interface TrainOptions {
   inFlight?: number;
   /** Fetch loss values every N micro-batches (each fetch is a host sync on GPU). Default 1. */
   logEvery?: number;
+  /** Check the plan on the first batch before step 0 (layer indices, features, widths, masks). Default true. */
+  preflight?: boolean;
   /** Show a progress bar (default: when stderr is a TTY). */
   progress?: boolean;
 }

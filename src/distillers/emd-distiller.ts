@@ -1,0 +1,53 @@
+import type { ModelHandle } from "../worker/model-handle.js";
+import { SingleTeacherDistiller, type DistillerOptions } from "./general-distiller.js";
+
+export interface EmdOptions {
+  /** Student hidden-state entries including the embeddings (layers + 1). */
+  layerNumS: number;
+  /** Teacher hidden-state entries including the embeddings. */
+  layerNumT: number;
+  weight?: number;
+  /** [kind, dimS, dimT]: one projection per student entry. */
+  proj?: ["linear" | "relu" | "tanh", number, number];
+  feature?: "hidden";
+  loss?: "hidden_mse";
+}
+
+export interface EmdDistillerOptions extends DistillerOptions {
+  emd: EmdOptions;
+}
+
+/**
+ * BERT-EMD: every student layer learns from every teacher layer, weighted by the optimal-transport flow between
+ * them (an exact solver, POT), plus the embedding term; on top of KD and hard labels as BasicDistiller.
+ */
+export class EMDDistiller extends SingleTeacherDistiller {
+  protected readonly withMatches = false;
+  protected readonly requireLogits = true;
+  readonly emd: Required<Omit<EmdOptions, "proj">> & { proj: EmdOptions["proj"] | null };
+
+  constructor(options: EmdDistillerOptions) {
+    super(options);
+    const e = options.emd;
+    if ((e.feature ?? "hidden") !== "hidden" || (e.loss ?? "hidden_mse") !== "hidden_mse") {
+      throw new Error("emd: only feature 'hidden' with loss 'hidden_mse' is defined (as in BERT-EMD)");
+    }
+    for (const key of ["layerNumS", "layerNumT"] as const) {
+      if (!Number.isInteger(e[key]) || e[key] < 2) throw new Error(`emd.${key}: expected an integer ≥ 2 (layers + embeddings), got ${e[key]}`);
+    }
+    this.emd = { layerNumS: e.layerNumS, layerNumT: e.layerNumT, weight: e.weight ?? 1, feature: "hidden", loss: "hidden_mse", proj: e.proj ?? null };
+  }
+
+  protected override extraPlan(): Record<string, unknown> {
+    const p = this.emd.proj;
+    return { emd: { ...this.emd, proj: p ? { kind: p[0], dimS: p[1], dimT: p[2] } : null } };
+  }
+
+  protected override extraTermWeights(): Record<string, number> {
+    return { unweighted_hidden_hidden_mse_emd: this.emd.weight, unweighted_embedding_hidden_mse: this.emd.weight };
+  }
+
+  protected override models(): Record<string, ModelHandle> {
+    return { teacher: this.teacher };
+  }
+}

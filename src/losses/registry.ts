@@ -1,0 +1,37 @@
+/** User losses written in Python, registered from TypeScript and imported once by the worker. */
+import { registerKdLossName, registerMatchLossName, type LayerForm } from "../config/distillation-config.js";
+import { PYTHON_REF } from "../adaptor/spec.js";
+
+export interface CustomLoss {
+  name: string;
+  /** "kd": fn(logits_S, logits_T, temperature); "match": fn(feat_S, feat_T, mask=None). */
+  kind: "kd" | "match";
+  /** "path/to/file.py:function" (relative to the worker's working directory) or "package.module:function". */
+  python: string;
+  /** For match losses: whether layers are single indices or [a, b] pairs (like fsp/mmd). Default: either. */
+  layerForm?: LayerForm;
+}
+
+const registered = new Map<string, CustomLoss>();
+
+/** Makes `name` usable as kdLossType (kind "kd") or as an intermediate match's loss (kind "match"). */
+export function registerLoss(loss: CustomLoss): void {
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(loss.name)) throw new Error(`registerLoss: name '${loss.name}' must be an identifier`);
+  if (loss.kind !== "kd" && loss.kind !== "match") throw new Error(`registerLoss: kind must be "kd" or "match", got '${String(loss.kind)}'`);
+  if (!PYTHON_REF.test(loss.python) && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(loss.python)) {
+    throw new Error(`registerLoss: python '${loss.python}' should be "file.py:function" or "package.module:function"`);
+  }
+  const key = `${loss.kind}:${loss.name}`;
+  const previous = registered.get(key);
+  if (previous && previous.python !== loss.python) {
+    throw new Error(`registerLoss: the ${loss.kind} loss '${loss.name}' is already registered from ${previous.python}`);
+  }
+  if (loss.kind === "kd") registerKdLossName(loss.name);
+  else registerMatchLossName(loss.name, loss.layerForm ? { layerForm: loss.layerForm } : {});
+  registered.set(key, { ...loss });
+}
+
+/** The plan entries the worker imports at configure time. */
+export function customLossPlan(): Array<{ kind: string; name: string; python: string }> {
+  return [...registered.values()].map(({ kind, name, python }) => ({ kind, name, python }));
+}
