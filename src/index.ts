@@ -37,3 +37,6 @@ export type { Preset, PresetMatch, PresetName, Recipe, RecipeName } from "./pres
 export * as augment from "./data/augment.js";
 export { seededRng, rngFromState } from "./data/rng.js";
 export type { Rng, RngState } from "./data/rng.js";
+export { DistillCache } from "./cache/distill-cache.js";
+export type { TeacherCacheSpec, OpenDistillCacheOptions, CacheCounters } from "./cache/distill-cache.js";
+export { TeacherCache, CacheMismatchError } from "./cache/index.js";

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import torch
 
 from .emd import EMBEDDING_LOG_NAME, EMD_LOG_NAME, emd_loss
-from .losses import get_loss, mmd_loss, probability_shift_, select_logits
+from .losses import get_loss, mmd_loss, probability_shift_, select_logits, sparse_kd_loss
 from .temperature import build_temperature
 
 LIST_KEYS = ("logits", "logits_mask", "losses", "labels")
@@ -47,6 +47,37 @@ class Objective:
             divisor = self.mmd_masked_divisor
             return lambda s, t, mask=None: mmd_loss(s, t, mask, masked_divisor=divisor)
         return fn
+
+
+def topk_targets(logits: list[torch.Tensor], k: int, temperature: float) -> list[torch.Tensor]:
+    """Per logits tensor: the top-k teacher log-probabilities at `temperature` (full-vocabulary softmax) and their
+    indices, as [values_0, indices_0, values_1, indices_1, ...]."""
+    out: list[torch.Tensor] = []
+    for l in logits:
+        logprobs = torch.log_softmax(l.float() / temperature, dim=-1)
+        values, indices = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
+        out.extend([values, indices])
+    return out
+
+
+def sparse_kd_term(
+    objective: Objective,
+    logits_S: list[torch.Tensor],
+    masks_S: list[torch.Tensor] | None,
+    topk: dict[str, Any],
+) -> torch.Tensor:
+    flat = topk["targets"]
+    pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+    if len(pairs) != len(logits_S):
+        raise ValueError(f"teacherTopK: {len(pairs)} cached logits for {len(logits_S)} student logits")
+    total: torch.Tensor | float = 0.0
+    for i, (l_S, (values, indices)) in enumerate(zip(logits_S, pairs)):
+        if masks_S is not None:
+            l_S, values, indices = (select_logits(x, masks_S[i]) for x in (l_S, values, indices))
+        total = total + sparse_kd_loss(
+            l_S, values, indices, objective.temperature, tail=topk.get("tail", "ignore")
+        )
+    return total  # type: ignore[return-value]
 
 
 def match_name(match: dict[str, Any]) -> str:
@@ -108,6 +139,7 @@ def distill_loss(
     hard_weight: float,
     projections: list[torch.nn.Module | None],
     emd: dict[str, Any] | None = None,
+    teacher_topk: dict[str, Any] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], list[torch.Tensor] | None]:
     """Returns (total, unweighted terms, the teacher logits used as KD targets before masking/shift).
 
@@ -124,10 +156,20 @@ def distill_loss(
             target_logits = per_teacher[0]
         else:
             target_logits = [torch.stack(group).mean(0) for group in zip(*per_teacher)]
-    if objective.require_logits and ("logits" not in results_S or target_logits is None):
+    if objective.require_logits and (
+        "logits" not in results_S or (target_logits is None and teacher_topk is None)
+    ):
         side = "student" if "logits" not in results_S else "teacher"
         raise KeyError(f"logits: the {side} adaptor must return 'logits' for this distiller")
-    if objective.kd_fn is not None and "logits" in results_S and target_logits is not None:
+    if teacher_topk is not None:
+        if "logits" not in results_S:
+            raise KeyError(
+                "logits: the student adaptor must return 'logits' to learn from cached top-k teacher logits"
+            )
+        kd = sparse_kd_term(objective, results_S["logits"], results_S.get("logits_mask"), teacher_topk)
+        total = total + kd * kd_weight
+        terms["unweighted_kd_loss"] = kd
+    elif objective.kd_fn is not None and "logits" in results_S and target_logits is not None:
         kd = kd_term(
             objective,
             results_S["logits"],

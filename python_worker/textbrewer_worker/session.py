@@ -15,7 +15,7 @@ from .adaptor import apply_adaptor, needs_outputs
 from .custom_losses import ensure_registered
 from .device import to_device
 from .emd import emd_projections
-from .objective import Objective, distill_loss, post_adaptor, trainer_loss
+from .objective import Objective, distill_loss, post_adaptor, topk_targets, trainer_loss
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .optim import build_optimizer, build_scheduler, parameter_groups, torch_group_options
 from .projections import build_projections
@@ -214,6 +214,9 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     cached = args.get("teacherLogits")
     if cached is not None:
         cached = to_device(cached if isinstance(cached, list) else [cached], session.device)
+    topk = args.get("teacherTopK")
+    if topk is not None:
+        topk = {**topk, "targets": to_device(topk["targets"], session.device)}
     if args.get("zeroGrad"):
         session.optimizer.zero_grad(set_to_none=True)
     target_logits = None
@@ -223,7 +226,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
         if session.objective is None:
             total, terms = trainer_loss(results_S)
         else:
-            if cached is not None:
+            if cached is not None or topk is not None:
                 results_T = []
             elif teacher_outputs is not None:
                 results_T = [
@@ -240,6 +243,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
                 float(args.get("hardWeight", 0.0)),
                 session.projections,
                 session.emd,
+                topk,
             )
     loss = total / int(plan.get("gradientAccumulationSteps", 1))
     if session.scaler is not None:
@@ -260,7 +264,11 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
         if session.writer is not None:
             log_scalars(session, reply)
     if args.get("returnTeacherLogits") and target_logits is not None:
-        reply["teacherLogits"] = [t.detach() for t in target_logits]
+        k = args.get("returnTopK")
+        targets = [t.detach() for t in target_logits]
+        reply["teacherLogits"] = (
+            topk_targets(targets, int(k), session.objective.temperature) if k else targets
+        )
     session.forward_count += 1
     return reply
 

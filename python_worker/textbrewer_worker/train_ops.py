@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import torch
@@ -9,7 +10,7 @@ import torch
 from . import checkpoint
 from .adaptor import apply_adaptor
 from .device import to_device
-from .objective import post_adaptor
+from .objective import post_adaptor, topk_targets
 from .ops import WorkerState, call_model, op
 from .preflight import preflight
 from .session import TrainSession, configure, output_flags, step
@@ -87,6 +88,18 @@ def teacher_logits(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
             if "logits" not in results:
                 raise KeyError("logits: the teacher adaptor returns no 'logits' to cache")
             per_teacher.append(results["logits"])
-    if len(per_teacher) == 1:
-        return {"logits": per_teacher[0]}
-    return {"logits": [torch.stack(group).mean(0) for group in zip(*per_teacher)]}
+    logits = per_teacher[0] if len(per_teacher) == 1 else [torch.stack(g).mean(0) for g in zip(*per_teacher)]
+    if args.get("topK"):
+        return {"logits": topk_targets(logits, int(args["topK"]), float(args["temperature"]))}
+    return {"logits": logits}
+
+
+@op("model_fingerprint")
+def model_fingerprint(state: WorkerState, args: dict[str, Any]) -> str:
+    """sha256 over the model's state dict (names, dtypes, shapes, bytes): one weight changed, another hash."""
+    digest = hashlib.sha256()
+    for name, tensor in state.model(args).state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update((t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes())
+    return digest.hexdigest()

@@ -5,6 +5,8 @@ import { DataFeed } from "../train/data.js";
 import { runTraining, type StepFeed, type StepHooks, type TrainResult } from "../train/loop.js";
 import type { TrainOptions } from "../train/options.js";
 import type { ModelHandle } from "../worker/model-handle.js";
+import type { Worker } from "../worker/worker.js";
+import { DistillCache } from "../cache/distill-cache.js";
 import {
   objectivePlan,
   parseDistillationConfig,
@@ -59,20 +61,58 @@ export abstract class DistillerBase {
     return new DataFeed(options.data);
   }
 
-  protected hooks(_options: TrainOptions): StepHooks | undefined {
-    return undefined;
-  }
-
   protected get stepsOnly(): boolean {
     return false;
   }
 
+  /** The teachers and adaptors whose logits may be cached, or why this run cannot use the cache. */
+  protected cacheable(): { teachers: ModelHandle[]; adaptorT: AdaptorSpec[] } | string {
+    return "this distiller does not cache teacher outputs";
+  }
+
+  private async openCache(options: TrainOptions): Promise<{ cache: DistillCache; owned: boolean } | null> {
+    const requested = options.teacherCache ?? (this.distillConfig.isCachingLogits ? {} : false);
+    if (requested === false) return null;
+    const target = this.cacheable();
+    if (typeof target === "string") {
+      console.warn(`textbrewer-ts: teacher cache bypassed: ${target}`);
+      return null;
+    }
+    const t = this.distillConfig.temperatureScheduler.type;
+    if (requested instanceof DistillCache) {
+      const ids = target.teachers.map((m) => m.id);
+      if (JSON.stringify(requested.teacherIds) !== JSON.stringify(ids) || JSON.stringify(requested.adaptorT) !== JSON.stringify(target.adaptorT)) {
+        throw new Error("teacherCache: this cache was opened for other teachers or another teacher adaptor than this distiller's");
+      }
+      if (requested.spec.topK && requested.spec.temperature !== this.distillConfig.temperature) {
+        throw new Error(`teacherCache: top-k logits were stored at temperature ${requested.spec.temperature}; this run uses ${this.distillConfig.temperature}`);
+      }
+      return { cache: requested, owned: false };
+    }
+    if (requested.topK && t !== "none" && t !== "constant") {
+      throw new Error(`teacherCache.topK: the stored log-probabilities are for one temperature; temperatureScheduler '${t}' varies it`);
+    }
+    const cache = await DistillCache.open({ ...requested, teachers: target.teachers, adaptorT: target.adaptorT, temperature: this.distillConfig.temperature });
+    return { cache, owned: true };
+  }
+
   /** Runs the shared loop with this distiller's plan. */
-  protected run(options: TrainOptions): Promise<TrainResult> {
+  protected async run(options: TrainOptions): Promise<TrainResult> {
     const worker = sameWorker({ student: this.student, ...this.models() }, this.trainConfig);
     const d = this.distillConfig;
     const teacherPlan = this.teacherPlan();
-    const hooks = this.hooks(options);
+    const opened = await this.openCache(options);
+    const hooks = opened?.cache.hooks();
+    try {
+      return await this.loop(worker, teacherPlan, hooks, options);
+    } finally {
+      if (opened?.owned) await opened.cache.close();
+      else await opened?.cache.flush();
+    }
+  }
+
+  private loop(worker: Worker, teacherPlan: TeacherPlan, hooks: StepHooks | undefined, options: TrainOptions): Promise<TrainResult> {
+    const d = this.distillConfig;
     return runTraining(
       {
         worker,

@@ -47,6 +47,10 @@ export class EMDDistiller extends SingleTeacherDistiller {
     return { unweighted_hidden_hidden_mse_emd: this.emd.weight, unweighted_embedding_hidden_mse: this.emd.weight };
   }
 
+  protected override cacheable(): string {
+    return "EMD matches the teacher's hidden states every step, and only logits are cached";
+  }
+
   protected override models(): Record<string, ModelHandle> {
     return { teacher: this.teacher };
   }

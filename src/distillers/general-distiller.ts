@@ -36,6 +36,13 @@ export abstract class SingleTeacherDistiller extends DistillerBase {
   protected models(): Record<string, ModelHandle> {
     return { teacher: this.teacher };
   }
+
+  protected override cacheable(): { teachers: ModelHandle[]; adaptorT: AdaptorSpec[] } | string {
+    if (this.withMatches && this.distillConfig.intermediateMatches.length) {
+      return "intermediate matches need the teacher's hidden states or attentions every step, and only logits are cached";
+    }
+    return { teachers: [this.teacher], adaptorT: [this.adaptorT] };
+  }
 }
 
 /** KD on logits plus intermediate feature matches with projections (TextBrewer's GeneralDistiller). */

@@ -105,6 +105,10 @@ export class MultiTaskDistiller extends DistillerBase {
     return Object.fromEntries(Object.entries(this.teachers).map(([t, m]) => [`teachers.${t}`, m]));
   }
 
+  protected override cacheable(): string {
+    return "MultiTaskDistiller does not cache teacher outputs (as in TextBrewer)";
+  }
+
   protected override get stepsOnly(): boolean {
     return true;
   }

@@ -44,6 +44,10 @@ export class MultiTeacherDistiller extends DistillerBase {
     return { teachers: this.teachers.map((t) => t.id), adaptorT: this.adaptorT, adaptorS: this.adaptorS };
   }
 
+  protected override cacheable(): { teachers: ModelHandle[]; adaptorT: AdaptorSpec[] } {
+    return { teachers: this.teachers, adaptorT: this.adaptorT };
+  }
+
   protected models(): Record<string, ModelHandle> {
     return Object.fromEntries(this.teachers.map((t, i) => [`teachers[${i}]`, t]));
   }

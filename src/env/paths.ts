@@ -23,9 +23,16 @@ export function requirementsFile(): string {
   return join(workerSourceDir(), "requirements.lock");
 }
 
-/** First 16 hex digits of sha256(requirements.lock): the key of the cached environment. */
+/** Packages installed without their dependencies (used for their files only). */
+export function noDepsRequirementsFile(): string {
+  return join(workerSourceDir(), "requirements-nodeps.lock");
+}
+
+/** First 16 hex digits of sha256 over both lock files: the key of the cached environment. */
 export function requirementsHash(): string {
-  return createHash("sha256").update(readFileSync(requirementsFile())).digest("hex").slice(0, 16);
+  const hash = createHash("sha256").update(readFileSync(requirementsFile()));
+  if (existsSync(noDepsRequirementsFile())) hash.update(readFileSync(noDepsRequirementsFile()));
+  return hash.digest("hex").slice(0, 16);
 }
 
 export function cacheRoot(): string {

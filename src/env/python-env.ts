@@ -2,7 +2,7 @@
 import { execa } from "execa";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { cacheRoot, completeMarker, requirementsFile, requirementsHash, venvDir, venvPython, workerSourceDir } from "./paths.js";
+import { cacheRoot, completeMarker, noDepsRequirementsFile, requirementsFile, requirementsHash, venvDir, venvPython, workerSourceDir } from "./paths.js";
 
 export class PythonEnvError extends Error {
   override readonly name = "PythonEnvError";
@@ -140,6 +140,9 @@ export async function setupPythonEnv(options: SetupOptions = {}): Promise<Resolv
       const python = venvPython(dir);
       await execa(python, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", "pip"], stdio);
       await execa(python, ["-m", "pip", "install", "--disable-pip-version-check", "-r", requirementsFile()], stdio);
+      if (existsSync(noDepsRequirementsFile())) {
+        await execa(python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "-r", noDepsRequirementsFile()], stdio);
+      }
       const check = await doctor({ python });
       if (!check.ok) throw new PythonEnvError(`setup: the new environment fails its checks:\n${formatDoctor(check)}`);
       writeFileSync(completeMarker(dir), JSON.stringify({ requirementsHash: requirementsHash(), builtAt: new Date().toISOString() }));

@@ -35,10 +35,19 @@ export interface StepReply {
   teacherLogits?: unknown;
 }
 
+/** What a hook makes of a micro-batch before it is sent: a replacement batch, extra step args, its own state. */
+export interface PreparedStep {
+  batch?: Batch;
+  args?: Record<string, unknown>;
+  state?: unknown;
+}
+
 /** Per-step extras a distiller adds (e.g. cached teacher logits) and what it does with the reply. */
 export interface StepHooks {
-  beforeStep?(item: StepItem): Promise<Record<string, unknown>> | Record<string, unknown>;
-  afterStep?(item: StepItem, reply: StepReply): Promise<void> | void;
+  beforeStep?(item: StepItem): Promise<PreparedStep> | PreparedStep;
+  afterStep?(prepared: PreparedStep, reply: StepReply): Promise<void> | void;
+  /** Counters added to every metrics line (e.g. cache hits, teacher forwards skipped). */
+  metrics?(): Record<string, number>;
 }
 
 export interface WeightSchedules {
@@ -173,12 +182,13 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
   const send = async (item: StepItem, optimizerStep: boolean, stepNo: number, stepEpoch: number): Promise<void> => {
     const report = optimizerStep || microCount % logEvery === 0;
     microCount++;
-    const batch = options.batchPostprocessor ? options.batchPostprocessor(item.batch) : item.batch;
+    const processed = options.batchPostprocessor ? options.batchPostprocessor(item.batch) : item.batch;
+    const prepared: PreparedStep = ctx.hooks?.beforeStep ? await ctx.hooks.beforeStep({ ...item, batch: processed }) : {};
+    const batch = prepared.batch ?? processed;
     if (!checked) {
       checked = true;
       await worker.call("train_preflight", { batch, task: item.task ?? null });
     }
-    const extra = ctx.hooks?.beforeStep ? await ctx.hooks.beforeStep(item) : {};
     const kd = kdWeight;
     const hard = hardWeight;
     const samples = batchSize(batch);
@@ -189,11 +199,11 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
       report,
       kdWeight: kd,
       hardWeight: hard,
-      ...extra,
+      ...prepared.args,
     });
     const handled = request.then(async (raw) => {
       const reply = raw as StepReply;
-      if (ctx.hooks?.afterStep) await ctx.hooks.afterStep(item, reply);
+      if (ctx.hooks?.afterStep) await ctx.hooks.afterStep(prepared, reply);
       acc.samples += samples;
       if (reply.total !== undefined) {
         acc.total += reply.total;
@@ -215,6 +225,7 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
         gradNorm: reply.gradNorm ?? null,
         samplesPerSecond: acc.samples / Math.max(1e-3, (now - lastStepTime) / 1000),
         ...(ctx.weights ? { kdWeight: kd, hardWeight: hard } : {}),
+        ...(ctx.hooks?.metrics ? { counters: ctx.hooks.metrics() } : {}),
       };
       metrics.write(line);
       progress.update(stepNo, line.total, line.lr[0] ?? 0, startStep);

@@ -15,6 +15,8 @@ export interface StepMetrics {
   samplesPerSecond: number;
   kdWeight?: number;
   hardWeight?: number;
+  /** Run counters, e.g. teacher forwards run and skipped, cache hits and misses. */
+  counters?: Record<string, number>;
 }
 
 /** outputDir/metrics.jsonl: one line per optimizer step. */

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { ModelHandle, Batch } from "../worker/model-handle.js";
 import { ConfigError } from "../config/errors.js";
+import type { DistillCache, TeacherCacheSpec } from "../cache/distill-cache.js";
 
 const groupOptions = {
   lr: z.number().positive().optional(),
@@ -71,6 +72,11 @@ export interface TrainOptions {
   inFlight?: number;
   /** Fetch loss values every N micro-batches (each fetch is a host sync on GPU). Default 1. */
   logEvery?: number;
+  /**
+   * Teacher-output cache: a DistillCache (opened with DistillCache.open and maybe filled), or options to open one
+   * for this run's teachers. `isCachingLogits: true` in the DistillationConfig means `{}` (memory only). Default off.
+   */
+  teacherCache?: DistillCache | TeacherCacheSpec | false;
   /** Check the plan on the first batch before step 0 (layer indices, features, widths, masks). Default true. */
   preflight?: boolean;
   /** Show a progress bar (default: when stderr is a TTY). */

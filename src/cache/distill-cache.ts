@@ -1,0 +1,217 @@
+/**
+ * The teacher-output cache as a distiller uses it: opened for given teachers and adaptor (fingerprinted by their
+ * weights and spec), filled by a teacher-only pass or write-through while training, and consulted per batch so a
+ * batch whose examples are all cached skips the teacher forward.
+ */
+import { toAdaptorSpec, type Adaptor, type AdaptorSpec } from "../adaptor/index.js";
+import type { PreparedStep, StepHooks, StepItem, StepReply } from "../train/loop.js";
+import { DataFeed, iterate } from "../train/data.js";
+import type { DataSource } from "../train/options.js";
+import { Tensor } from "../tensor/tensor.js";
+import type { Batch, ModelHandle } from "../worker/model-handle.js";
+import type { StorageDType } from "./convert.js";
+import { TeacherCache } from "./teacher-cache.js";
+
+export interface TeacherCacheSpec {
+  /** Disk tier folder (survives the process); memory only when absent. */
+  dir?: string;
+  /** Storage dtype of logits. Default float32. */
+  dtype?: StorageDType;
+  /** Keep only the top-k teacher log-probabilities per row (for vocabulary-sized logits); needs a constant temperature. */
+  topK?: number | null;
+  /** With topK: ignore the missing tail mass (renormalise) or spread it uniformly over the other classes. */
+  tail?: "ignore" | "uniform";
+  /** Rebuild a folder filled for another teacher/adaptor/setting instead of refusing it. */
+  rebuild?: boolean;
+  /** Batch tensor with example ids (int64 [B]); it is removed before the forward. Default: key examples by content. */
+  idKey?: string;
+  /** Memory tier budget in bytes (default 256 MiB). */
+  memoryBytes?: number;
+  /** Describe your data preprocessing (tokenizer, max length…): a change refuses the old cache. */
+  preprocessing?: string;
+}
+
+export interface OpenDistillCacheOptions extends TeacherCacheSpec {
+  teachers: ModelHandle | ModelHandle[];
+  /** One adaptor for all teachers, or one per teacher. */
+  adaptorT: Adaptor | Adaptor[];
+  /** The distillation temperature; part of the fingerprint with topK (the stored log-probabilities depend on it). */
+  temperature?: number;
+}
+
+export interface CacheCounters {
+  teacherForwards: number;
+  teacherForwardsSkipped: number;
+  cacheHits: number;
+  cacheMisses: number;
+}
+
+type Batchlike = Record<string, Tensor>;
+
+function asRecord(batch: Batch, where: string): Batchlike {
+  if (batch instanceof Tensor || Array.isArray(batch)) {
+    throw new Error(`${where}: the teacher cache keys examples by the batch's named tensors; pass batches as records`);
+  }
+  const rec = batch as Record<string, unknown>;
+  if ("teacher" in rec && "student" in rec) return rec.teacher as Batchlike; // split batches: key by the teacher's half
+  return rec as Batchlike;
+}
+
+function withoutKey(batch: Batch, key: string | undefined): Batch {
+  if (!key || batch instanceof Tensor || Array.isArray(batch)) return batch;
+  const strip = (b: Record<string, unknown>) => Object.fromEntries(Object.entries(b).filter(([k]) => k !== key));
+  const rec = batch as Record<string, unknown>;
+  if ("teacher" in rec && "student" in rec) return { teacher: strip(rec.teacher as never), student: strip(rec.student as never) } as never;
+  return strip(rec) as Batch;
+}
+
+export class DistillCache {
+  readonly teacherIds: string[];
+  readonly adaptorT: AdaptorSpec[];
+  private readonly counters: CacheCounters = { teacherForwards: 0, teacherForwardsSkipped: 0, cacheHits: 0, cacheMisses: 0 };
+
+  private constructor(
+    readonly store: TeacherCache,
+    private readonly teachers: ModelHandle[],
+    adaptorT: AdaptorSpec[],
+    readonly spec: TeacherCacheSpec & { temperature: number },
+  ) {
+    this.teacherIds = teachers.map((t) => t.id);
+    this.adaptorT = adaptorT;
+  }
+
+  static async open(options: OpenDistillCacheOptions): Promise<DistillCache> {
+    const teachers = Array.isArray(options.teachers) ? options.teachers : [options.teachers];
+    if (!teachers.length) throw new Error("teacherCache: give the teacher(s) whose outputs are cached");
+    const adaptors = (Array.isArray(options.adaptorT) ? options.adaptorT : teachers.map(() => options.adaptorT as Adaptor)).map((a) =>
+      toAdaptorSpec(a),
+    );
+    const topK = options.topK ?? null;
+    if (topK !== null && (!Number.isInteger(topK) || topK < 1)) throw new Error(`teacherCache.topK: expected a positive integer, got ${topK}`);
+    const temperature = options.temperature ?? 1;
+    const weights = await Promise.all(teachers.map((t) => t.worker.call("model_fingerprint", { model: t.id }) as Promise<string>));
+    const dtype = options.dtype ?? "float32";
+    const store = await TeacherCache.open({
+      ...(options.dir !== undefined ? { dir: options.dir } : {}),
+      dtype,
+      ...(options.memoryBytes !== undefined ? { memoryBytes: options.memoryBytes } : {}),
+      ...(options.rebuild !== undefined ? { rebuild: options.rebuild } : {}),
+      ...(options.idKey !== undefined ? { idKey: options.idKey } : {}),
+      fingerprintParts: {
+        teacherWeights: weights.join("+"),
+        adaptor: adaptors,
+        dtype,
+        topK,
+        temperature: topK !== null ? temperature : null,
+        preprocessing: options.preprocessing ?? "",
+      },
+    });
+    return new DistillCache(store, teachers, adaptors, { ...options, temperature, topK });
+  }
+
+  get stats(): CacheCounters & { corrupt: number; recovered: number } {
+    const s = this.store.stats;
+    return { ...this.counters, corrupt: s.corrupt, recovered: s.recovered };
+  }
+
+  /** Teacher-only pass without gradients over the data (epoch 0 of a DataSource); merges batches up to batchSize examples. */
+  async fill(options: { data: DataSource; batchSize?: number; forwardArgs?: Record<string, unknown> }): Promise<CacheCounters> {
+    const worker = this.teachers[0]!.worker;
+    const limit = options.batchSize ?? 0;
+    let pending: Batchlike[] = [];
+    const flush = async (): Promise<void> => {
+      if (!pending.length) return;
+      const merged = mergeBatches(pending);
+      pending = [];
+      for (const part of merged) {
+        const keys = this.store.keys(part);
+        if ((await this.store.getMany(keys)).every((r) => r !== null)) {
+          this.counters.teacherForwardsSkipped++;
+          continue;
+        }
+        const reply = (await worker.call("teacher_logits", {
+          teachers: this.teacherIds,
+          adaptors: this.adaptorT,
+          batch: withoutKey(part, this.spec.idKey),
+          forwardArgs: options.forwardArgs ?? {},
+          topK: this.spec.topK ?? null,
+          temperature: this.spec.temperature,
+        })) as { logits: Tensor[] | Tensor };
+        this.counters.teacherForwards++;
+        await this.store.putBatch(keys, Array.isArray(reply.logits) ? reply.logits : [reply.logits]);
+      }
+    };
+    for await (const { batch } of iterate(new DataFeed(options.data).epoch(0).items)) {
+      const rec = asRecord(batch, "teacherCache.fill");
+      pending.push(rec);
+      const examples = pending.reduce((n, b) => n + (Object.values(b)[0]?.shape[0] ?? 0), 0);
+      if (examples >= limit) await flush();
+    }
+    await flush();
+    await this.store.flush();
+    return { ...this.counters };
+  }
+
+  /** Per-step hooks: serve cached teacher logits when every example of a batch is cached, else write through. */
+  hooks(): StepHooks {
+    const topK = this.spec.topK ?? null;
+    return {
+      beforeStep: async (item: StepItem): Promise<PreparedStep> => {
+        const keys = this.store.keys(asRecord(item.batch, "teacherCache"));
+        const batch = withoutKey(item.batch, this.spec.idKey);
+        const cached = await this.store.getBatch(keys);
+        if (cached) {
+          this.counters.cacheHits += keys.length;
+          this.counters.teacherForwardsSkipped++;
+          const args = topK !== null ? { teacherTopK: { targets: cached, tail: this.spec.tail ?? "ignore" } } : { teacherLogits: cached };
+          return { batch, args };
+        }
+        this.counters.cacheMisses += keys.length;
+        this.counters.teacherForwards++;
+        return { batch, args: { returnTeacherLogits: true, ...(topK !== null ? { returnTopK: topK } : {}) }, state: keys };
+      },
+      afterStep: async (prepared: PreparedStep, reply: StepReply): Promise<void> => {
+        if (!prepared.state || !reply.teacherLogits) return;
+        await this.store.putBatch(prepared.state as string[], reply.teacherLogits as Tensor[]);
+      },
+      metrics: () => ({ ...this.counters }),
+    };
+  }
+
+  async flush(): Promise<void> {
+    await this.store.flush();
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}
+
+/** Concatenates consecutive batches whose tensors agree beyond the first dimension; others stay separate. */
+function mergeBatches(batches: Batchlike[]): Batchlike[] {
+  const out: Batchlike[][] = [];
+  const signature = (b: Batchlike) => Object.entries(b).map(([k, t]) => `${k}:${t.dtype}:${t.shape.slice(1).join("x")}`).sort().join("|");
+  for (const b of batches) {
+    const last = out[out.length - 1];
+    if (last && signature(last[0]!) === signature(b)) last.push(b);
+    else out.push([b]);
+  }
+  return out.map((group) => {
+    if (group.length === 1) return group[0]!;
+    return Object.fromEntries(
+      Object.keys(group[0]!).map((k) => {
+        const parts = group.map((b) => b[k]!);
+        const first = parts[0]!;
+        const rows = parts.reduce((n, t) => n + t.shape[0]!, 0);
+        const merged = Tensor.zeros([rows, ...first.shape.slice(1)], first.dtype);
+        const bytes = merged.bytes();
+        let offset = 0;
+        for (const t of parts) {
+          bytes.set(t.bytes(), offset);
+          offset += t.bytes().byteLength;
+        }
+        return [k, merged];
+      }),
+    );
+  });
+}

@@ -1,0 +1,67 @@
+/** `textbrewer report`: a self-contained HTML page from a run folder (metrics.jsonl, gs{step}/ checkpoints, summary.json). */
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { renderReportHtml, type ReportOptions } from "./html.js";
+import { METRICS_FILE, readRun, SUMMARY_FILE } from "./read-run.js";
+
+export interface BuildReportOptions extends ReportOptions {
+  /** Where to write the page (default `<runDir>/report.html`). */
+  out?: string;
+}
+
+export const REPORT_FILE = "report.html";
+
+/** Reads the run folder, renders the report and writes it atomically. Returns the written file's path. */
+export async function buildReport(runDir: string, options: BuildReportOptions = {}): Promise<string> {
+  const run = await readRun(runDir);
+  if (!run.metricsFile.present && !run.checkpoints.length && !run.summary) {
+    throw new Error(`report: '${runDir}' has no ${METRICS_FILE}, no gs{step}/ checkpoints and no ${SUMMARY_FILE}; is it a run's outputDir?`);
+  }
+  const { out, ...reportOptions } = options;
+  const html = renderReportHtml(run, reportOptions);
+  const path = resolve(out ?? join(runDir, REPORT_FILE));
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    await writeFile(tmp, html);
+    await rename(tmp, path);
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+  return path;
+}
+
+export { EVAL_FILE, EvalFileError, parseEvalResult, readEvalResult, writeEvalResult, type EvalResult } from "./eval-file.js";
+export {
+  collectPlots,
+  escapeHtml,
+  formatNumber,
+  formatValue,
+  humanize,
+  renderReportHtml,
+  renderTable,
+  type PlotSpec,
+  type ReportOptions,
+} from "./html.js";
+export {
+  METRICS_FILE,
+  normalizeStep,
+  parseMetricsJsonl,
+  readRun,
+  SUMMARY_FILE,
+  type CheckpointInfo,
+  type MetricsFileInfo,
+  type RunData,
+} from "./read-run.js";
+export {
+  escapeXml,
+  formatTicks,
+  logTicks,
+  niceDomain,
+  niceTicks,
+  PALETTE,
+  renderLineChart,
+  type PlotOptions,
+  type PlotSeries,
+} from "./svg-plot.js";

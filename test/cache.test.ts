@@ -1,0 +1,223 @@
+import { existsSync, readFileSync, statSync, truncateSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BasicDistiller, CacheMismatchError, DistillCache, MultiTeacherDistiller, Tensor, Worker, seededRng } from "../src/index.js";
+import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+
+const N = 24; // examples
+const examples = Array.from({ length: N }, (_, i) => ({
+  ids: Array.from({ length: 8 }, (_, j) => BigInt(1 + ((i * 37 + j * 11) % 99))),
+  label: BigInt(i % 3),
+}));
+/** Epoch-dependent order and batching: examples move between batches and positions every epoch. */
+function epochBatches(epoch: number, batchSize = 4): Array<Record<string, Tensor>> {
+  const order = examples.map((_, i) => i);
+  if (epoch > 0) seededRng(1000 + epoch).shuffle(order);
+  const out: Array<Record<string, Tensor>> = [];
+  for (let k = 0; k < order.length; k += batchSize) {
+    const rows = order.slice(k, k + batchSize).map((i) => examples[i]!);
+    out.push({
+      input_ids: Tensor.from(rows.map((r) => r.ids), "int64"),
+      attention_mask: Tensor.from(rows.map((r) => r.ids.map(() => 1n)), "int64"),
+      labels: Tensor.from(rows.map((r) => r.label), "int64"),
+    });
+  }
+  return out;
+}
+function lines(dir: string): Array<{ total: number; terms: Record<string, number>; counters?: Record<string, number> }> {
+  return readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+}
+const logits = (_b: any, o: any) => ({ logits: o.logits, losses: o.loss });
+
+describe("teacher-output cache (real worker)", () => {
+  const tmp = tempDir();
+  let worker: Worker;
+  let teacherDir: string;
+  let studentDir: string;
+
+  beforeAll(async () => {
+    teacherDir = await makeTinyBert(join(tmp.path, "teacher"), { layers: 4, seed: 1, dropout: 0 });
+    studentDir = await makeTinyBert(join(tmp.path, "student"), { layers: 2, seed: 2, dropout: 0 });
+    worker = await Worker.start({ device: "cpu" });
+  });
+  afterAll(async () => {
+    await worker?.close();
+    tmp.cleanup();
+  });
+
+  async function distil(name: string, teacherCache: unknown, numEpochs = 2, data = epochBatches) {
+    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const outputDir = join(tmp.path, name);
+    try {
+      await new BasicDistiller({
+        trainConfig: { outputDir, device: "cpu", seed: 5 },
+        distillConfig: { temperature: 2, hardLabelWeight: 0.3 },
+        teacher,
+        student,
+        adaptorT: logits,
+        adaptorS: logits,
+      }).train({ optimizer: { lr: 1e-3 }, data, numEpochs, teacherCache: teacherCache as never });
+      return outputDir;
+    } finally {
+      await Promise.all([teacher.dispose(), student.dispose()]);
+    }
+  }
+
+  it("serves every example its own logits across shuffled, re-batched epochs (write-through, memory)", async () => {
+    const live = await distil("live", false);
+    const cached = await distil("cached", {});
+    const a = lines(live);
+    const b = lines(cached);
+    expect(b.map((l) => l.terms.unweighted_kd_loss)).toEqual(a.map((l) => l.terms.unweighted_kd_loss));
+    expect(b.map((l) => l.total)).toEqual(a.map((l) => l.total));
+    const end = b[b.length - 1]!.counters!;
+    expect(end.teacherForwards).toBe(6); // epoch 1 only
+    expect(end.teacherForwardsSkipped).toBe(6); // every batch of epoch 2
+    expect(end.cacheHits).toBe(N);
+    const weights = await runPython(
+      "import sys\nfrom safetensors.torch import load_file\na, b = load_file(sys.argv[1]), load_file(sys.argv[2])\nprint(max(float((a[k]-b[k]).abs().max()) for k in a))",
+      [join(live, "gs12", "model.safetensors"), join(cached, "gs12", "model.safetensors")],
+    );
+    expect(Number(weights)).toBe(0);
+  });
+
+  it("a second run on a filled cache folder does no teacher forward and reaches the live run's weights", async () => {
+    const dir = join(tmp.path, "disk-cache");
+    await distil("disk-first", { dir }, 1);
+    expect(existsSync(join(dir, "records.bin"))).toBe(true);
+    const second = await distil("disk-second", { dir }, 1, (e) => epochBatches(e + 1));
+    const live = await distil("disk-live", false, 1, (e) => epochBatches(e + 1));
+    const c = lines(second).at(-1)!.counters!;
+    expect(c.teacherForwards).toBe(0);
+    expect(c.cacheMisses).toBe(0);
+    const diff = await runPython(
+      "import sys\nfrom safetensors.torch import load_file\na, b = load_file(sys.argv[1]), load_file(sys.argv[2])\nprint(max(float((a[k]-b[k]).abs().max()) for k in a))",
+      [join(live, "gs6", "model.safetensors"), join(second, "gs6", "model.safetensors")],
+    );
+    expect(Number(diff)).toBe(0);
+  });
+
+  it("refuses a cache filled for another teacher or adaptor, and rebuilds it when asked", async () => {
+    const dir = join(tmp.path, "fp-cache");
+    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+    const first = await DistillCache.open({ teachers: teacher, adaptorT: logits, dir });
+    await first.fill({ data: epochBatches(0) });
+    await first.close();
+    const altered = join(tmp.path, "teacher-altered");
+    await runPython(
+      "import sys, shutil, torch\nfrom safetensors.torch import load_file, save_file\nshutil.copytree(sys.argv[1], sys.argv[2])\n" +
+        "sd = load_file(sys.argv[2] + '/model.safetensors'); sd['classifier.bias'][0] += 0.5; save_file(sd, sys.argv[2] + '/model.safetensors', metadata={'format': 'pt'})",
+      [teacherDir, altered],
+    );
+    const changed = await worker.loadModel({ path: altered, task: "sequence-classification" });
+    const err = await DistillCache.open({ teachers: changed, adaptorT: logits, dir }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CacheMismatchError);
+    expect((err as Error).message).toMatch(/teacher weights changed/);
+    const err2 = await DistillCache.open({ teachers: teacher, adaptorT: (_b: any, o: any) => ({ logits: o[0] }), dir }).catch((e: unknown) => e);
+    expect((err2 as Error).message).toMatch(/adaptor changed/);
+    const rebuilt = await DistillCache.open({ teachers: changed, adaptorT: logits, dir, rebuild: true });
+    expect((await rebuilt.store.getBatch(rebuilt.store.keys(epochBatches(0)[0]!)))).toBeNull();
+    await rebuilt.close();
+    await Promise.all([teacher.dispose(), changed.dispose()]);
+  });
+
+  it("precompute pass, then training with zero teacher forwards; float16 storage within rounding", async () => {
+    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+    const cache = await DistillCache.open({ teachers: teacher, adaptorT: logits, dtype: "float16" });
+    const filled = await cache.fill({ data: epochBatches(0), batchSize: 12 });
+    expect(filled.teacherForwards).toBe(2); // 6 batches of 4 merged into 2 forwards of 12
+    const b0 = epochBatches(0)[0]!;
+    const stored = (await cache.store.getBatch(cache.store.keys(b0)))![0]!;
+    expect(stored.dtype).toBe("float16");
+    const exact = (await teacher.predict(b0)).logits!.toFlatArray();
+    stored.toFlatArray().forEach((v, i) => expect(Math.abs(v - exact[i]!)).toBeLessThanOrEqual(Math.abs(exact[i]!) * 2 ** -11 + 2 ** -25));
+    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const outputDir = join(tmp.path, "prefilled");
+    await new BasicDistiller({ trainConfig: { outputDir, device: "cpu" }, teacher, student, adaptorT: logits, adaptorS: logits }).train({
+      optimizer: { lr: 1e-3 },
+      data: epochBatches,
+      numEpochs: 2,
+      teacherCache: cache,
+    });
+    expect(lines(outputDir).at(-1)!.counters!.teacherForwards).toBe(2); // only the fill's
+    await cache.close();
+    await Promise.all([teacher.dispose(), student.dispose()]);
+  });
+
+  it("top-k storage: exact values and indices, and the sparse KD term equals a reference computation", async () => {
+    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const cache = await DistillCache.open({ teachers: teacher, adaptorT: logits, topK: 2, temperature: 2 });
+    await cache.fill({ data: epochBatches(0) });
+    const b0 = epochBatches(0)[0]!;
+    const [values, indices] = (await cache.store.getBatch(cache.store.keys(b0)))!;
+    const t = (await teacher.predict(b0)).logits!.toArray() as number[][];
+    const s = (await student.predict(b0)).logits!.toArray() as number[][];
+    const logSoftmax = (row: number[], T: number) => {
+      const m = Math.max(...row.map((v) => v / T));
+      const lse = m + Math.log(row.reduce((a, v) => a + Math.exp(v / T - m), 0));
+      return row.map((v) => v / T - lse);
+    };
+    let ref = 0;
+    t.forEach((row, i) => {
+      const lp = logSoftmax(row, 2);
+      const order = lp.map((v, j) => [v, j] as const).sort((x, y) => y[0] - x[0]).slice(0, 2);
+      expect(indices!.toArray()[i]).toEqual(order.map(([, j]) => j));
+      (values!.toArray() as number[][])[i]!.forEach((v, k) => expect(v).toBeCloseTo(order[k]![0], 6));
+      const p = order.map(([v]) => Math.exp(v));
+      const z = p[0]! + p[1]!;
+      const ls = logSoftmax(s[i]!, 2);
+      ref += -order.reduce((a, [, j], k) => a + (p[k]! / z) * ls[j]!, 0);
+    });
+    ref /= t.length;
+    const outputDir = join(tmp.path, "topk");
+    await new BasicDistiller({
+      trainConfig: { outputDir, device: "cpu" },
+      distillConfig: { temperature: 2 },
+      teacher,
+      student,
+      adaptorT: logits,
+      adaptorS: logits,
+    }).train({ optimizer: { lr: 1e-3 }, data: [b0], numEpochs: 1, teacherCache: cache, preflight: false });
+    expect(lines(outputDir)[0]!.terms.unweighted_kd_loss).toBeCloseTo(ref, 5);
+    await cache.close();
+    await Promise.all([teacher.dispose(), student.dispose()]);
+  });
+
+  it("recovers from a data file cut in the middle of a record: the cut entries are recomputed", async () => {
+    const dir = join(tmp.path, "torn-cache");
+    await distil("torn-first", { dir }, 1);
+    const data = join(dir, "records.bin");
+    truncateSync(data, statSync(data).size - 7);
+    const out = await distil("torn-second", { dir }, 1);
+    const c = lines(out).at(-1)!.counters!;
+    expect(c.teacherForwards).toBeGreaterThanOrEqual(1); // the batch holding the torn record ran its teacher again
+    expect(c.teacherForwards).toBeLessThan(6);
+    const live = await distil("torn-live", false, 1);
+    expect(lines(out).map((l) => l.total)).toEqual(lines(live).map((l) => l.total));
+  });
+
+  it("MultiTeacherDistiller caches the teachers' mean", async () => {
+    const other = await makeTinyBert(join(tmp.path, "teacher2"), { layers: 2, seed: 8, dropout: 0 });
+    const t1 = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+    const t2 = await worker.loadModel({ path: other, task: "sequence-classification" });
+    const run = async (name: string, teacherCache: unknown) => {
+      const s = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+      await new MultiTeacherDistiller({
+        trainConfig: { outputDir: join(tmp.path, name), device: "cpu" },
+        teachers: [t1, t2],
+        student: s,
+        adaptorT: logits,
+        adaptorS: logits,
+      }).train({ optimizer: { lr: 1e-3 }, data: epochBatches, numEpochs: 2, teacherCache: teacherCache as never });
+      await s.dispose();
+      return lines(join(tmp.path, name));
+    };
+    const live = await run("mt-live", false);
+    const cached = await run("mt-cached", {});
+    expect(cached.map((l) => l.total)).toEqual(live.map((l) => l.total));
+    expect(cached.at(-1)!.counters!.teacherForwardsSkipped).toBe(6);
+    await Promise.all([t1.dispose(), t2.dispose()]);
+  });
+});
