@@ -40,3 +40,4 @@ export type { Rng, RngState } from "./data/rng.js";
 export { DistillCache } from "./cache/distill-cache.js";
 export type { TeacherCacheSpec, OpenDistillCacheOptions, CacheCounters } from "./cache/distill-cache.js";
 export { TeacherCache, CacheMismatchError } from "./cache/index.js";
+export { buildReport, writeEvalResult, readEvalResult } from "./report/index.js";

@@ -163,7 +163,7 @@ describe("teacher-output cache (real worker)", () => {
     t.forEach((row, i) => {
       const lp = logSoftmax(row, 2);
       const order = lp.map((v, j) => [v, j] as const).sort((x, y) => y[0] - x[0]).slice(0, 2);
-      expect(indices!.toArray()[i]).toEqual(order.map(([, j]) => j));
+      expect((indices!.toArray() as number[][])[i]).toEqual(order.map(([, j]) => j));
       (values!.toArray() as number[][])[i]!.forEach((v, k) => expect(v).toBeCloseTo(order[k]![0], 6));
       const p = order.map(([v]) => Math.exp(v));
       const z = p[0]! + p[1]!;

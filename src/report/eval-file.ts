@@ -27,11 +27,14 @@ export class EvalFileError extends Error {
 
 /** Writes `<checkpointDir>/eval.json` atomically (temporary file, then rename). Returns the file's path. */
 export function writeEvalResult(checkpointDir: string, step: number, metrics: Record<string, number>): string {
-  if (!Number.isInteger(step) || step < 0) throw new EvalFileError(`writeEvalResult: step must be a non-negative integer, got ${step}`);
+  if (!Number.isInteger(step) || step < 0) {
+    throw new EvalFileError(`writeEvalResult: step must be a non-negative integer, got ${step}`);
+  }
   const clean: Record<string, number | null> = {};
   for (const [name, value] of Object.entries(metrics)) {
     if (typeof value !== "number") {
-      throw new EvalFileError(`writeEvalResult: metric '${name}' must be a number, got ${value === null ? "null" : typeof value}`);
+      const got = value === null ? "null" : typeof value;
+      throw new EvalFileError(`writeEvalResult: metric '${name}' must be a number, got ${got}`);
     }
     clean[name] = Number.isFinite(value) ? value : null;
   }
@@ -49,7 +52,9 @@ export function writeEvalResult(checkpointDir: string, step: number, metrics: Re
 
 /** Validates parsed eval.json content; `where` names the file in error messages. */
 export function parseEvalResult(json: unknown, where = EVAL_FILE): EvalResult {
-  if (typeof json !== "object" || json === null || Array.isArray(json)) throw new EvalFileError(`${where}: expected a JSON object`);
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new EvalFileError(`${where}: expected a JSON object`);
+  }
   const o = json as Record<string, unknown>;
   if (typeof o.step !== "number" || !Number.isFinite(o.step)) throw new EvalFileError(`${where}: 'step' must be a number`);
   if (typeof o.metrics !== "object" || o.metrics === null || Array.isArray(o.metrics)) {

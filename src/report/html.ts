@@ -21,6 +21,9 @@ export interface PlotSpec {
   svg: string;
 }
 
+/** Metric names where lower is better (their own chart; alt text names the minimum). */
+const LOW_IS_BEST = /loss|perplexity|\bppl\b|error|latency|(^|_)(wer|cer)($|_)/i;
+
 /** Steps past which a loss chart also gets a smoothed line over a faded raw one. */
 const SMOOTH_FROM = 150;
 
@@ -102,7 +105,12 @@ function finitePairs(xs: readonly number[], ys: readonly number[]): Array<[numbe
 }
 
 /** Alt text: what the chart shows, its range, and where each series starts, ends and bottoms/tops out. */
-function describe(title: string, xWhat: string, series: ReadonlyArray<{ name: string; x: readonly number[]; y: readonly number[] }>, lowIsBest: boolean): string {
+function describe(
+  title: string,
+  xWhat: string,
+  series: ReadonlyArray<{ name: string; x: readonly number[]; y: readonly number[] }>,
+  lowIsBest: boolean,
+): string {
   const parts = series.map((s) => {
     const pts = finitePairs(s.x, s.y);
     if (!pts.length) return `${s.name}: no finite values`;
@@ -112,7 +120,8 @@ function describe(title: string, xWhat: string, series: ReadonlyArray<{ name: st
     const extreme = `${lowIsBest ? "min" : "max"} ${formatNumber(best[1])} at ${xWhat} ${best[0]}`;
     return pts.length === 1
       ? `${s.name}: ${formatNumber(y0)} at ${xWhat} ${x0}`
-      : `${s.name}: ${formatNumber(y0)} at ${xWhat} ${x0} to ${formatNumber(y1)} at ${xWhat} ${x1} (${extreme}, ${pts.length} points)`;
+      : `${s.name}: ${formatNumber(y0)} at ${xWhat} ${x0} to ${formatNumber(y1)} at ${xWhat} ${x1} ` +
+          `(${extreme}, ${pts.length} points)`;
   });
   return `Line chart, ${title}. ${parts.join("; ")}.`;
 }
@@ -165,16 +174,25 @@ export function collectPlots(run: RunData): PlotSpec[] {
 
     const weightedKeys = unique(steps.flatMap((s) => Object.keys(s.weighted)));
     if (weightedKeys.length > 1) {
+      // Long runs: the smoothed curves only, or the overlapping raw noise hides everything.
+      const smoothed = n >= SMOOTH_FROM;
+      const line = (ys: number[]): number[] => (smoothed ? smooth(ys, 0.9) : ys);
       const series: PlotSeries[] = weightedKeys.map((k) => ({
         name: termLabel(k),
         x: xs,
-        y: steps.map((s) => s.weighted[k] ?? Number.NaN),
+        y: line(steps.map((s) => s.weighted[k] ?? Number.NaN)),
         markers: false,
       }));
-      series.push({ name: "total", x: xs, y: total, color: "#222", dashed: true, markers: false, width: 1.4 });
+      series.push({ name: "total", x: xs, y: line(total), color: "#222", dashed: true, markers: false, width: 1.4 });
+      const title = `Weighted loss terms (what the total adds up)${smoothed ? ", smoothed" : ""}`;
       plots.push(
-        chart("weighted", "Weighted loss terms (what the total adds up)", series, { ...stepOpts, yLabel: "loss", logY: "auto" },
-          describe("weighted loss terms and the total over optimizer steps", "step", series, true)),
+        chart(
+          "weighted",
+          title,
+          series,
+          { ...stepOpts, yLabel: "loss", logY: "auto" },
+          describe(`weighted loss terms and the total over optimizer steps${smoothed ? ", smoothed" : ""}`, "step", series, true),
+        ),
       );
     }
 
@@ -194,8 +212,13 @@ export function collectPlots(run: RunData): PlotSpec[] {
     if (steps.some((s) => s.gradNorm !== null && Number.isFinite(s.gradNorm))) {
       const ys = steps.map((s) => s.gradNorm ?? Number.NaN);
       plots.push(
-        chart("grad-norm", "Gradient norm (before clipping)", lossSeries("grad norm", xs, ys), { ...stepOpts, yLabel: "L2 norm", logY: "auto" },
-          describe("gradient norm over optimizer steps", "step", [{ name: "grad norm", x: xs, y: ys }], true)),
+        chart(
+          "grad-norm",
+          "Gradient norm (before clipping)",
+          lossSeries("grad norm", xs, ys),
+          { ...stepOpts, yLabel: "L2 norm", logY: "auto" },
+          describe("gradient norm over optimizer steps", "step", [{ name: "grad norm", x: xs, y: ys }], true),
+        ),
       );
     }
 
@@ -204,7 +227,8 @@ export function collectPlots(run: RunData): PlotSpec[] {
       const ys = steps.map((s) => s[key] ?? Number.NaN);
       const fin = ys.filter(Number.isFinite);
       if (fin.length && Math.min(...fin) !== Math.max(...fin)) {
-        weightSeries.push({ name: key === "kdWeight" ? "KD loss weight" : "hard-label loss weight", x: xs, y: ys, markers: false });
+        const name = key === "kdWeight" ? "KD loss weight" : "hard-label loss weight";
+        weightSeries.push({ name, x: xs, y: ys, markers: false });
       }
     }
     if (weightSeries.length) {
@@ -215,26 +239,32 @@ export function collectPlots(run: RunData): PlotSpec[] {
     }
   }
 
-  // Dev metrics at the checkpoints: the ones within [0, 1] share a chart, every other one gets its own.
+  // Dev metrics at the checkpoints: scores within [0, 1] share a chart; losses and anything else get one each.
   const evaluated = run.checkpoints.filter((c) => c.eval);
   if (evaluated.length) {
     const cx = evaluated.map((c) => c.step);
     const metricKeys = unique(evaluated.flatMap((c) => Object.keys(c.eval?.metrics ?? {})));
     const valuesOf = (k: string): number[] => evaluated.map((c) => c.eval?.metrics[k] ?? Number.NaN);
-    const unit = metricKeys.filter((k) => valuesOf(k).every((v) => !Number.isFinite(v) || (v >= 0 && v <= 1)));
+    const inUnit = (v: number): boolean => !Number.isFinite(v) || (v >= 0 && v <= 1);
+    const unit = metricKeys.filter((k) => !LOW_IS_BEST.test(k) && valuesOf(k).every(inUnit));
     const others = metricKeys.filter((k) => !unit.includes(k));
     if (unit.length) {
       const series: PlotSeries[] = unit.map((k) => ({ name: k, x: cx, y: valuesOf(k), markers: true }));
       plots.push(
-        chart("dev", "Dev metrics at checkpoints", series, { xLabel: "checkpoint step", yLabel: "score", legend: true },
-          describe("dev-set metrics at each checkpoint", "step", series, false)),
+        chart(
+          "dev",
+          "Dev metrics at checkpoints",
+          series,
+          { xLabel: "checkpoint step", yLabel: "score", legend: true, xTicks: cx },
+          describe("dev-set metrics at each checkpoint", "step", series, false),
+        ),
       );
     }
     for (const k of others) {
       const series: PlotSeries[] = [{ name: k, x: cx, y: valuesOf(k), markers: true }];
-      const lowIsBest = /loss|perplexity|ppl|error|latency/i.test(k);
+      const lowIsBest = LOW_IS_BEST.test(k);
       plots.push(
-        chart(`dev-${k}`, `Dev ${k} at checkpoints`, series, { xLabel: "checkpoint step", yLabel: k },
+        chart(`dev-${k}`, `Dev ${k} at checkpoints`, series, { xLabel: "checkpoint step", yLabel: k, xTicks: cx },
           describe(`dev-set ${k} at each checkpoint`, "step", series, lowIsBest)),
       );
     }
@@ -253,8 +283,12 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** A table from an array of objects; columns are the union of keys in order of first appearance. */
 export function renderTable(rows: ReadonlyArray<Record<string, unknown>>, caption?: string): string {
   const cols = unique(rows.flatMap((r) => Object.keys(r)));
-  const numeric = new Set(cols.filter((c) => rows.some((r) => typeof r[c] === "number") && rows.every((r) => r[c] == null || typeof r[c] === "number")));
-  const head = cols.map((c) => `<th scope="col" title="${escapeHtml(c)}"${numeric.has(c) ? ` class="num"` : ""}>${escapeHtml(humanize(c))}</th>`);
+  const numeric = new Set(
+    cols.filter((c) => rows.some((r) => typeof r[c] === "number") && rows.every((r) => r[c] == null || typeof r[c] === "number")),
+  );
+  const head = cols.map(
+    (c) => `<th scope="col" title="${escapeHtml(c)}"${numeric.has(c) ? ` class="num"` : ""}>${escapeHtml(humanize(c))}</th>`,
+  );
   const body = rows.map((r) => {
     const cells = cols.map((c) => {
       const v = r[c];
@@ -294,11 +328,14 @@ function runFacts(run: RunData): Array<[string, string]> {
     facts.push(["First / last step at", e(`${isoTime(first.time)} / ${isoTime(last.time)}`)]);
     facts.push(["Duration", e(`${formatDuration(last.time - first.time)} between the first and last logged step`)]);
     const sps = steps.map((s) => s.samplesPerSecond).filter(Number.isFinite);
-    if (sps.length) facts.push(["Throughput", e(`${formatNumber(sps.reduce((a, b) => a + b, 0) / sps.length)} samples/s (mean)`)]);
+    if (sps.length) {
+      facts.push(["Throughput", e(`${formatNumber(sps.reduce((a, b) => a + b, 0) / sps.length)} samples/s (mean)`)]);
+    }
     const totals = steps.filter((s) => Number.isFinite(s.total));
     if (totals.length) {
       const best = totals.reduce((b, s) => (s.total < b.total ? s : b));
-      facts.push(["Total loss", e(`${formatNumber(first.total)} at step ${first.step} → ${formatNumber(last.total)} at step ${last.step}; lowest ${formatNumber(best.total)} at step ${best.step}`)]);
+      const trend = `${formatNumber(first.total)} at step ${first.step} → ${formatNumber(last.total)} at step ${last.step}`;
+      facts.push(["Total loss", e(`${trend}; lowest ${formatNumber(best.total)} at step ${best.step}`)]);
     }
     const nan = steps.filter((s) => !Number.isFinite(s.total)).length;
     if (nan) facts.push(["Non-finite total loss", e(`${nan} step${nan === 1 ? "" : "s"}`)]);
@@ -313,7 +350,10 @@ function runFacts(run: RunData): Array<[string, string]> {
     facts.push(["Checkpoints", "none"]);
   }
   const mf = run.metricsFile;
-  if (mf.resumes) facts.push(["Resumed", e(`${mf.resumes} time${mf.resumes === 1 ? "" : "s"} (${mf.duplicateSteps} re-logged step lines superseded)`)]);
+  if (mf.resumes) {
+    const times = `${mf.resumes} time${mf.resumes === 1 ? "" : "s"}`;
+    facts.push(["Resumed", e(`${times} (${mf.duplicateSteps} re-logged step lines superseded)`)]);
+  }
   if (mf.tornLastLine) facts.push(["metrics.jsonl", "last line was cut short and ignored"]);
   return facts;
 }
@@ -325,7 +365,10 @@ function termsTable(run: RunData): string {
     const pts = run.steps.filter((s) => Number.isFinite(s.terms[k]));
     const first = pts[0];
     const last = pts[pts.length - 1];
-    const min = pts.reduce<StepMetrics | undefined>((b, s) => (!b || (s.terms[k] as number) < (b.terms[k] as number) ? s : b), undefined);
+    const min = pts.reduce<StepMetrics | undefined>(
+      (b, s) => (!b || (s.terms[k] as number) < (b.terms[k] as number) ? s : b),
+      undefined,
+    );
     const wk = k.replace(/^unweighted_/, "weighted_");
     return {
       term: termLabel(k),
@@ -387,7 +430,8 @@ h2 { font-size: 1.15rem; margin: 1.6em 0 0.6em; padding-bottom: 0.2em; border-bo
   border: 1px solid #e1e4e8; border-radius: 6px; }
 .facts dt { color: #5c6370; }
 .facts dd { margin: 0; font-variant-numeric: tabular-nums; }
-.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 14px; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 14px; margin-bottom: 16px; }
+h3 { font-size: 1rem; margin: 1.2em 0 0.5em; }
 figure { margin: 0; background: #fff; border: 1px solid #e1e4e8; border-radius: 6px; padding: 6px; }
 figure img { display: block; width: 100%; height: auto; }
 table { border-collapse: collapse; background: #fff; font-size: 0.9rem; margin: 0 0 12px; font-variant-numeric: tabular-nums;

@@ -15,7 +15,9 @@ export const REPORT_FILE = "report.html";
 export async function buildReport(runDir: string, options: BuildReportOptions = {}): Promise<string> {
   const run = await readRun(runDir);
   if (!run.metricsFile.present && !run.checkpoints.length && !run.summary) {
-    throw new Error(`report: '${runDir}' has no ${METRICS_FILE}, no gs{step}/ checkpoints and no ${SUMMARY_FILE}; is it a run's outputDir?`);
+    throw new Error(
+      `report: '${runDir}' has no ${METRICS_FILE}, no gs{step}/ checkpoints and no ${SUMMARY_FILE}; is it a run's outputDir?`,
+    );
   }
   const { out, ...reportOptions } = options;
   const html = renderReportHtml(run, reportOptions);

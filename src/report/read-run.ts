@@ -144,7 +144,14 @@ export async function readRun(runDir: string): Promise<RunData> {
   const warnings: string[] = [];
 
   let steps: StepMetrics[] = [];
-  let metricsFile: MetricsFileInfo = { present: false, lines: 0, tornLastLine: false, skippedLines: 0, duplicateSteps: 0, resumes: 0 };
+  let metricsFile: MetricsFileInfo = {
+    present: false,
+    lines: 0,
+    tornLastLine: false,
+    skippedLines: 0,
+    duplicateSteps: 0,
+    resumes: 0,
+  };
   let metricsText: string | undefined;
   try {
     metricsText = await readFile(join(runDir, METRICS_FILE), "utf8");
@@ -169,13 +176,16 @@ export async function readRun(runDir: string): Promise<RunData> {
       const state = (await readJson(join(dir, TRAINER_STATE))) as Partial<TrainerState>;
       if (typeof state === "object" && state !== null) cp.state = state;
     } catch (error) {
-      warnings.push(`${name}/${TRAINER_STATE}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (error as Error).message}`);
+      const why = (error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (error as Error).message;
+      warnings.push(`${name}/${TRAINER_STATE}: ${why}`);
     }
     try {
       const ev = readEvalResult(dir);
       if (ev) {
         cp.eval = ev;
-        if (ev.step !== cp.step) warnings.push(`${name}/${EVAL_FILE}: says step ${ev.step}, plotted at the folder's step ${cp.step}`);
+        if (ev.step !== cp.step) {
+          warnings.push(`${name}/${EVAL_FILE}: says step ${ev.step}, plotted at the folder's step ${cp.step}`);
+        }
       }
     } catch (error) {
       warnings.push((error as Error).message.replace(runDir, "").replace(/^[/\\]/, ""));

@@ -37,6 +37,8 @@ export interface PlotOptions {
   logY?: boolean | "auto";
   /** Force the y range to include these values (e.g. 0 and 1 for accuracies). */
   yInclude?: readonly number[];
+  /** Preferred x ticks (e.g. the checkpoint steps), used instead of round numbers when their labels don't collide. */
+  xTicks?: readonly number[];
   /** Only integer ticks on x (steps). Default true. */
   integerX?: boolean;
   /** Legend even for a single series (default: only for two or more). */
@@ -45,7 +47,18 @@ export interface PlotOptions {
   description?: string;
 }
 
-export const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
+export const PALETTE = [
+  "#1f77b4",
+  "#d62728",
+  "#2ca02c",
+  "#ff7f0e",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#17becf",
+  "#7f7f7f",
+  "#bcbd22",
+];
 
 const FONT = "DejaVu Sans, Verdana, Arial, Helvetica, sans-serif";
 const TICK_FONT = 11;
@@ -104,22 +117,33 @@ export function niceDomain(min: number, max: number, count = 5): { min: number; 
   return { min: lo, max: hi, ticks: niceTicks(lo, hi, count) };
 }
 
-/** Tick values for a log axis over [min, max] (both > 0): decades, with 2 and 5 in between when the span is short. */
+/** The largest 1, 2 or 5 × 10^k at or below v (> 0). */
+function logFloor(v: number): number {
+  const pow = 10 ** Math.floor(Math.log10(v) + 1e-9);
+  const f = v / pow;
+  return cleanFloat((f >= 5 - 1e-9 ? 5 : f >= 2 - 1e-9 ? 2 : 1) * pow);
+}
+
+/** The smallest 1, 2 or 5 × 10^k at or above v (> 0). */
+function logCeil(v: number): number {
+  const pow = 10 ** Math.floor(Math.log10(v) + 1e-9);
+  const f = v / pow;
+  return cleanFloat((f <= 1 + 1e-9 ? 1 : f <= 2 + 1e-9 ? 2 : f <= 5 + 1e-9 ? 5 : 10) * pow);
+}
+
+/** Tick values for a log axis over [min, max] (both > 0): decades, with 2 and 5, or 3, in between when the span is short. */
 export function logTicks(min: number, max: number): number[] {
   const lo = Math.floor(Math.log10(min) + 1e-9);
   const hi = Math.ceil(Math.log10(max) - 1e-9);
-  const decades = hi - lo;
+  const span = Math.log10(max / min);
+  const inside = (v: number): boolean => v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9);
   const out: number[] = [];
-  if (decades <= 2) {
-    for (let e = lo; e <= hi; e++) {
-      for (const m of [1, 2, 5]) {
-        const v = cleanFloat(m * 10 ** e);
-        if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) out.push(v);
-      }
-    }
+  if (span <= 3.5) {
+    const mults = span <= 1 ? [1, 2, 3, 5] : span <= 2 ? [1, 2, 5] : [1, 3];
+    for (let e = lo; e <= hi; e++) for (const m of mults) if (inside(cleanFloat(m * 10 ** e))) out.push(cleanFloat(m * 10 ** e));
   } else {
-    const every = Math.ceil(decades / 7);
-    for (let e = lo; e <= hi; e++) if ((e - lo) % every === 0) out.push(cleanFloat(10 ** e));
+    const every = Math.ceil(span / 7);
+    for (let e = lo; e <= hi; e++) if (e % every === 0 && inside(cleanFloat(10 ** e))) out.push(cleanFloat(10 ** e));
   }
   return out;
 }
@@ -145,7 +169,10 @@ export function formatTicks(ticks: readonly number[], log = false): string[] {
   const minAbs = nonzero.length ? Math.min(...nonzero) : 0;
   const gaps = ticks.slice(1).map((t, i) => Math.abs(t - (ticks[i] as number)));
   const step = gaps.length ? Math.min(...gaps.filter((g) => g > 0), maxAbs || 1) : maxAbs || 1;
-  const distinct = (labels: string[]): boolean => new Set(labels).size === labels.length;
+  // A labelling is good when its labels are distinct and each reads back as its tick (2.5e-5 must not print as 3e-5).
+  const exact = (labels: string[], unit = 1): boolean =>
+    new Set(labels).size === labels.length &&
+    labels.every((l, i) => Math.abs(Number.parseFloat(l) * unit - (ticks[i] as number)) <= step * 1e-6 || ticks[i] === 0);
 
   if (log) {
     if (maxAbs < 1e4 && minAbs >= 1e-3) return ticks.map((t) => String(cleanFloat(t)));
@@ -155,13 +182,13 @@ export function formatTicks(ticks: readonly number[], log = false): string[] {
     const [unit, suffix] = maxAbs >= 1e9 ? [1e9, "G"] : maxAbs >= 1e6 ? [1e6, "M"] : [1e3, "k"];
     for (let d = 0; d <= 4; d++) {
       const labels = ticks.map((t) => (t === 0 ? "0" : trimZeros((t / unit).toFixed(d)) + suffix));
-      if (distinct(labels)) return labels;
+      if (exact(labels, unit)) return labels;
     }
   }
   if ((minAbs > 0 && maxAbs < 1e-3) || step < 1e-4) {
     for (let d = 0; d <= 6; d++) {
       const labels = ticks.map((t) => (t === 0 ? "0" : formatExp(t, d)));
-      if (distinct(labels)) return labels;
+      if (exact(labels)) return labels;
     }
   }
   let decimals = 0;
@@ -247,10 +274,11 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
   } else if (log) {
     const lo = Math.min(...ys, ...(options.yInclude ?? []).filter((v) => v > 0));
     const hi = Math.max(...ys, ...(options.yInclude ?? []).filter((v) => v > 0));
-    yMin = 10 ** Math.floor(Math.log10(lo) + 1e-9);
-    yMax = 10 ** Math.ceil(Math.log10(hi) - 1e-9);
-    if (yMin === yMax) yMax = yMin * 10;
+    yMin = logFloor(lo);
+    yMax = logCeil(hi);
+    if (yMin === yMax) [yMin, yMax] = [logFloor(yMin * 0.99), logCeil(yMax * 1.01)];
     yTicks = logTicks(yMin, yMax);
+    if (yTicks.length < 2) [yMin, yMax, yTicks] = [logFloor(yMin * 0.99), logCeil(yMax * 1.01), logTicks(yMin, yMax)];
   } else {
     const inc = (options.yInclude ?? []).filter(Number.isFinite);
     const d = niceDomain(Math.min(...ys, ...inc), Math.max(...ys, ...inc), 5);
@@ -258,13 +286,22 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
   }
   const yLabels = formatTicks(yTicks, log);
 
-  // X domain and ticks.
-  let xMin = empty ? 0 : Math.min(...xs);
-  let xMax = empty ? 1 : Math.max(...xs);
+  // X domain and ticks. Charts with markers get a little room at the sides, so the end dots are whole.
+  const dataXMin = empty ? 0 : Math.min(...xs);
+  const dataXMax = empty ? 1 : Math.max(...xs);
+  let xMin = dataXMin;
+  let xMax = dataXMax;
   if (xMin === xMax) {
     xMin -= 1;
     xMax += 1;
   }
+  const markersOf = series.map((s, i) => s.markers ?? (pointsOf[i] as Pt[]).length <= AUTO_MARKER_LIMIT);
+  if (series.some((_, i) => markersOf[i] && (pointsOf[i] as Pt[]).length)) {
+    const pad = (xMax - xMin) * 0.03;
+    xMin -= pad;
+    xMax += pad;
+  }
+  const integerTicks = integerX && Number.isInteger(dataXMin) && Number.isInteger(dataXMax);
 
   // Layout.
   const title = options.title ? truncate(options.title, W - 20, TITLE_FONT) : "";
@@ -276,18 +313,31 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
   const plotW = W - left - right;
   const plotH = H - top - bottom;
 
+  const px = (x: number): number => left + ((x - xMin) / (xMax - xMin)) * plotW;
   const xTickCount = Math.max(2, Math.min(8, Math.floor(plotW / 70)));
-  let xTicks = niceTicks(xMin, xMax, xTickCount, integerX && Number.isInteger(xMin) && Number.isInteger(xMax));
+  let xTicks = niceTicks(xMin, xMax, xTickCount, integerTicks);
   let xLabels = formatTicks(xTicks);
   // Fewer ticks until the labels fit with room to spare.
   for (let c = xTickCount - 1; c >= 1; c--) {
     const widest = Math.max(...xLabels.map((l) => textWidth(l, TICK_FONT)), 0);
     if (xTicks.length <= 1 || (widest + 14) * xTicks.length <= plotW) break;
-    xTicks = niceTicks(xMin, xMax, c, integerX && Number.isInteger(xMin) && Number.isInteger(xMax));
+    xTicks = niceTicks(xMin, xMax, c, integerTicks);
     xLabels = formatTicks(xTicks);
   }
-
-  const px = (x: number): number => left + ((x - xMin) / (xMax - xMin)) * plotW;
+  // Preferred ticks (say, the checkpoint steps) when their labels don't collide.
+  if (options.xTicks?.length) {
+    const want = [...new Set(options.xTicks.filter((t) => Number.isFinite(t) && t >= xMin && t <= xMax))].sort((a, b) => a - b);
+    const labels = want.map((t) => formatTicks([t])[0] as string);
+    const fits = want.every((t, i) => {
+      if (i === 0) return true;
+      const gap = px(t) - px(want[i - 1] as number);
+      return gap >= (textWidth(labels[i] as string, TICK_FONT) + textWidth(labels[i - 1] as string, TICK_FONT)) / 2 + 8;
+    });
+    if (want.length && fits) {
+      xTicks = want;
+      xLabels = labels;
+    }
+  }
   const py = log
     ? (y: number): number => top + plotH - ((Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * plotH
     : (y: number): number => top + plotH - ((y - yMin) / (yMax - yMin)) * plotH;
@@ -323,10 +373,15 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
   );
   if (options.title) out.push(`<title>${escapeXml(options.title)}</title>`);
   if (options.description) out.push(`<desc>${escapeXml(options.description)}</desc>`);
-  out.push(`<defs><clipPath id="plot-area"><rect x="${left}" y="${top - 4}" width="${plotW}" height="${plotH + 8}"/></clipPath></defs>`);
+  // Clip to the plot area plus a marker's radius, so end dots stay whole.
+  const clip = `<rect x="${left - 6}" y="${top - 6}" width="${plotW + 12}" height="${plotH + 12}"/>`;
+  out.push(`<defs><clipPath id="plot-area">${clip}</clipPath></defs>`);
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
   if (title) {
-    out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="${TITLE_FONT}" font-weight="bold" fill="#222">${escapeXml(title)}</text>`);
+    out.push(
+      `<text x="${W / 2}" y="22" text-anchor="middle" font-size="${TITLE_FONT}" font-weight="bold" fill="#222">` +
+        `${escapeXml(title)}</text>`,
+    );
   }
 
   // Grid and y ticks.
@@ -335,7 +390,8 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
     const y = py(t);
     if (!Number.isFinite(y)) return;
     out.push(`<line x1="${left}" x2="${left + plotW}" y1="${fmt(y)}" y2="${fmt(y)}" stroke="#e4e4e4" stroke-width="1"/>`);
-    out.push(`<text x="${left - 7}" y="${fmt(y + TICK_FONT * 0.35)}" text-anchor="end">${escapeXml(yLabels[i] as string)}</text>`);
+    const label = escapeXml(yLabels[i] as string);
+    out.push(`<text x="${left - 7}" y="${fmt(y + TICK_FONT * 0.35)}" text-anchor="end">${label}</text>`);
   });
   out.push(`</g>`);
   out.push(`<g class="x-axis" fill="#444">`);
@@ -402,8 +458,7 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
           `stroke-width="${s.width ?? 1.8}" stroke-linejoin="round" stroke-linecap="round"${opacity}${dash}/>`,
       );
     }
-    const markers = s.markers ?? count <= AUTO_MARKER_LIMIT;
-    if (markers && count) {
+    if (markersOf[si] && count) {
       out.push(`<g class="markers" data-name="${escapeXml(s.name)}" fill="${color}" stroke="#fff" stroke-width="1">`);
       for (const p of pointsOf[si] as Pt[]) out.push(`<circle cx="${fmt(px(p.x))}" cy="${fmt(py(p.y))}" r="3.5"/>`);
       out.push(`</g>`);
@@ -420,8 +475,12 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
       const color = it.s.color ?? PALETTE[it.i % PALETTE.length];
       const dash = it.s.dashed ? ` stroke-dasharray="5 3"` : "";
       out.push(`<g class="legend-item">`);
-      out.push(`<line x1="${fmt(x)}" x2="${fmt(x + 22)}" y1="${y + 6}" y2="${y + 6}" stroke="${color}" stroke-width="2.5"${dash}/>`);
-      if (it.s.markers ?? (pointsOf[it.i] as Pt[]).length <= AUTO_MARKER_LIMIT) {
+      const faded = it.s.opacity !== undefined ? ` stroke-opacity="${Math.max(0.45, it.s.opacity)}"` : "";
+      out.push(
+        `<line x1="${fmt(x)}" x2="${fmt(x + 22)}" y1="${y + 6}" y2="${y + 6}" stroke="${color}" ` +
+          `stroke-width="2.5"${dash}${faded}/>`,
+      );
+      if (markersOf[it.i]) {
         out.push(`<circle cx="${fmt(x + 11)}" cy="${y + 6}" r="3.5" fill="${color}" stroke="#fff" stroke-width="1"/>`);
       }
       out.push(`<text x="${fmt(x + 28)}" y="${y + 10}" font-size="${LABEL_FONT}" fill="#333">${escapeXml(it.label)}</text>`);

@@ -8,6 +8,7 @@ import { Connection, type ReplyError } from "./connection.js";
 import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./errors.js";
 import { ModelHandle, type CreateModelOptions, type LoadModelOptions, type ModelDescription } from "./model-handle.js";
 import { StderrTail } from "./stderr-tail.js";
+import { TokenizerHandle, type TokenizerDescription } from "./tokenizer-handle.js";
 
 export type Device = "auto" | "cpu" | "cuda" | "mps" | `cuda:${number}`;
 
@@ -196,6 +197,12 @@ export class Worker implements AsyncDisposable {
     const { initFrom, ...rest } = options;
     const description = (await this.call("create_model", { ...rest, initFrom: initFrom?.id ?? null })) as ModelDescription;
     return new ModelHandle((op, args) => this.call(op, args), description, this);
+  }
+
+  /** Loads a Hugging Face fast tokenizer from a local folder (tokenizer.json or a vocabulary); no downloads. */
+  async loadTokenizer(path: string): Promise<TokenizerHandle> {
+    const description = (await this.call("load_tokenizer", { path })) as TokenizerDescription;
+    return new TokenizerHandle((op, args) => this.call(op, args), description, this);
   }
 
   /** Milliseconds since the worker's last heartbeat (it beats every second, also while busy in torch). */
