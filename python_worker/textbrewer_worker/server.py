@@ -16,6 +16,7 @@ from . import (
     protocol,
     train_ops,  # noqa: F401  (registers the training ops)
 )
+from . import packaged_models, tokenizer_ops  # noqa: F401  (register the tokenizer and packaged-model ops)
 from .codec import ProtocolError, decode_tensor, decode_value, encode_value
 from .lifecycle import install_signal_handlers, start_lifeline
 from .ops import OPS, WorkerState

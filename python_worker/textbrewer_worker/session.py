@@ -60,15 +60,26 @@ def split_batch(batch: Any) -> tuple[Any, Any]:
     return batch, batch
 
 
-def amp_settings(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype, use a GradScaler)."""
+def amp_settings(mode: str, device: torch.device, warnings: list[str]) -> tuple[torch.dtype | None, bool]:
+    """(autocast dtype, use a GradScaler). A dtype the device cannot autocast to falls back to float32 with a warning."""
     if mode == "no":
         return None, False
-    if mode == "bf16":
-        return torch.bfloat16, False
-    if mode == "fp16":
-        return torch.float16, True
-    raise ValueError(f"mixedPrecision: '{mode}' is not one of no, fp16, bf16")
+    if mode not in ("bf16", "fp16"):
+        raise ValueError(f"mixedPrecision: '{mode}' is not one of no, fp16, bf16")
+    dtype = torch.bfloat16 if mode == "bf16" else torch.float16
+    try:
+        with torch.autocast(device_type=device.type, dtype=dtype):
+            probe = torch.nn.functional.linear(
+                torch.ones(2, 2, device=device), torch.ones(2, 2, device=device)
+            )
+        if probe.dtype != dtype:
+            raise RuntimeError(f"autocast produced {probe.dtype}")
+        if mode == "fp16":
+            torch.amp.GradScaler(device.type)
+    except (RuntimeError, ValueError, AssertionError) as exc:
+        warnings.append(f"mixedPrecision: '{mode}' is not available on {device} ({exc}); training in float32")
+        return None, False
+    return dtype, mode == "fp16"
 
 
 @dataclass
@@ -87,6 +98,8 @@ class TrainSession:
     autocast_dtype: torch.dtype | None
     writer: Any = None
     emd: dict[str, Any] | None = None
+    forward_student: Any = None
+    warnings: list[str] = field(default_factory=list)
     forward_count: int = 0
     flags_S: dict[str, dict[str, bool]] = field(default_factory=dict)
     flags_T: dict[str, list[dict[str, bool]]] = field(default_factory=dict)
@@ -158,7 +171,12 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         projections = projections + emd["projections"]  # saved and restored with the match projections
     optimizer = build_optimizer(opt_spec, groups)
     scheduler = build_scheduler(plan.get("scheduler"), optimizer)
-    autocast_dtype, use_scaler = amp_settings(plan.get("mixedPrecision", "no"), device)
+    warnings: list[str] = []
+    autocast_dtype, use_scaler = amp_settings(plan.get("mixedPrecision", "no"), device, warnings)
+    if device.type == "cuda":
+        # TF32 matmuls on Ampere and later: float32 range, ~10-bit mantissa inside the tensor cores
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     scaler = torch.amp.GradScaler(device.type) if use_scaler else None
     writer = None
     if plan.get("logDir"):
@@ -184,7 +202,10 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         autocast_dtype=autocast_dtype,
         writer=writer,
         emd=emd,
+        warnings=warnings,
     )
+    # torch.compile wraps the forward only; the plain module is what gets saved and restored
+    session.forward_student = torch.compile(student) if plan.get("compile") else student
     session.flags_S = {t: output_flags(student, spec) for t, spec in adaptor_S.items()}
     session.flags_T = {t: [output_flags(m, s) for m, s in zip(teachers[t], adaptor_T[t])] for t in teachers}
     return session
@@ -221,7 +242,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
         session.optimizer.zero_grad(set_to_none=True)
     target_logits = None
     with session.autocast():
-        out_S = call_model(session.student, batch_S, {**extra, **session.flags_S[task]})
+        out_S = call_model(session.forward_student, batch_S, {**extra, **session.flags_S[task]})
         results_S = post_adaptor(apply_adaptor(session.adaptor_S[task], batch_S, out_S))
         if session.objective is None:
             total, terms = trainer_loss(results_S)

@@ -35,6 +35,7 @@ def train_configure(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
             p.numel() for proj in session.projections if proj is not None for p in proj.parameters()
         ),
         "parameterGroups": len(session.optimizer.param_groups),
+        "warnings": session.warnings,
     }
 
 

@@ -137,10 +137,12 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
     mixedPrecision: cfg.mixedPrecision,
     seed: cfg.seed,
     forwardArgs: options.forwardArgs ?? {},
+    compile: options.compile ?? false,
     logDir: cfg.logDir ? resolve(cfg.logDir) : null,
   };
   const worker = ctx.worker;
-  await worker.call("train_configure", { plan });
+  const configured = (await worker.call("train_configure", { plan })) as { warnings?: string[] };
+  for (const w of configured.warnings ?? []) console.warn(`textbrewer-ts: ${w}`);
 
   let globalStep = 0;
   let epoch = 0;

@@ -77,6 +77,8 @@ export interface TrainOptions {
    * for this run's teachers. `isCachingLogits: true` in the DistillationConfig means `{}` (memory only). Default off.
    */
   teacherCache?: DistillCache | TeacherCacheSpec | false;
+  /** torch.compile the student's forward (helps on GPU; the first steps pay the compile time). Default false. */
+  compile?: boolean;
   /** Check the plan on the first batch before step 0 (layer indices, features, widths, masks). Default true. */
   preflight?: boolean;
   /** Show a progress bar (default: when stderr is a TTY). */

@@ -1,0 +1,179 @@
+"""Tokenizer ops: Hugging Face fast tokenizers held by the worker, returning int64 tensors ready to be batches.
+
+    load_tokenizer {path}                                  -> {handle, className, vocabSize, ...}
+    tokenize {tokenizer, texts, textPairs?, maxLength?, padding, truncation}
+                                                           -> {input_ids, attention_mask, token_type_ids?}
+    tokenize_words {tokenizer, words, labels?, maxLength?, padding, labelAllSubwords}
+                                                           -> {input_ids, attention_mask, token_type_ids?, labels?,
+                                                               word_ids}
+    dispose_tokenizer {tokenizer}
+
+Tokenizers load from local files only (no hub downloads) and must be fast (Rust) tokenizers: word alignment for
+token classification needs their offsets/word ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .ops import WorkerState, op, require
+
+IGNORE_INDEX = -100
+PADDING = ("longest", "max_length", "do_not_pad")
+
+
+def _tokenizers(state: WorkerState) -> dict[str, Any]:
+    return state.extensions.setdefault("tokenizers", {})
+
+
+def _tokenizer(state: WorkerState, args: dict[str, Any]) -> Any:
+    handle = args.get("tokenizer")
+    table = _tokenizers(state)
+    if handle not in table:
+        raise KeyError(
+            f"tokenizer: no tokenizer '{handle}' in this worker (disposed, or from another worker?)"
+        )
+    return table[handle]
+
+
+def _string_list(args: dict[str, Any], key: str) -> list[str]:
+    value = require(args, key, list)
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise TypeError(f"{key}[{i}]: expected a string, got {type(item).__name__}")
+    return value
+
+
+def _length_options(args: dict[str, Any]) -> dict[str, Any]:
+    padding = args.get("padding", "longest")
+    if padding not in PADDING:
+        raise ValueError(f"padding: expected one of {', '.join(PADDING)}, got {padding!r}")
+    max_length = args.get("maxLength")
+    if max_length is not None and (
+        not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2
+    ):
+        raise ValueError(f"maxLength: expected an integer >= 2, got {max_length!r}")
+    if padding == "max_length" and max_length is None:
+        raise ValueError('maxLength: required with padding "max_length"')
+    truncation = bool(args.get("truncation", True))
+    return {"padding": padding, "max_length": max_length, "truncation": truncation}
+
+
+def _as_int64(encoding: Any) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        if key in encoding:
+            out[key] = encoding[key].to(torch.int64).contiguous()
+    return out
+
+
+def load(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
+    except (OSError, ValueError) as exc:
+        raise OSError(f"path: cannot load a tokenizer from '{path}': {exc}") from exc
+    if not getattr(tok, "is_fast", False):
+        raise ValueError(
+            f"path: '{path}' gave a slow tokenizer ({type(tok).__name__}); a fast tokenizer (tokenizer.json, or a "
+            "vocabulary the tokenizers library converts) is needed"
+        )
+    return tok
+
+
+@op("load_tokenizer")
+def load_tokenizer(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+    tok = load(require(args, "path", str))
+    table = _tokenizers(state)
+    state.extensions["next_tokenizer"] = state.extensions.get("next_tokenizer", 0) + 1
+    handle = f"t{state.extensions['next_tokenizer']}"
+    table[handle] = tok
+    return {
+        "handle": handle,
+        "className": type(tok).__name__,
+        "vocabSize": len(tok),
+        "modelMaxLength": int(tok.model_max_length) if tok.model_max_length < 10**9 else None,
+        "padTokenId": tok.pad_token_id,
+        "clsTokenId": tok.cls_token_id,
+        "sepTokenId": tok.sep_token_id,
+        "maskTokenId": tok.mask_token_id,
+        "unkTokenId": tok.unk_token_id,
+        "modelInputNames": list(tok.model_input_names),
+    }
+
+
+@op("dispose_tokenizer")
+def dispose_tokenizer(state: WorkerState, args: dict[str, Any]) -> None:
+    _tokenizer(state, args)
+    del _tokenizers(state)[args["tokenizer"]]
+
+
+@op("tokenize")
+def tokenize(state: WorkerState, args: dict[str, Any]) -> dict[str, torch.Tensor]:
+    tok = _tokenizer(state, args)
+    texts = _string_list(args, "texts")
+    pairs = _string_list(args, "textPairs") if args.get("textPairs") is not None else None
+    if pairs is not None and len(pairs) != len(texts):
+        raise ValueError(f"textPairs: {len(pairs)} pairs for {len(texts)} texts")
+    if not texts:
+        raise ValueError("texts: empty")
+    options = _length_options(args)
+    encoding = tok(texts, pairs, return_tensors="pt", **options)
+    return _as_int64(encoding)
+
+
+def align_labels(word_ids: list[int | None], labels: list[int] | None, label_all_subwords: bool) -> list[int]:
+    """Word labels onto tokens: the first sub-token of each word gets its label; other sub-tokens get the label
+    too when `label_all_subwords`, else -100; special and padding tokens get -100."""
+    out: list[int] = []
+    previous: int | None = None
+    for w in word_ids:
+        if w is None or labels is None:
+            out.append(IGNORE_INDEX)
+        elif w != previous:
+            out.append(int(labels[w]))
+        else:
+            out.append(int(labels[w]) if label_all_subwords else IGNORE_INDEX)
+        previous = w
+    return out
+
+
+@op("tokenize_words")
+def tokenize_words(state: WorkerState, args: dict[str, Any]) -> dict[str, torch.Tensor]:
+    tok = _tokenizer(state, args)
+    words = require(args, "words", list)
+    if not words:
+        raise ValueError("words: empty")
+    for i, sentence in enumerate(words):
+        if not isinstance(sentence, list) or not all(isinstance(w, str) for w in sentence):
+            raise TypeError(f"words[{i}]: expected an array of strings")
+    labels = args.get("labels")
+    if labels is not None:
+        if not isinstance(labels, list) or len(labels) != len(words):
+            raise ValueError(f"labels: expected one array per sentence ({len(words)})")
+        for i, (ws, ls) in enumerate(zip(words, labels)):
+            if not isinstance(ls, list) or len(ls) != len(ws):
+                raise ValueError(
+                    f"labels[{i}]: {len(ls) if isinstance(ls, list) else 'no'} labels for {len(ws)} words"
+                )
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in ls):
+                raise TypeError(f"labels[{i}]: expected integers")
+    label_all = bool(args.get("labelAllSubwords", False))
+    options = _length_options(args)
+    encoding = tok(words, is_split_into_words=True, return_tensors="pt", **options)
+    out = _as_int64(encoding)
+    seq_len = out["input_ids"].shape[1]
+    word_ids = []
+    aligned = []
+    for i in range(len(words)):
+        ids = encoding.word_ids(i)
+        word_ids.append([-1 if w is None else w for w in ids])
+        if labels is not None:
+            aligned.append(align_labels(ids, labels[i], label_all))
+    out["word_ids"] = torch.tensor(word_ids, dtype=torch.int64).reshape(len(words), seq_len)
+    if labels is not None:
+        out["labels"] = torch.tensor(aligned, dtype=torch.int64).reshape(len(words), seq_len)
+    return out
