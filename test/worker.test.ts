@@ -80,7 +80,7 @@ describe("Worker bridge", () => {
     clearInterval(timer);
     expect(model.className).toBe("Linear");
     expect(ages.length).toBeGreaterThan(10);
-    expect(Math.max(...ages)).toBeLessThan(2500);
+    expect(Math.max(...ages)).toBeLessThan(3000);
   });
 });
 
@@ -146,5 +146,17 @@ describe("Worker lifecycle", () => {
     child.kill("SIGKILL");
     const ms = await waitUntilGone(pid, 10_000);
     expect(ms).toBeLessThan(10_000);
+  });
+});
+
+describe("Worker start errors", () => {
+  it("a device the machine lacks fails the start with the worker's message", async () => {
+    const err = await Worker.start({ device: "cuda:7", startupTimeoutMs: 60_000 }).catch((e: unknown) => e);
+    expect((err as Error).name).toBe("WorkerStartError");
+    expect((err as Error).message).toMatch(/device: 'cuda:7'/);
+  });
+
+  it("a missing interpreter fails the start clearly", async () => {
+    await expect(Worker.start({ python: "/nonexistent/python3" })).rejects.toThrow(/exited during startup|ENOENT|nonexistent/);
   });
 });

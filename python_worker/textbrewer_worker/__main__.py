@@ -20,7 +20,13 @@ def main() -> int:
         return 2
     from .server import serve
 
-    serve(args.endpoint, token, args.device)
+    try:
+        serve(args.endpoint, token, args.device)
+    except (
+        ValueError
+    ) as exc:  # configuration errors (e.g. an unavailable device): one clear line, no traceback
+        sys.stderr.write(f"textbrewer_worker: {exc}\n")
+        return 2
     return 0
 
 

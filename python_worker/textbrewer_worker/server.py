@@ -22,8 +22,9 @@ from .lifecycle import install_signal_handlers, start_lifeline
 from .ops import OPS, WorkerState
 
 HEARTBEAT_INTERVAL_S = 1.0
-# Node answers every heartbeat; a parent that stopped answering for this long is gone or wedged.
-PARENT_SILENCE_LIMIT_S = 60.0
+# Node answers every heartbeat. A dead parent is caught by the stdin lifeline at once; this limit is for a parent
+# that is alive but stopped answering (wedged), generous so a long synchronous pause in user code is not mistaken.
+PARENT_SILENCE_LIMIT_S = float(os.environ.get("TEXTBREWER_PARENT_TIMEOUT_S", "900"))
 
 
 def _dumps(message: dict[str, Any]) -> bytes:
@@ -56,7 +57,9 @@ def _heartbeat_loop(ctx: zmq.Context, endpoint: str, token: str, stop: threading
                 sock.recv_multipart()
                 last_answer = time.monotonic()
         if time.monotonic() - last_answer > PARENT_SILENCE_LIMIT_S:
-            sys.stderr.write("textbrewer_worker: no heartbeat from the client for 60 s; exiting\n")
+            sys.stderr.write(
+                f"textbrewer_worker: no heartbeat from the client for {PARENT_SILENCE_LIMIT_S:.0f} s; exiting\n"
+            )
             os._exit(3)
     sock.close()
 
@@ -106,6 +109,9 @@ def handle(state: WorkerState, frames: list[zmq.Frame]) -> list[Any]:
 
 def serve(endpoint: str, token: str, device: str) -> None:
     start_lifeline()
+    state = WorkerState(
+        device=device
+    )  # a bad device fails here, before the handshake, with its message on stderr
     stop = threading.Event()
     install_signal_handlers(lambda: stop.set())
     ctx = zmq.Context()
@@ -117,7 +123,6 @@ def serve(endpoint: str, token: str, device: str) -> None:
         target=_heartbeat_loop, args=(ctx, endpoint, token, stop), name="heartbeat", daemon=True
     )
     heartbeat.start()
-    state = WorkerState(device=device)
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
     while not stop.is_set() and not state.shutdown_requested:
