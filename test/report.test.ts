@@ -19,7 +19,6 @@ import {
 } from "../src/report/index.js";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const TERMS = ["unweighted_kd_loss", "unweighted_hard_label_loss", "unweighted_hidden_hidden_mse_2_4"];
 
 const made: string[] = [];
 afterAll(() => {

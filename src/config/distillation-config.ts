@@ -9,16 +9,15 @@
 import { z } from "zod";
 import { WEIGHT_SCHEDULERS } from "../schedules/weight.js";
 import {
-  ConfigError,
   camelToSnake,
   readConfigJson,
   renameSnakeKeys,
   showValue,
   suggestName,
-  zodProblems,
+  parseConfig,
   type ConfigProblem,
+  type SafeParseResult,
 } from "./errors.js";
-import type { SafeParseResult } from "./training-config.js";
 
 const NAME = "DistillationConfig";
 
@@ -341,7 +340,7 @@ function parse(input: unknown): DistillationConfig {
 }
 
 function safeParse(input: unknown): SafeParseResult<DistillationConfig> {
-  return parseWith(input, [], undefined);
+  return parseConfig(NAME, schema, fields, input);
 }
 
 /**
@@ -370,23 +369,9 @@ function fromTextBrewer(json: unknown): DistillationConfig {
       });
     }
   }
-  const result = parseWith(top, problems, (k) => CAMEL_TO_SNAKE[k] ?? k);
+  const result = parseConfig(NAME, schema, fields, top, problems, (k) => CAMEL_TO_SNAKE[k] ?? k);
   if (!result.success) throw result.error;
   return result.data;
-}
-
-function parseWith(
-  input: unknown,
-  earlier: readonly ConfigProblem[],
-  renameKey: ((k: string) => string) | undefined,
-): SafeParseResult<DistillationConfig> {
-  const result = schema.safeParse(input, { reportInput: true });
-  const problems = [...earlier];
-  if (!result.success) {
-    problems.push(...zodProblems(NAME, result.error, { schema: fields, input, ...(renameKey ? { renameKey } : {}) }));
-  }
-  if (problems.length > 0 || !result.success) return { success: false, error: new ConfigError(NAME, problems) };
-  return { success: true, data: result.data };
 }
 
 export const DistillationConfig = {

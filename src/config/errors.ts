@@ -403,3 +403,24 @@ function expandUnions(schemas: readonly unknown[]): unknown[] {
   }
   return result;
 }
+
+export type SafeParseResult<T> = { success: true; data: T } | { success: false; error: ConfigError };
+
+/**
+ * Parses `input` with `schema`, adding zod's problems (paths spelled with `renameKey`, allowed keys taken from
+ * `fields`) to the problems found earlier (e.g. unknown snake_case keys).
+ */
+export function parseConfig<S extends z.ZodType>(
+  name: string,
+  schema: S,
+  fields: z.ZodType,
+  input: unknown,
+  earlier: readonly ConfigProblem[] = [],
+  renameKey?: (k: string) => string,
+): SafeParseResult<z.output<S>> {
+  const result = schema.safeParse(input, { reportInput: true });
+  const problems = [...earlier];
+  if (!result.success) problems.push(...zodProblems(name, result.error, { schema: fields, input, ...(renameKey ? { renameKey } : {}) }));
+  if (problems.length > 0 || !result.success) return { success: false, error: new ConfigError(name, problems) };
+  return { success: true, data: result.data };
+}

@@ -1,7 +1,8 @@
 export { ConfigError, formatZodError, suggestName } from "./errors.js";
 export type { ConfigProblem, FormatOptions } from "./errors.js";
 export { TrainingConfig } from "./training-config.js";
-export type { SafeParseResult, TrainingConfigInput } from "./training-config.js";
+export type { TrainingConfigInput } from "./training-config.js";
+export type { SafeParseResult } from "./errors.js";
 export {
   DistillationConfig,
   FEATURES,

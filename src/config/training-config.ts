@@ -11,12 +11,12 @@
  */
 import { z } from "zod";
 import {
-  ConfigError,
   camelToSnake,
   readConfigJson,
   renameSnakeKeys,
-  zodProblems,
+  parseConfig,
   type ConfigProblem,
+  type SafeParseResult,
 } from "./errors.js";
 
 const NAME = "TrainingConfig";
@@ -62,7 +62,6 @@ const schema = fields
 export type TrainingConfig = z.output<typeof schema>;
 export type TrainingConfigInput = z.input<typeof schema>;
 
-export type SafeParseResult<T> = { success: true; data: T } | { success: false; error: ConfigError };
 
 const snakeToCamel: Record<string, string> = Object.fromEntries(
   Object.keys(fields.shape).map((k) => [camelToSnake(k), k]),
@@ -75,7 +74,7 @@ function parse(input: unknown): TrainingConfig {
 }
 
 function safeParse(input: unknown): SafeParseResult<TrainingConfig> {
-  return parseWith(input, [], undefined);
+  return parseConfig(NAME, schema, fields, input);
 }
 
 /**
@@ -85,23 +84,9 @@ function safeParse(input: unknown): SafeParseResult<TrainingConfig> {
 function fromTextBrewer(json: unknown): TrainingConfig {
   const problems: ConfigProblem[] = [];
   const value = renameSnakeKeys(readConfigJson(json, NAME), snakeToCamel, { configName: NAME, path: "" }, problems);
-  const result = parseWith(value, problems, camelToSnake);
+  const result = parseConfig(NAME, schema, fields, value, problems, camelToSnake);
   if (!result.success) throw result.error;
   return result.data;
-}
-
-function parseWith(
-  input: unknown,
-  earlier: readonly ConfigProblem[],
-  renameKey: ((k: string) => string) | undefined,
-): SafeParseResult<TrainingConfig> {
-  const result = schema.safeParse(input, { reportInput: true });
-  const problems = [...earlier];
-  if (!result.success) {
-    problems.push(...zodProblems(NAME, result.error, { schema: fields, input, ...(renameKey ? { renameKey } : {}) }));
-  }
-  if (problems.length > 0 || !result.success) return { success: false, error: new ConfigError(NAME, problems) };
-  return { success: true, data: result.data };
 }
 
 export const TrainingConfig = {

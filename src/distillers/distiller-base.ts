@@ -99,7 +99,6 @@ export abstract class DistillerBase {
   /** Runs the shared loop with this distiller's plan. */
   protected async run(options: TrainOptions): Promise<TrainResult> {
     const worker = sameWorker({ student: this.student, ...this.models() }, this.trainConfig);
-    const d = this.distillConfig;
     const teacherPlan = this.teacherPlan();
     const opened = await this.openCache(options);
     const hooks = opened?.cache.hooks();

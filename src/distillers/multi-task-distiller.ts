@@ -30,7 +30,7 @@ export class TaskSampler implements StepFeed {
 
   constructor(
     private readonly sources: Record<string, DataSource>,
-    private readonly tau: number,
+    tau: number,
     private readonly seed: number,
     private readonly postprocessors: Record<string, (batch: Batch) => Batch> = {},
   ) {

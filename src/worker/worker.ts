@@ -205,6 +205,11 @@ export class Worker implements AsyncDisposable {
     return new TokenizerHandle((op, args) => this.call(op, args), description, this);
   }
 
+  /** The last lines the worker wrote to stderr (warnings, prints from user code). */
+  recentStderr(lines = 20): string[] {
+    return this.stderr.tail(lines);
+  }
+
   /** Milliseconds since the worker's last heartbeat (it beats every second, also while busy in torch). */
   get heartbeatAgeMs(): number {
     return this.conn.lastHeartbeat ? Date.now() - this.conn.lastHeartbeat : Infinity;
