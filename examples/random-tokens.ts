@@ -1,61 +1,24 @@
 /**
  * TextBrewer's random-token example in TypeScript: a BERT teacher, a 3-layer student, GeneralDistiller with
  * hidden_mse and nst matches at temperature 8, linear warmup, an accuracy callback and display_parameters.
- * The teacher is built on the spot from a BERT config (random init); the task is synthetic: label 1 when
- * the first token is in the upper half of the vocabulary. Runs on CPU in well under a minute.
+ * The teacher is built on the spot from a BERT config (random init) and fine-tuned on a synthetic task (label 1
+ * when the first token is in the upper half of the vocabulary).
  *
  *   npx tsx examples/random-tokens.ts
  */
+import { BasicTrainer, GeneralDistiller, NO_DECAY_GROUP, Worker } from "../src/index.js";
+import { accuracy, bertConfig, syntheticBatches } from "./shared/synthetic.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BasicTrainer, GeneralDistiller, NO_DECAY_GROUP, Tensor, Worker, seededRng, type ModelHandle } from "../src/index.js";
 
-const VOCAB = 200;
-const SEQ = 32;
-const BATCH = 16;
-
-function makeBatches(count: number, seed: number): Array<Record<string, Tensor>> {
-  const rng = seededRng(seed);
-  return Array.from({ length: count }, () => {
-    const ids = Array.from({ length: BATCH }, () => Array.from({ length: SEQ }, () => BigInt(1 + rng.int(VOCAB - 1))));
-    return {
-      input_ids: Tensor.from(ids, "int64"),
-      attention_mask: Tensor.from(ids.map((row) => row.map(() => 1n)), "int64"),
-      labels: Tensor.from(ids.map((row) => (Number(row[0]) >= VOCAB / 2 ? 1n : 0n)), "int64"),
-    };
-  });
-}
-
-async function accuracy(model: ModelHandle, batches: Array<Record<string, Tensor>>): Promise<number> {
-  let right = 0;
-  let total = 0;
-  for (const { labels, ...inputs } of batches) {
-    const logits = (await model.predict(inputs)).logits!.toArray() as number[][];
-    logits.forEach((row, i) => {
-      right += Number(row.indexOf(Math.max(...row)) === labels!.get(i));
-      total++;
-    });
-  }
-  return right / total;
-}
-
+const task = { vocab: 200, seq: 32, batch: 16 };
 const dir = mkdtempSync(join(tmpdir(), "random-tokens-"));
 await using worker = await Worker.start({ device: "auto" });
 try {
-  const config = {
-    model_type: "bert",
-    vocab_size: VOCAB,
-    hidden_size: 128,
-    num_hidden_layers: 8,
-    num_attention_heads: 4,
-    intermediate_size: 256,
-    max_position_embeddings: 64,
-    num_labels: 2,
-  };
-  const teacher = await worker.createModel({ config, task: "sequence-classification" });
-  const train = makeBatches(30, 1);
-  const dev = makeBatches(8, 2);
+  const teacher = await worker.createModel({ config: bertConfig({ vocab: task.vocab, hidden: 128, layers: 8, heads: 4, labels: 2 }), task: "sequence-classification" });
+  const train = syntheticBatches(30, 1, task);
+  const dev = syntheticBatches(8, 2, task);
   console.log(await teacher.describe({ maxLevel: 3 }));
 
   console.log("fine-tuning the teacher…");
