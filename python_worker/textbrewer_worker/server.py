@@ -16,7 +16,7 @@ from . import (
     protocol,
     train_ops,  # noqa: F401  (registers the training ops)
 )
-from . import packaged_models, tokenizer_ops  # noqa: F401  (register the tokenizer and packaged-model ops)
+from . import packaged_models, prep_ops, tokenizer_ops  # noqa: F401  (register tokenizer, packaged-model, seed/freeze ops)
 from .codec import ProtocolError, decode_tensor, decode_value, encode_value
 from .lifecycle import install_signal_handlers, start_lifeline
 from .ops import OPS, WorkerState

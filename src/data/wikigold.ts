@@ -20,7 +20,7 @@ export const WIKIGOLD_CREDIT =
   "WikiGold (Balasuriya, Ringland, Nothman, Murphy, Curran: Named Entity Recognition in Wikipedia, 2009), CC BY 4.0";
 
 export interface NerSentence {
-  /** 0-based document number (documents are separated by -DOCSTART-). */
+  /** 0-based document number (documents are separated by -DOCSTART-; empty ones are not counted). */
   doc: number;
   words: string[];
   /** BIO tags, one per word. */
@@ -46,11 +46,13 @@ export function ioToBio(tags: readonly string[]): string[] {
 /** Parses the CoNLL text (`word TAG` lines). */
 export function parseWikiGold(text: string, where = "wikigold"): WikiGold {
   const sentences: NerSentence[] = [];
-  let doc = -1;
+  // -DOCSTART- separates documents (the file also has one at its end); documents are numbered by content, from 0.
+  let doc = 0;
+  let docHasWords = false;
   let words: string[] = [];
   let tags: string[] = [];
   const flush = () => {
-    if (words.length) sentences.push({ doc: Math.max(doc, 0), words, tags: ioToBio(tags) });
+    if (words.length) sentences.push({ doc, words, tags: ioToBio(tags) });
     words = [];
     tags = [];
   };
@@ -62,16 +64,17 @@ export function parseWikiGold(text: string, where = "wikigold"): WikiGold {
     const tag = parts[parts.length - 1]!;
     if (word === "-DOCSTART-") {
       flush();
-      doc += 1;
+      if (docHasWords) doc += 1;
+      docHasWords = false;
       return;
     }
     if (tag !== "O" && !/^[IB]-[A-Z]+$/.test(tag)) throw new Error(`${where}:${i + 1}: unknown tag ${JSON.stringify(tag)}`);
-    if (doc < 0) doc = 0; // text before the first -DOCSTART- is document 0
+    docHasWords = true;
     words.push(word);
     tags.push(tag);
   });
   flush();
-  return { sentences, documents: doc + 1 };
+  return { sentences, documents: doc + (docHasWords ? 1 : 0) };
 }
 
 /** Reads a WikiGold file (e.g. `wikigold.conll.txt`). */

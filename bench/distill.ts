@@ -1,0 +1,549 @@
+/**
+ * Distillation benchmark: step time of textbrewer-ts (b) against a plain PyTorch loop (a, bench/plain_loop.py)
+ * doing the same work on the same batches with the same optimizer, on CPU.
+ *
+ *   npm run bench            (one JSON object on stdout, progress lines on stderr)
+ *
+ * Workloads (teacher: BERT 4 layers, hidden 256, 4 heads, intermediate 1024, vocab 1000; student: 2 layers, same
+ * width; both random-initialised and saved as Hugging Face folders in a temporary directory):
+ *   kd      BasicDistiller, KD cross-entropy at T = 4 (hard-label weight 0: the adaptors return logits only)
+ *   hidden  GeneralDistiller, the same KD plus hidden_mse S0↔T0, S1↔T2, S2↔T4 masked by inputs_mask
+ * The two sides run interleaved in one invocation, alternating which goes first (A B, B A, …), so machine drift
+ * cancels. (b)'s step times are the intervals between consecutive optimizer-step replies (metrics.jsonl `time`),
+ * i.e. everything the user waits for; (a)'s are perf_counter around forward + backward + optimizer step.
+ *
+ * Environment knobs:
+ *   BENCH_STEPS (12)           measured steps per run, after BENCH_WARMUP (3) warm-up steps
+ *   BENCH_REPEATS (4)          A/B pairs per workload
+ *   BENCH_WORKLOADS            comma-separated workloads of the main comparison (default "kd,hidden")
+ *   BENCH_SCALING (1)          0 skips the batch / sequence-length sweep
+ *   BENCH_SCALING_STEPS (6)    measured steps per sweep point, after BENCH_SCALING_WARMUP (2)
+ *   BENCH_SCALING_WORKLOADS    comma-separated workloads of the sweep (default "kd,hidden")
+ *   BENCH_SEED (0)             batches and dropout
+ *   BENCH_FRESH_WORKER (1)     0: one worker serves every (b) run instead of a fresh one per run
+ *   BENCH_QUIET_WAIT (0)       before each run, wait up to this many seconds for other processes to go quiet
+ *   BENCH_THREADS              torch threads of both sides (OMP_NUM_THREADS); default: torch's default
+ */
+import { execa } from "execa";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BasicDistiller, GeneralDistiller, Tensor, Worker, type ModelHandle } from "../src/index.js";
+import { pythonEnv, resolvePython } from "../src/env/python-env.js";
+
+type Workload = "kd" | "hidden";
+type Side = "a" | "b";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const PLAIN_LOOP = join(HERE, "plain_loop.py");
+
+const STEPS = intEnv("BENCH_STEPS", 12);
+const WARMUP = intEnv("BENCH_WARMUP", 3, 0);
+const REPEATS = intEnv("BENCH_REPEATS", 4);
+const SCALING = (process.env.BENCH_SCALING ?? "1") !== "0";
+const SCALING_STEPS = intEnv("BENCH_SCALING_STEPS", 6);
+const SCALING_WARMUP = intEnv("BENCH_SCALING_WARMUP", 2, 0);
+const WORKLOADS = workloadList("BENCH_WORKLOADS");
+const SCALING_WORKLOADS = workloadList("BENCH_SCALING_WORKLOADS");
+const SEED = intEnv("BENCH_SEED", 0, 0);
+/** (b) starts a fresh worker per run, as (a) is a fresh process per run; 0 shares one worker. */
+const FRESH_WORKER = (process.env.BENCH_FRESH_WORKER ?? "1") !== "0";
+/** Torch threads of both sides; unset leaves torch's default (the number of cores) to both. */
+const QUIET_WAIT = intEnv("BENCH_QUIET_WAIT", 0, 0);
+const THREADS = process.env.BENCH_THREADS ? String(intEnv("BENCH_THREADS", 1)) : null;
+const THREAD_ENV: Record<string, string> = THREADS ? { OMP_NUM_THREADS: THREADS, MKL_NUM_THREADS: THREADS } : {};
+
+const MODEL = { vocab: 1000, hidden: 256, heads: 4, intermediate: 1024, numLabels: 2, teacherLayers: 4, studentLayers: 2 };
+const LR = 1e-4;
+const TEMPERATURE = 4;
+const MAIN = { batchSize: 32, seqLen: 128 };
+const BATCH_SWEEP = [8, 32, 128];
+const SEQ_SWEEP = [64, 128, 256];
+
+function workloadList(name: string): Workload[] {
+  const list = (process.env[name] ?? "kd,hidden").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const w of list) if (w !== "kd" && w !== "hidden") throw new Error(`${name}: unknown workload '${w}' (kd, hidden)`);
+  return list as Workload[];
+}
+
+function intEnv(name: string, fallback: number, min = 1): number {
+  const v = process.env[name];
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer ≥ ${min}, got '${v}'`);
+  return n;
+}
+
+const t0 = Date.now();
+function log(msg: string): void {
+  process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// statistics
+
+function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
+}
+const median = (xs: readonly number[]): number => quantile(xs, 0.5);
+const r3 = (x: number): number => Number(x.toFixed(3));
+const r4 = (x: number): number => Number(x.toFixed(4));
+const ms = (seconds: number): number => Number((seconds * 1000).toFixed(1));
+
+/** Percentile bootstrap of median(b) / median(a) over the pooled step times (2000 resamples, fixed seed). */
+function bootstrapRatioCI(a: readonly number[], b: readonly number[], level = 0.95): [number, number] {
+  let state = 0x9e3779b9;
+  const rand = (n: number): number => {
+    state = hash32(state + 1);
+    return state % n;
+  };
+  const resample = (xs: readonly number[]): number[] => xs.map(() => xs[rand(xs.length)]!);
+  const ratios: number[] = [];
+  for (let i = 0; i < 2000; i++) ratios.push(median(resample(b)) / median(resample(a)));
+  return [r4(quantile(ratios, (1 - level) / 2)), r4(quantile(ratios, 1 - (1 - level) / 2))];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// batches: the same formula as make_batch in plain_loop.py
+
+/** lowbias32 (Chris Wellons) on uint32. */
+function hash32(x: number): number {
+  x >>>= 0;
+  x = (x ^ (x >>> 16)) >>> 0;
+  x = Math.imul(x, 0x7feb352d) >>> 0;
+  x = (x ^ (x >>> 15)) >>> 0;
+  x = Math.imul(x, 0x846ca68b) >>> 0;
+  x = (x ^ (x >>> 16)) >>> 0;
+  return x;
+}
+
+interface Checksum {
+  ids: number;
+  labels: number;
+  first: number[];
+}
+
+function makeBatch(seed: number, index: number, batchSize: number, seqLen: number): Record<string, Tensor> {
+  const hb = hash32(hash32(seed) ^ index);
+  const ids = new BigInt64Array(batchSize * seqLen);
+  const labels = new BigInt64Array(batchSize);
+  const mask = new BigInt64Array(batchSize * seqLen).fill(1n);
+  for (let i = 0; i < batchSize; i++) {
+    const row = hash32(hb ^ i);
+    for (let j = 0; j < seqLen; j++) ids[i * seqLen + j] = BigInt(1 + (hash32(row ^ j) % (MODEL.vocab - 1)));
+    labels[i] = BigInt(hash32((row ^ 0xffffffff) >>> 0) % MODEL.numLabels);
+  }
+  return {
+    input_ids: Tensor.fromTypedArray(ids, [batchSize, seqLen], "int64"),
+    attention_mask: Tensor.fromTypedArray(mask, [batchSize, seqLen], "int64"),
+    labels: Tensor.fromTypedArray(labels, [batchSize], "int64"),
+  };
+}
+
+function checksum(batches: Record<string, Tensor>[]): Checksum {
+  let ids = 0;
+  let labels = 0;
+  for (const b of batches) {
+    for (const v of b.input_ids!.data as BigInt64Array) ids += Number(v);
+    for (const v of b.labels!.data as BigInt64Array) labels += Number(v);
+  }
+  const first = Array.from((batches[0]!.input_ids!.data as BigInt64Array).subarray(0, 4), Number);
+  return { ids, labels, first };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the two sides
+
+interface RunSpec {
+  workload: Workload;
+  batchSize: number;
+  seqLen: number;
+  warmup: number;
+  steps: number;
+}
+
+interface RunResult {
+  stepTimes: number[];
+  /** CPU seconds per measured step: (a) the plain process; (b) the worker plus this Node process. */
+  cpuTimes: number[];
+  /** (b) only: the worker's and Node's shares of cpuTimes. */
+  cpuWorker?: number[];
+  cpuNode?: number[];
+  losses: number[];
+  /** The whole run as the caller waits for it (a: the process incl. imports and loading; b: train()). */
+  runSeconds: number;
+  /** CPU seconds of the run's Python process over the run (a: the whole process; b: the worker). */
+  ownCpuSeconds: number;
+  /** Cores' worth of CPU that other processes on the machine used during the run (set by pair()). */
+  foreignLoad?: number;
+  threads?: number;
+  torch?: string;
+  checksum?: Checksum;
+}
+
+interface Models {
+  teacher: string;
+  student: string;
+}
+
+async function python(args: string[]): Promise<string> {
+  const { python: exe } = resolvePython();
+  const r = await execa(exe, args, { env: pythonEnv(THREAD_ENV) });
+  return String(r.stdout);
+}
+
+async function buildModels(dir: string): Promise<Models> {
+  const code = `
+import sys, torch
+from transformers import BertConfig, BertForSequenceClassification
+for name, layers, seed in [("teacher", ${MODEL.teacherLayers}, 1), ("student", ${MODEL.studentLayers}, 2)]:
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=${MODEL.vocab}, hidden_size=${MODEL.hidden}, num_hidden_layers=layers,
+                     num_attention_heads=${MODEL.heads}, intermediate_size=${MODEL.intermediate}, num_labels=${MODEL.numLabels})
+    BertForSequenceClassification(cfg).save_pretrained(sys.argv[1] + "/" + name, safe_serialization=True)
+`;
+  await python(["-c", code, dir]);
+  return { teacher: join(dir, "teacher"), student: join(dir, "student") };
+}
+
+async function runPlain(models: Models, spec: RunSpec): Promise<RunResult> {
+  const started = Date.now();
+  const job = { ...models, ...spec, seed: SEED, lr: LR, temperature: TEMPERATURE };
+  const out = JSON.parse(await python([PLAIN_LOOP, JSON.stringify(job)]));
+  return {
+    stepTimes: out.stepTimes,
+    cpuTimes: out.cpuTimes,
+    losses: out.losses,
+    runSeconds: (Date.now() - started) / 1000,
+    ownCpuSeconds: out.processCpuSeconds,
+    threads: out.threads,
+    torch: out.torch,
+    checksum: out.checksum,
+  };
+}
+
+const logitsOnly = (_b: any, o: any) => ({ logits: o.logits });
+const withHidden = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, inputs_mask: b.attention_mask });
+
+let runCounter = 0;
+
+/** CPU seconds (user + system, all threads) of a process, from /proc/PID/stat (clock ticks of 1/100 s). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields[0] is field 3 (state)
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+interface CpuStamp {
+  worker: number;
+  node: number;
+}
+let cpuStamps: CpuStamp[] | null = null;
+
+/** Records the worker's and this process's CPU time at every train_step reply (the bench's own wrapper). */
+function recordStepCpu(worker: Worker): void {
+  const call = worker.call.bind(worker);
+  worker.call = async (op, args, options) => {
+    const result = await call(op, args, options);
+    if (op === "train_step" && cpuStamps) {
+      const node = process.cpuUsage();
+      cpuStamps.push({ worker: processCpuSeconds(worker.pid), node: (node.user + node.system) / 1e6 });
+    }
+    return result;
+  };
+}
+
+async function startWorker(): Promise<Worker> {
+  const worker = await Worker.start({ device: "cpu", env: THREAD_ENV });
+  recordStepCpu(worker);
+  return worker;
+}
+
+/** (b): a fresh worker per run (as (a) is a fresh process per run) unless BENCH_FRESH_WORKER=0 shares one. */
+async function runTextBrewer(shared: { worker: Worker; teacher: ModelHandle } | null, models: Models, spec: RunSpec, scratch: string): Promise<RunResult> {
+  const worker = shared?.worker ?? (await startWorker());
+  try {
+    const cpu0 = shared ? processCpuSeconds(worker.pid) : 0;
+    const teacher = shared?.teacher ?? (await worker.loadModel({ path: models.teacher, task: "sequence-classification" }));
+    const result = await distil(worker, teacher, models, spec, scratch);
+    return { ...result, ownCpuSeconds: processCpuSeconds(worker.pid) - cpu0 };
+  } finally {
+    if (!shared) await worker.close();
+  }
+}
+
+async function distil(worker: Worker, teacher: ModelHandle, models: Models, spec: RunSpec, scratch: string): Promise<Omit<RunResult, "ownCpuSeconds">> {
+  const data = Array.from({ length: spec.warmup + spec.steps }, (_, i) => makeBatch(SEED, i, spec.batchSize, spec.seqLen));
+  const student = await worker.loadModel({ path: models.student, task: "sequence-classification" });
+  const outputDir = join(scratch, `run-${++runCounter}`);
+  const trainConfig = { outputDir, device: "cpu", seed: SEED };
+  try {
+    const distiller =
+      spec.workload === "kd"
+        ? new BasicDistiller({ trainConfig, distillConfig: { temperature: TEMPERATURE }, teacher, student, adaptorT: logitsOnly, adaptorS: logitsOnly })
+        : new GeneralDistiller({
+            trainConfig,
+            distillConfig: {
+              temperature: TEMPERATURE,
+              intermediateMatches: [
+                { layerT: 2, layerS: 1, feature: "hidden", loss: "hidden_mse", weight: 1 },
+                { layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 },
+                { layerT: 0, layerS: 0, feature: "hidden", loss: "hidden_mse", weight: 1 },
+              ],
+            },
+            teacher,
+            student,
+            adaptorT: withHidden,
+            adaptorS: withHidden,
+          });
+    const started = Date.now();
+    cpuStamps = [];
+    await distiller.train({ optimizer: { type: "AdamW", lr: LR }, data, numEpochs: 1, progress: false });
+    const runSeconds = (Date.now() - started) / 1000;
+    const stamps = cpuStamps;
+    cpuStamps = null;
+    const lines = readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { step: number; time: number; total: number });
+    if (lines.length !== spec.warmup + spec.steps) throw new Error(`expected ${spec.warmup + spec.steps} metrics lines, got ${lines.length}`);
+    if (stamps.length !== lines.length) throw new Error(`expected ${lines.length} train_step replies, saw ${stamps.length}`);
+    const stepTimes: number[] = [];
+    const cpuWorker: number[] = [];
+    const cpuNode: number[] = [];
+    for (let k = Math.max(1, spec.warmup); k < lines.length; k++) {
+      stepTimes.push(lines[k]!.time - lines[k - 1]!.time);
+      cpuWorker.push(stamps[k]!.worker - stamps[k - 1]!.worker);
+      cpuNode.push(stamps[k]!.node - stamps[k - 1]!.node);
+    }
+    const cpuTimes = cpuWorker.map((c, i) => c + cpuNode[i]!);
+    return { stepTimes, cpuTimes, cpuWorker, cpuNode, losses: lines.map((l) => l.total), runSeconds, checksum: checksum(data) };
+  } finally {
+    await student.dispose();
+    rmSync(outputDir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function sameBatches(a: Checksum | undefined, b: Checksum | undefined): void {
+  if (!a || !b || a.ids !== b.ids || a.labels !== b.labels || a.first.join() !== b.first.join()) {
+    throw new Error(`the two sides did not build the same batches: plain ${JSON.stringify(a)}, textbrewer-ts ${JSON.stringify(b)}`);
+  }
+}
+
+const maxAbsDiff = (x: readonly number[], y: readonly number[]): number => Math.max(...x.map((v, i) => Math.abs(v - (y[i] ?? NaN))));
+
+/** Busy CPU seconds of the whole machine since boot (/proc/stat, all cores). */
+function machineBusySeconds(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+const nodeCpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/** With BENCH_QUIET_WAIT=s, waits up to s seconds for other processes to use less than a quarter of a core. */
+async function waitForQuiet(): Promise<void> {
+  if (QUIET_WAIT <= 0) return;
+  const until = Date.now() + QUIET_WAIT * 1000;
+  let said = false;
+  for (;;) {
+    const m0 = machineBusySeconds();
+    const n0 = nodeCpuSeconds();
+    await new Promise((r) => setTimeout(r, 1000));
+    const others = machineBusySeconds() - m0 - (nodeCpuSeconds() - n0);
+    if (others < 0.25 || Date.now() >= until) {
+      if (said) log(others < 0.25 ? "quiet again" : `still busy (${others.toFixed(2)} cores); going on`);
+      return;
+    }
+    if (!said) log(`other processes use ${others.toFixed(2)} cores; waiting up to ${QUIET_WAIT} s for quiet…`);
+    said = true;
+    await new Promise((r) => setTimeout(r, 3000));
+  }
+}
+
+const otherLoads: number[] = [];
+
+async function pair(order: Side[], run: Record<Side, () => Promise<RunResult>>, label: string): Promise<Record<Side, RunResult>> {
+  const out: Partial<Record<Side, RunResult>> = {};
+  for (const side of order) {
+    await waitForQuiet();
+    const m0 = machineBusySeconds();
+    const n0 = nodeCpuSeconds();
+    const w0 = Date.now();
+    const r = await run[side]();
+    const others = machineBusySeconds() - m0 - r.ownCpuSeconds - (nodeCpuSeconds() - n0);
+    r.foreignLoad = Math.max(0, others) / Math.max(1e-3, (Date.now() - w0) / 1000);
+    otherLoads.push(r.foreignLoad);
+    out[side] = r;
+    log(
+      `${label} ${side === "a" ? "(a) plain" : "(b) tb-ts"}: median ${ms(median(r.stepTimes))} ms/step, cpu ${ms(median(r.cpuTimes))} ms/step, ` +
+        `${r.stepTimes.length} steps, run ${r.runSeconds.toFixed(1)} s, other load ${r.foreignLoad.toFixed(2)} cores`,
+    );
+  }
+  sameBatches(out.a!.checksum, out.b!.checksum);
+  return out as Record<Side, RunResult>;
+}
+
+function cpuModel(): string {
+  try {
+    const line = readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("model name"));
+    return line ? line.split(":").slice(1).join(":").trim() : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+async function main(): Promise<void> {
+  const loadStart = loadavg().map((x) => Number(x.toFixed(2)));
+  const scratch = mkdtempSync(join(tmpdir(), "tbts-bench-"));
+  let worker: Worker | null = null;
+  try {
+    log("building teacher and student (random BERT, HF folders)…");
+    const models = await buildModels(scratch);
+    log("starting the worker (cpu)…");
+    worker = await startWorker();
+    const w = worker;
+    const shared = FRESH_WORKER ? null : { worker: w, teacher: await w.loadModel({ path: models.teacher, task: "sequence-classification" }) };
+    log(`worker: torch ${w.info.torch}, ${w.info.threads} threads, device ${w.info.device}${FRESH_WORKER ? "; a fresh worker per (b) run" : "; one worker for every (b) run"}`);
+    if (FRESH_WORKER) await w.close();
+
+    const threadsSeen = new Set<number>([w.info.threads]);
+    const measure = async (spec: RunSpec, order: Side[], label: string): Promise<Record<Side, RunResult>> => {
+      const r = await pair(order, { a: () => runPlain(models, spec), b: () => runTextBrewer(shared, models, spec, scratch) }, label);
+      if (r.a.threads !== undefined) threadsSeen.add(r.a.threads);
+      return r;
+    };
+
+    // main comparison: per workload, REPEATS interleaved pairs, alternating which side goes first
+    const workloads: Record<string, unknown> = {};
+    for (const workload of WORKLOADS) {
+      const spec: RunSpec = { workload, ...MAIN, warmup: WARMUP, steps: STEPS };
+      const repeats: Record<Side, RunResult>[] = [];
+      for (let r = 0; r < REPEATS; r++) {
+        repeats.push(await measure(spec, r % 2 === 0 ? ["a", "b"] : ["b", "a"], `${workload} b${spec.batchSize} s${spec.seqLen} rep ${r + 1}/${REPEATS}`));
+      }
+      const a = repeats.flatMap((x) => x.a.stepTimes);
+      const b = repeats.flatMap((x) => x.b.stepTimes);
+      const cpuA = repeats.flatMap((x) => x.a.cpuTimes);
+      const cpuB = repeats.flatMap((x) => x.b.cpuTimes);
+      const perRepeat = repeats.map((x) => median(x.b.stepTimes) / median(x.a.stepTimes));
+      const lossDiff = Math.max(...repeats.map((x) => maxAbsDiff(x.a.losses, x.b.losses)));
+      workloads[workload] = {
+        batchSize: spec.batchSize,
+        seqLen: spec.seqLen,
+        stepsMeasured: { perRun: STEPS, warmup: WARMUP, repeats: REPEATS, totalPerSide: a.length },
+        medianStepMs: { a: ms(median(a)), b: ms(median(b)) },
+        p90StepMs: { a: ms(quantile(a, 0.9)), b: ms(quantile(b, 0.9)) },
+        ratioBA: r4(median(b) / median(a)),
+        ratioBAPerRepeat: perRepeat.map(r4),
+        ratioBASpread: { min: r4(Math.min(...perRepeat)), max: r4(Math.max(...perRepeat)) },
+        ratioBABootstrap95: bootstrapRatioCI(a, b),
+        // CPU time per step (a: the plain process; b: worker + Node), less sensitive to other load on the machine
+        medianCpuMsPerStep: {
+          a: ms(median(cpuA)),
+          b: ms(median(cpuB)),
+          bWorker: ms(median(repeats.flatMap((x) => x.b.cpuWorker ?? []))),
+          bNode: ms(median(repeats.flatMap((x) => x.b.cpuNode ?? []))),
+        },
+        cpuRatioBA: r4(median(cpuB) / median(cpuA)),
+        // cores' worth of CPU other processes used during each run: > 0.1 means the figures are disturbed
+        otherLoad: { a: repeats.map((x) => r3(x.a.foreignLoad ?? 0)), b: repeats.map((x) => r3(x.b.foreignLoad ?? 0)) },
+        runSeconds: { a: repeats.map((x) => r3(x.a.runSeconds)), b: repeats.map((x) => r3(x.b.runSeconds)) },
+        // same batches, same seed, same dropout draws: the per-step losses of the two sides agree
+        maxAbsLossDiff: Number(lossDiff.toExponential(2)),
+      };
+      log(`${workload}: a ${ms(median(a))} ms, b ${ms(median(b))} ms, b/a ${r4(median(b) / median(a))} [${r4(Math.min(...perRepeat))}, ${r4(Math.max(...perRepeat))}]`);
+    }
+
+    // scaling: batch sweep at seq 128, seq sweep at batch 32; the shared point (32, 128) runs once
+    let scaling: Record<string, unknown> | null = null;
+    if (SCALING) {
+      const points: Array<{ batchSize: number; seqLen: number }> = [
+        ...BATCH_SWEEP.map((batchSize) => ({ batchSize, seqLen: MAIN.seqLen })),
+        ...SEQ_SWEEP.filter((s) => s !== MAIN.seqLen).map((seqLen) => ({ batchSize: MAIN.batchSize, seqLen })),
+      ];
+      scaling = { stepsMeasured: { perRun: SCALING_STEPS, warmup: SCALING_WARMUP } };
+      let n = 0;
+      for (const workload of SCALING_WORKLOADS) {
+        const rows: Record<string, { a: number; b: number; ratioBA: number; cpuRatioBA: number; otherLoad: { a: number; b: number } }> = {};
+        for (const p of points) {
+          const spec: RunSpec = { workload, ...p, warmup: SCALING_WARMUP, steps: SCALING_STEPS };
+          const r = await measure(spec, n++ % 2 === 0 ? ["a", "b"] : ["b", "a"], `scaling ${workload} b${p.batchSize} s${p.seqLen}`);
+          const a = median(r.a.stepTimes);
+          const b = median(r.b.stepTimes);
+          rows[`b${p.batchSize}_s${p.seqLen}`] = { a: ms(a), b: ms(b), ratioBA: r4(b / a),
+            cpuRatioBA: r4(median(r.b.cpuTimes) / median(r.a.cpuTimes)),
+            otherLoad: { a: r3(r.a.foreignLoad ?? 0), b: r3(r.b.foreignLoad ?? 0) },
+          };
+        }
+        const ref = rows[`b${MAIN.batchSize}_s${MAIN.seqLen}`]!;
+        const growth = (keys: string[]) =>
+          Object.fromEntries(keys.map((k) => [k, { a: r3(rows[k]!.a / ref.a), b: r3(rows[k]!.b / ref.b) }]));
+        scaling[workload] = {
+          medianStepMs: rows,
+          growthVsB32S128: {
+            batch: growth(BATCH_SWEEP.map((bs) => `b${bs}_s${MAIN.seqLen}`)),
+            seq: growth(SEQ_SWEEP.map((s) => `b${MAIN.batchSize}_s${s}`)),
+          },
+        };
+      }
+    }
+
+    const result = {
+      benchmark: "distill",
+      environment: {
+        date: new Date().toISOString(),
+        node: process.version,
+        torch: w.info.torch,
+        transformers: w.info.transformers,
+        python: w.info.python,
+        torchThreads: [...threadsSeen].length === 1 ? w.info.threads : [...threadsSeen],
+        torchThreadsNote: THREADS
+          ? `BENCH_THREADS=${THREADS}: OMP_NUM_THREADS / MKL_NUM_THREADS set for both processes`
+          : "torch's default in both processes (no set_num_threads on either side)",
+        device: w.info.device,
+        cpuModel: cpuModel(),
+        cpus: cpus().length,
+        loadAvgStart: loadStart,
+        loadAvgEnd: loadavg().map((x) => Number(x.toFixed(2))),
+        // cores' worth of CPU used by other processes during the runs (median, max over runs)
+        otherLoad: { median: r3(median(otherLoads)), max: r3(Math.max(...otherLoads)) },
+      },
+      setup: {
+        teacher: `BERT ${MODEL.teacherLayers} layers, hidden ${MODEL.hidden}, ${MODEL.heads} heads, intermediate ${MODEL.intermediate}, vocab ${MODEL.vocab}, ${MODEL.numLabels} labels, random init`,
+        student: `BERT ${MODEL.studentLayers} layers, same width`,
+        optimizer: `AdamW lr ${LR} (torch defaults otherwise)`,
+        temperature: TEMPERATURE,
+        a: "bench/plain_loop.py, a fresh process per run: perf_counter around forward + backward + optimizer step (+ loss.item())",
+        b:
+          "textbrewer-ts BasicDistiller (kd) / GeneralDistiller (hidden), default options (inFlight 2, preflight on), " +
+          (FRESH_WORKER ? "a fresh worker per run" : "one worker for every run") +
+          ": interval between consecutive optimizer-step replies (metrics.jsonl time)",
+        order: "interleaved, alternating which side runs first",
+      },
+      workloads,
+      scaling,
+      wallSeconds: r3((Date.now() - t0) / 1000),
+    };
+    if (threadsSeen.size !== 1) log(`warning: torch thread counts differ between the sides: ${[...threadsSeen].join(", ")}`);
+    process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+  } finally {
+    await worker?.close();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`[bench] failed: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,155 @@
+"""A plain PyTorch distillation loop, the baseline of `npm run bench` (bench/distill.ts).
+
+Written the way a user would write it by hand; it imports nothing from textbrewer_worker.
+
+    python bench/plain_loop.py JOB_JSON          (a path to a JSON file, or the JSON text itself)
+
+Job fields: teacher, student (Hugging Face folders), batchSize, seqLen, warmup, steps, workload ("kd" | "hidden"),
+seed (batches and dropout), lr (AdamW), temperature. Prints one JSON object on stdout:
+{stepTimes: [s, ...] (the measured steps after warm-up), cpuTimes (process CPU seconds of the same steps), losses: [...] (every step), threads, torch, checksum, ...}.
+
+Workloads (the same objective as textbrewer-ts BasicDistiller / GeneralDistiller with TextBrewer's defaults):
+  kd      teacher eval forward under no_grad, student train forward, KD cross-entropy at temperature T
+          (-sum softmax(t/T) * log_softmax(s/T), mean over rows), AdamW step.
+  hidden  kd plus hidden_mse between student hidden state i and teacher hidden state 2i (i = 0, 1, 2), masked as
+          TextBrewer's hidden_mse: sum((S-T)^2 * m) / (sum(m) * D). Both models run with output_hidden_states.
+
+Batches: input_ids int64 in [1, vocab), attention_mask all ones, labels in [0, num_labels), from a 32-bit integer
+hash of (seed, batch index, row, column); bench/distill.ts builds the very same tensors in TypeScript.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForSequenceClassification
+
+M32 = 0xFFFFFFFF
+
+
+def hash32(x):
+    """lowbias32 (Chris Wellons), on a Python int or a uint32 numpy array; identical to hash32 in distill.ts."""
+    if isinstance(x, np.ndarray):
+        x = x.astype(np.uint32)
+        x ^= x >> np.uint32(16)
+        x *= np.uint32(0x7FEB352D)
+        x ^= x >> np.uint32(15)
+        x *= np.uint32(0x846CA68B)
+        x ^= x >> np.uint32(16)
+        return x
+    x &= M32
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & M32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & M32
+    x ^= x >> 16
+    return x
+
+
+def make_batch(seed: int, index: int, batch_size: int, seq_len: int, vocab: int, num_labels: int) -> dict:
+    """Batch `index` of the stream `seed`: key(seed, b, i, j) = h(h(h(h(seed) ^ b) ^ i) ^ j)."""
+    hb = hash32(hash32(seed) ^ index)
+    rows = hash32(np.uint32(hb) ^ np.arange(batch_size, dtype=np.uint32))  # h(h(h(seed) ^ b) ^ i)
+    keys = hash32(rows[:, None] ^ np.arange(seq_len, dtype=np.uint32)[None, :])
+    ids = 1 + (keys % np.uint32(vocab - 1)).astype(np.int64)
+    labels = (hash32(rows ^ np.uint32(M32)) % np.uint32(num_labels)).astype(np.int64)
+    return {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.ones(batch_size, seq_len, dtype=torch.int64),
+        "labels": torch.from_numpy(labels),
+    }
+
+
+def kd_ce(logits_S: torch.Tensor, logits_T: torch.Tensor, T: float) -> torch.Tensor:
+    return -(F.softmax(logits_T / T, dim=-1) * F.log_softmax(logits_S / T, dim=-1)).sum(-1).mean()
+
+
+def hidden_mse(S: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.to(S.dtype)
+    return ((S - T).pow(2) * m.unsqueeze(-1)).sum() / (m.sum() * S.shape[-1])
+
+
+def main() -> None:
+    arg = sys.argv[1]
+    job = json.loads(arg) if arg.lstrip().startswith("{") else json.load(open(arg))
+    t_start = time.perf_counter()
+    workload = job["workload"]
+    if workload not in ("kd", "hidden"):
+        raise SystemExit(f"workload: expected 'kd' or 'hidden', got {workload!r}")
+    batch_size, seq_len = int(job["batchSize"]), int(job["seqLen"])
+    warmup, steps = int(job.get("warmup", 3)), int(job["steps"])
+    seed = int(job.get("seed", 0))
+    T = float(job.get("temperature", 4.0))
+
+    teacher = AutoModelForSequenceClassification.from_pretrained(job["teacher"], local_files_only=True)
+    student = AutoModelForSequenceClassification.from_pretrained(job["student"], local_files_only=True)
+    teacher.eval()
+    student.train()
+    optimizer = torch.optim.AdamW(student.parameters(), lr=float(job.get("lr", 1e-4)))
+    vocab, num_labels = student.config.vocab_size, student.config.num_labels
+    batches = [make_batch(seed, b, batch_size, seq_len, vocab, num_labels) for b in range(warmup + steps)]
+    hidden = workload == "hidden"
+    layer_pairs = [(0, 0), (1, 2), (2, 4)]  # (student layer, teacher layer) of the hidden states
+    load_seconds = time.perf_counter() - t_start
+
+    torch.manual_seed(seed)  # dropout masks: textbrewer-ts seeds the same way (TrainingConfig.seed)
+    step_times: list[float] = []
+    cpu_times: list[float] = []
+    losses: list[float] = []
+    for n, batch in enumerate(batches):
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            out_T = teacher(**batch, output_hidden_states=hidden)
+        out_S = student(**batch, output_hidden_states=hidden)
+        loss = kd_ce(out_S.logits, out_T.logits, T)
+        if hidden:
+            for s, t in layer_pairs:
+                loss = loss + hidden_mse(out_S.hidden_states[s], out_T.hidden_states[t], batch["attention_mask"])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        value = loss.item()  # what a hand-written loop logs
+        dt = time.perf_counter() - t0
+        dc = time.process_time() - c0
+        losses.append(value)
+        if n >= warmup:
+            step_times.append(dt)
+            cpu_times.append(dc)
+
+    checksum = {
+        "ids": int(sum(int(b["input_ids"].sum()) for b in batches)),
+        "labels": int(sum(int(b["labels"].sum()) for b in batches)),
+        "first": batches[0]["input_ids"][0, :4].tolist(),
+    }
+    print(
+        json.dumps(
+            {
+                "workload": workload,
+                "batchSize": batch_size,
+                "seqLen": seq_len,
+                "warmup": warmup,
+                "stepTimes": step_times,
+                "cpuTimes": cpu_times,
+                "losses": losses,
+                "threads": torch.get_num_threads(),
+                "interopThreads": torch.get_num_interop_threads(),
+                "torch": torch.__version__,
+                "checksum": checksum,
+                "loadSeconds": load_seconds,
+                "wallSeconds": time.perf_counter() - t_start,
+                "processCpuSeconds": time.process_time(),
+                "pid": os.getpid(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""seed makes new weights reproducible; set_trainable: freezing by a name pattern removes the parameters from the
+optimizer and from backward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification
+
+from textbrewer_worker import prep_ops  # noqa: F401  (registers the ops)
+from textbrewer_worker.ops import OPS, WorkerState
+from textbrewer_worker.optim import parameter_groups
+
+
+def tiny_bert() -> BertForSequenceClassification:
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                     max_position_embeddings=16, num_labels=2)
+    return BertForSequenceClassification(cfg)
+
+
+def test_freeze_and_unfreeze_by_pattern() -> None:
+    state = WorkerState(device="cpu")
+    model = tiny_bert()
+    handle = state.add_model(model)
+    total = sum(p.numel() for p in model.parameters())
+    out = OPS["set_trainable"](state, {"model": handle, "pattern": r"word_embeddings", "trainable": False})
+    assert out["matched"] == ["bert.embeddings.word_embeddings.weight"]
+    assert out["parameters"] == total and out["trainableParameters"] == total - 50 * 16
+    assert not model.bert.embeddings.word_embeddings.weight.requires_grad
+    grouped = [p for g in parameter_groups(model, []) for p in g["params"]]
+    assert all(p is not model.bert.embeddings.word_embeddings.weight for p in grouped)
+    ids = torch.randint(0, 50, (2, 5))
+    model(input_ids=ids, labels=torch.tensor([0, 1])).loss.backward()
+    assert model.bert.embeddings.word_embeddings.weight.grad is None
+    assert model.classifier.weight.grad is not None
+    back = OPS["set_trainable"](state, {"model": handle, "pattern": r"embeddings", "trainable": True})
+    assert back["trainableParameters"] == total and len(back["matched"]) == 5
+
+
+def test_pattern_errors() -> None:
+    state = WorkerState(device="cpu")
+    handle = state.add_model(tiny_bert())
+    with pytest.raises(ValueError, match="matches no parameter"):
+        OPS["set_trainable"](state, {"model": handle, "pattern": "nothing_like_this", "trainable": False})
+    with pytest.raises(ValueError, match="not a valid regular expression"):
+        OPS["set_trainable"](state, {"model": handle, "pattern": "(", "trainable": False})
+    with pytest.raises(TypeError):
+        OPS["set_trainable"](state, {"model": handle, "pattern": "x", "trainable": "no"})
+
+
+def test_seed_makes_a_new_head_reproducible() -> None:
+    state = WorkerState(device="cpu")
+    OPS["seed"](state, {"seed": 5})
+    a = tiny_bert_unseeded()
+    OPS["seed"](state, {"seed": 5})
+    b = tiny_bert_unseeded()
+    assert torch.equal(a.classifier.weight, b.classifier.weight)
+    OPS["seed"](state, {"seed": 6})
+    assert not torch.equal(a.classifier.weight, tiny_bert_unseeded().classifier.weight)
+    with pytest.raises(ValueError):
+        OPS["seed"](state, {"seed": -1})
+
+
+def tiny_bert_unseeded() -> BertForSequenceClassification:
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                     max_position_embeddings=16, num_labels=2)
+    return BertForSequenceClassification(cfg)

@@ -1,0 +1,50 @@
+"""Preparing models before training.
+
+    seed {seed}                             seeds Python, numpy and torch, so that what is created next (a new
+                                            classification head of load_model, a create_model) is reproducible
+    set_trainable {model, pattern, trainable}
+                                            sets requires_grad on every parameter whose name matches the regex
+
+A frozen parameter gets no gradient and joins no optimizer group (optim.parameter_groups skips it), so freezing e.g.
+the word embeddings of a small BERT also saves most of the optimizer's work per step."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .models import num_parameters
+from .ops import WorkerState, op, require
+
+
+@op("seed")
+def seed(state: WorkerState, args: dict[str, Any]) -> None:
+    from .session import seed_everything
+
+    value = require(args, "seed", int)
+    if isinstance(value, bool) or value < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {value!r}")
+    seed_everything(value)
+
+
+@op("set_trainable")
+def set_trainable(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+    model = state.model(args)
+    pattern = require(args, "pattern", str)
+    trainable = require(args, "trainable", bool)
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"pattern: not a valid regular expression ({exc})") from exc
+    matched = [name for name, _ in model.named_parameters() if regex.search(name)]
+    if not matched:
+        names = [name for name, _ in model.named_parameters()]
+        raise ValueError(f"pattern: '{pattern}' matches no parameter of {type(model).__name__} (e.g. {', '.join(names[:4])})")
+    for name, param in model.named_parameters():
+        if regex.search(name):
+            param.requires_grad_(trainable)
+    return {
+        "matched": matched,
+        "trainableParameters": num_parameters(model, trainable_only=True),
+        "parameters": num_parameters(model),
+    }
