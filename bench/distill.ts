@@ -15,13 +15,16 @@
  * Environment knobs:
  *   BENCH_STEPS (12)           measured steps per run, after BENCH_WARMUP (3) warm-up steps
  *   BENCH_REPEATS (4)          A/B pairs per workload
+ *   BENCH_BATCH (32), BENCH_SEQ (128)   batch size and sequence length of the main comparison
  *   BENCH_WORKLOADS            comma-separated workloads of the main comparison (default "kd,hidden")
  *   BENCH_SCALING (1)          0 skips the batch / sequence-length sweep
  *   BENCH_SCALING_STEPS (6)    measured steps per sweep point, after BENCH_SCALING_WARMUP (2)
  *   BENCH_SCALING_WORKLOADS    comma-separated workloads of the sweep (default "kd,hidden")
  *   BENCH_SEED (0)             batches and dropout
  *   BENCH_FRESH_WORKER (1)     0: one worker serves every (b) run instead of a fresh one per run
- *   BENCH_QUIET_WAIT (0)       before each run, wait up to this many seconds for other processes to go quiet
+ *   BENCH_QUIET_WAIT (0)       before each run, wait up to this many seconds for other processes to go quiet, and
+ *                              measure a pair again (up to BENCH_RETRIES (3) times) when others used > 0.15 cores
+ *                              during it; for shared machines
  *   BENCH_THREADS              torch threads of both sides (OMP_NUM_THREADS); default: torch's default
  */
 import { execa } from "execa";
@@ -51,13 +54,17 @@ const SEED = intEnv("BENCH_SEED", 0, 0);
 const FRESH_WORKER = (process.env.BENCH_FRESH_WORKER ?? "1") !== "0";
 /** Torch threads of both sides; unset leaves torch's default (the number of cores) to both. */
 const QUIET_WAIT = intEnv("BENCH_QUIET_WAIT", 0, 0);
+/** With BENCH_QUIET_WAIT, a pair during which others used more than this many cores is measured again. */
+const BUSY_LIMIT = 0.15;
+const RETRIES = intEnv("BENCH_RETRIES", 3, 0);
 const THREADS = process.env.BENCH_THREADS ? String(intEnv("BENCH_THREADS", 1)) : null;
 const THREAD_ENV: Record<string, string> = THREADS ? { OMP_NUM_THREADS: THREADS, MKL_NUM_THREADS: THREADS } : {};
 
 const MODEL = { vocab: 1000, hidden: 256, heads: 4, intermediate: 1024, numLabels: 2, teacherLayers: 4, studentLayers: 2 };
 const LR = 1e-4;
 const TEMPERATURE = 4;
-const MAIN = { batchSize: 32, seqLen: 128 };
+const MAIN = { batchSize: intEnv("BENCH_BATCH", 32), seqLen: intEnv("BENCH_SEQ", 128) };
+const SWEEP_REF = { batchSize: 32, seqLen: 128 };
 const BATCH_SWEEP = [8, 32, 128];
 const SEQ_SWEEP = [64, 128, 256];
 
@@ -372,6 +379,8 @@ async function waitForQuiet(): Promise<void> {
 }
 
 const otherLoads: number[] = [];
+/** Pairs measured again because other processes were busy during them (BENCH_QUIET_WAIT > 0 only). */
+let retried = 0;
 
 async function pair(order: Side[], run: Record<Side, () => Promise<RunResult>>, label: string): Promise<Record<Side, RunResult>> {
   const out: Partial<Record<Side, RunResult>> = {};
@@ -406,6 +415,12 @@ function cpuModel(): string {
 async function main(): Promise<void> {
   const loadStart = loadavg().map((x) => Number(x.toFixed(2)));
   const scratch = mkdtempSync(join(tmpdir(), "tbts-bench-"));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      rmSync(scratch, { recursive: true, force: true }); // workers exit with us (their stdin lifeline closes)
+      process.exit(130);
+    });
+  }
   let worker: Worker | null = null;
   try {
     log("building teacher and student (random BERT, HF folders)…");
@@ -419,9 +434,14 @@ async function main(): Promise<void> {
 
     const threadsSeen = new Set<number>([w.info.threads]);
     const measure = async (spec: RunSpec, order: Side[], label: string): Promise<Record<Side, RunResult>> => {
-      const r = await pair(order, { a: () => runPlain(models, spec), b: () => runTextBrewer(shared, models, spec, scratch) }, label);
-      if (r.a.threads !== undefined) threadsSeen.add(r.a.threads);
-      return r;
+      for (let attempt = 0; ; attempt++) {
+        const r = await pair(order, { a: () => runPlain(models, spec), b: () => runTextBrewer(shared, models, spec, scratch) }, label);
+        if (r.a.threads !== undefined) threadsSeen.add(r.a.threads);
+        const busiest = Math.max(r.a.foreignLoad ?? 0, r.b.foreignLoad ?? 0);
+        if (QUIET_WAIT <= 0 || busiest <= BUSY_LIMIT || attempt >= RETRIES) return r;
+        retried++;
+        log(`${label}: other processes used ${busiest.toFixed(2)} cores during the pair; measuring it again`);
+      }
     };
 
     // main comparison: per workload, REPEATS interleaved pairs, alternating which side goes first
@@ -469,8 +489,8 @@ async function main(): Promise<void> {
     let scaling: Record<string, unknown> | null = null;
     if (SCALING) {
       const points: Array<{ batchSize: number; seqLen: number }> = [
-        ...BATCH_SWEEP.map((batchSize) => ({ batchSize, seqLen: MAIN.seqLen })),
-        ...SEQ_SWEEP.filter((s) => s !== MAIN.seqLen).map((seqLen) => ({ batchSize: MAIN.batchSize, seqLen })),
+        ...BATCH_SWEEP.map((batchSize) => ({ batchSize, seqLen: SWEEP_REF.seqLen })),
+        ...SEQ_SWEEP.filter((s) => s !== SWEEP_REF.seqLen).map((seqLen) => ({ batchSize: SWEEP_REF.batchSize, seqLen })),
       ];
       scaling = { stepsMeasured: { perRun: SCALING_STEPS, warmup: SCALING_WARMUP } };
       let n = 0;
@@ -486,14 +506,14 @@ async function main(): Promise<void> {
             otherLoad: { a: r3(r.a.foreignLoad ?? 0), b: r3(r.b.foreignLoad ?? 0) },
           };
         }
-        const ref = rows[`b${MAIN.batchSize}_s${MAIN.seqLen}`]!;
+        const ref = rows[`b${SWEEP_REF.batchSize}_s${SWEEP_REF.seqLen}`]!;
         const growth = (keys: string[]) =>
           Object.fromEntries(keys.map((k) => [k, { a: r3(rows[k]!.a / ref.a), b: r3(rows[k]!.b / ref.b) }]));
         scaling[workload] = {
           medianStepMs: rows,
           growthVsB32S128: {
-            batch: growth(BATCH_SWEEP.map((bs) => `b${bs}_s${MAIN.seqLen}`)),
-            seq: growth(SEQ_SWEEP.map((s) => `b${MAIN.batchSize}_s${s}`)),
+            batch: growth(BATCH_SWEEP.map((bs) => `b${bs}_s${SWEEP_REF.seqLen}`)),
+            seq: growth(SEQ_SWEEP.map((s) => `b${SWEEP_REF.batchSize}_s${s}`)),
           },
         };
       }
@@ -517,7 +537,7 @@ async function main(): Promise<void> {
         loadAvgStart: loadStart,
         loadAvgEnd: loadavg().map((x) => Number(x.toFixed(2))),
         // cores' worth of CPU used by other processes during the runs (median, max over runs)
-        otherLoad: { median: r3(median(otherLoads)), max: r3(Math.max(...otherLoads)) },
+        otherLoad: { median: r3(median(otherLoads)), max: r3(Math.max(...otherLoads)), pairsMeasuredAgain: retried },
       },
       setup: {
         teacher: `BERT ${MODEL.teacherLayers} layers, hidden ${MODEL.hidden}, ${MODEL.heads} heads, intermediate ${MODEL.intermediate}, vocab ${MODEL.vocab}, ${MODEL.numLabels} labels, random init`,
