@@ -44,6 +44,25 @@ function nowNs(): bigint {
 }
 const elapsedUs = (t0: bigint): number => Number(nowNs() - t0) / 1e3;
 
+/** Busy CPU seconds of the whole machine since boot (/proc/stat, all cores). */
+function machineBusySeconds(): number {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/** CPU seconds (user + system, all threads) of a process, from /proc/PID/stat (clock ticks of 1/100 s). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const nodeCpuSeconds = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
 function cpuModel(): string {
   try {
     const line = readFileSync("/proc/cpuinfo", "utf8")
@@ -185,6 +204,9 @@ async function main(): Promise<void> {
   const worker = await Worker.start({ device: "cpu" });
   try {
     log(`worker up: torch ${worker.info.torch}, ${worker.info.threads} threads`);
+    const busy0 = machineBusySeconds();
+    const own0 = nodeCpuSeconds() + processCpuSeconds(worker.pid);
+    const wall0 = Date.now();
     log(`ping latency: ${PINGS} sequential pings…`);
     const latency = await pingLatency(worker);
     log(`  median ${latency.medianUs} µs, p99 ${latency.p99Us} µs`);
@@ -197,6 +219,11 @@ async function main(): Promise<void> {
     log("echo 16 MiB float32 ×20…");
     const echo16 = await withGcTime(() => echoBandwidth(worker, 16 * MiB, 20));
     log(`  median RTT ${echo16.medianRttMs} ms, ${echo16.MBps} MB/s (Node GC: ${echo16.gcPauses} pauses, ${echo16.gcMs} ms)`);
+    // cores' worth of CPU that other processes used while the worker was measured: above ~0.1 the figures are disturbed
+    const otherLoad = round(
+      Math.max(0, machineBusySeconds() - busy0 - (nodeCpuSeconds() + processCpuSeconds(worker.pid) - own0)) / ((Date.now() - wall0) / 1000),
+      3,
+    );
     const copy1 = memcpy(1 * MiB, 200);
     const copy16 = memcpy(16 * MiB, 20);
     const result = {
@@ -215,6 +242,7 @@ async function main(): Promise<void> {
         cpus: cpus().length,
         loadAvgStart,
         loadAvgEnd: loadavg().map((x) => round(x, 2)),
+        otherLoad,
       },
       pingLatency: latency,
       pingThroughput: throughput,
