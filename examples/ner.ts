@@ -14,15 +14,36 @@ import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { BasicTrainer, GeneralDistiller, NO_DECAY_GROUP, Worker, seededRng, type Batch, type ModelHandle } from "../src/index.js";
-import { batchPlan, makeBatches, rowLengths, selectRows, type Encoded } from "../src/data/collate.js";
-import { argmax, entityF1, median, type EntityScores } from "../src/data/metrics.js";
-import { WIKIGOLD_CREDIT, WIKIGOLD_LABELS, entityCounts, readWikiGold, splitByDocument, tagIds, type NerSentence } from "../src/data/wikigold.js";
-import { MINILM_L6, findPackagedModel } from "../src/models/packaged.js";
-import { seedWorker, setTrainable } from "../src/models/prepare.js";
-import { buildReport } from "../src/report/index.js";
-import { writeEvalResult } from "../src/report/eval-file.js";
-import type { TokenizerHandle } from "../src/worker/tokenizer-handle.js";
+import {
+  BasicTrainer,
+  GeneralDistiller,
+  MINILM_L6,
+  NO_DECAY_GROUP,
+  WIKIGOLD_CREDIT,
+  WIKIGOLD_LABELS,
+  Worker,
+  argmax,
+  batchPlan,
+  buildReport,
+  entityCounts,
+  entityF1,
+  findPackagedModel,
+  makeBatches,
+  readWikiGold,
+  rowLengths,
+  seededRng,
+  selectRows,
+  splitByDocument,
+  tagIds,
+  writeEvalResult,
+  type Batch,
+  type Encoded,
+  type EntityScores,
+  type ModelHandle,
+  type NerSentence,
+  type TokenizerHandle,
+} from "../src/index.js";
+import { median } from "./shared/median.js";
 
 export const NER_SETTINGS = {
   maxLength: 128,
@@ -112,9 +133,9 @@ export async function runNer(dataPath: string, runDir: string, s: NerSettings = 
 
   // Teacher ------------------------------------------------------------------------------------------------------
   stage(2, `teacher: all-MiniLM-L6-v2 (${found.distribution} ${found.version}) for token classification, ${s.teacher.epochs} epochs`);
-  await seedWorker(worker, s.seed); // the new token-classification head starts the same every run
+  await worker.seed(s.seed); // the new token-classification head starts the same every run
   const base = await worker.loadModel({ path: found.path, task: "token-classification", config });
-  await setTrainable(base, "word_embeddings", false);
+  await base.setTrainable("word_embeddings", false);
   const teacherEvals: Array<{ step: number; dir: string; f1: number }> = [];
   const teacherDir = join(runDir, "teacher");
   await new BasicTrainer({ trainConfig: { outputDir: teacherDir, device: "cpu", seed: s.seed }, model: base, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
@@ -133,7 +154,7 @@ export async function runNer(dataPath: string, runDir: string, s: NerSettings = 
   // Student ------------------------------------------------------------------------------------------------------
   stage(3, `student: 2 layers from teacher layers [${s.student.layerMap.join(", ")}], GeneralDistiller, ${s.student.epochs} epochs`);
   const student0 = await worker.createModel({ config: { num_hidden_layers: 2 }, initFrom: teacher, layerMap: s.student.layerMap });
-  await setTrainable(student0, "word_embeddings", false);
+  await student0.setTrainable("word_embeddings", false);
   const adaptor = (b: any, o: any) => ({ logits: o.logits, logits_mask: b.attention_mask, hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
   const studentEvals: Array<{ step: number; dir: string; f1: number }> = [];
   await new GeneralDistiller({

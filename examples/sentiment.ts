@@ -25,23 +25,31 @@ import { pathToFileURL } from "node:url";
 import {
   BasicTrainer,
   GeneralDistiller,
+  MINILM_L6,
   NO_DECAY_GROUP,
+  SENTIMENT_CREDIT,
   Worker,
+  accuracy,
+  argmax,
   augment,
+  buildReport,
+  findPackagedModel,
+  labelTensor,
+  loadSentiment,
+  makeBatches,
+  rowLengths,
   seededRng,
+  splitSentiment,
+  writeEvalResult,
   type Batch,
-  type Rng,
+  type Encoded,
   type IntermediateMatchInput,
   type ModelHandle,
+  type Rng,
+  type SentimentExample,
+  type TokenizerHandle,
 } from "../src/index.js";
-import { labelTensor, makeBatches, rowLengths, type Encoded } from "../src/data/collate.js";
-import { accuracy, argmax, median } from "../src/data/metrics.js";
-import { SENTIMENT_CREDIT, loadSentiment, splitSentiment, type SentimentExample } from "../src/data/sentiment.js";
-import { MINILM_L6, findPackagedModel } from "../src/models/packaged.js";
-import { seedWorker, setTrainable } from "../src/models/prepare.js";
-import { buildReport } from "../src/report/index.js";
-import { writeEvalResult } from "../src/report/eval-file.js";
-import type { TokenizerHandle } from "../src/worker/tokenizer-handle.js";
+import { median } from "./shared/median.js";
 
 export interface DemoSettings {
   /** Tokens per sentence at most (special tokens included); the longest sentence of the set has about 90. */
@@ -346,7 +354,7 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       const plan = basePath ? s.teacher : { ...s.teacher, epochs: sc.epochs, lr: sc.lr, frozen: undefined };
       const steps = Math.ceil(train.length / s.batchSize) * plan.epochs;
       stage(3, `teacher: ${basePath ? "fine-tuning" : "training"} for ${plan.epochs} epochs (${steps} steps of ${s.batchSize}) with AdamW, lr ${plan.lr}, linear warmup`);
-      await seedWorker(worker, s.seed); // the new classification head (and a scratch teacher) start the same every run
+      await worker.seed(s.seed); // the new classification head (and a scratch teacher) start the same every run
       const base = basePath
         ? await worker.loadModel({ path: basePath, task: "sequence-classification", config: { num_labels: 2 } })
         : await worker.createModel({
@@ -362,7 +370,7 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
               num_labels: 2,
             },
           });
-      if (plan.frozen) await setTrainable(base, plan.frozen, false);
+      if (plan.frozen) await base.setTrainable(plan.frozen, false);
       const evals: Array<{ step: number; dir: string; accuracy: number }> = [];
       const outputDir = join(teacherDir, "train");
       await new BasicTrainer({ trainConfig: { outputDir, device: "cpu", seed: s.seed }, model: base, adaptor: TRAINER_ADAPTOR }).train({
@@ -398,13 +406,13 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
         rmSync(join(runDir, name), { recursive: true, force: true });
       }
     }
-    await seedWorker(worker, s.seed);
+    await worker.seed(s.seed);
     const student0 = await worker.createModel({
       config: { num_hidden_layers: s.student.layers },
       initFrom: teacher,
       layerMap: s.student.layerMap,
     });
-    if (s.student.frozen) await setTrainable(student0, s.student.frozen, false);
+    if (s.student.frozen) await student0.setTrainable(s.student.frozen, false);
     const stepsPerEpoch = Math.ceil((train.length * (1 + s.student.augmentedCopies)) / s.batchSize);
     stage(
       4,

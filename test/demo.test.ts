@@ -13,7 +13,6 @@ import { accuracy, argmax, bioEntities, entityF1, median } from "../src/data/met
 import { loadSentiment, normalizeSentence, splitSentiment } from "../src/data/sentiment.js";
 import { WIKIGOLD_LABELS, entityCounts, ioToBio, parseWikiGold, readWikiGold, splitByDocument, tagIds } from "../src/data/wikigold.js";
 import { MINILM_L6, findPackagedModel } from "../src/models/packaged.js";
-import { setTrainable } from "../src/models/prepare.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
@@ -240,10 +239,10 @@ describe("demo pieces (real worker)", () => {
     const dir = await makeTinyBert(join(tmp.path, "bert"), { layers: 2, seed: 3 });
     const model = await worker.loadModel({ path: dir, task: "sequence-classification" });
     const all = await model.numParameters();
-    const r = await setTrainable(model, "word_embeddings", false);
+    const r = await model.setTrainable("word_embeddings", false);
     expect(r.matched).toEqual(["bert.embeddings.word_embeddings.weight"]);
     expect(await model.numParameters({ trainableOnly: true })).toBe(all - 100 * 32);
-    await expect(setTrainable(model, "no_such_parameter", false)).rejects.toThrow(/matches no parameter/);
+    await expect(model.setTrainable("no_such_parameter", false)).rejects.toThrow(/matches no parameter/);
     await model.dispose();
   });
 

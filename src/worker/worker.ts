@@ -186,6 +186,15 @@ export class Worker implements AsyncDisposable {
     }
   }
 
+  /**
+   * Seeds the worker's random generators (Python, numpy, torch), so that weights created next are reproducible: the
+   * new head that loadModel adds for another number of labels, or a model from createModel without initFrom.
+   * (train() seeds again from TrainingConfig.seed when it starts.)
+   */
+  async seed(seed: number): Promise<void> {
+    await this.call("seed", { seed });
+  }
+
   /** Loads a checkpoint into the worker (see LoadModelOptions for the formats). */
   async loadModel(options: LoadModelOptions): Promise<ModelHandle> {
     const description = (await this.call("load_model", { ...options })) as ModelDescription;
