@@ -236,11 +236,22 @@ function bestOf(evals: Array<{ step: number; dir: string; accuracy: number }>): 
   return evals.reduce((best, e) => (e.accuracy >= best.accuracy ? e : best));
 }
 
-/** Drops optimizer and scheduler states from finished checkpoints (the demo never resumes; they are most of the bytes). */
-function pruneCheckpoints(dir: string): void {
+/**
+ * Keeps the run small once the best checkpoint is chosen (the demo never resumes): every checkpoint loses its
+ * optimizer, scheduler and RNG states, and all but `keep` lose their weights too; config, trainer_state.json and
+ * eval.json stay for the report. The `latest` link goes, as nothing is left to resume from.
+ */
+function pruneCheckpoints(dir: string, keep: string): void {
   for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (name === "latest") rmSync(path, { force: true });
     if (!/^gs\d+$/.test(name)) continue;
-    for (const f of ["optimizer.pt", "scheduler.pt"]) rmSync(join(dir, name, f), { force: true });
+    const kept = resolve(path) === resolve(keep);
+    for (const f of readdirSync(path)) {
+      const state = ["optimizer.pt", "scheduler.pt", "rng_state.pt"].includes(f);
+      const weights = f.endsWith(".safetensors") || f.endsWith(".pt") || f.endsWith(".bin");
+      if (state || (!kept && weights)) rmSync(join(path, f), { force: true });
+    }
   }
 }
 
@@ -388,8 +399,8 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
         },
       });
       await base.dispose();
-      pruneCheckpoints(outputDir);
       const best = bestOf(evals);
+      pruneCheckpoints(outputDir, best.dir);
       teacherDev = best.accuracy;
       writeFileSync(
         markerPath,
@@ -456,8 +467,8 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       },
     });
     await student0.dispose();
-    pruneCheckpoints(runDir);
     const bestStudent = bestOf(studentEvals);
+    pruneCheckpoints(runDir, bestStudent.dir);
     const student = await worker.loadModel({ path: bestStudent.dir, task: "sequence-classification" });
     log(`        kept step ${bestStudent.step} (dev accuracy ${fmt(100 * bestStudent.accuracy)}%)`);
 
