@@ -7,6 +7,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { BasicDistiller, DistillCache, Tensor, Worker, seededRng } from "../src/index.js";
 import { makeTinyBert } from "../test/helpers/fixtures.js";
+import { emitResult } from "./emit.js";
 
 const EXAMPLES = Number(process.env.BENCH_EXAMPLES ?? 512);
 const BATCH = 32;
@@ -63,19 +64,13 @@ for (const mode of ["live", "cached"] as const) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const live = median((result.live as { secondsPerEpochAfterFirst: number[] }).secondsPerEpochAfterFirst);
 const cached = median((result.cached as { secondsPerEpochAfterFirst: number[] }).secondsPerEpochAfterFirst);
-console.log(
-  JSON.stringify(
-    {
+emitResult("cache", {
       workload: { teacherLayers: 6, studentLayers: 2, hidden: 256, examples: EXAMPLES, batch: BATCH, seq: SEQ, epochs: EPOCHS },
       liveSecondsPerEpoch: live,
       cachedSecondsPerEpoch: cached,
       speedup: live / cached,
       runs: result,
       environment: { torch: worker.info.torch, threads: worker.info.threads, device: worker.info.device, cpu: cpus()[0]?.model, node: process.version, date: new Date().toISOString() },
-    },
-    null,
-    2,
-  ),
-);
+    });
 await worker.close();
 rmSync(dir, { recursive: true, force: true });

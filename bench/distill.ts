@@ -34,6 +34,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BasicDistiller, GeneralDistiller, Tensor, Worker, type ModelHandle } from "../src/index.js";
 import { pythonEnv, resolvePython } from "../src/env/python-env.js";
+import { emitResult } from "./emit.js";
 
 type Workload = "kd" | "hidden";
 type Side = "a" | "b";
@@ -563,7 +564,7 @@ async function main(): Promise<void> {
       wallSeconds: r3((Date.now() - t0) / 1000),
     };
     if (threadsSeen.size !== 1) log(`warning: torch thread counts differ between the sides: ${[...threadsSeen].join(", ")}`);
-    process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+    emitResult("distill", result);
   } finally {
     await worker?.close();
     rmSync(scratch, { recursive: true, force: true });

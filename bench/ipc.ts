@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { PerformanceObserver } from "node:perf_hooks";
 import { Tensor, Worker } from "../src/index.js";
+import { emitResult } from "./emit.js";
 
 const PINGS = intEnv("BENCH_PINGS", 5000);
 const PIPELINED = intEnv("BENCH_PIPELINED", 20000);
@@ -254,7 +255,7 @@ async function main(): Promise<void> {
       },
       wallSeconds: round((Date.now() - started) / 1000, 1),
     };
-    process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+    emitResult("ipc", result);
   } finally {
     await worker.close();
   }
