@@ -173,6 +173,35 @@ describe("training loop (real worker)", () => {
     await model.dispose();
   });
 
+  it("reports how long the worker waited for the script: workerIdleMs in metrics.jsonl", async () => {
+    const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const run = async (name: string, delayMs: number): Promise<number[]> => {
+      async function* feed(): AsyncGenerator<Batch> {
+        for (let i = 0; i < 4; i++) {
+          if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+          yield makeBatch(i, 2, 6);
+        }
+      }
+      const outputDir = join(tmp.path, name);
+      await new BasicTrainer({ trainConfig: { outputDir, device: "cpu", ckptSteps: 100 }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
+        optimizer: { lr: 1e-4 },
+        data: () => feed(),
+        numSteps: 4,
+        progress: false,
+      });
+      return metricsLines(outputDir).map((l) => (l as unknown as { workerIdleMs: number }).workerIdleMs);
+    };
+    const slowFeed = await run("idle-slow", 1200);
+    expect(slowFeed).toHaveLength(4);
+    // a feed that sleeps 1.2 s before each batch leaves the worker waiting for most of that time after each step
+    // (the margin is wide: on an oversubscribed machine even a tiny model's step can take a few hundred ms)
+    for (const ms of slowFeed.slice(1)) expect(ms).toBeGreaterThan(300);
+    const fastFeed = await run("idle-fast", 0);
+    for (const ms of fastFeed) expect(ms).toBeGreaterThanOrEqual(0);
+    expect(Math.max(...fastFeed.slice(1))).toBeLessThan(Math.min(...slowFeed.slice(1)));
+    await model.dispose();
+  });
+
   it("resumes after the first checkpoint and ends with weights identical to an uninterrupted run", async () => {
     const dropTeacher = await makeTinyBert(join(tmp.path, "teacher-dropout"), { layers: 4, seed: 5 });
     const dropStudent = await makeTinyBert(join(tmp.path, "student-dropout"), { layers: 2, seed: 6 });

@@ -30,6 +30,8 @@ class WorkerState:
     models: dict[str, torch.nn.Module] = field(default_factory=dict)
     next_model: int = 0
     shutdown_requested: bool = False
+    # seconds spent waiting for the next request (a worker that idles between steps is starved by its client)
+    idle_seconds: float = 0.0
     extensions: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -125,11 +125,14 @@ def serve(endpoint: str, token: str, device: str) -> None:
     heartbeat.start()
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
+    idle_since = time.perf_counter()
     while not stop.is_set() and not state.shutdown_requested:
         if not poller.poll(200):
             continue
         frames = sock.recv_multipart(copy=False)
+        state.idle_seconds += time.perf_counter() - idle_since
         sock.send_multipart(handle(state, frames), copy=False)
+        idle_since = time.perf_counter()
     stop.set()
     heartbeat.join(timeout=2 * HEARTBEAT_INTERVAL_S)
     sock.close()

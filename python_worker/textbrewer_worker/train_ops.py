@@ -15,6 +15,7 @@ from .ops import WorkerState, call_model, op
 from .preflight import preflight
 from .session import TrainSession, configure, output_flags, step
 
+IDLE_MARK_KEY = "train_idle_mark"
 SESSION_KEY = "train_session"
 
 
@@ -30,6 +31,7 @@ def train_configure(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     end(state)
     session = configure(state, args["plan"])
     state.extensions[SESSION_KEY] = session
+    state.extensions[IDLE_MARK_KEY] = state.idle_seconds
     return {
         "projectionParameters": sum(
             p.numel() for proj in session.projections if proj is not None for p in proj.parameters()
@@ -41,7 +43,13 @@ def train_configure(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
 
 @op("train_step")
 def train_step(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
-    return step(session_of(state), args)
+    reply = step(session_of(state), args)
+    if args.get("optimizerStep"):
+        # time this worker waited for requests since the previous optimizer step: ~0 when the client keeps up
+        mark = state.extensions.get(IDLE_MARK_KEY, state.idle_seconds)
+        reply["workerIdleMs"] = (state.idle_seconds - mark) * 1000.0
+        state.extensions[IDLE_MARK_KEY] = state.idle_seconds
+    return reply
 
 
 @op("train_preflight")

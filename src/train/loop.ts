@@ -32,6 +32,8 @@ export interface StepReply {
   terms?: Record<string, number>;
   lr?: number[];
   gradNorm?: number;
+  /** Milliseconds the worker waited for requests since the previous optimizer step. */
+  workerIdleMs?: number;
   teacherLogits?: unknown;
 }
 
@@ -226,6 +228,7 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
         lr: reply.lr ?? [],
         gradNorm: reply.gradNorm ?? null,
         samplesPerSecond: acc.samples / Math.max(1e-3, (now - lastStepTime) / 1000),
+        ...(reply.workerIdleMs !== undefined ? { workerIdleMs: reply.workerIdleMs } : {}),
         ...(ctx.weights ? { kdWeight: kd, hardWeight: hard } : {}),
         ...(ctx.hooks?.metrics ? { counters: ctx.hooks.metrics() } : {}),
       };

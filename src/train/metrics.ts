@@ -13,6 +13,11 @@ export interface StepMetrics {
   lr: number[];
   gradNorm: number | null;
   samplesPerSecond: number;
+  /**
+   * Milliseconds the worker waited for the next request since the previous optimizer step. Near 0 when the script
+   * keeps the worker busy; large when data preparation, callbacks or anything else in TypeScript holds it up.
+   */
+  workerIdleMs?: number;
   kdWeight?: number;
   hardWeight?: number;
   /** Run counters, e.g. teacher forwards run and skipped, cache hits and misses. */
