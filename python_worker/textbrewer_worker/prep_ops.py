@@ -39,7 +39,9 @@ def set_trainable(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     matched = [name for name, _ in model.named_parameters() if regex.search(name)]
     if not matched:
         names = [name for name, _ in model.named_parameters()]
-        raise ValueError(f"pattern: '{pattern}' matches no parameter of {type(model).__name__} (e.g. {', '.join(names[:4])})")
+        raise ValueError(
+            f"pattern: '{pattern}' matches no parameter of {type(model).__name__} (e.g. {', '.join(names[:4])})"
+        )
     for name, param in model.named_parameters():
         if regex.search(name):
             param.requires_grad_(trainable)
