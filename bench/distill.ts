@@ -187,6 +187,8 @@ interface RunResult {
   /** (b) only: the worker's and Node's shares of cpuTimes. */
   cpuWorker?: number[];
   cpuNode?: number[];
+  /** (b) only: milliseconds the worker waited for Node during each measured step (metrics.jsonl workerIdleMs). */
+  workerIdleMs?: number[];
   losses: number[];
   /** The whole run as the caller waits for it (a: the process incl. imports and loading; b: train()). */
   runSeconds: number;
@@ -323,19 +325,21 @@ async function distil(worker: Worker, teacher: ModelHandle, models: Models, spec
     const lines = readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
       .trim()
       .split("\n")
-      .map((l) => JSON.parse(l) as { step: number; time: number; total: number });
+      .map((l) => JSON.parse(l) as { step: number; time: number; total: number; workerIdleMs?: number });
     if (lines.length !== spec.warmup + spec.steps) throw new Error(`expected ${spec.warmup + spec.steps} metrics lines, got ${lines.length}`);
     if (stamps.length !== lines.length) throw new Error(`expected ${lines.length} train_step replies, saw ${stamps.length}`);
     const stepTimes: number[] = [];
     const cpuWorker: number[] = [];
     const cpuNode: number[] = [];
+    const workerIdleMs: number[] = [];
     for (let k = Math.max(1, spec.warmup); k < lines.length; k++) {
       stepTimes.push(lines[k]!.time - lines[k - 1]!.time);
+      workerIdleMs.push(lines[k]!.workerIdleMs ?? NaN);
       cpuWorker.push(stamps[k]!.worker - stamps[k - 1]!.worker);
       cpuNode.push(stamps[k]!.node - stamps[k - 1]!.node);
     }
     const cpuTimes = cpuWorker.map((c, i) => c + cpuNode[i]!);
-    return { stepTimes, cpuTimes, cpuWorker, cpuNode, losses: lines.map((l) => l.total), runSeconds, checksum: checksum(data) };
+    return { stepTimes, cpuTimes, cpuWorker, cpuNode, workerIdleMs, losses: lines.map((l) => l.total), runSeconds, checksum: checksum(data) };
   } finally {
     await student.dispose();
     rmSync(outputDir, { recursive: true, force: true });
@@ -484,6 +488,11 @@ async function main(): Promise<void> {
           bNode: ms(median(repeats.flatMap((x) => x.b.cpuNode ?? []))),
         },
         cpuRatioBA: r4(median(cpuB) / median(cpuA)),
+        // (b): how long the worker waited for Node per step; ~0 means TypeScript never holds the worker up
+        workerIdleMsPerStep: {
+          median: r3(median(repeats.flatMap((x) => x.b.workerIdleMs ?? []))),
+          max: r3(Math.max(...repeats.flatMap((x) => x.b.workerIdleMs ?? []))),
+        },
         // cores' worth of CPU other processes used during each run: > 0.1 means the figures are disturbed
         otherLoad: { a: repeats.map((x) => r3(x.a.foreignLoad ?? 0)), b: repeats.map((x) => r3(x.b.foreignLoad ?? 0)) },
         runSeconds: { a: repeats.map((x) => r3(x.a.runSeconds)), b: repeats.map((x) => r3(x.b.runSeconds)) },
