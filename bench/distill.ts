@@ -21,7 +21,11 @@
  *   BENCH_SCALING_STEPS (6)    measured steps per sweep point, after BENCH_SCALING_WARMUP (2)
  *   BENCH_SCALING_WORKLOADS    comma-separated workloads of the sweep (default "kd,hidden")
  *   BENCH_SEED (0)             batches and dropout
- *   BENCH_FRESH_WORKER (1)     0: one worker serves every (b) run instead of a fresh one per run
+ *   BENCH_SAME_PROCESS (1)     1: each pair runs in one fresh worker process, (a) through Worker.runPython, so both
+ *                              sides share the process's heap, thread placement and CPU; 0: (a) is its own Python
+ *                              process and (b) its own worker (what a user runs, but separate processes of the very
+ *                              same loop differ by up to ±20 % on a small VM)
+ *   BENCH_FRESH_WORKER (1)     0: one worker serves every run instead of a fresh one per run (or per pair)
  *   BENCH_QUIET_WAIT (0)       before each run, wait up to this many seconds for other processes to go quiet, and
  *                              measure a pair again (up to BENCH_RETRIES (3) times) when others used > 0.15 cores
  *                              during it; for shared machines
@@ -53,6 +57,8 @@ const SCALING_WORKLOADS = workloadList("BENCH_SCALING_WORKLOADS");
 const SEED = intEnv("BENCH_SEED", 0, 0);
 /** (b) starts a fresh worker per run, as (a) is a fresh process per run; 0 shares one worker. */
 const FRESH_WORKER = (process.env.BENCH_FRESH_WORKER ?? "1") !== "0";
+/** Both sides of a pair in the same worker process (the plain loop through Worker.runPython). */
+const SAME_PROCESS = (process.env.BENCH_SAME_PROCESS ?? "1") !== "0";
 /** Torch threads of both sides; unset leaves torch's default (the number of cores) to both. */
 const QUIET_WAIT = intEnv("BENCH_QUIET_WAIT", 0, 0);
 /** With BENCH_QUIET_WAIT, a pair during which others used more than this many cores is measured again. */
@@ -226,10 +232,28 @@ for name, layers, seed in [("teacher", ${MODEL.teacherLayers}, 1), ("student", $
   return { teacher: join(dir, "teacher"), student: join(dir, "student") };
 }
 
-async function runPlain(models: Models, spec: RunSpec): Promise<RunResult> {
+interface PlainOutput {
+  stepTimes: number[];
+  cpuTimes: number[];
+  losses: number[];
+  processCpuSeconds: number;
+  threads: number;
+  torch: string;
+  checksum: Checksum;
+}
+
+/** (a) as its own Python process, or (BENCH_SAME_PROCESS) inside `host`, the worker that also runs (b). */
+async function runPlain(models: Models, spec: RunSpec, host: Worker | null): Promise<RunResult> {
   const started = Date.now();
   const job = { ...models, ...spec, seed: SEED, lr: LR, temperature: TEMPERATURE };
-  const out = JSON.parse(await python([PLAIN_LOOP, JSON.stringify(job)]));
+  let out: PlainOutput;
+  if (host) {
+    const cpu0 = processCpuSeconds(host.pid);
+    out = (await host.runPython(`${PLAIN_LOOP}:run_job`, job)) as PlainOutput;
+    out.processCpuSeconds = processCpuSeconds(host.pid) - cpu0;
+  } else {
+    out = JSON.parse(await python([PLAIN_LOOP, JSON.stringify(job)])) as PlainOutput;
+  }
   return {
     stepTimes: out.stepTimes,
     cpuTimes: out.cpuTimes,
@@ -439,13 +463,23 @@ async function main(): Promise<void> {
     worker = await startWorker();
     const w = worker;
     const shared = FRESH_WORKER ? null : { worker: w, teacher: await w.loadModel({ path: models.teacher, task: "sequence-classification" }) };
-    log(`worker: torch ${w.info.torch}, ${w.info.threads} threads, device ${w.info.device}${FRESH_WORKER ? "; a fresh worker per (b) run" : "; one worker for every (b) run"}`);
+    const processes = SAME_PROCESS
+      ? `both sides in ${FRESH_WORKER ? "a fresh worker per pair" : "one worker for every pair"}`
+      : `(a) a fresh Python process per run, (b) ${FRESH_WORKER ? "a fresh worker per run" : "one worker for every run"}`;
+    log(`worker: torch ${w.info.torch}, ${w.info.threads} threads, device ${w.info.device}; ${processes}`);
     if (FRESH_WORKER) await w.close();
 
     const threadsSeen = new Set<number>([w.info.threads]);
     const measure = async (spec: RunSpec, order: Side[], label: string): Promise<Record<Side, RunResult>> => {
       for (let attempt = 0; ; attempt++) {
-        const r = await pair(order, { a: () => runPlain(models, spec), b: () => runTextBrewer(shared, models, spec, scratch) }, label);
+        const host = SAME_PROCESS ? (shared?.worker ?? (await startWorker())) : null;
+        const hosted = host && !shared ? { worker: host, teacher: await host.loadModel({ path: models.teacher, task: "sequence-classification" }) } : shared;
+        let r: Record<Side, RunResult>;
+        try {
+          r = await pair(order, { a: () => runPlain(models, spec, host), b: () => runTextBrewer(hosted, models, spec, scratch) }, label);
+        } finally {
+          if (host && !shared) await host.close();
+        }
         if (r.a.threads !== undefined) threadsSeen.add(r.a.threads);
         const busiest = Math.max(r.a.foreignLoad ?? 0, r.b.foreignLoad ?? 0);
         if (QUIET_WAIT <= 0 || busiest <= BUSY_LIMIT || attempt >= RETRIES) return r;
@@ -561,11 +595,11 @@ async function main(): Promise<void> {
         student: `BERT ${MODEL.studentLayers} layers, same width`,
         optimizer: `AdamW lr ${LR} (torch defaults otherwise)`,
         temperature: TEMPERATURE,
-        a: "bench/plain_loop.py, a fresh process per run: perf_counter around forward + backward + optimizer step (+ loss.item())",
+        a: "bench/plain_loop.py: perf_counter around forward + backward + optimizer step (+ loss.item())",
         b:
-          "textbrewer-ts BasicDistiller (kd) / GeneralDistiller (hidden), default options (inFlight 2, preflight on), " +
-          (FRESH_WORKER ? "a fresh worker per run" : "one worker for every run") +
-          ": interval between consecutive optimizer-step replies (metrics.jsonl time)",
+          "textbrewer-ts BasicDistiller (kd) / GeneralDistiller (hidden), default options (inFlight 2, preflight on): " +
+          "interval between consecutive optimizer-step replies (metrics.jsonl time)",
+        processes,
         order: "interleaved, alternating which side runs first",
       },
       workloads,

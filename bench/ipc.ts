@@ -5,7 +5,7 @@
  *   npm run bench:ipc            (one JSON object on stdout, progress on stderr)
  *
  * Environment knobs: BENCH_PINGS (sequential pings, default 5000), BENCH_PIPELINED (pings in the pipelined run,
- * default 20000), BENCH_WINDOW (requests in flight, default 64).
+ * default 20000), BENCH_WINDOW (requests in flight, default 64), BENCH_SPIN_US (the worker's spinMicros).
  */
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -16,13 +16,15 @@ import { emitResult } from "./emit.js";
 const PINGS = intEnv("BENCH_PINGS", 5000);
 const PIPELINED = intEnv("BENCH_PIPELINED", 20000);
 const WINDOW = intEnv("BENCH_WINDOW", 64);
+/** The worker's spinMicros (busy-poll before blocking); unset: the Worker default. */
+const SPIN_US = process.env.BENCH_SPIN_US === undefined ? undefined : intEnv("BENCH_SPIN_US", 0, 0);
 const MiB = 1024 * 1024;
 
-function intEnv(name: string, fallback: number): number {
+function intEnv(name: string, fallback: number, min = 1): number {
   const v = process.env[name];
   if (v === undefined || v === "") return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}: expected a positive integer, got '${v}'`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer ≥ ${min}, got '${v}'`);
   return n;
 }
 
@@ -202,7 +204,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadAvgStart = loadavg().map((x) => round(x, 2));
   log("starting the worker (cpu)…");
-  const worker = await Worker.start({ device: "cpu" });
+  const worker = await Worker.start({ device: "cpu", ...(SPIN_US === undefined ? {} : { spinMicros: SPIN_US }) });
   try {
     log(`worker up: torch ${worker.info.torch}, ${worker.info.threads} threads`);
     const busy0 = machineBusySeconds();
@@ -237,6 +239,7 @@ async function main(): Promise<void> {
         libzmq: worker.info.libzmq,
         python: worker.info.python,
         torchThreads: worker.info.threads,
+        workerSpinUs: SPIN_US ?? 0,
         device: worker.info.device,
         endpoint: worker.endpoint.startsWith("ipc://") ? "ipc" : worker.endpoint.startsWith("tcp://") ? "tcp" : "other",
         cpuModel: cpuModel(),

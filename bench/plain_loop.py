@@ -75,10 +75,10 @@ def hidden_mse(S: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return ((S - T).pow(2) * m.unsqueeze(-1)).sum() / (m.sum() * S.shape[-1])
 
 
-def main() -> None:
-    arg = sys.argv[1]
-    job = json.loads(arg) if arg.lstrip().startswith("{") else json.load(open(arg))
+def run_job(**job) -> dict:
+    """One run; also called inside a textbrewer-ts worker (Worker.runPython) so that both sides share a process."""
     t_start = time.perf_counter()
+    c_start = time.process_time()
     workload = job["workload"]
     if workload not in ("kd", "hidden"):
         raise SystemExit(f"workload: expected 'kd' or 'hidden', got {workload!r}")
@@ -111,7 +111,9 @@ def main() -> None:
         loss = kd_ce(out_S.logits, out_T.logits, T)
         if hidden:
             for s, t in layer_pairs:
-                loss = loss + hidden_mse(out_S.hidden_states[s], out_T.hidden_states[t], batch["attention_mask"])
+                loss = loss + hidden_mse(
+                    out_S.hidden_states[s], out_T.hidden_states[t], batch["attention_mask"]
+                )
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -128,27 +130,29 @@ def main() -> None:
         "labels": int(sum(int(b["labels"].sum()) for b in batches)),
         "first": batches[0]["input_ids"][0, :4].tolist(),
     }
-    print(
-        json.dumps(
-            {
-                "workload": workload,
-                "batchSize": batch_size,
-                "seqLen": seq_len,
-                "warmup": warmup,
-                "stepTimes": step_times,
-                "cpuTimes": cpu_times,
-                "losses": losses,
-                "threads": torch.get_num_threads(),
-                "interopThreads": torch.get_num_interop_threads(),
-                "torch": torch.__version__,
-                "checksum": checksum,
-                "loadSeconds": load_seconds,
-                "wallSeconds": time.perf_counter() - t_start,
-                "processCpuSeconds": time.process_time(),
-                "pid": os.getpid(),
-            }
-        )
-    )
+    return {
+        "workload": workload,
+        "batchSize": batch_size,
+        "seqLen": seq_len,
+        "warmup": warmup,
+        "stepTimes": step_times,
+        "cpuTimes": cpu_times,
+        "losses": losses,
+        "threads": torch.get_num_threads(),
+        "interopThreads": torch.get_num_interop_threads(),
+        "torch": torch.__version__,
+        "checksum": checksum,
+        "loadSeconds": load_seconds,
+        "wallSeconds": time.perf_counter() - t_start,
+        "processCpuSeconds": time.process_time() - c_start,
+        "pid": os.getpid(),
+    }
+
+
+def main() -> None:
+    arg = sys.argv[1]
+    job = json.loads(arg) if arg.lstrip().startswith("{") else json.load(open(arg))
+    print(json.dumps(run_job(**job)))
 
 
 if __name__ == "__main__":

@@ -45,13 +45,13 @@ describe("teacher-output cache (real worker)", () => {
     tmp.cleanup();
   });
 
-  async function distil(name: string, teacherCache: unknown, numEpochs = 2, data = epochBatches) {
+  async function distil(name: string, teacherCache: unknown, numEpochs = 2, data = epochBatches, trainConfig: Record<string, unknown> = {}) {
     const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
     const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     const outputDir = join(tmp.path, name);
     try {
       await new BasicDistiller({
-        trainConfig: { outputDir, device: "cpu", seed: 5 },
+        trainConfig: { outputDir, device: "cpu", seed: 5, ...trainConfig },
         distillConfig: { temperature: 2, hardLabelWeight: 0.3 },
         teacher,
         student,
@@ -81,6 +81,30 @@ describe("teacher-output cache (real worker)", () => {
     );
     expect(Number(weights)).toBe(0);
   });
+
+  it("an epoch that starts with the examples still in flight waits for their write instead of running the teacher", async () => {
+    // epoch 2 runs epoch 1's batches in reverse: its first batch is epoch 1's last, whose reply has not come yet
+    // when the loop (2 steps in flight, no checkpoint to drain at the epoch's end) prepares it
+    const reversed = (epoch: number) => (epoch === 0 ? epochBatches(0) : epochBatches(0).reverse());
+    const noEpochCheckpoint = { ckptEpochFrequency: 100 };
+    const live = await distil("reversed-live", false, 2, reversed, noEpochCheckpoint);
+    const cached = await distil("reversed-cached", {}, 2, reversed, noEpochCheckpoint);
+    const c = lines(cached).at(-1)!.counters!;
+    expect(c.teacherForwards).toBe(6);
+    expect(c.teacherForwardsSkipped).toBe(6);
+    expect(lines(cached).map((l) => l.total)).toEqual(lines(live).map((l) => l.total));
+  });
+
+  it("a failed step releases the batches waiting for its write: train() rejects with the worker's error", async () => {
+    const broken = (epoch: number) => {
+      const batches = epochBatches(0);
+      const last = batches[batches.length - 1]!;
+      batches[batches.length - 1] = { ...last, input_ids: Tensor.from(last.input_ids!.shape.slice(0, 1).map(() => Array.from({ length: 8 }, () => 99999n)), "int64") };
+      return epoch === 0 ? batches : batches.reverse();
+    };
+    const err = await distil("broken-cached", {}, 2, broken, { ckptEpochFrequency: 100 }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/index out of range/i);
+  }, 60_000);
 
   it("a second run on a filled cache folder does no teacher forward and reaches the live run's weights", async () => {
     const dir = join(tmp.path, "disk-cache");

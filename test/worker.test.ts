@@ -65,6 +65,27 @@ describe("Worker bridge", () => {
     await expect(worker.call("ping")).resolves.toBeUndefined();
   });
 
+  it("runPython calls a function of the user's file with tensors and JSON both ways", async () => {
+    const file = join(tmp.path, "user_fns.py");
+    writeFileSync(
+      file,
+      ["import torch", "", "def scale(x, factor, note):", "    return {'y': x * factor, 'sum': float(x.sum()), 'note': note.upper()}", ""].join("\n"),
+    );
+    const out = (await worker.runPython(`${file}:scale`, { x: Tensor.from([1, 2, 3], "float32"), factor: 2, note: "ok" })) as {
+      y: Tensor;
+      sum: number;
+      note: string;
+    };
+    expect(Array.from(out.y.data as Float32Array)).toEqual([2, 4, 6]);
+    expect(out.sum).toBe(6);
+    expect(out.note).toBe("OK");
+    const missing = await worker.runPython(`${file}:nope`).catch((e: unknown) => e);
+    expect((missing as Error).message).toMatch(/runPython: '.*user_fns\.py' has no function 'nope'; callables there: scale/);
+    const raised = await worker.runPython(`${file}:scale`, { x: Tensor.from([1], "float32") }).catch((e: unknown) => e);
+    expect((raised as WorkerError).pythonType).toBe("TypeError");
+    expect((raised as WorkerError).traceback).toMatch(/missing 2 required positional arguments/);
+  });
+
   it("keeps several requests in flight and answers each exactly once, in order", async () => {
     const xs = Array.from({ length: 50 }, (_, i) => Tensor.from([i]));
     const replies = (await Promise.all(xs.map((x) => worker.call("echo", { x })))) as { x: Tensor }[];

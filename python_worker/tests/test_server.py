@@ -53,6 +53,10 @@ def test_malformed_messages_get_error_replies() -> None:
             "frames",
         ),
         ({"v": 1, "id": 1, "op": "echo", "args": {"x": {"$t": 3}}}, "out of range"),
+        (
+            {"v": 1, "id": 1, "op": "echo", "tensors": [{"dtype": "float99", "shape": [1], "byteLength": 4}]},
+            "at tensors/0/dtype: header.tensors[0].dtype must be one of",
+        ),
     ]
     for header, fragment in cases:
         reply = reply_of(state, frames(header))
@@ -69,3 +73,26 @@ def test_frame_size_must_match_dtype_and_shape() -> None:
     )
     assert reply["ok"] is False and "does not match" in reply["error"]["message"]
     assert reply["id"] == 5
+
+
+def test_wait_for_request_spins_then_blocks() -> None:
+    import time
+
+    from textbrewer_worker.server import _wait_for_request
+
+    ctx = zmq.Context()
+    a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+    a.bind("inproc://spin")
+    b.connect("inproc://spin")
+    poller = zmq.Poller()
+    poller.register(b, zmq.POLLIN)
+    t0 = time.perf_counter()
+    assert _wait_for_request(b, poller, 0.002) is False  # nothing came: spins 2 ms, then blocks for 200 ms
+    assert time.perf_counter() - t0 >= 0.2
+    a.send(b"x")
+    t0 = time.perf_counter()
+    assert _wait_for_request(b, poller, 0.5) is True  # found while spinning, long before the spin ends
+    assert time.perf_counter() - t0 < 0.5
+    a.close()
+    b.close()
+    ctx.term()

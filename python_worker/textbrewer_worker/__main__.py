@@ -11,6 +11,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="textbrewer_worker")
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--spin-us",
+        type=int,
+        default=0,
+        help="microseconds to busy-poll for the next request before blocking",
+    )
     args = parser.parse_args()
     token = os.environ.pop("TEXTBREWER_WORKER_TOKEN", "")
     if len(token) < 16:
@@ -21,7 +27,7 @@ def main() -> int:
     from .server import serve
 
     try:
-        serve(args.endpoint, token, args.device)
+        serve(args.endpoint, token, args.device, max(0, args.spin_us))
     except (
         ValueError
     ) as exc:  # configuration errors (e.g. an unavailable device): one clear line, no traceback

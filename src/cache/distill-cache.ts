@@ -65,6 +65,13 @@ function withoutKey(batch: Batch, key: string | undefined): Batch {
   return strip(rec) as Batch;
 }
 
+/** A step in flight that will write its examples' teacher outputs. */
+interface WriteState {
+  keys: string[];
+  done: Promise<void>;
+  settle: () => void;
+}
+
 export class DistillCache {
   readonly teacherIds: string[];
   readonly adaptorT: AdaptorSpec[];
@@ -155,10 +162,21 @@ export class DistillCache {
   /** Per-step hooks: serve cached teacher logits when every example of a batch is cached, else write through. */
   hooks(): StepHooks {
     const topK = this.spec.topK ?? null;
+    // Examples whose teacher outputs a step in flight will write. A later batch with one of them waits for that
+    // write rather than running the teacher again: with steps pipelined, the first batches of an epoch often hold
+    // examples of the previous epoch's last batch, whose reply has not come yet. The wait costs one round trip.
+    const writing = new Map<string, Promise<void>>();
+    const release = (state: unknown): void => {
+      const { keys, done, settle } = state as WriteState;
+      settle();
+      for (const k of keys) if (writing.get(k) === done) writing.delete(k);
+    };
     return {
       beforeStep: async (item: StepItem): Promise<PreparedStep> => {
         const keys = this.store.keys(asRecord(item.batch, "teacherCache"));
         const batch = withoutKey(item.batch, this.spec.idKey);
+        const waits = new Set(keys.flatMap((k) => writing.get(k) ?? []));
+        if (waits.size) await Promise.all(waits);
         const cached = await this.store.getBatch(keys);
         if (cached) {
           this.counters.cacheHits += keys.length;
@@ -168,11 +186,22 @@ export class DistillCache {
         }
         this.counters.cacheMisses += keys.length;
         this.counters.teacherForwards++;
-        return { batch, args: { returnTeacherLogits: true, ...(topK !== null ? { returnTopK: topK } : {}) }, state: keys };
+        let settle!: () => void;
+        const done = new Promise<void>((resolve) => (settle = resolve));
+        for (const k of keys) writing.set(k, done);
+        const state: WriteState = { keys, done, settle };
+        return { batch, args: { returnTeacherLogits: true, ...(topK !== null ? { returnTopK: topK } : {}) }, state };
       },
       afterStep: async (prepared: PreparedStep, reply: StepReply): Promise<void> => {
-        if (!prepared.state || !reply.teacherLogits) return;
-        await this.store.putBatch(prepared.state as string[], reply.teacherLogits as Tensor[]);
+        if (!prepared.state) return;
+        try {
+          if (reply.teacherLogits) await this.store.putBatch((prepared.state as WriteState).keys, reply.teacherLogits as Tensor[]);
+        } finally {
+          release(prepared.state);
+        }
+      },
+      stepFailed: (prepared: PreparedStep): void => {
+        if (prepared.state) release(prepared.state);
       },
       metrics: () => ({ ...this.counters }),
     };

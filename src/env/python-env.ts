@@ -23,7 +23,7 @@ export function resolvePython(explicit?: string): ResolvedPython {
   throw new PythonEnvError(
     `no Python environment for the worker yet (expected ${venvDir()}). ` +
       "Run `npx textbrewer setup` (npm test and npm run demo do it for you), or set TEXTBREWER_PYTHON to an " +
-      "interpreter that has torch, transformers, safetensors, pyzmq, numpy and jsonschema.",
+      "interpreter that has torch, transformers, safetensors, pyzmq, numpy and fastjsonschema.",
   );
 }
 
@@ -162,7 +162,7 @@ export interface DoctorReport {
   problems: string[];
 }
 
-const REQUIRED_MODULES = ["torch", "transformers", "safetensors", "zmq", "numpy", "jsonschema"] as const;
+const REQUIRED_MODULES = ["torch", "transformers", "safetensors", "zmq", "numpy", "fastjsonschema"] as const;
 
 const DOCTOR_SCRIPT = `
 import importlib, json, sys

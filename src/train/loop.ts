@@ -48,6 +48,8 @@ export interface PreparedStep {
 export interface StepHooks {
   beforeStep?(item: StepItem): Promise<PreparedStep> | PreparedStep;
   afterStep?(prepared: PreparedStep, reply: StepReply): Promise<void> | void;
+  /** The step prepared by beforeStep failed (afterStep will not run for it); release what beforeStep holds. */
+  stepFailed?(prepared: PreparedStep): void;
   /** Counters added to every metrics line (e.g. cache hits, teacher forwards skipped). */
   metrics?(): Record<string, number>;
 }
@@ -237,6 +239,7 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
       lastStepTime = now;
       acc = { total: 0, terms: {}, count: 0, samples: 0 };
     });
+    request.catch(() => ctx.hooks?.stepFailed?.(prepared));
     handled.catch(() => undefined); // surfaced when awaited below
     pending.push(handled);
     while (pending.length >= inFlight) await pending.shift();
