@@ -19,12 +19,18 @@
  *   BENCH_WORKLOADS            comma-separated workloads of the main comparison (default "kd,hidden")
  *   BENCH_SCALING (1)          0 skips the batch / sequence-length sweep
  *   BENCH_SCALING_STEPS (6)    measured steps per sweep point, after BENCH_SCALING_WARMUP (2)
+ *   BENCH_SCALING_REPEATS (2)  A/B pairs per sweep point
  *   BENCH_SCALING_WORKLOADS    comma-separated workloads of the sweep (default "kd,hidden")
  *   BENCH_SEED (0)             batches and dropout
- *   BENCH_SAME_PROCESS (1)     1: each pair runs in one fresh worker process, (a) through Worker.runPython, so both
- *                              sides share the process's heap, thread placement and CPU; 0: (a) is its own Python
- *                              process and (b) its own worker (what a user runs, but separate processes of the very
- *                              same loop differ by up to ±20 % on a small VM)
+ *   BENCH_MODE (steps)         how the two sides share the machine:
+ *                                steps      one fresh worker per pair runs both, alternating single steps (a, b, a,
+ *                                           b, …): (a) through Worker.runPython on the plain loop's own models,
+ *                                           (b) through the distiller; (b)'s step is the interval between its
+ *                                           replies less the (a) step run inside it
+ *                                runs       one fresh worker per pair runs (a) and then (b) whole, or (b) then (a)
+ *                                processes  (a) its own Python process, (b) its own worker, as a user runs them
+ *                              Separate processes of the very same loop differ by up to ±20 % on a small VM, and
+ *                              the machine's speed drifts within seconds; alternating steps cancels both.
  *   BENCH_FRESH_WORKER (1)     0: one worker serves every run instead of a fresh one per run (or per pair)
  *   BENCH_QUIET_WAIT (0)       before each run, wait up to this many seconds for other processes to go quiet, and
  *                              measure a pair again (up to BENCH_RETRIES (3) times) when others used > 0.15 cores
@@ -52,13 +58,19 @@ const REPEATS = intEnv("BENCH_REPEATS", 5);
 const SCALING = (process.env.BENCH_SCALING ?? "1") !== "0";
 const SCALING_STEPS = intEnv("BENCH_SCALING_STEPS", 6);
 const SCALING_WARMUP = intEnv("BENCH_SCALING_WARMUP", 2, 0);
+const SCALING_REPEATS = intEnv("BENCH_SCALING_REPEATS", 2);
 const WORKLOADS = workloadList("BENCH_WORKLOADS");
 const SCALING_WORKLOADS = workloadList("BENCH_SCALING_WORKLOADS");
 const SEED = intEnv("BENCH_SEED", 0, 0);
 /** (b) starts a fresh worker per run, as (a) is a fresh process per run; 0 shares one worker. */
 const FRESH_WORKER = (process.env.BENCH_FRESH_WORKER ?? "1") !== "0";
-/** Both sides of a pair in the same worker process (the plain loop through Worker.runPython). */
-const SAME_PROCESS = (process.env.BENCH_SAME_PROCESS ?? "1") !== "0";
+type Mode = "steps" | "runs" | "processes";
+const MODE = ((): Mode => {
+  const m = process.env.BENCH_MODE ?? "steps";
+  if (m !== "steps" && m !== "runs" && m !== "processes") throw new Error(`BENCH_MODE: expected steps, runs or processes, got '${m}'`);
+  return m;
+})();
+const SAME_PROCESS = MODE !== "processes";
 /** Torch threads of both sides; unset leaves torch's default (the number of cores) to both. */
 const QUIET_WAIT = intEnv("BENCH_QUIET_WAIT", 0, 0);
 /** With BENCH_QUIET_WAIT, a pair during which others used more than this many cores is measured again. */
@@ -225,7 +237,8 @@ from transformers import BertConfig, BertForSequenceClassification
 for name, layers, seed in [("teacher", ${MODEL.teacherLayers}, 1), ("student", ${MODEL.studentLayers}, 2)]:
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=${MODEL.vocab}, hidden_size=${MODEL.hidden}, num_hidden_layers=layers,
-                     num_attention_heads=${MODEL.heads}, intermediate_size=${MODEL.intermediate}, num_labels=${MODEL.numLabels})
+                     num_attention_heads=${MODEL.heads}, intermediate_size=${MODEL.intermediate}, num_labels=${MODEL.numLabels},
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     BertForSequenceClassification(cfg).save_pretrained(sys.argv[1] + "/" + name, safe_serialization=True)
 `;
   await python(["-c", code, dir]);
@@ -242,7 +255,7 @@ interface PlainOutput {
   checksum: Checksum;
 }
 
-/** (a) as its own Python process, or (BENCH_SAME_PROCESS) inside `host`, the worker that also runs (b). */
+/** (a) as its own Python process, or (BENCH_MODE runs) inside `host`, the worker that also runs (b). */
 async function runPlain(models: Models, spec: RunSpec, host: Worker | null): Promise<RunResult> {
   const started = Date.now();
   const job = { ...models, ...spec, seed: SEED, lr: LR, temperature: TEMPERATURE };
@@ -316,11 +329,19 @@ async function runTextBrewer(shared: { worker: Worker; teacher: ModelHandle } | 
   }
 }
 
-async function distil(worker: Worker, teacher: ModelHandle, models: Models, spec: RunSpec, scratch: string): Promise<Omit<RunResult, "ownCpuSeconds">> {
+async function distil(
+  worker: Worker,
+  teacher: ModelHandle,
+  models: Models,
+  spec: RunSpec,
+  scratch: string,
+  feed: (batches: Record<string, Tensor>[]) => Record<string, Tensor>[] | AsyncIterable<Record<string, Tensor>> = (x) => x,
+): Promise<Omit<RunResult, "ownCpuSeconds">> {
   const data = Array.from({ length: spec.warmup + spec.steps }, (_, i) => makeBatch(SEED, i, spec.batchSize, spec.seqLen));
   const student = await worker.loadModel({ path: models.student, task: "sequence-classification" });
   const outputDir = join(scratch, `run-${++runCounter}`);
-  const trainConfig = { outputDir, device: "cpu", seed: SEED };
+  // one checkpoint, after the last step, as an epoch run writes
+  const trainConfig = { outputDir, device: "cpu", seed: SEED, ckptSteps: data.length };
   try {
     const distiller =
       spec.workload === "kd"
@@ -342,7 +363,9 @@ async function distil(worker: Worker, teacher: ModelHandle, models: Models, spec
           });
     const started = Date.now();
     cpuStamps = [];
-    await distiller.train({ optimizer: { type: "AdamW", lr: LR }, data, numEpochs: 1, progress: false });
+    const fed = feed(data);
+    const length = Array.isArray(fed) ? { numEpochs: 1 } : { numSteps: data.length }; // a generator has no length
+    await distiller.train({ optimizer: { type: "AdamW", lr: LR }, data: fed, ...length, progress: false });
     const runSeconds = (Date.now() - started) / 1000;
     const stamps = cpuStamps;
     cpuStamps = null;
@@ -371,6 +394,75 @@ async function distil(worker: Worker, teacher: ModelHandle, models: Models, spec
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+
+interface PlainStep {
+  seconds: number;
+  cpuSeconds: number;
+  loss: number;
+}
+
+/**
+ * BENCH_MODE steps: (a) and (b) alternate single steps in `host`. Before the distiller gets batch i (i ≥ 1), the
+ * feed queues plain step i − 1 on the same worker, so the worker runs b0, a0, b1, a1, …; the interval between (b)'s
+ * replies i − 1 and i holds a(i − 1) and b(i), and (b)'s step is that interval less a(i − 1)'s own time. What the
+ * runPython request itself costs is left in (b)'s share.
+ */
+async function runInterleaved(host: Worker, teacher: ModelHandle, models: Models, spec: RunSpec, scratch: string): Promise<Record<Side, RunResult>> {
+  const name = `plain-${++runCounter}`;
+  const ref = (fn: string) => `${PLAIN_LOOP}:${fn}`;
+  const started = Date.now();
+  const cpu0 = processCpuSeconds(host.pid);
+  const opened = (await host.runPython(ref("open_run"), { name, ...models, ...spec, seed: SEED, lr: LR, temperature: TEMPERATURE })) as {
+    threads: number;
+    torch: string;
+    checksum: Checksum;
+  };
+  const plainSteps: Array<Promise<PlainStep>> = [];
+  const feedPlain = (batches: Record<string, Tensor>[]) =>
+    (async function* () {
+      for (let i = 0; i < batches.length; i++) {
+        if (i > 0) {
+          const p = host.runPython(ref("step"), { name, index: i - 1 }) as Promise<PlainStep>;
+          p.catch(() => undefined); // awaited below
+          plainSteps.push(p);
+        }
+        yield batches[i]!;
+      }
+    })();
+  let b: Omit<RunResult, "ownCpuSeconds">;
+  try {
+    b = await distil(host, teacher, models, spec, scratch, feedPlain);
+  } finally {
+    await Promise.allSettled(plainSteps);
+    await host.runPython(ref("close_run"), { name });
+  }
+  const a = await Promise.all(plainSteps);
+  const first = Math.max(1, spec.warmup);
+  // distil() measured (b) as reply intervals from `first` on; each holds the plain step queued just before it
+  const aMeasured = a.slice(first - 1);
+  const ownCpuSeconds = processCpuSeconds(host.pid) - cpu0;
+  const runSeconds = (Date.now() - started) / 1000;
+  return {
+    a: {
+      stepTimes: aMeasured.map((x) => x.seconds),
+      cpuTimes: aMeasured.map((x) => x.cpuSeconds),
+      losses: a.map((x) => x.loss),
+      runSeconds,
+      ownCpuSeconds,
+      threads: opened.threads,
+      torch: opened.torch,
+      checksum: opened.checksum,
+    },
+    b: {
+      ...b,
+      stepTimes: b.stepTimes.map((t, k) => t - aMeasured[k]!.seconds),
+      cpuTimes: b.cpuTimes.map((c, k) => c - aMeasured[k]!.cpuSeconds),
+      ...(b.cpuWorker ? { cpuWorker: b.cpuWorker.map((c, k) => c - aMeasured[k]!.cpuSeconds) } : {}),
+      runSeconds,
+      ownCpuSeconds: 0, // both sides' CPU is in (a)'s figure: one process
+    },
+  };
+}
 
 function sameBatches(a: Checksum | undefined, b: Checksum | undefined): void {
   if (!a || !b || a.ids !== b.ids || a.labels !== b.labels || a.first.join() !== b.first.join()) {
@@ -416,22 +508,48 @@ const otherLoads: number[] = [];
 /** Pairs measured again because other processes were busy during them (BENCH_QUIET_WAIT > 0 only). */
 let retried = 0;
 
-async function pair(order: Side[], run: Record<Side, () => Promise<RunResult>>, label: string): Promise<Record<Side, RunResult>> {
+function logRun(label: string, side: Side, r: RunResult): void {
+  log(
+    `${label} ${side === "a" ? "(a) plain" : "(b) tb-ts"}: median ${ms(median(r.stepTimes))} ms/step, cpu ${ms(median(r.cpuTimes))} ms/step` +
+      (r.cpuWorker && r.cpuNode ? ` (worker ${ms(median(r.cpuWorker))}, node ${ms(median(r.cpuNode))})` : "") +
+      `, ${r.stepTimes.length} steps, run ${r.runSeconds.toFixed(1)} s, other load ${(r.foreignLoad ?? 0).toFixed(2)} cores`,
+  );
+}
+
+/** Runs `work` and returns the cores' worth of CPU other processes used meanwhile. */
+async function withForeignLoad<T>(work: () => Promise<T>, ownCpu: (result: T) => number): Promise<[T, number]> {
+  await waitForQuiet();
+  const m0 = machineBusySeconds();
+  const n0 = nodeCpuSeconds();
+  const w0 = Date.now();
+  const result = await work();
+  const others = machineBusySeconds() - m0 - ownCpu(result) - (nodeCpuSeconds() - n0);
+  const load = Math.max(0, others) / Math.max(1e-3, (Date.now() - w0) / 1000);
+  otherLoads.push(load);
+  return [result, load];
+}
+
+/** One A/B pair: the sides one after the other in `order`, or (`together`) alternating steps in one run. */
+async function pair(
+  order: Side[],
+  run: Record<Side, () => Promise<RunResult>> | { together: () => Promise<Record<Side, RunResult>> },
+  label: string,
+): Promise<Record<Side, RunResult>> {
   const out: Partial<Record<Side, RunResult>> = {};
-  for (const side of order) {
-    await waitForQuiet();
-    const m0 = machineBusySeconds();
-    const n0 = nodeCpuSeconds();
-    const w0 = Date.now();
-    const r = await run[side]();
-    const others = machineBusySeconds() - m0 - r.ownCpuSeconds - (nodeCpuSeconds() - n0);
-    r.foreignLoad = Math.max(0, others) / Math.max(1e-3, (Date.now() - w0) / 1000);
-    otherLoads.push(r.foreignLoad);
-    out[side] = r;
-    log(
-      `${label} ${side === "a" ? "(a) plain" : "(b) tb-ts"}: median ${ms(median(r.stepTimes))} ms/step, cpu ${ms(median(r.cpuTimes))} ms/step, ` +
-        `${r.stepTimes.length} steps, run ${r.runSeconds.toFixed(1)} s, other load ${r.foreignLoad.toFixed(2)} cores`,
-    );
+  if ("together" in run) {
+    const [both, load] = await withForeignLoad(run.together, (r) => r.a.ownCpuSeconds + r.b.ownCpuSeconds);
+    for (const side of ["a", "b"] as const) {
+      both[side].foreignLoad = load;
+      out[side] = both[side];
+      logRun(label, side, both[side]);
+    }
+  } else {
+    for (const side of order) {
+      const [r, load] = await withForeignLoad(run[side], (x) => x.ownCpuSeconds);
+      r.foreignLoad = load;
+      out[side] = r;
+      logRun(label, side, r);
+    }
   }
   sameBatches(out.a!.checksum, out.b!.checksum);
   return out as Record<Side, RunResult>;
@@ -463,9 +581,13 @@ async function main(): Promise<void> {
     worker = await startWorker();
     const w = worker;
     const shared = FRESH_WORKER ? null : { worker: w, teacher: await w.loadModel({ path: models.teacher, task: "sequence-classification" }) };
-    const processes = SAME_PROCESS
-      ? `both sides in ${FRESH_WORKER ? "a fresh worker per pair" : "one worker for every pair"}`
-      : `(a) a fresh Python process per run, (b) ${FRESH_WORKER ? "a fresh worker per run" : "one worker for every run"}`;
+    const perPair = FRESH_WORKER ? "a fresh worker per pair" : "one worker for every pair";
+    const processes =
+      MODE === "steps"
+        ? `both sides in ${perPair}, alternating single steps (a, b, a, b, …)`
+        : MODE === "runs"
+          ? `both sides in ${perPair}, one whole run after the other`
+          : `(a) a fresh Python process per run, (b) ${FRESH_WORKER ? "a fresh worker per run" : "one worker for every run"}`;
     log(`worker: torch ${w.info.torch}, ${w.info.threads} threads, device ${w.info.device}; ${processes}`);
     if (FRESH_WORKER) await w.close();
 
@@ -476,7 +598,11 @@ async function main(): Promise<void> {
         const hosted = host && !shared ? { worker: host, teacher: await host.loadModel({ path: models.teacher, task: "sequence-classification" }) } : shared;
         let r: Record<Side, RunResult>;
         try {
-          r = await pair(order, { a: () => runPlain(models, spec, host), b: () => runTextBrewer(hosted, models, spec, scratch) }, label);
+          const runs =
+            MODE === "steps"
+              ? { together: () => runInterleaved(hosted!.worker, hosted!.teacher, models, spec, scratch) }
+              : { a: () => runPlain(models, spec, host), b: () => runTextBrewer(hosted, models, spec, scratch) };
+          r = await pair(order, runs, label);
         } finally {
           if (host && !shared) await host.close();
         }
@@ -510,6 +636,8 @@ async function main(): Promise<void> {
         p90StepMs: { a: ms(quantile(a, 0.9)), b: ms(quantile(b, 0.9)) },
         ratioBA: r4(median(b) / median(a)),
         ratioBAPerRepeat: perRepeat.map(r4),
+        // BENCH_MODE steps: each (b) step against the (a) step run just before it, at the same moment of the machine
+        ...(MODE === "steps" ? { ratioBAAdjacentStepsMedian: r4(median(repeats.flatMap((x) => x.b.stepTimes.map((t, k) => t / x.a.stepTimes[k]!)))) } : {}),
         ratioBASpread: { min: r4(Math.min(...perRepeat)), max: r4(Math.max(...perRepeat)) },
         ratioBABootstrap95: bootstrapRatioCI(repeats.map((x) => ({ a: x.a.stepTimes, b: x.b.stepTimes }))),
         // other load only ever slows a run down: the fastest run of each side is the least disturbed estimate
@@ -543,18 +671,25 @@ async function main(): Promise<void> {
         ...BATCH_SWEEP.map((batchSize) => ({ batchSize, seqLen: SWEEP_REF.seqLen })),
         ...SEQ_SWEEP.filter((s) => s !== SWEEP_REF.seqLen).map((seqLen) => ({ batchSize: SWEEP_REF.batchSize, seqLen })),
       ];
-      scaling = { stepsMeasured: { perRun: SCALING_STEPS, warmup: SCALING_WARMUP } };
+      scaling = { stepsMeasured: { perRun: SCALING_STEPS, warmup: SCALING_WARMUP, repeats: SCALING_REPEATS } };
       let n = 0;
       for (const workload of SCALING_WORKLOADS) {
-        const rows: Record<string, { a: number; b: number; ratioBA: number; cpuRatioBA: number; otherLoad: { a: number; b: number } }> = {};
+        const rows: Record<string, { a: number; b: number; ratioBA: number; ratioBAPerRepeat: number[]; cpuRatioBA: number; otherLoad: { a: number; b: number } }> = {};
         for (const p of points) {
           const spec: RunSpec = { workload, ...p, warmup: SCALING_WARMUP, steps: SCALING_STEPS };
-          const r = await measure(spec, n++ % 2 === 0 ? ["a", "b"] : ["b", "a"], `scaling ${workload} b${p.batchSize} s${p.seqLen}`);
-          const a = median(r.a.stepTimes);
-          const b = median(r.b.stepTimes);
-          rows[`b${p.batchSize}_s${p.seqLen}`] = { a: ms(a), b: ms(b), ratioBA: r4(b / a),
-            cpuRatioBA: r4(median(r.b.cpuTimes) / median(r.a.cpuTimes)),
-            otherLoad: { a: r3(r.a.foreignLoad ?? 0), b: r3(r.b.foreignLoad ?? 0) },
+          const reps: Record<Side, RunResult>[] = [];
+          for (let k = 0; k < SCALING_REPEATS; k++) {
+            reps.push(await measure(spec, n++ % 2 === 0 ? ["a", "b"] : ["b", "a"], `scaling ${workload} b${p.batchSize} s${p.seqLen} rep ${k + 1}/${SCALING_REPEATS}`));
+          }
+          const a = median(reps.flatMap((r) => r.a.stepTimes));
+          const b = median(reps.flatMap((r) => r.b.stepTimes));
+          rows[`b${p.batchSize}_s${p.seqLen}`] = {
+            a: ms(a),
+            b: ms(b),
+            ratioBA: r4(b / a),
+            ratioBAPerRepeat: reps.map((r) => r4(median(r.b.stepTimes) / median(r.a.stepTimes))),
+            cpuRatioBA: r4(median(reps.flatMap((r) => r.b.cpuTimes)) / median(reps.flatMap((r) => r.a.cpuTimes))),
+            otherLoad: { a: r3(Math.max(...reps.map((r) => r.a.foreignLoad ?? 0))), b: r3(Math.max(...reps.map((r) => r.b.foreignLoad ?? 0))) },
           };
         }
         const ref = rows[`b${SWEEP_REF.batchSize}_s${SWEEP_REF.seqLen}`]!;
@@ -600,7 +735,7 @@ async function main(): Promise<void> {
           "textbrewer-ts BasicDistiller (kd) / GeneralDistiller (hidden), default options (inFlight 2, preflight on): " +
           "interval between consecutive optimizer-step replies (metrics.jsonl time)",
         processes,
-        order: "interleaved, alternating which side runs first",
+        order: MODE === "steps" ? "single steps alternating within each run" : "whole runs interleaved, alternating which side runs first",
       },
       workloads,
       scaling,

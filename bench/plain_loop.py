@@ -75,78 +75,113 @@ def hidden_mse(S: torch.Tensor, T: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return ((S - T).pow(2) * m.unsqueeze(-1)).sum() / (m.sum() * S.shape[-1])
 
 
-def run_job(**job) -> dict:
-    """One run; also called inside a textbrewer-ts worker (Worker.runPython) so that both sides share a process."""
-    t_start = time.perf_counter()
-    c_start = time.process_time()
-    workload = job["workload"]
-    if workload not in ("kd", "hidden"):
-        raise SystemExit(f"workload: expected 'kd' or 'hidden', got {workload!r}")
-    batch_size, seq_len = int(job["batchSize"]), int(job["seqLen"])
-    warmup, steps = int(job.get("warmup", 3)), int(job["steps"])
-    seed = int(job.get("seed", 0))
-    T = float(job.get("temperature", 4.0))
+class PlainRun:
+    """The models, optimizer and batches of one run; `step(n)` trains on batch n."""
 
-    teacher = AutoModelForSequenceClassification.from_pretrained(job["teacher"], local_files_only=True)
-    student = AutoModelForSequenceClassification.from_pretrained(job["student"], local_files_only=True)
-    teacher.eval()
-    student.train()
-    optimizer = torch.optim.AdamW(student.parameters(), lr=float(job.get("lr", 1e-4)))
-    vocab, num_labels = student.config.vocab_size, student.config.num_labels
-    batches = [make_batch(seed, b, batch_size, seq_len, vocab, num_labels) for b in range(warmup + steps)]
-    hidden = workload == "hidden"
-    layer_pairs = [(0, 0), (1, 2), (2, 4)]  # (student layer, teacher layer) of the hidden states
-    load_seconds = time.perf_counter() - t_start
+    def __init__(self, job: dict) -> None:
+        t_start = time.perf_counter()
+        self.workload = job["workload"]
+        if self.workload not in ("kd", "hidden"):
+            raise SystemExit(f"workload: expected 'kd' or 'hidden', got {self.workload!r}")
+        batch_size, seq_len = int(job["batchSize"]), int(job["seqLen"])
+        self.warmup, steps = int(job.get("warmup", 3)), int(job["steps"])
+        self.seed = int(job.get("seed", 0))
+        self.T = float(job.get("temperature", 4.0))
+        self.teacher = AutoModelForSequenceClassification.from_pretrained(
+            job["teacher"], local_files_only=True
+        )
+        self.student = AutoModelForSequenceClassification.from_pretrained(
+            job["student"], local_files_only=True
+        )
+        self.teacher.eval()
+        self.student.train()
+        self.optimizer = torch.optim.AdamW(self.student.parameters(), lr=float(job.get("lr", 1e-4)))
+        vocab, num_labels = self.student.config.vocab_size, self.student.config.num_labels
+        self.batches = [
+            make_batch(self.seed, b, batch_size, seq_len, vocab, num_labels)
+            for b in range(self.warmup + steps)
+        ]
+        self.hidden = self.workload == "hidden"
+        self.layer_pairs = [(0, 0), (1, 2), (2, 4)]  # (student layer, teacher layer) of the hidden states
+        self.load_seconds = time.perf_counter() - t_start
 
-    torch.manual_seed(seed)  # dropout masks: textbrewer-ts seeds the same way (TrainingConfig.seed)
-    step_times: list[float] = []
-    cpu_times: list[float] = []
-    losses: list[float] = []
-    for n, batch in enumerate(batches):
+    def step(self, n: int) -> tuple[float, float, float]:
+        """(wall seconds, process CPU seconds, loss) of one training step on batch n."""
+        batch = self.batches[n]
         c0 = time.process_time()
         t0 = time.perf_counter()
         with torch.no_grad():
-            out_T = teacher(**batch, output_hidden_states=hidden)
-        out_S = student(**batch, output_hidden_states=hidden)
-        loss = kd_ce(out_S.logits, out_T.logits, T)
-        if hidden:
-            for s, t in layer_pairs:
+            out_T = self.teacher(**batch, output_hidden_states=self.hidden)
+        out_S = self.student(**batch, output_hidden_states=self.hidden)
+        loss = kd_ce(out_S.logits, out_T.logits, self.T)
+        if self.hidden:
+            for s, t in self.layer_pairs:
                 loss = loss + hidden_mse(
                     out_S.hidden_states[s], out_T.hidden_states[t], batch["attention_mask"]
                 )
         loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
         value = loss.item()  # what a hand-written loop logs
-        dt = time.perf_counter() - t0
-        dc = time.process_time() - c0
+        return time.perf_counter() - t0, time.process_time() - c0, value
+
+    def checksum(self) -> dict:
+        return {
+            "ids": int(sum(int(b["input_ids"].sum()) for b in self.batches)),
+            "labels": int(sum(int(b["labels"].sum()) for b in self.batches)),
+            "first": self.batches[0]["input_ids"][0, :4].tolist(),
+        }
+
+
+def run_job(**job) -> dict:
+    """One whole run, its steps back to back."""
+    t_start = time.perf_counter()
+    c_start = time.process_time()
+    run = PlainRun(job)
+    torch.manual_seed(run.seed)  # dropout masks: textbrewer-ts seeds the same way (TrainingConfig.seed)
+    step_times: list[float] = []
+    cpu_times: list[float] = []
+    losses: list[float] = []
+    for n in range(len(run.batches)):
+        dt, dc, value = run.step(n)
         losses.append(value)
-        if n >= warmup:
+        if n >= run.warmup:
             step_times.append(dt)
             cpu_times.append(dc)
-
-    checksum = {
-        "ids": int(sum(int(b["input_ids"].sum()) for b in batches)),
-        "labels": int(sum(int(b["labels"].sum()) for b in batches)),
-        "first": batches[0]["input_ids"][0, :4].tolist(),
-    }
     return {
-        "workload": workload,
-        "batchSize": batch_size,
-        "seqLen": seq_len,
-        "warmup": warmup,
+        "workload": run.workload,
+        "warmup": run.warmup,
         "stepTimes": step_times,
         "cpuTimes": cpu_times,
         "losses": losses,
         "threads": torch.get_num_threads(),
         "interopThreads": torch.get_num_interop_threads(),
         "torch": torch.__version__,
-        "checksum": checksum,
-        "loadSeconds": load_seconds,
+        "checksum": run.checksum(),
+        "loadSeconds": run.load_seconds,
         "wallSeconds": time.perf_counter() - t_start,
         "processCpuSeconds": time.process_time() - c_start,
         "pid": os.getpid(),
     }
+
+
+# Step by step, inside a textbrewer-ts worker (Worker.runPython), so that the plain loop's steps can alternate
+# with the worker's own in one process: open_run, then step(index) per step, then close_run.
+_OPEN: dict[str, PlainRun] = {}
+
+
+def open_run(name: str, **job) -> dict:
+    _OPEN[name] = run = PlainRun(job)
+    return {"threads": torch.get_num_threads(), "torch": torch.__version__, "checksum": run.checksum()}
+
+
+def step(name: str, index: int) -> dict:
+    dt, dc, value = _OPEN[name].step(index)
+    return {"seconds": dt, "cpuSeconds": dc, "loss": value}
+
+
+def close_run(name: str) -> None:
+    _OPEN.pop(name, None)
 
 
 def main() -> None:
