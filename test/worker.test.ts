@@ -3,6 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Tensor, Worker, WorkerCrashedError, WorkerError, type DType } from "../src/index.js";
+import { WORKER_MALLOC_TUNABLES } from "../src/env/python-env.js";
 import { tempDir } from "./helpers/fixtures.js";
 import { isRunning, waitUntilGone } from "./helpers/process.js";
 
@@ -84,6 +85,8 @@ describe("Worker bridge", () => {
     const raised = await worker.runPython(`${file}:scale`, { x: Tensor.from([1], "float32") }).catch((e: unknown) => e);
     expect((raised as WorkerError).pythonType).toBe("TypeError");
     expect((raised as WorkerError).traceback).toMatch(/missing 2 required positional arguments/);
+    // a module function by name: the worker runs with the malloc settings that keep its heap (or the user's own)
+    expect(await worker.runPython("os:getenv", { key: "GLIBC_TUNABLES" })).toBe(process.env.GLIBC_TUNABLES ?? WORKER_MALLOC_TUNABLES);
   });
 
   it("keeps several requests in flight and answers each exactly once, in order", async () => {
