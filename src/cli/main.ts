@@ -5,7 +5,9 @@ import { doctor, formatDoctor, setupPythonEnv } from "../env/python-env.js";
 const USAGE = `usage: textbrewer <command>
 
 commands:
-  setup [--force]        build the worker's Python environment (cached, keyed by the pinned requirements)
+  setup [--force] [--prune]
+                         build the worker's Python environment (cached, keyed by the pinned requirements);
+                         --prune then deletes the environments of other versions (several GB each)
   doctor                 show the interpreter, torch, CUDA, transformers and pyzmq, and what is missing
   inspect <checkpoint>   describe a checkpoint (config, tensors, parameters) without starting a worker
   report <runDir> [--out file] [--title text]
@@ -21,6 +23,12 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "setup": {
       const { python } = await setupPythonEnv({ force: rest.includes("--force") });
+      if (rest.includes("--prune")) {
+        const { pruneEnvironments } = await import("../env/prune.js");
+        const { removed, skipped } = pruneEnvironments();
+        for (const dir of removed) console.error(`setup: removed ${dir}`);
+        for (const dir of skipped) console.error(`setup: kept ${dir} (another process is building it)`);
+      }
       console.log(python);
       return 0;
     }

@@ -84,6 +84,16 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** Whether a setup lock (a directory holding its owner's pid) belongs to a live process. */
+export function lockHeld(lockDir: string): boolean {
+  try {
+    const owner = Number(readFileSync(join(lockDir, "pid"), "utf8"));
+    return Number.isFinite(owner) && owner > 0 && processAlive(owner);
+  } catch {
+    return existsSync(lockDir); // the pid is being written
+  }
+}
+
 /** A lock directory holding the owner's pid; a lock whose owner died is taken over. */
 async function withLock<T>(lockDir: string, fn: () => Promise<T>, log: (s: string) => void): Promise<T> {
   const ownerFile = join(lockDir, "pid");
