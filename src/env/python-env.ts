@@ -31,9 +31,10 @@ export function resolvePython(explicit?: string): ResolvedPython {
 /**
  * glibc malloc settings for Python processes (your own GLIBC_TUNABLES wins). Fresh memory faults in page by page,
  * which on a VM costs about 12 µs per 4 KiB page. By default glibc hands the top of its heap back to the system
- * whenever 32 MiB or more is free there, so a training step that frees its activations and allocates them again the
- * next step faults them all in again: in the benchmark's KD workload that made element-wise kernels such as GELU
- * twice as slow. Here the heap keeps up to 1 GiB of free memory (RSS stays near the peak step's, which recurs
+ * once more than its trim threshold (128 KiB, rising to 64 MiB as large blocks are freed) is free there, and maps
+ * blocks above its mmap threshold afresh each time, so a training step that frees its activations and allocates
+ * them again the next step can fault them in again: in the benchmark's KD workload GELU, the first to write a
+ * fresh activation buffer, ran twice as slow inside the worker. Here the heap keeps up to 1 GiB of free memory (RSS stays near the peak step's, which recurs
  * anyway), blocks up to 32 MiB come from the heap, and larger ones get huge pages (`hugetlb=1`), which also makes
  * big tensor frames several times faster to receive.
  */
