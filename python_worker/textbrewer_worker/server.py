@@ -108,8 +108,8 @@ def handle(state: WorkerState, frames: list[zmq.Frame]) -> list[Any]:
 
 
 def _wait_for_request(sock: zmq.Socket, poller: zmq.Poller, spin_seconds: float) -> bool:
-    """True when a request is ready. Polls without blocking for `spin_seconds` first: a core that went to sleep in
-    a blocking poll takes a few hundred microseconds to wake, which dominates small requests on an idle machine."""
+    """True when a request is ready. Polls without blocking for `spin_seconds` first: waking from a blocking poll
+    on an idle core takes tens of microseconds, a large share of a small request's round trip."""
     if spin_seconds > 0:
         deadline = time.perf_counter() + spin_seconds
         while time.perf_counter() < deadline:

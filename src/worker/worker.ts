@@ -26,9 +26,10 @@ export interface WorkerOptions {
   /** Extra environment variables for the worker. */
   env?: Record<string, string>;
   /**
-   * Microseconds the worker busy-polls for the next request after each reply before it blocks. An idle core takes
-   * a few hundred microseconds to wake, which dominates small requests; spinning trades up to this much CPU per
-   * request for that latency. Training steps keep requests queued, so it does not matter there. Default 0.
+   * Microseconds the worker busy-polls for the next request after each reply before it blocks. Waking from a
+   * blocking poll takes tens of microseconds, a large share of a small request's round trip (1000 took the median
+   * round trip from 131 to 77 µs in `npm run bench:ipc`); spinning spends up to this much CPU per request. Training
+   * steps keep requests queued, so it does not matter there. Default 0.
    */
   spinMicros?: number;
 }
