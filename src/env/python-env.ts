@@ -36,7 +36,9 @@ export function resolvePython(explicit?: string): ResolvedPython {
  * them again the next step can fault them in again: in the benchmark's KD workload GELU, the first to write a
  * fresh activation buffer, ran twice as slow inside the worker. Here the heap keeps up to 1 GiB of free memory (RSS stays near the peak step's, which recurs
  * anyway), blocks up to 32 MiB come from the heap, and larger ones get huge pages (`hugetlb=1`), which also makes
- * big tensor frames several times faster to receive.
+ * big tensor frames several times faster to receive. Set the two thresholds together: setting either one turns off
+ * glibc's adjustment of the other, and a trim threshold alone leaves the mmap threshold at 128 KiB (in the benchmark,
+ * 500 times the page faults).
  */
 export const WORKER_MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=33554432";
 
