@@ -26,6 +26,7 @@ __all__ = [
     "kd_jsd_loss",
     "kd_tvd_loss",
     "sparse_kd_loss",
+    "sparse_kl_loss",
     "att_mse_loss",
     "att_mse_sum_loss",
     "att_ce_loss",
@@ -37,6 +38,8 @@ __all__ = [
     "mmd_loss",
     "KD_LOSSES",
     "MATCH_LOSSES",
+    "SPARSE_KD_LOSSES",
+    "get_sparse_kd_loss",
     "register_loss",
     "get_loss",
     "probability_shift_",
@@ -169,14 +172,48 @@ def kd_tvd_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1
     return 0.5 * (F.softmax(t, dim=-1) - F.softmax(s, dim=-1)).abs().sum(-1).mean()
 
 
+SparseTail = Literal["ignore", "uniform"]
+
+
+def _sparse_inputs(
+    name: str, logits_S: Tensor, topk_logprobs_T: Tensor, topk_indices_T: Tensor, temperature: Temperature, tail: str
+) -> tuple[Tensor, Tensor, Tensor, float | Tensor]:
+    """Checks the shapes; returns (log_softmax(s/T) over all V, the top-k indices as int64, the teacher's top-k
+    log-probabilities in log q's dtype, τ)."""
+    if tail not in ("ignore", "uniform"):
+        raise ValueError(f"{name}: tail must be 'ignore' or 'uniform', got {tail!r}")
+    if topk_logprobs_T.shape != topk_indices_T.shape:
+        raise ReductionError(
+            f"{name}: top-k log-probs shape {_fmt(topk_logprobs_T.shape)} != "
+            f"indices shape {_fmt(topk_indices_T.shape)}"
+        )
+    vocab, k = logits_S.shape[-1], topk_indices_T.shape[-1]
+    if topk_indices_T.shape[:-1] != logits_S.shape[:-1] or k > vocab:
+        raise ReductionError(
+            f"{name}: student logits shape {_fmt(logits_S.shape)} does not fit teacher top-k shape "
+            f"{_fmt(topk_indices_T.shape)}"
+        )
+    s = _up(logits_S)
+    tau = _temperature(name, temperature, s)
+    log_q = F.log_softmax(s / tau, dim=-1)
+    return log_q, topk_indices_T.long(), _up(topk_logprobs_T).to(log_q.dtype), tau
+
+
+def _outside_sum(log_q: Tensor, idx: Tensor) -> Tensor:
+    """Σ_{j ∉ top-k} log q[j] per row."""
+    outside = torch.ones_like(log_q, dtype=torch.bool).scatter_(-1, idx, False)
+    # masked_fill rather than multiply: log q may be −inf outside the top-k
+    return log_q.masked_fill(~outside, 0.0).sum(-1)
+
+
 def sparse_kd_loss(
     logits_S: Tensor,
     topk_logprobs_T: Tensor,
     topk_indices_T: Tensor,
     temperature: Temperature = 1.0,
-    tail: Literal["ignore", "uniform"] = "ignore",
+    tail: SparseTail = "ignore",
 ) -> Tensor:
-    """KD cross-entropy against a teacher known only by its top-k entries; mean over rows.
+    """Sparse 'ce': KD cross-entropy against a teacher known only by its top-k entries; mean over rows.
 
     topk_logprobs_T (..., k): the teacher's full-vocabulary log-probabilities at temperature T at the
     (distinct) indices topk_indices_T (..., k). The student uses log_softmax(s/T) over all V classes.
@@ -185,36 +222,47 @@ def sparse_kd_loss(
       tail="uniform": −Σ_k p_k · log q[idx_k] − (1−Σp)/(V−k) · Σ_{j∉topk} log q[j]
     With k = V both equal kd_ce_loss on the full teacher distribution. No T² factor.
     """
-    if tail not in ("ignore", "uniform"):
-        raise ValueError(f"sparse_kd: tail must be 'ignore' or 'uniform', got {tail!r}")
-    if topk_logprobs_T.shape != topk_indices_T.shape:
-        raise ReductionError(
-            f"sparse_kd: top-k log-probs shape {_fmt(topk_logprobs_T.shape)} != "
-            f"indices shape {_fmt(topk_indices_T.shape)}"
-        )
-    vocab, k = logits_S.shape[-1], topk_indices_T.shape[-1]
-    if topk_indices_T.shape[:-1] != logits_S.shape[:-1] or k > vocab:
-        raise ReductionError(
-            f"sparse_kd: student logits shape {_fmt(logits_S.shape)} does not fit teacher top-k shape "
-            f"{_fmt(topk_indices_T.shape)}"
-        )
-    s = _up(logits_S)
-    tau = _temperature("sparse_kd", temperature, s)
-    log_q = F.log_softmax(s / tau, dim=-1)
-    idx = topk_indices_T.long()
+    log_q, idx, lp, _ = _sparse_inputs("sparse_kd", logits_S, topk_logprobs_T, topk_indices_T, temperature, tail)
+    vocab, k = log_q.shape[-1], idx.shape[-1]
     log_q_k = log_q.gather(-1, idx)
-    lp = _up(topk_logprobs_T).to(log_q.dtype)
     if tail == "ignore":
         return -(F.softmax(lp, dim=-1) * log_q_k).sum(-1).mean()
     p = lp.exp()
     loss = -(p * log_q_k).sum(-1)
     if vocab > k:
         tail_mass = (1.0 - p.sum(-1)).clamp_min(0.0)
-        outside = torch.ones_like(log_q, dtype=torch.bool).scatter_(-1, idx, False)
-        # masked_fill rather than multiply: log q may be −inf outside the top-k
-        tail_sum = log_q.masked_fill(~outside, 0.0).sum(-1)
-        loss = loss - tail_mass / (vocab - k) * tail_sum
+        loss = loss - tail_mass / (vocab - k) * _outside_sum(log_q, idx)
     return loss.mean()
+
+
+def sparse_kl_loss(
+    logits_S: Tensor,
+    topk_logprobs_T: Tensor,
+    topk_indices_T: Tensor,
+    temperature: Temperature = 1.0,
+    tail: SparseTail = "ignore",
+) -> Tensor:
+    """Sparse 'kl': forward KL(P_T‖P_S) × T² (per row) against a teacher known only by its top-k entries.
+
+    Inputs as sparse_kd_loss. The teacher distribution is completed by the same tail convention:
+      tail="ignore":  P_T = p_k/Σp on the top-k, 0 elsewhere: Σ_k p̂_k (log p̂_k − log q[idx_k])
+      tail="uniform": P_T = p_k on the top-k and u = (1−Σp)/(V−k) on each other class:
+                      Σ_k p_k (log p_k − log q[idx_k]) + Σ_{j∉topk} u (log u − log q[j])
+    The student's log q = log_softmax(s/T) is over all V classes. With k = V both equal kd_kl_loss.
+    """
+    log_q, idx, lp, tau = _sparse_inputs("sparse_kl", logits_S, topk_logprobs_T, topk_indices_T, temperature, tail)
+    vocab, k = log_q.shape[-1], idx.shape[-1]
+    log_q_k = log_q.gather(-1, idx)
+    if tail == "ignore":
+        kl = _kl_rows(F.log_softmax(lp, dim=-1), log_q_k)
+    else:
+        kl = _kl_rows(lp, log_q_k)
+        if vocab > k:
+            tail_mass = (1.0 - lp.exp().sum(-1)).clamp_min(0.0)
+            u = tail_mass / (vocab - k)
+            # (V−k)·u·log u = tail_mass·log u, and 0 when no mass is left
+            kl = kl + torch.xlogy(tail_mass, u) - u * _outside_sum(log_q, idx)
+    return (kl * _t_squared(tau)).mean()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -450,6 +498,23 @@ def get_loss(kind: Literal["kd", "match"], name: str) -> Callable[..., Tensor]:
     if name not in registry:
         raise ValueError(f"unknown {kind} loss {name!r}; known: {', '.join(sorted(registry))}")
     return registry[name]
+
+
+# KD losses that can learn from top-k teacher targets (a top-k teacher cache): kdLossType → sparse form.
+# The others need the teacher's full distribution (reverse_kl, jsd and tvd weigh the classes outside the
+# top-k by the student; mse reads raw logits) and are refused with top-k targets.
+SPARSE_KD_LOSSES: dict[str, Callable[..., Tensor]] = {"ce": sparse_kd_loss, "kl": sparse_kl_loss}
+
+
+def get_sparse_kd_loss(name: str) -> Callable[..., Tensor]:
+    """The sparse form of KD loss `name`; a loss without one raises ValueError naming the ones that have one."""
+    if name not in SPARSE_KD_LOSSES:
+        raise ValueError(
+            f"kdLossType '{name}' cannot learn from top-k teacher targets (teacherCache.topK): it needs the "
+            f"teacher's full distribution; use kdLossType {' or '.join(repr(n) for n in SPARSE_KD_LOSSES)}, "
+            "or cache dense logits (teacherCache.topK: null)"
+        )
+    return SPARSE_KD_LOSSES[name]
 
 
 # ---------------------------------------------------------------------------------------------------------
