@@ -35,6 +35,7 @@ from textbrewer_worker.losses import (
     get_sparse_kd_loss,
     sparse_kd_loss,
     sparse_kl_loss,
+    unregister_loss,
 )
 
 TOL = 1e-6
@@ -645,7 +646,7 @@ def test_register_loss() -> None:
         with pytest.raises(ValueError, match="'multi-label'"):
             register_loss("kd", "multi-label", bce)
     finally:
-        KD_LOSSES.pop("multi-label", None)
+        unregister_loss("kd", "multi-label")
     with pytest.raises(ValueError, match="'hidden_mse'"):
         register_loss("match", "hidden_mse", bce)
     with pytest.raises(ValueError, match="kind"):

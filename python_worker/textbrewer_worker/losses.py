@@ -7,9 +7,12 @@ leading dimension of the logits (B, or B*L for 3-D logits).
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 from collections.abc import Callable, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -40,13 +43,20 @@ __all__ = [
     "MATCH_LOSSES",
     "SPARSE_KD_LOSSES",
     "get_sparse_kd_loss",
+    "LossInfo",
+    "LOSS_INFO",
+    "BUILTIN_LOSSES",
+    "loss",
     "register_loss",
+    "unregister_loss",
     "get_loss",
+    "loss_info",
     "probability_shift_",
     "select_logits",
 ]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+_Fn = TypeVar("_Fn", bound=Callable[..., torch.Tensor])
 
 
 class ReductionError(ValueError):
@@ -118,21 +128,145 @@ def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# the loss catalogue: every loss is registered with its metadata by the @loss decorator
+
+LossKind = Literal["kd", "match"]
+LayerForm = Literal["single", "pair"]
+FEATURES = ("hidden", "attention")
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What the TypeScript config validation knows of a loss (losses.json holds the built-in ones)."""
+
+    name: str
+    kind: LossKind
+    # match losses: one layer index ("single") or an [a, b] pair of layers ("pair"); None: either (kd: n/a)
+    layers: LayerForm | None
+    # the adaptor keys the loss reads
+    features: tuple[str, ...]
+    # whether the loss applies the mask it is given (matches: the student's inputs_mask; every match fn accepts
+    # mask=, pkd ignores it)
+    mask: bool
+
+
+KD_LOSSES: dict[str, Callable[..., Tensor]] = {}
+MATCH_LOSSES: dict[str, Callable[..., Tensor]] = {}
+LOSS_INFO: dict[tuple[str, str], LossInfo] = {}
+_REGISTRIES: dict[str, dict[str, Callable[..., Tensor]]] = {"kd": KD_LOSSES, "match": MATCH_LOSSES}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def _registry(kind: str) -> dict[str, Callable[..., Tensor]]:
+    if kind not in _REGISTRIES:
+        raise ValueError(f"unknown loss kind {kind!r}; expected 'kd' or 'match'")
+    return _REGISTRIES[kind]
+
+
+def _check_signature(kind: str, name: str, fn: Callable[..., Tensor]) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # builtins and some C callables have no signature to check
+    try:
+        if kind == "kd":
+            sig.bind(None, None, None)
+        else:
+            sig.bind(None, None, mask=None)
+    except TypeError as e:
+        expected = "(logits_S, logits_T, temperature)" if kind == "kd" else "(feat_S, feat_T, mask=None)"
+        raise ValueError(f"{kind} loss {name!r}: the function must take {expected}; {e}") from None
+
+
+def register_loss(
+    kind: LossKind,
+    name: str,
+    fn: Callable[..., Tensor],
+    *,
+    layers: LayerForm | None = None,
+    features: Sequence[str] | None = None,
+    mask: bool | None = None,
+) -> LossInfo:
+    """Add a loss: kd fns take (logits_S, logits_T, temperature), match fns (feat_S, feat_T, mask).
+
+    Metadata defaults: kd losses read "logits" and take no mask; match losses accept either layer form, read
+    hidden or attention features and take the mask.
+    """
+    registry = _registry(kind)
+    if not callable(fn):
+        raise ValueError(f"{kind} loss {name!r}: fn is not callable")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{kind} loss {name!r}: a name is letters, digits, '_', '.' or '-', starting with a letter")
+    if name in registry:
+        raise ValueError(f"{kind} loss {name!r} is already registered")
+    if layers not in (None, "single", "pair") or (kind == "kd" and layers is not None):
+        raise ValueError(f"{kind} loss {name!r}: layers must be 'single' or 'pair' (match losses only), got {layers!r}")
+    default_features = ("logits",) if kind == "kd" else FEATURES
+    feats = tuple(features) if features is not None else default_features
+    if not feats or any(f not in default_features for f in feats):
+        raise ValueError(f"{kind} loss {name!r}: features must be among {', '.join(default_features)}, got {feats}")
+    _check_signature(kind, name, fn)
+    info = LossInfo(name, kind, layers, feats, kind == "match" if mask is None else bool(mask))
+    registry[name] = fn
+    LOSS_INFO[(kind, name)] = info
+    return info
+
+
+def loss(
+    *names: str,
+    kind: LossKind,
+    layers: LayerForm | None = None,
+    features: Sequence[str] | None = None,
+    mask: bool | None = None,
+) -> Callable[[_Fn], _Fn]:
+    """Registers the decorated function under each of `names` with its metadata (see register_loss)."""
+
+    def register(fn: _Fn) -> _Fn:
+        infos = [register_loss(kind, n, fn, layers=layers, features=features, mask=mask) for n in names]
+        fn.loss_info = infos  # type: ignore[attr-defined]
+        return fn
+
+    return register
+
+
+def unregister_loss(kind: LossKind, name: str) -> None:
+    """Removes a registered loss (tests, and a user loss file imported again)."""
+    _registry(kind).pop(name, None)
+    LOSS_INFO.pop((kind, name), None)
+
+
+def get_loss(kind: LossKind, name: str) -> Callable[..., Tensor]:
+    """Look a loss up by name; an unknown name raises ValueError listing the known ones."""
+    registry = _registry(kind)
+    if name not in registry:
+        raise ValueError(f"unknown {kind} loss {name!r}; known: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
+def loss_info(kind: LossKind, name: str) -> LossInfo:
+    get_loss(kind, name)
+    return LOSS_INFO[(kind, name)]
+
+
+# ---------------------------------------------------------------------------------------------------------
 # KD losses: (logits_S, logits_T, temperature)
 
 
+@loss("ce", kind="kd")
 def kd_ce_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """TextBrewer 'ce': −Σ softmax(t/T)·log_softmax(s/T), mean over rows, no T²."""
     s, t, _ = _kd_inputs("ce", logits_S, logits_T, temperature)
     return -(F.softmax(t, dim=-1) * F.log_softmax(s, dim=-1)).sum(-1).mean()
 
 
+@loss("mse", kind="kd")
 def kd_mse_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """TextBrewer 'mse': mean((s/T − t/T)²) over all elements."""
     s, t, _ = _kd_inputs("mse", logits_S, logits_T, temperature)
     return F.mse_loss(s, t)
 
 
+@loss("kl", kind="kd")
 def kd_kl_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """Forward KL(P_T‖P_S) on softened distributions, times T² (per row), mean over rows."""
     s, t, tau = _kd_inputs("kl", logits_S, logits_T, temperature)
@@ -140,6 +274,7 @@ def kd_kl_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.
     return (kl * _t_squared(tau)).mean()
 
 
+@loss("reverse_kl", kind="kd")
 def kd_reverse_kl_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """Reverse KL(P_S‖P_T) on softened distributions, times T² (per row), mean over rows."""
     s, t, tau = _kd_inputs("reverse_kl", logits_S, logits_T, temperature)
@@ -147,6 +282,7 @@ def kd_reverse_kl_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperat
     return (kl * _t_squared(tau)).mean()
 
 
+@loss("jsd", kind="kd")
 def kd_jsd_loss(
     logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0, *, beta: float = 0.5
 ) -> Tensor:
@@ -166,6 +302,7 @@ def kd_jsd_loss(
     return jsd.mean()
 
 
+@loss("tvd", kind="kd")
 def kd_tvd_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """Total variation distance 0.5·Σ|P_T − P_S| on softened distributions, mean over rows. No T²."""
     s, t, _ = _kd_inputs("tvd", logits_S, logits_T, temperature)
@@ -309,12 +446,14 @@ def _att_inputs(name: str, feat_S: Tensor, feat_T: Tensor) -> tuple[Tensor, Tens
     return _up(feat_S), _up(feat_T)
 
 
+@loss("attention_mse", kind="match", layers="single", features=["attention"])
 def att_mse_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'attention_mse' on (B,H,L,L) (a 3-D input is one head): see spec §2."""
     S, T = _att_inputs("attention_mse", feat_S, feat_T)
     return _att_mse("attention_mse", _heads(S), _heads(T), mask)
 
 
+@loss("attention_mse_sum", kind="match", layers="single", features=["attention"])
 def att_mse_sum_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'attention_mse_sum': a 4-D input is summed over heads, then attention_mse on (B,L,L)."""
     S, T = _att_inputs("attention_mse_sum", feat_S, feat_T)
@@ -323,12 +462,14 @@ def att_mse_sum_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None)
     return _att_mse("attention_mse_sum", S.unsqueeze(1), T.unsqueeze(1), mask)
 
 
+@loss("attention_ce", kind="match", layers="single", features=["attention"])
 def att_ce_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'attention_ce' on (B,H,L,L) (a 3-D input is one head): see spec §2."""
     S, T = _att_inputs("attention_ce", feat_S, feat_T)
     return _att_ce("attention_ce", _heads(S), _heads(T), mask)
 
 
+@loss("attention_ce_mean", kind="match", layers="single", features=["attention"])
 def att_ce_mean_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'attention_ce_mean': a 4-D input's raw scores are averaged over heads, then attention_ce."""
     S, T = _att_inputs("attention_ce_mean", feat_S, feat_T)
@@ -337,6 +478,7 @@ def att_ce_mean_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None)
     return _att_ce("attention_ce_mean", S.unsqueeze(1), T.unsqueeze(1), mask)
 
 
+@loss("hidden_mse", kind="match", layers="single", features=["hidden"])
 def hid_mse_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'hidden_mse': mean((S−T)²); masked Σ(S−T)²·m / (Σm·D)."""
     _check_same("hidden_mse", "feature", feat_S, feat_T, projectable=True)
@@ -348,6 +490,7 @@ def hid_mse_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> 
     return ((S - T).pow(2) * m.unsqueeze(-1)).sum() / (m.sum() * S.shape[-1])
 
 
+@loss("cos", kind="match", layers="single", features=["hidden"])
 def cos_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'cos': mean over rows (positions with mask ≠ 0) of 1 − cos, as cosine_embedding_loss(target=1)."""
     _check_same("cos", "feature", feat_S, feat_T, projectable=True)
@@ -365,6 +508,7 @@ def cos_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tens
     return (per_row * keep).sum() / keep.sum()
 
 
+@loss("pkd", kind="match", layers="single", features=["hidden"], mask=False)
 def pkd_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'pkd': position 0 of 3-D inputs, L2-normalised (no eps); mean_b Σ_d (x̂_S − x̂_T)². Mask ignored."""
     S = _up(feat_S[:, 0] if feat_S.dim() == 3 else feat_S)
@@ -387,6 +531,7 @@ def _pair(name: str, side: str, feats: Sequence[Tensor]) -> tuple[Tensor, Tensor
     return _up(a), _up(b)
 
 
+@loss("fsp", "gram", kind="match", layers="pair", features=["hidden"])
 def fsp_loss(feat_S: Sequence[Tensor], feat_T: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
     """'fsp'/'gram': G = AᵀB / L (masked: (A·m)ᵀ(B·m) / n_b) per side, mean((G_S − G_T)²)."""
     a_s, b_s = _pair("fsp", "student", feat_S)
@@ -410,6 +555,7 @@ def fsp_loss(feat_S: Sequence[Tensor], feat_T: Sequence[Tensor], mask: Tensor | 
     return F.mse_loss(g_s, g_t)
 
 
+@loss("mmd", "nst", kind="match", layers="pair", features=["hidden"])
 def mmd_loss(
     feat_S: Sequence[Tensor],
     feat_T: Sequence[Tensor],
@@ -442,62 +588,6 @@ def mmd_loss(
     m = mask.to(g_s.dtype)
     valid = m.sum(1).pow(2).sum()
     return ((g_s - g_t).pow(2) * m.unsqueeze(-1) * m.unsqueeze(1)).sum() / valid
-
-
-# ---------------------------------------------------------------------------------------------------------
-# registries
-
-KdLoss = Callable[..., Tensor]
-MatchLoss = Callable[..., Tensor]
-
-KD_LOSSES: dict[str, KdLoss] = {
-    "ce": kd_ce_loss,
-    "mse": kd_mse_loss,
-    "kl": kd_kl_loss,
-    "reverse_kl": kd_reverse_kl_loss,
-    "jsd": kd_jsd_loss,
-    "tvd": kd_tvd_loss,
-}
-
-MATCH_LOSSES: dict[str, MatchLoss] = {
-    "attention_mse": att_mse_loss,
-    "attention_mse_sum": att_mse_sum_loss,
-    "attention_ce": att_ce_loss,
-    "attention_ce_mean": att_ce_mean_loss,
-    "hidden_mse": hid_mse_loss,
-    "cos": cos_loss,
-    "pkd": pkd_loss,
-    "fsp": fsp_loss,
-    "gram": fsp_loss,
-    "mmd": mmd_loss,
-    "nst": mmd_loss,
-}
-
-_REGISTRIES: dict[str, dict[str, Callable[..., Tensor]]] = {"kd": KD_LOSSES, "match": MATCH_LOSSES}
-
-
-def _registry(kind: str) -> dict[str, Callable[..., Tensor]]:
-    if kind not in _REGISTRIES:
-        raise ValueError(f"unknown loss kind {kind!r}; expected 'kd' or 'match'")
-    return _REGISTRIES[kind]
-
-
-def register_loss(kind: Literal["kd", "match"], name: str, fn: Callable[..., Tensor]) -> None:
-    """Add a loss: kd fns take (logits_S, logits_T, temperature), match fns (feat_S, feat_T, mask)."""
-    registry = _registry(kind)
-    if not callable(fn):
-        raise ValueError(f"{kind} loss {name!r}: fn is not callable")
-    if name in registry:
-        raise ValueError(f"{kind} loss {name!r} is already registered")
-    registry[name] = fn
-
-
-def get_loss(kind: Literal["kd", "match"], name: str) -> Callable[..., Tensor]:
-    """Look a loss up by name; an unknown name raises ValueError listing the known ones."""
-    registry = _registry(kind)
-    if name not in registry:
-        raise ValueError(f"unknown {kind} loss {name!r}; known: {', '.join(sorted(registry))}")
-    return registry[name]
 
 
 # KD losses that can learn from top-k teacher targets (a top-k teacher cache): kdLossType → sparse form.
@@ -553,3 +643,7 @@ def select_logits(logits: Tensor, logits_mask: Tensor | None) -> Tensor:
             f"logits_mask shape {_fmt(logits_mask.shape)} != logits rows {_fmt(logits.shape[:2])}"
         )
     return logits[logits_mask != 0]
+
+
+# every loss registered by this module, before any user loss: what losses.json publishes
+BUILTIN_LOSSES: tuple[LossInfo, ...] = tuple(LOSS_INFO.values())

@@ -8,7 +8,7 @@ from typing import Any, Callable
 import torch
 
 from .emd import EMBEDDING_LOG_NAME, EMD_LOG_NAME, emd_loss
-from .losses import get_loss, get_sparse_kd_loss, mmd_loss, probability_shift_, select_logits
+from .losses import get_loss, get_sparse_kd_loss, loss_info, mmd_loss, probability_shift_, select_logits
 from .temperature import build_temperature
 
 LIST_KEYS = ("logits", "logits_mask", "losses", "labels")
@@ -39,10 +39,19 @@ class Objective:
     def __post_init__(self) -> None:
         self.temperature_fn = build_temperature(self.temperature_scheduler)
         self.kd_fn = get_loss("kd", self.kd_loss_type) if self.kd_loss_type else None
-        self.match_fns = [self._match_fn(m) for m in self.matches]
+        self.match_fns = [self._match_fn(i, m) for i, m in enumerate(self.matches)]
 
-    def _match_fn(self, match: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    def _match_fn(self, i: int, match: dict[str, Any]) -> Callable[..., torch.Tensor]:
         fn = get_loss("match", match["loss"])
+        form = loss_info("match", match["loss"]).layers
+        for key in ("layerS", "layerT"):
+            pair = isinstance(match[key], list)
+            if form is not None and pair != (form == "pair"):
+                want = "a pair of layer indices [a, b]" if form == "pair" else "one layer index"
+                raise ValueError(
+                    f"intermediateMatches[{i}].{key}: loss '{match['loss']}' takes {want} (its @loss(layers="
+                    f"'{form}')), got {match[key]}"
+                )
         if fn is mmd_loss:
             divisor = self.mmd_masked_divisor
             return lambda s, t, mask=None: mmd_loss(s, t, mask, masked_divisor=divisor)
