@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  ConfigError,
-  DistillationConfig,
-  TrainingConfig,
-  registerKdLossName,
-  registerMatchLossName,
-} from "../src/config/index.js";
+import { ConfigError, DistillationConfig, TrainingConfig } from "../src/config/index.js";
+import { registerLoss } from "../src/losses/registry.js";
 
 function errorOf(fn: () => unknown): ConfigError {
   try {
@@ -262,18 +257,20 @@ describe("DistillationConfig", () => {
     for (const name of ["ce", "mse", "kl", "reverse_kl", "jsd", "tvd"]) {
       expect(DistillationConfig.parse({ kdLossType: name }).kdLossType).toBe(name);
     }
-    registerKdLossName("multi_label_bce");
+    expect(e.message).toContain('(add a custom one with registerLoss({ name, kind, python: "file.py:fn" }))');
+    registerLoss({ name: "multi_label_bce", kind: "kd", python: "my_losses.py:bce" });
     expect(DistillationConfig.parse({ kdLossType: "multi_label_bce" }).kdLossType).toBe("multi_label_bce");
 
     const match = { layerT: 0, layerS: 0, feature: "hidden", weight: 1 };
     expect(errorOf(() => DistillationConfig.parse({ intermediateMatches: [{ ...match, loss: "hiden_mse" }] })).message).toContain(
       "intermediateMatches[0].loss: received \"hiden_mse\"; unknown match loss (did you mean 'hidden_mse'?)",
     );
-    registerMatchLossName("my_match");
-    registerMatchLossName("my_pair_match", { layerForm: "pair" });
+    registerLoss({ name: "my_match", kind: "match", python: "my_losses.py:my_match" });
+    // a user loss's layer form is declared in Python (@loss(layers=...)) and checked by the worker
     expect(DistillationConfig.parse({ intermediateMatches: [{ ...match, loss: "my_match" }] }).intermediateMatches).toHaveLength(1);
-    expect(() => DistillationConfig.parse({ intermediateMatches: [{ ...match, loss: "my_pair_match" }] })).toThrow(
-      /layerT: received 0; loss 'my_pair_match' compares pairs of layers/,
+    expect(DistillationConfig.parse({ intermediateMatches: [{ ...match, loss: "my_match", layerT: [0, 1], layerS: [0, 1] }] }).intermediateMatches).toHaveLength(1);
+    expect(() => registerLoss({ name: "hidden_mse", kind: "match", python: "my_losses.py:mine" })).toThrow(
+      "registerLoss: 'hidden_mse' is a built-in match loss; give your loss another name",
     );
   });
 

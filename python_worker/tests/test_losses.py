@@ -31,7 +31,11 @@ from textbrewer_worker.losses import (
     probability_shift_,
     register_loss,
     select_logits,
+    SPARSE_KD_LOSSES,
+    get_sparse_kd_loss,
     sparse_kd_loss,
+    sparse_kl_loss,
+    unregister_loss,
 )
 
 TOL = 1e-6
@@ -274,6 +278,69 @@ def test_sparse_kd_int32_indices_and_errors() -> None:
         sparse_kd_loss(t64(s), t64(lp[:, :2]), torch.from_numpy(idx))
     with pytest.raises(ReductionError, match="does not fit"):
         sparse_kd_loss(t64(s[:2]), t64(lp), torch.from_numpy(idx))
+
+
+def ref_sparse_kl(s: np.ndarray, lp: np.ndarray, idx: np.ndarray, temp: float | np.ndarray, tail: str) -> float:
+    """KL(P_T‖P_S)·T² with P_T completed from its top-k: renormalised ("ignore") or the rest spread evenly."""
+    S, LP, IDX = rows_of(s), rows_of(lp), rows_of(idx)
+    tau = temps_of(temp, len(S))
+    V, k = S.shape[-1], IDX.shape[-1]
+    total = 0.0
+    for r in range(len(S)):
+        q = softmax_row(S[r] / tau[r])
+        p_top = [math.exp(v) for v in LP[r]]
+        p_full = np.zeros(V)
+        if tail == "ignore":
+            for i in range(k):
+                p_full[IDX[r, i]] = p_top[i] / sum(p_top)
+        else:
+            p_full[:] = max(0.0, 1 - sum(p_top)) / (V - k) if V > k else 0.0
+            for i in range(k):
+                p_full[IDX[r, i]] = p_top[i]
+        total += kl_row(p_full, q) * tau[r] ** 2
+    return total / len(S)
+
+
+@pytest.mark.parametrize("tail", ["ignore", "uniform"])
+@pytest.mark.parametrize("shape", [(4, 10), (2, 3, 10)])
+@pytest.mark.parametrize("per_row", [False, True])
+def test_sparse_kl_topk(tail: str, shape: tuple[int, ...], per_row: bool) -> None:
+    g = rng(14)
+    s, t = g.normal(0, 2, shape), g.normal(0, 2, shape)
+    temp = g.uniform(0.5, 3.0, shape[:-1]) if per_row else 2.0
+    lp, idx = teacher_topk(t, temp, 4)
+    out = sparse_kl_loss(t64(s), t64(lp), torch.from_numpy(idx), t64(temp) if per_row else temp, tail=tail)
+    close(out, ref_sparse_kl(s, lp, idx, temp, tail))
+
+
+@pytest.mark.parametrize("kind", ["ce", "kl"])
+@pytest.mark.parametrize("tail", ["ignore", "uniform"])
+@pytest.mark.parametrize("per_row", [False, True])
+def test_sparse_losses_at_full_vocab_equal_the_dense_loss(kind: str, tail: str, per_row: bool) -> None:
+    g = rng(15)
+    shape = (2, 3, 8)
+    s, t = g.normal(0, 2, shape), g.normal(0, 2, shape)
+    temp = g.uniform(0.5, 3.0, shape[:-1]) if per_row else 2.0
+    lp, idx = teacher_topk(t, temp, shape[-1])
+    out = get_sparse_kd_loss(kind)(t64(s), t64(lp), torch.from_numpy(idx), t64(temp) if per_row else temp, tail=tail)
+    close(out, ref_kd(kind, s, t, temp))
+
+
+def test_sparse_kl_is_zero_for_the_teacher_itself_and_keeps_gradients() -> None:
+    t = rng(16).normal(0, 2, (3, 6))
+    lp, idx = teacher_topk(t, 2.0, 6)
+    close(sparse_kl_loss(t64(t), t64(lp), torch.from_numpy(idx), 2.0, tail="uniform"), 0.0)
+    s = t64(rng(17).normal(0, 2, (3, 6))).requires_grad_(True)
+    lp3, idx3 = teacher_topk(t, 2.0, 3)
+    sparse_kl_loss(s, t64(lp3), torch.from_numpy(idx3), 2.0, tail="uniform").backward()
+    assert s.grad is not None and bool(torch.isfinite(s.grad).all()) and float(s.grad.abs().sum()) > 0
+
+
+def test_sparse_kd_losses_registry_refuses_the_others() -> None:
+    assert SPARSE_KD_LOSSES == {"ce": sparse_kd_loss, "kl": sparse_kl_loss}
+    for kind in set(KD_LOSSES) - set(SPARSE_KD_LOSSES):
+        with pytest.raises(ValueError, match=rf"kdLossType '{kind}' cannot learn from top-k.*teacherCache\.topK"):
+            get_sparse_kd_loss(kind)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -579,7 +646,7 @@ def test_register_loss() -> None:
         with pytest.raises(ValueError, match="'multi-label'"):
             register_loss("kd", "multi-label", bce)
     finally:
-        KD_LOSSES.pop("multi-label", None)
+        unregister_loss("kd", "multi-label")
     with pytest.raises(ValueError, match="'hidden_mse'"):
         register_loss("match", "hidden_mse", bce)
     with pytest.raises(ValueError, match="kind"):

@@ -7,9 +7,12 @@ leading dimension of the logits (B, or B*L for 3-D logits).
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 from collections.abc import Callable, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +29,7 @@ __all__ = [
     "kd_jsd_loss",
     "kd_tvd_loss",
     "sparse_kd_loss",
+    "sparse_kl_loss",
     "att_mse_loss",
     "att_mse_sum_loss",
     "att_ce_loss",
@@ -37,13 +41,22 @@ __all__ = [
     "mmd_loss",
     "KD_LOSSES",
     "MATCH_LOSSES",
+    "SPARSE_KD_LOSSES",
+    "get_sparse_kd_loss",
+    "LossInfo",
+    "LOSS_INFO",
+    "BUILTIN_LOSSES",
+    "loss",
     "register_loss",
+    "unregister_loss",
     "get_loss",
+    "loss_info",
     "probability_shift_",
     "select_logits",
 ]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+_Fn = TypeVar("_Fn", bound=Callable[..., torch.Tensor])
 
 
 class ReductionError(ValueError):
@@ -115,21 +128,145 @@ def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# the loss catalogue: every loss is registered with its metadata by the @loss decorator
+
+LossKind = Literal["kd", "match"]
+LayerForm = Literal["single", "pair"]
+FEATURES = ("hidden", "attention")
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What the TypeScript config validation knows of a loss (losses.json holds the built-in ones)."""
+
+    name: str
+    kind: LossKind
+    # match losses: one layer index ("single") or an [a, b] pair of layers ("pair"); None: either (kd: n/a)
+    layers: LayerForm | None
+    # the adaptor keys the loss reads
+    features: tuple[str, ...]
+    # whether the loss applies the mask it is given (matches: the student's inputs_mask; every match fn accepts
+    # mask=, pkd ignores it)
+    mask: bool
+
+
+KD_LOSSES: dict[str, Callable[..., Tensor]] = {}
+MATCH_LOSSES: dict[str, Callable[..., Tensor]] = {}
+LOSS_INFO: dict[tuple[str, str], LossInfo] = {}
+_REGISTRIES: dict[str, dict[str, Callable[..., Tensor]]] = {"kd": KD_LOSSES, "match": MATCH_LOSSES}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+def _registry(kind: str) -> dict[str, Callable[..., Tensor]]:
+    if kind not in _REGISTRIES:
+        raise ValueError(f"unknown loss kind {kind!r}; expected 'kd' or 'match'")
+    return _REGISTRIES[kind]
+
+
+def _check_signature(kind: str, name: str, fn: Callable[..., Tensor]) -> None:
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # builtins and some C callables have no signature to check
+    try:
+        if kind == "kd":
+            sig.bind(None, None, None)
+        else:
+            sig.bind(None, None, mask=None)
+    except TypeError as e:
+        expected = "(logits_S, logits_T, temperature)" if kind == "kd" else "(feat_S, feat_T, mask=None)"
+        raise ValueError(f"{kind} loss {name!r}: the function must take {expected}; {e}") from None
+
+
+def register_loss(
+    kind: LossKind,
+    name: str,
+    fn: Callable[..., Tensor],
+    *,
+    layers: LayerForm | None = None,
+    features: Sequence[str] | None = None,
+    mask: bool | None = None,
+) -> LossInfo:
+    """Add a loss: kd fns take (logits_S, logits_T, temperature), match fns (feat_S, feat_T, mask).
+
+    Metadata defaults: kd losses read "logits" and take no mask; match losses accept either layer form, read
+    hidden or attention features and take the mask.
+    """
+    registry = _registry(kind)
+    if not callable(fn):
+        raise ValueError(f"{kind} loss {name!r}: fn is not callable")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"{kind} loss {name!r}: a name is letters, digits, '_', '.' or '-', starting with a letter")
+    if name in registry:
+        raise ValueError(f"{kind} loss {name!r} is already registered")
+    if layers not in (None, "single", "pair") or (kind == "kd" and layers is not None):
+        raise ValueError(f"{kind} loss {name!r}: layers must be 'single' or 'pair' (match losses only), got {layers!r}")
+    default_features = ("logits",) if kind == "kd" else FEATURES
+    feats = tuple(features) if features is not None else default_features
+    if not feats or any(f not in default_features for f in feats):
+        raise ValueError(f"{kind} loss {name!r}: features must be among {', '.join(default_features)}, got {feats}")
+    _check_signature(kind, name, fn)
+    info = LossInfo(name, kind, layers, feats, kind == "match" if mask is None else bool(mask))
+    registry[name] = fn
+    LOSS_INFO[(kind, name)] = info
+    return info
+
+
+def loss(
+    *names: str,
+    kind: LossKind,
+    layers: LayerForm | None = None,
+    features: Sequence[str] | None = None,
+    mask: bool | None = None,
+) -> Callable[[_Fn], _Fn]:
+    """Registers the decorated function under each of `names` with its metadata (see register_loss)."""
+
+    def register(fn: _Fn) -> _Fn:
+        infos = [register_loss(kind, n, fn, layers=layers, features=features, mask=mask) for n in names]
+        fn.loss_info = infos  # type: ignore[attr-defined]
+        return fn
+
+    return register
+
+
+def unregister_loss(kind: LossKind, name: str) -> None:
+    """Removes a registered loss (tests, and a user loss file imported again)."""
+    _registry(kind).pop(name, None)
+    LOSS_INFO.pop((kind, name), None)
+
+
+def get_loss(kind: LossKind, name: str) -> Callable[..., Tensor]:
+    """Look a loss up by name; an unknown name raises ValueError listing the known ones."""
+    registry = _registry(kind)
+    if name not in registry:
+        raise ValueError(f"unknown {kind} loss {name!r}; known: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
+def loss_info(kind: LossKind, name: str) -> LossInfo:
+    get_loss(kind, name)
+    return LOSS_INFO[(kind, name)]
+
+
+# ---------------------------------------------------------------------------------------------------------
 # KD losses: (logits_S, logits_T, temperature)
 
 
+@loss("ce", kind="kd")
 def kd_ce_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """TextBrewer 'ce': −Σ softmax(t/T)·log_softmax(s/T), mean over rows, no T²."""
     s, t, _ = _kd_inputs("ce", logits_S, logits_T, temperature)
     return -(F.softmax(t, dim=-1) * F.log_softmax(s, dim=-1)).sum(-1).mean()
 
 
+@loss("mse", kind="kd")
 def kd_mse_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """TextBrewer 'mse': mean((s/T − t/T)²) over all elements."""
     s, t, _ = _kd_inputs("mse", logits_S, logits_T, temperature)
     return F.mse_loss(s, t)
 
 
+@loss("kl", kind="kd")
 def kd_kl_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """Forward KL(P_T‖P_S) on softened distributions, times T² (per row), mean over rows."""
     s, t, tau = _kd_inputs("kl", logits_S, logits_T, temperature)
@@ -137,6 +274,7 @@ def kd_kl_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.
     return (kl * _t_squared(tau)).mean()
 
 
+@loss("reverse_kl", kind="kd")
 def kd_reverse_kl_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """Reverse KL(P_S‖P_T) on softened distributions, times T² (per row), mean over rows."""
     s, t, tau = _kd_inputs("reverse_kl", logits_S, logits_T, temperature)
@@ -144,6 +282,7 @@ def kd_reverse_kl_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperat
     return (kl * _t_squared(tau)).mean()
 
 
+@loss("jsd", kind="kd")
 def kd_jsd_loss(
     logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0, *, beta: float = 0.5
 ) -> Tensor:
@@ -163,10 +302,45 @@ def kd_jsd_loss(
     return jsd.mean()
 
 
+@loss("tvd", kind="kd")
 def kd_tvd_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0) -> Tensor:
     """Total variation distance 0.5·Σ|P_T − P_S| on softened distributions, mean over rows. No T²."""
     s, t, _ = _kd_inputs("tvd", logits_S, logits_T, temperature)
     return 0.5 * (F.softmax(t, dim=-1) - F.softmax(s, dim=-1)).abs().sum(-1).mean()
+
+
+SparseTail = Literal["ignore", "uniform"]
+
+
+def _sparse_inputs(
+    name: str, logits_S: Tensor, topk_logprobs_T: Tensor, topk_indices_T: Tensor, temperature: Temperature, tail: str
+) -> tuple[Tensor, Tensor, Tensor, float | Tensor]:
+    """Checks the shapes; returns (log_softmax(s/T) over all V, the top-k indices as int64, the teacher's top-k
+    log-probabilities in log q's dtype, τ)."""
+    if tail not in ("ignore", "uniform"):
+        raise ValueError(f"{name}: tail must be 'ignore' or 'uniform', got {tail!r}")
+    if topk_logprobs_T.shape != topk_indices_T.shape:
+        raise ReductionError(
+            f"{name}: top-k log-probs shape {_fmt(topk_logprobs_T.shape)} != "
+            f"indices shape {_fmt(topk_indices_T.shape)}"
+        )
+    vocab, k = logits_S.shape[-1], topk_indices_T.shape[-1]
+    if topk_indices_T.shape[:-1] != logits_S.shape[:-1] or k > vocab:
+        raise ReductionError(
+            f"{name}: student logits shape {_fmt(logits_S.shape)} does not fit teacher top-k shape "
+            f"{_fmt(topk_indices_T.shape)}"
+        )
+    s = _up(logits_S)
+    tau = _temperature(name, temperature, s)
+    log_q = F.log_softmax(s / tau, dim=-1)
+    return log_q, topk_indices_T.long(), _up(topk_logprobs_T).to(log_q.dtype), tau
+
+
+def _outside_sum(log_q: Tensor, idx: Tensor) -> Tensor:
+    """Σ_{j ∉ top-k} log q[j] per row."""
+    outside = torch.ones_like(log_q, dtype=torch.bool).scatter_(-1, idx, False)
+    # masked_fill rather than multiply: log q may be −inf outside the top-k
+    return log_q.masked_fill(~outside, 0.0).sum(-1)
 
 
 def sparse_kd_loss(
@@ -174,9 +348,9 @@ def sparse_kd_loss(
     topk_logprobs_T: Tensor,
     topk_indices_T: Tensor,
     temperature: Temperature = 1.0,
-    tail: Literal["ignore", "uniform"] = "ignore",
+    tail: SparseTail = "ignore",
 ) -> Tensor:
-    """KD cross-entropy against a teacher known only by its top-k entries; mean over rows.
+    """Sparse 'ce': KD cross-entropy against a teacher known only by its top-k entries; mean over rows.
 
     topk_logprobs_T (..., k): the teacher's full-vocabulary log-probabilities at temperature T at the
     (distinct) indices topk_indices_T (..., k). The student uses log_softmax(s/T) over all V classes.
@@ -185,36 +359,47 @@ def sparse_kd_loss(
       tail="uniform": −Σ_k p_k · log q[idx_k] − (1−Σp)/(V−k) · Σ_{j∉topk} log q[j]
     With k = V both equal kd_ce_loss on the full teacher distribution. No T² factor.
     """
-    if tail not in ("ignore", "uniform"):
-        raise ValueError(f"sparse_kd: tail must be 'ignore' or 'uniform', got {tail!r}")
-    if topk_logprobs_T.shape != topk_indices_T.shape:
-        raise ReductionError(
-            f"sparse_kd: top-k log-probs shape {_fmt(topk_logprobs_T.shape)} != "
-            f"indices shape {_fmt(topk_indices_T.shape)}"
-        )
-    vocab, k = logits_S.shape[-1], topk_indices_T.shape[-1]
-    if topk_indices_T.shape[:-1] != logits_S.shape[:-1] or k > vocab:
-        raise ReductionError(
-            f"sparse_kd: student logits shape {_fmt(logits_S.shape)} does not fit teacher top-k shape "
-            f"{_fmt(topk_indices_T.shape)}"
-        )
-    s = _up(logits_S)
-    tau = _temperature("sparse_kd", temperature, s)
-    log_q = F.log_softmax(s / tau, dim=-1)
-    idx = topk_indices_T.long()
+    log_q, idx, lp, _ = _sparse_inputs("sparse_kd", logits_S, topk_logprobs_T, topk_indices_T, temperature, tail)
+    vocab, k = log_q.shape[-1], idx.shape[-1]
     log_q_k = log_q.gather(-1, idx)
-    lp = _up(topk_logprobs_T).to(log_q.dtype)
     if tail == "ignore":
         return -(F.softmax(lp, dim=-1) * log_q_k).sum(-1).mean()
     p = lp.exp()
     loss = -(p * log_q_k).sum(-1)
     if vocab > k:
         tail_mass = (1.0 - p.sum(-1)).clamp_min(0.0)
-        outside = torch.ones_like(log_q, dtype=torch.bool).scatter_(-1, idx, False)
-        # masked_fill rather than multiply: log q may be −inf outside the top-k
-        tail_sum = log_q.masked_fill(~outside, 0.0).sum(-1)
-        loss = loss - tail_mass / (vocab - k) * tail_sum
+        loss = loss - tail_mass / (vocab - k) * _outside_sum(log_q, idx)
     return loss.mean()
+
+
+def sparse_kl_loss(
+    logits_S: Tensor,
+    topk_logprobs_T: Tensor,
+    topk_indices_T: Tensor,
+    temperature: Temperature = 1.0,
+    tail: SparseTail = "ignore",
+) -> Tensor:
+    """Sparse 'kl': forward KL(P_T‖P_S) × T² (per row) against a teacher known only by its top-k entries.
+
+    Inputs as sparse_kd_loss. The teacher distribution is completed by the same tail convention:
+      tail="ignore":  P_T = p_k/Σp on the top-k, 0 elsewhere: Σ_k p̂_k (log p̂_k − log q[idx_k])
+      tail="uniform": P_T = p_k on the top-k and u = (1−Σp)/(V−k) on each other class:
+                      Σ_k p_k (log p_k − log q[idx_k]) + Σ_{j∉topk} u (log u − log q[j])
+    The student's log q = log_softmax(s/T) is over all V classes. With k = V both equal kd_kl_loss.
+    """
+    log_q, idx, lp, tau = _sparse_inputs("sparse_kl", logits_S, topk_logprobs_T, topk_indices_T, temperature, tail)
+    vocab, k = log_q.shape[-1], idx.shape[-1]
+    log_q_k = log_q.gather(-1, idx)
+    if tail == "ignore":
+        kl = _kl_rows(F.log_softmax(lp, dim=-1), log_q_k)
+    else:
+        kl = _kl_rows(lp, log_q_k)
+        if vocab > k:
+            tail_mass = (1.0 - lp.exp().sum(-1)).clamp_min(0.0)
+            u = tail_mass / (vocab - k)
+            # (V−k)·u·log u = tail_mass·log u, and 0 when no mass is left
+            kl = kl + torch.xlogy(tail_mass, u) - u * _outside_sum(log_q, idx)
+    return (kl * _t_squared(tau)).mean()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -261,12 +446,14 @@ def _att_inputs(name: str, feat_S: Tensor, feat_T: Tensor) -> tuple[Tensor, Tens
     return _up(feat_S), _up(feat_T)
 
 
+@loss("attention_mse", kind="match", layers="single", features=["attention"])
 def att_mse_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'attention_mse' on (B,H,L,L) (a 3-D input is one head): see spec §2."""
     S, T = _att_inputs("attention_mse", feat_S, feat_T)
     return _att_mse("attention_mse", _heads(S), _heads(T), mask)
 
 
+@loss("attention_mse_sum", kind="match", layers="single", features=["attention"])
 def att_mse_sum_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'attention_mse_sum': a 4-D input is summed over heads, then attention_mse on (B,L,L)."""
     S, T = _att_inputs("attention_mse_sum", feat_S, feat_T)
@@ -275,12 +462,14 @@ def att_mse_sum_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None)
     return _att_mse("attention_mse_sum", S.unsqueeze(1), T.unsqueeze(1), mask)
 
 
+@loss("attention_ce", kind="match", layers="single", features=["attention"])
 def att_ce_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'attention_ce' on (B,H,L,L) (a 3-D input is one head): see spec §2."""
     S, T = _att_inputs("attention_ce", feat_S, feat_T)
     return _att_ce("attention_ce", _heads(S), _heads(T), mask)
 
 
+@loss("attention_ce_mean", kind="match", layers="single", features=["attention"])
 def att_ce_mean_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'attention_ce_mean': a 4-D input's raw scores are averaged over heads, then attention_ce."""
     S, T = _att_inputs("attention_ce_mean", feat_S, feat_T)
@@ -289,6 +478,7 @@ def att_ce_mean_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None)
     return _att_ce("attention_ce_mean", S.unsqueeze(1), T.unsqueeze(1), mask)
 
 
+@loss("hidden_mse", kind="match", layers="single", features=["hidden"])
 def hid_mse_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'hidden_mse': mean((S−T)²); masked Σ(S−T)²·m / (Σm·D)."""
     _check_same("hidden_mse", "feature", feat_S, feat_T, projectable=True)
@@ -300,6 +490,7 @@ def hid_mse_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> 
     return ((S - T).pow(2) * m.unsqueeze(-1)).sum() / (m.sum() * S.shape[-1])
 
 
+@loss("cos", kind="match", layers="single", features=["hidden"])
 def cos_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'cos': mean over rows (positions with mask ≠ 0) of 1 − cos, as cosine_embedding_loss(target=1)."""
     _check_same("cos", "feature", feat_S, feat_T, projectable=True)
@@ -317,6 +508,7 @@ def cos_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tens
     return (per_row * keep).sum() / keep.sum()
 
 
+@loss("pkd", kind="match", layers="single", features=["hidden"], mask=False)
 def pkd_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
     """'pkd': position 0 of 3-D inputs, L2-normalised (no eps); mean_b Σ_d (x̂_S − x̂_T)². Mask ignored."""
     S = _up(feat_S[:, 0] if feat_S.dim() == 3 else feat_S)
@@ -339,6 +531,7 @@ def _pair(name: str, side: str, feats: Sequence[Tensor]) -> tuple[Tensor, Tensor
     return _up(a), _up(b)
 
 
+@loss("fsp", "gram", kind="match", layers="pair", features=["hidden"])
 def fsp_loss(feat_S: Sequence[Tensor], feat_T: Sequence[Tensor], mask: Tensor | None = None) -> Tensor:
     """'fsp'/'gram': G = AᵀB / L (masked: (A·m)ᵀ(B·m) / n_b) per side, mean((G_S − G_T)²)."""
     a_s, b_s = _pair("fsp", "student", feat_S)
@@ -362,6 +555,7 @@ def fsp_loss(feat_S: Sequence[Tensor], feat_T: Sequence[Tensor], mask: Tensor | 
     return F.mse_loss(g_s, g_t)
 
 
+@loss("mmd", "nst", kind="match", layers="pair", features=["hidden"])
 def mmd_loss(
     feat_S: Sequence[Tensor],
     feat_T: Sequence[Tensor],
@@ -396,60 +590,21 @@ def mmd_loss(
     return ((g_s - g_t).pow(2) * m.unsqueeze(-1) * m.unsqueeze(1)).sum() / valid
 
 
-# ---------------------------------------------------------------------------------------------------------
-# registries
-
-KdLoss = Callable[..., Tensor]
-MatchLoss = Callable[..., Tensor]
-
-KD_LOSSES: dict[str, KdLoss] = {
-    "ce": kd_ce_loss,
-    "mse": kd_mse_loss,
-    "kl": kd_kl_loss,
-    "reverse_kl": kd_reverse_kl_loss,
-    "jsd": kd_jsd_loss,
-    "tvd": kd_tvd_loss,
-}
-
-MATCH_LOSSES: dict[str, MatchLoss] = {
-    "attention_mse": att_mse_loss,
-    "attention_mse_sum": att_mse_sum_loss,
-    "attention_ce": att_ce_loss,
-    "attention_ce_mean": att_ce_mean_loss,
-    "hidden_mse": hid_mse_loss,
-    "cos": cos_loss,
-    "pkd": pkd_loss,
-    "fsp": fsp_loss,
-    "gram": fsp_loss,
-    "mmd": mmd_loss,
-    "nst": mmd_loss,
-}
-
-_REGISTRIES: dict[str, dict[str, Callable[..., Tensor]]] = {"kd": KD_LOSSES, "match": MATCH_LOSSES}
+# KD losses that can learn from top-k teacher targets (a top-k teacher cache): kdLossType → sparse form.
+# The others need the teacher's full distribution (reverse_kl, jsd and tvd weigh the classes outside the
+# top-k by the student; mse reads raw logits) and are refused with top-k targets.
+SPARSE_KD_LOSSES: dict[str, Callable[..., Tensor]] = {"ce": sparse_kd_loss, "kl": sparse_kl_loss}
 
 
-def _registry(kind: str) -> dict[str, Callable[..., Tensor]]:
-    if kind not in _REGISTRIES:
-        raise ValueError(f"unknown loss kind {kind!r}; expected 'kd' or 'match'")
-    return _REGISTRIES[kind]
-
-
-def register_loss(kind: Literal["kd", "match"], name: str, fn: Callable[..., Tensor]) -> None:
-    """Add a loss: kd fns take (logits_S, logits_T, temperature), match fns (feat_S, feat_T, mask)."""
-    registry = _registry(kind)
-    if not callable(fn):
-        raise ValueError(f"{kind} loss {name!r}: fn is not callable")
-    if name in registry:
-        raise ValueError(f"{kind} loss {name!r} is already registered")
-    registry[name] = fn
-
-
-def get_loss(kind: Literal["kd", "match"], name: str) -> Callable[..., Tensor]:
-    """Look a loss up by name; an unknown name raises ValueError listing the known ones."""
-    registry = _registry(kind)
-    if name not in registry:
-        raise ValueError(f"unknown {kind} loss {name!r}; known: {', '.join(sorted(registry))}")
-    return registry[name]
+def get_sparse_kd_loss(name: str) -> Callable[..., Tensor]:
+    """The sparse form of KD loss `name`; a loss without one raises ValueError naming the ones that have one."""
+    if name not in SPARSE_KD_LOSSES:
+        raise ValueError(
+            f"kdLossType '{name}' cannot learn from top-k teacher targets (teacherCache.topK): it needs the "
+            f"teacher's full distribution; use kdLossType {' or '.join(repr(n) for n in SPARSE_KD_LOSSES)}, "
+            "or cache dense logits (teacherCache.topK: null)"
+        )
+    return SPARSE_KD_LOSSES[name]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -488,3 +643,7 @@ def select_logits(logits: Tensor, logits_mask: Tensor | None) -> Tensor:
             f"logits_mask shape {_fmt(logits_mask.shape)} != logits rows {_fmt(logits.shape[:2])}"
         )
     return logits[logits_mask != 0]
+
+
+# every loss registered by this module, before any user loss: what losses.json publishes
+BUILTIN_LOSSES: tuple[LossInfo, ...] = tuple(LOSS_INFO.values())

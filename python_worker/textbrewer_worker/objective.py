@@ -8,7 +8,7 @@ from typing import Any, Callable
 import torch
 
 from .emd import EMBEDDING_LOG_NAME, EMD_LOG_NAME, emd_loss
-from .losses import get_loss, mmd_loss, probability_shift_, select_logits, sparse_kd_loss
+from .losses import get_loss, get_sparse_kd_loss, loss_info, mmd_loss, probability_shift_, select_logits
 from .temperature import build_temperature
 
 LIST_KEYS = ("logits", "logits_mask", "losses", "labels")
@@ -39,10 +39,19 @@ class Objective:
     def __post_init__(self) -> None:
         self.temperature_fn = build_temperature(self.temperature_scheduler)
         self.kd_fn = get_loss("kd", self.kd_loss_type) if self.kd_loss_type else None
-        self.match_fns = [self._match_fn(m) for m in self.matches]
+        self.match_fns = [self._match_fn(i, m) for i, m in enumerate(self.matches)]
 
-    def _match_fn(self, match: dict[str, Any]) -> Callable[..., torch.Tensor]:
+    def _match_fn(self, i: int, match: dict[str, Any]) -> Callable[..., torch.Tensor]:
         fn = get_loss("match", match["loss"])
+        form = loss_info("match", match["loss"]).layers
+        for key in ("layerS", "layerT"):
+            pair = isinstance(match[key], list)
+            if form is not None and pair != (form == "pair"):
+                want = "a pair of layer indices [a, b]" if form == "pair" else "one layer index"
+                raise ValueError(
+                    f"intermediateMatches[{i}].{key}: loss '{match['loss']}' takes {want} (its @loss(layers="
+                    f"'{form}')), got {match[key]}"
+                )
         if fn is mmd_loss:
             divisor = self.mmd_masked_divisor
             return lambda s, t, mask=None: mmd_loss(s, t, mask, masked_divisor=divisor)
@@ -60,6 +69,23 @@ def topk_targets(logits: list[torch.Tensor], k: int, temperature: float) -> list
     return out
 
 
+def masks_for(
+    logits: list[torch.Tensor], masks: list[torch.Tensor] | None, side: str
+) -> list[torch.Tensor] | None:
+    """One logits_mask per logits tensor: a single mask applies to every one (as in TextBrewer), else the
+    counts must agree (zip would silently drop the logits past the last mask)."""
+    if masks is None:
+        return None
+    if len(masks) == 1:
+        return masks * len(logits)
+    if len(masks) != len(logits):
+        raise ValueError(
+            f"logits_mask: the {side} adaptor gives {len(masks)} logits_mask tensors for {len(logits)} logits "
+            "tensors; give one mask for all of them or one per logits tensor"
+        )
+    return masks
+
+
 def sparse_kd_term(
     objective: Objective,
     logits_S: list[torch.Tensor],
@@ -70,13 +96,13 @@ def sparse_kd_term(
     pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
     if len(pairs) != len(logits_S):
         raise ValueError(f"teacherTopK: {len(pairs)} cached logits for {len(logits_S)} student logits")
+    loss_fn = get_sparse_kd_loss(objective.kd_loss_type or "ce")
+    masks = masks_for(logits_S, masks_S, "student")
     total: torch.Tensor | float = 0.0
     for i, (l_S, (values, indices)) in enumerate(zip(logits_S, pairs)):
-        if masks_S is not None:
-            l_S, values, indices = (select_logits(x, masks_S[i]) for x in (l_S, values, indices))
-        total = total + sparse_kd_loss(
-            l_S, values, indices, objective.temperature, tail=topk.get("tail", "ignore")
-        )
+        if masks is not None:
+            l_S, values, indices = (select_logits(x, masks[i]) for x in (l_S, values, indices))
+        total = total + loss_fn(l_S, values, indices, objective.temperature, tail=topk.get("tail", "ignore"))
     return total  # type: ignore[return-value]
 
 
@@ -108,6 +134,8 @@ def kd_term(
         raise ValueError(
             f"logits: the student gives {len(logits_S)} logits tensors and the teacher {len(logits_T)}"
         )
+    masks_S = masks_for(logits_S, masks_S, "student")
+    masks_T = masks_for(logits_T, masks_T, "teacher")
     if masks_S is not None:
         logits_S = [select_logits(l, m) for l, m in zip(logits_S, masks_S)]
     if masks_T is not None:
@@ -115,6 +143,11 @@ def kd_term(
     if objective.probability_shift:
         if labels is None:
             raise ValueError("probabilityShift: the student adaptor must return 'labels'")
+        if len(labels) != len(logits_T):
+            raise ValueError(
+                f"probabilityShift: the student adaptor gives {len(labels)} labels tensors for {len(logits_T)} "
+                "logits tensors; give one labels tensor per logits tensor"
+            )
         # clone: never mutate the caller's tensors (e.g. cached teacher logits)
         logits_T = [probability_shift_(l.clone(), y) for l, y in zip(logits_T, labels)]
     total: torch.Tensor | float = 0.0

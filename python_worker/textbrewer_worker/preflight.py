@@ -83,6 +83,28 @@ def check_match(i: int, match: dict[str, Any], results_S: dict[str, Any], result
         )
 
 
+def check_logits_lists(
+    results_S: dict[str, Any], results_T: list[dict[str, Any]], probability_shift: bool
+) -> None:
+    """A logits_mask list (and, with probabilityShift, a labels list) must hold one tensor for all logits or one
+    per logits tensor: paired by position, the logits past the last one would silently leave the KD loss."""
+    for side, results in [("student", results_S), *(("teacher", r) for r in results_T)]:
+        logits, masks = results.get("logits"), results.get("logits_mask")
+        if logits is None or masks is None:
+            continue
+        if len(masks) not in (1, len(logits)):
+            raise PreflightError(
+                f"logits_mask: the {side} adaptor gives {len(masks)} logits_mask tensors for {len(logits)} logits "
+                f"tensors; return one mask for all of them or one per logits tensor (adaptor{side[0].upper()})"
+            )
+    logits, labels = results_S.get("logits"), results_S.get("labels")
+    if probability_shift and logits is not None and labels is not None and len(labels) != len(logits):
+        raise PreflightError(
+            f"probabilityShift: the student adaptor gives {len(labels)} labels tensors for {len(logits)} logits "
+            "tensors; return one labels tensor per logits tensor (adaptorS)"
+        )
+
+
 def preflight(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     task = args.get("task") or DEFAULT_TASK
     rng = torch.get_rng_state()
@@ -105,6 +127,7 @@ def preflight(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
                 ]
             else:
                 results_T = teacher_results(session, task, batch_T, extra)
+            check_logits_lists(results_S, results_T, session.objective.probability_shift)
             for i, match in enumerate(session.objective.matches):
                 check_match(i, match, results_S, results_T[0])
             _, terms, _ = distill_loss(

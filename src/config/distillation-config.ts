@@ -8,11 +8,11 @@
  */
 import { z } from "zod";
 import { WEIGHT_SCHEDULERS } from "../schedules/weight.js";
+import { builtinLosses, lossInfo, lossNames } from "../losses/catalogue.js";
 import {
   camelToSnake,
   readConfigJson,
   renameSnakeKeys,
-  showValue,
   suggestName,
   parseConfig,
   type ConfigProblem,
@@ -22,68 +22,39 @@ import {
 const NAME = "DistillationConfig";
 
 // ---------------------------------------------------------------------------------------------------------------
-// Loss-name registries
+// Loss names: the worker's catalogue (losses.json) and the losses added with registerLoss
 
-export const KD_LOSS_NAMES = ["ce", "mse", "kl", "reverse_kl", "jsd", "tvd"] as const;
-export const MATCH_LOSS_NAMES = [
-  "attention_mse",
-  "attention_mse_sum",
-  "attention_ce",
-  "attention_ce_mean",
-  "hidden_mse",
-  "cos",
-  "pkd",
-  "fsp",
-  "gram",
-  "mmd",
-  "nst",
-] as const;
+/** The worker's built-in KD losses (`kdLossType`), in its order. */
+export const KD_LOSS_NAMES: readonly string[] = builtinLosses("kd").map((l) => l.name);
+/** The worker's built-in match losses. */
+export const MATCH_LOSS_NAMES: readonly string[] = builtinLosses("match").map((l) => l.name);
 
-/** Match losses that compare pairs of layers: both `layerT` and `layerS` are `[a, b]`. */
-const PAIR_LAYER_LOSSES: ReadonlySet<string> = new Set(["fsp", "gram", "mmd", "nst"]);
-
-/** How a registered match loss takes its layers; undefined accepts both forms. */
+/** How a match loss takes its layers; undefined accepts both forms. */
 export type LayerForm = "index" | "pair";
 
-const registeredKdLosses = new Set<string>();
-const registeredMatchLosses = new Map<string, LayerForm | undefined>();
-
-/** Makes `name` a valid `kdLossType`; called by the registration of a custom Python loss. */
-export function registerKdLossName(name: string): void {
-  registeredKdLosses.add(checkLossName(name));
-}
-
-/** Makes `name` a valid intermediate-match `loss`; called by the registration of a custom Python loss. */
-export function registerMatchLossName(name: string, options: { layerForm?: LayerForm } = {}): void {
-  registeredMatchLosses.set(checkLossName(name), options.layerForm);
-}
-
 export function kdLossNames(): string[] {
-  return [...new Set<string>([...KD_LOSS_NAMES, ...registeredKdLosses])];
+  return lossNames("kd");
 }
 
 export function matchLossNames(): string[] {
-  return [...new Set<string>([...MATCH_LOSS_NAMES, ...registeredMatchLosses.keys()])];
+  return lossNames("match");
 }
 
-function checkLossName(name: string): string {
-  if (typeof name !== "string" || !/^[A-Za-z0-9_.-]+$/.test(name)) {
-    throw new TypeError(
-      `a loss name must be a non-empty string of letters, digits, '_', '.' or '-'; got ${showValue(name)}`,
-    );
-  }
-  return name;
-}
+const REGISTER_HINT = 'add a custom one with registerLoss({ name, kind, python: "file.py:fn" })';
 
 function didYouMean(name: string, known: readonly string[]): string {
   const guess = suggestName(name, known);
   return guess === undefined ? "" : ` (did you mean '${guess}'?)`;
 }
 
+function pairLosses(): string {
+  const names = matchLossNames().filter((n) => lossInfo("match", n)?.layers === "pair");
+  return `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
+}
+
 function layerFormOf(loss: string): LayerForm | undefined {
-  if (PAIR_LAYER_LOSSES.has(loss)) return "pair";
-  if ((MATCH_LOSS_NAMES as readonly string[]).includes(loss)) return "index";
-  return registeredMatchLosses.get(loss);
+  const layers = lossInfo("match", loss)?.layers;
+  return layers === "pair" ? "pair" : layers === "single" ? "index" : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -239,7 +210,7 @@ const matchFields = z.strictObject({
         input: name,
         message:
           `unknown match loss${didYouMean(name, known)}; allowed: ${known.join(", ")} ` +
-          "(register a custom one with registerMatchLossName)",
+          `(${REGISTER_HINT})`,
       });
     }
   }),
@@ -264,7 +235,7 @@ const intermediateMatch = matchFields.superRefine((m, ctx) => {
         code: "custom",
         path: [key],
         input: m[key],
-        message: `loss '${m.loss}' takes one layer index (only fsp, gram, mmd and nst take pairs)`,
+        message: `loss '${m.loss}' takes one layer index (only ${pairLosses()} take pairs)`,
       });
     }
   }
@@ -288,7 +259,7 @@ const kdLossType = z.string().superRefine((name, ctx) => {
       input: name,
       message:
         `unknown KD loss${didYouMean(name, known)}; allowed: ${known.join(", ")} ` +
-        "(register a custom one with registerKdLossName)",
+        `(${REGISTER_HINT})`,
     });
   }
 });

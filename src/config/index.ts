@@ -11,8 +11,6 @@ export {
   PROJECTION_KINDS,
   kdLossNames,
   matchLossNames,
-  registerKdLossName,
-  registerMatchLossName,
 } from "./distillation-config.js";
 export type {
   DistillationConfigInput,

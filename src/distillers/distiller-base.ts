@@ -7,6 +7,7 @@ import type { TrainOptions } from "../train/options.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import type { Worker } from "../worker/worker.js";
 import { DistillCache } from "../cache/distill-cache.js";
+import { checkSparseKdLoss } from "../losses/sparse-targets.js";
 import {
   objectivePlan,
   parseDistillationConfig,
@@ -78,6 +79,7 @@ export abstract class DistillerBase {
       console.warn(`textbrewer-ts: teacher cache bypassed: ${target}`);
       return null;
     }
+    checkSparseKdLoss(this.distillConfig.kdLossType, requested instanceof DistillCache ? requested.spec.topK : requested.topK);
     const t = this.distillConfig.temperatureScheduler.type;
     if (requested instanceof DistillCache) {
       const ids = target.teachers.map((m) => m.id);

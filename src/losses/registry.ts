@@ -1,22 +1,26 @@
 /** User losses written in Python, registered from TypeScript and imported once by the worker. */
-import { registerKdLossName, registerMatchLossName, type LayerForm } from "../config/distillation-config.js";
 import { PYTHON_REF } from "../adaptor/spec.js";
+import { addUserLoss } from "./catalogue.js";
 
 export interface CustomLoss {
   name: string;
   /** "kd": fn(logits_S, logits_T, temperature); "match": fn(feat_S, feat_T, mask=None). */
   kind: "kd" | "match";
-  /** "path/to/file.py:function" (relative to the worker's working directory) or "package.module:function". */
+  /**
+   * "path/to/file.py:function" (relative to the worker's working directory) or "package.module:function". The
+   * function may declare its metadata with the worker's `@loss(name, kind=..., layers="single" | "pair")`
+   * decorator; the worker then checks the matches' layer forms against it when training starts.
+   */
   python: string;
-  /** For match losses: whether layers are single indices or [a, b] pairs (like fsp/mmd). Default: either. */
-  layerForm?: LayerForm;
 }
 
 const registered = new Map<string, CustomLoss>();
 
-/** Makes `name` usable as kdLossType (kind "kd") or as an intermediate match's loss (kind "match"). */
+/** The one way to add a loss: makes `name` usable as kdLossType (kind "kd") or as a match's loss (kind "match"). */
 export function registerLoss(loss: CustomLoss): void {
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(loss.name)) throw new Error(`registerLoss: name '${loss.name}' must be an identifier`);
+  if (typeof loss.name !== "string" || !/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(loss.name)) {
+    throw new Error(`registerLoss: name '${String(loss.name)}' must be an identifier (letters, digits, '_', '.', '-')`);
+  }
   if (loss.kind !== "kd" && loss.kind !== "match") throw new Error(`registerLoss: kind must be "kd" or "match", got '${String(loss.kind)}'`);
   if (!PYTHON_REF.test(loss.python) && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(loss.python)) {
     throw new Error(`registerLoss: python '${loss.python}' should be "file.py:function" or "package.module:function"`);
@@ -26,9 +30,8 @@ export function registerLoss(loss: CustomLoss): void {
   if (previous && previous.python !== loss.python) {
     throw new Error(`registerLoss: the ${loss.kind} loss '${loss.name}' is already registered from ${previous.python}`);
   }
-  if (loss.kind === "kd") registerKdLossName(loss.name);
-  else registerMatchLossName(loss.name, loss.layerForm ? { layerForm: loss.layerForm } : {});
-  registered.set(key, { ...loss });
+  addUserLoss(loss.kind, loss.name);
+  registered.set(key, { name: loss.name, kind: loss.kind, python: loss.python });
 }
 
 /** The plan entries the worker imports at configure time. */

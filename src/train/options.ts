@@ -23,7 +23,7 @@ export type OptimizerSpec = z.output<typeof OptimizerSpec>;
 export type OptimizerSpecInput = z.input<typeof OptimizerSpec>;
 
 /** The usual "no weight decay for bias and LayerNorm" group. */
-export const NO_DECAY_GROUP = { pattern: "(^|\\.)bias$|LayerNorm\\.weight$|layer_norm\\.weight$", weightDecay: 0 } as const;
+export const NO_DECAY_GROUP = { pattern: "bias|LayerNorm\\.weight$|layer_norm\\.weight$", weightDecay: 0 } as const;
 
 export const SchedulerSpec = z
   .strictObject({
