@@ -46,7 +46,7 @@ def cause(err: BaseException) -> str:
     if isinstance(err, PermissionError):
         return "cannot be read (permission denied)"
     if isinstance(err, json.JSONDecodeError):
-        return f"is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+        return f"is not valid JSON ({err.msg}: line {err.lineno} column {err.colno})"
     if isinstance(err, UnicodeDecodeError):
         return "is not UTF-8 text"
     if isinstance(err, OSError):
