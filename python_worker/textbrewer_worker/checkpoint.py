@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from safetensors.torch import load_model as load_safetensors_into
 
-from .file_errors import is_pickle_refusal, read_failure, root_cause
+from .file_errors import is_pickle_refusal, read_failure, root_cause, torch_archive_problem
 from .models import write_model_files
 from .session import TrainSession
 
@@ -79,6 +79,10 @@ class CheckpointReadError(ValueError):
 
 def _read(file: Path, restore: Callable[[], T]) -> T:
     """Runs ``restore`` (read ``file`` and apply it); any failure becomes one line that names the file."""
+    # a truncated torch.save archive can fail inside torch with a bare "Invalid argument": look at it first
+    problem = torch_archive_problem(file) if file.suffix == ".pt" and file.is_file() else None
+    if problem is not None:
+        raise CheckpointReadError(f"resumeFrom: '{file}' {problem}; resume from another gs{{step}} checkpoint")
     try:
         return restore()
     except Exception as err:
