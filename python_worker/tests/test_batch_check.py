@@ -52,9 +52,8 @@ def test_an_extended_mask_must_agree_on_batch_and_length() -> None:
 def test_a_float_mask_with_a_non_finite_value(value: float) -> None:
     mask = torch.ones(4, 8)
     mask[1, 3] = value
-    with pytest.raises(
-        BatchError, match=r"^batch\.attention_mask holds 1 non-finite value\(s\) \(NaN or Inf\).*attention_mask \[4, 8\] float32"
-    ):
+    expected = r"^batch\.attention_mask holds 1 non-finite value\(s\) \(NaN or Inf\).*attention_mask \[4, 8\] float32"
+    with pytest.raises(BatchError, match=expected):
         check_batch(batch(attention_mask=mask))
 
 

@@ -250,7 +250,8 @@ def test_tokenizer_named_by_a_config_auto_map_is_refused(tokenizer_dir: Path, no
     with_auto_map(tokenizer_dir, "config.json", {"AutoModel": "m.Model"})
     assert load_tokenizer(tokenizer_dir)["className"] == "BertTokenizerFast"  # no tokenizer code named
     with_auto_map(tokenizer_dir, "config.json", {"AutoTokenizer": ["t.Slow", None]})
-    with pytest.raises(TokenizerLoadError, match=r"config\.json' has an auto_map \(AutoTokenizer: t\.Slow\).*trustRemote"):
+    expected = r"config\.json' has an auto_map \(AutoTokenizer: t\.Slow\).*trustRemote"
+    with pytest.raises(TokenizerLoadError, match=expected):
         load_tokenizer(tokenizer_dir)
     assert no_prompt == []
 

@@ -57,7 +57,7 @@ def cause(err: BaseException) -> str:
         return "is empty or ends early (truncated)"
     if isinstance(err, pickle.UnpicklingError):
         text = str(err)
-        match = _UNPICKLER_DETAIL.search(text[text.find("WeightsUnpickler error:") :] if "WeightsUnpickler" in text else text)
+        match = _UNPICKLER_DETAIL.search(text[max(0, text.find("WeightsUnpickler error:")) :])
         detail = match.group(1).strip().replace("\n", " ") if match else _first_line(err)
         if is_pickle_refusal(err):
             return f"holds pickled Python objects that weights-only loading refuses ({detail})"
