@@ -285,3 +285,15 @@ def test_folder_without_tokenizer_files(tmp_path: Path) -> None:
 def test_trusted_flag_reaches_transformers(tokenizer_dir: Path, tmp_path: Path) -> None:
     shutil.copytree(tokenizer_dir, tmp_path / "copy")
     assert load_tokenizer(tmp_path / "copy", trustRemoteCode=True)["className"] == "BertTokenizerFast"
+
+
+def test_packaged_model_files_are_named(tmp_path: Path) -> None:
+    from textbrewer_worker.packaged_models import PackagedModelError, check_bert_folder
+
+    folder = bert_folder(tmp_path / "pkg")
+    truncate(folder / "model.safetensors")
+    with pytest.raises(PackagedModelError, match=r"^'.*pkg/model\.safetensors' is not a valid safetensors file"):
+        check_bert_folder(str(folder), {"model_type": "bert"})
+    (folder / "config.json").write_text("{")
+    with pytest.raises(PackagedModelError, match=r"^'.*pkg/config\.json' is not valid JSON"):
+        check_bert_folder(str(folder), {})
