@@ -68,3 +68,9 @@ def test_masks_without_input_ids_are_still_checked_for_finite_values() -> None:
     check_batch({"inputs_embeds": torch.ones(2, 3, 4), "attention_mask": torch.ones(2, 3)})
     with pytest.raises(BatchError, match="non-finite"):
         check_batch({"inputs_embeds": torch.ones(2, 3, 4), "attention_mask": torch.full((2, 3), float("nan"))})
+
+
+def test_a_float16_mask_whose_sum_overflows_is_not_refused() -> None:
+    big = torch.ones(512, 512, dtype=torch.int64)
+    assert torch.ones(512, 512, dtype=torch.float16).sum().isinf()
+    check_batch({"input_ids": big, "attention_mask": torch.ones(512, 512, dtype=torch.float16)})
