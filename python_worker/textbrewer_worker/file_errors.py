@@ -34,6 +34,16 @@ def is_pickle_refusal(err: BaseException) -> bool:
     return isinstance(err, pickle.UnpicklingError) and "Unsupported global" in str(err)
 
 
+def is_read_error(err: BaseException) -> bool:
+    """The chain ends in an error about a file's bytes (missing, truncated, not the format), not about the code."""
+    from safetensors import SafetensorError
+
+    inner = root_cause(err)
+    if isinstance(inner, RuntimeError):
+        return "PytorchStreamReader" in str(inner)
+    return isinstance(inner, (OSError, EOFError, pickle.UnpicklingError, SafetensorError, UnicodeDecodeError))
+
+
 def cause(err: BaseException) -> str:
     """Why a file could not be read, as the end of a sentence that starts with the file's name."""
     from safetensors import SafetensorError

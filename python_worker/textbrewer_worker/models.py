@@ -29,7 +29,7 @@ import torch
 from safetensors.torch import load_file as _safetensors_load_file
 from safetensors.torch import save_model as _safetensors_save_model
 
-from .file_errors import is_pickle_refusal, read_failure, read_json, torch_archive_problem
+from .file_errors import is_pickle_refusal, is_read_error, read_failure, read_json, torch_archive_problem
 from .pyref import resolve_ref
 from .remote_code import check_file, check_model_folder
 
@@ -497,13 +497,15 @@ def _load_hf_folder(
         raise ModelLoadError(f"path: '{path}' could not be loaded as task '{chosen}' ({err})") from err
     except Exception as err:
         weights = _weights_in_folder(Path(path)) or Path(path)
-        if weights_only and _caused_by_unpickling(err) and is_pickle_refusal(_unpickling_error(err)):
+        if weights_only and is_pickle_refusal(_unpickling_error(err)):
             raise ModelLoadError(
                 f"path: '{weights}' holds pickled Python objects that weights-only loading refuses; if you "
                 "trust the folder, load it with `weightsOnly: false` (only for trusted files), or re-save it "
                 "with safetensors"
             ) from err
-        raise ModelLoadError(f"path: {read_failure(weights, err)}") from err
+        if isinstance(err, OSError) or is_read_error(err):
+            raise ModelLoadError(f"path: {read_failure(weights, err)}") from err
+        raise
     model._textbrewer_load_report = {  # type: ignore[attr-defined]
         "task": chosen,
         "missing_keys": list(info.get("missing_keys", [])),
@@ -525,10 +527,6 @@ def _unpickling_error(err: BaseException) -> BaseException:
             return seen
         seen = seen.__cause__ or seen.__context__
     return err
-
-
-def _caused_by_unpickling(err: BaseException) -> bool:
-    return isinstance(_unpickling_error(err), pickle.UnpicklingError)
 
 
 def _build_from_config(config: Any, task: str | None, trust_remote_code: bool) -> tuple[torch.nn.Module, str]:
