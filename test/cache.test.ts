@@ -99,7 +99,8 @@ describe("teacher-output cache (real worker)", () => {
     const broken = (epoch: number) => {
       const batches = epochBatches(0);
       const last = batches[batches.length - 1]!;
-      batches[batches.length - 1] = { ...last, input_ids: Tensor.from(last.input_ids!.shape.slice(0, 1).map(() => Array.from({ length: 8 }, () => 99999n)), "int64") };
+      const [rows, length] = last.input_ids!.shape as [number, number];
+      batches[batches.length - 1] = { ...last, input_ids: Tensor.from(Array.from({ length: rows }, () => Array.from({ length }, () => 99999n)), "int64") };
       return epoch === 0 ? batches : batches.reverse();
     };
     const err = await distil("broken-cached", {}, 2, broken, { ckptEpochFrequency: 100 }).catch((e: unknown) => e);

@@ -1,8 +1,20 @@
 import { execa } from "execa";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inspectCheckpoint, withPython, Worker } from "../src/index.js";
-import { makeTinyBert, tempDir } from "./helpers/fixtures.js";
+import { CheckpointInspectError, inspectCheckpoint, withPython, Worker } from "../src/index.js";
+import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+
+async function inspectError(path: string): Promise<{ error: CheckpointInspectError; ms: number }> {
+  const start = Date.now();
+  const error = await inspectCheckpoint(path).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CheckpointInspectError);
+  expect((error as Error).message).not.toContain("\n");
+  return { error: error as CheckpointInspectError, ms: Date.now() - start };
+}
 
 describe("pythonia interop (no worker)", () => {
   const tmp = tempDir();
@@ -23,8 +35,41 @@ describe("pythonia interop (no worker)", () => {
     expect(info.numParameters).toBe(await model.numParameters());
   });
 
-  it("reports a missing checkpoint with the Python error", async () => {
-    await expect(inspectCheckpoint(join(tmp.path, "nope"))).rejects.toThrow(/does not exist/);
+  it("reports a missing or damaged checkpoint in one line naming the file, before Python starts", async () => {
+    const missing = await inspectError(join(tmp.path, "nope"));
+    expect(missing.error.message).toBe(`'${join(tmp.path, "nope")}' does not exist`);
+    expect(missing.ms).toBeLessThan(500);
+    const truncated = join(tmp.path, "truncated");
+    cpSync(folder, truncated, { recursive: true });
+    const weights = readFileSync(join(folder, "model.safetensors"));
+    writeFileSync(join(truncated, "model.safetensors"), weights.subarray(0, weights.length >> 1));
+    const st = await inspectError(truncated);
+    expect(st.error.path).toBe(join(truncated, "model.safetensors"));
+    expect(st.error.message).toMatch(/^'.*truncated\/model\.safetensors' is not a valid safetensors file, it is truncated \(its tensors need \d+ bytes of data, it holds \d+\)$/);
+    expect(st.ms).toBeLessThan(500);
+    writeFileSync(join(truncated, "config.json"), "{\"model_type\": ");
+    expect((await inspectError(truncated)).error.message).toMatch(/^'.*truncated\/config\.json' is not valid JSON/);
+    const pt = join(tmp.path, "weights.pt");
+    await runPython("import sys, torch\ntorch.save({'w': torch.zeros(1000)}, sys.argv[1])", [pt]);
+    writeFileSync(pt, readFileSync(pt).subarray(0, 700));
+    expect((await inspectError(pt)).error.message).toBe(`'${pt}' is truncated or damaged (a torch.save archive without its central directory)`);
+    writeFileSync(join(tmp.path, "empty.bin"), "");
+    expect((await inspectError(join(tmp.path, "empty.bin"))).error.message).toMatch(/empty\.bin' is empty$/);
+  });
+
+  it("reports a pickle payload that weights-only loading refuses, in one line", async () => {
+    const pt = join(tmp.path, "pickled.pt");
+    await runPython("import sys, torch\nclass Note:\n    pass\ntorch.save({'w': torch.zeros(2), 'note': Note()}, sys.argv[1])", [pt]);
+    const { error } = await inspectError(pt);
+    expect(error.message).toBe(
+      `'${pt}' holds pickled Python objects that weights-only loading refuses (Unsupported global: GLOBAL __main__.Note was not an allowed global by default)`,
+    );
+  });
+
+  it("the inspect command prints one line and exits 1", async () => {
+    const r = await execa("node", ["--import", "tsx", "src/cli/main.ts", "inspect", join(tmp.path, "nope")], { timeout: 60_000, reject: false });
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr).trim()).toBe(`textbrewer: '${join(tmp.path, "nope")}' does not exist`);
   });
 
   it("hands a script the bridge and shuts the interpreter down so Node can exit", async () => {

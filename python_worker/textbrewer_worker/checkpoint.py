@@ -6,15 +6,18 @@ into place, so a crash never leaves a half-written `gs{step}` behind.
 
 from __future__ import annotations
 
+import pickle
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from safetensors.torch import load_model as load_safetensors_into
 
+from .file_errors import is_pickle_refusal, read_failure, root_cause, torch_archive_problem
 from .models import write_model_files
 from .session import TrainSession
 
@@ -67,6 +70,34 @@ def save(session: TrainSession, folder: str) -> list[str]:
     return sorted(p.name for p in out.iterdir())
 
 
+T = TypeVar("T")
+
+
+class CheckpointReadError(ValueError):
+    """A checkpoint file is missing, truncated, damaged or does not fit the run; the message names the file."""
+
+
+def _read(file: Path, restore: Callable[[], T]) -> T:
+    """Runs ``restore`` (read ``file`` and apply it); any failure becomes one line that names the file."""
+    # a truncated torch.save archive can fail inside torch with a bare "Invalid argument": look at it first
+    problem = torch_archive_problem(file) if file.suffix == ".pt" and file.is_file() else None
+    if problem is not None:
+        raise CheckpointReadError(f"resumeFrom: '{file}' {problem}; resume from another gs{{step}} checkpoint")
+    try:
+        return restore()
+    except Exception as err:
+        inner = root_cause(err)
+        if is_pickle_refusal(inner):
+            hint = "; checkpoints written by train() hold tensors only, so the file was replaced"
+        elif isinstance(inner, (ValueError, KeyError)) and not isinstance(inner, pickle.UnpicklingError):
+            hint = "; it does not fit this run (another model, optimizer or parameter groups?)"
+        else:
+            hint = ""
+        raise CheckpointReadError(
+            f"resumeFrom: {read_failure(file, err)}{hint}; resume from another gs{{step}} checkpoint"
+        ) from err
+
+
 def load(session: TrainSession, folder: str) -> None:
     src = Path(folder)
     weights = src / STUDENT_WEIGHTS
@@ -74,27 +105,32 @@ def load(session: TrainSession, folder: str) -> None:
         raise FileNotFoundError(
             f"resumeFrom: '{folder}' has no {STUDENT_WEIGHTS}; is it a gs{{step}} checkpoint?"
         )
-    missing, unexpected = load_safetensors_into(session.student, str(weights), strict=False)
+    missing, unexpected = _read(weights, lambda: load_safetensors_into(session.student, str(weights), strict=False))
     if unexpected or any(not _is_tied(session.student, key) for key in missing):
         raise ValueError(
             f"resumeFrom: the checkpoint does not fit the student (missing {missing[:5]}, unexpected {unexpected[:5]})"
         )
-    session.optimizer.load_state_dict(
-        torch.load(src / "optimizer.pt", map_location=session.device, weights_only=True)
+
+    def torch_file(name: str, **kwargs: Any) -> Any:
+        return torch.load(src / name, weights_only=True, **kwargs)
+
+    _read(
+        src / "optimizer.pt",
+        lambda: session.optimizer.load_state_dict(torch_file("optimizer.pt", map_location=session.device)),
     )
     if session.scheduler is not None and (src / "scheduler.pt").exists():
-        session.scheduler.load_state_dict(torch.load(src / "scheduler.pt", weights_only=True))
+        _read(src / "scheduler.pt", lambda: session.scheduler.load_state_dict(torch_file("scheduler.pt")))
     if session.scaler is not None and (src / "scaler.pt").exists():
-        session.scaler.load_state_dict(torch.load(src / "scaler.pt", weights_only=True))
-    if (src / "projections.safetensors").exists():
-        tensors = load_file(str(src / "projections.safetensors"), device=str(session.device))
+        _read(src / "scaler.pt", lambda: session.scaler.load_state_dict(torch_file("scaler.pt")))
+    projections_file = src / "projections.safetensors"
+    if projections_file.exists():
+        tensors = _read(projections_file, lambda: load_file(str(projections_file), device=str(session.device)))
         for i, proj in enumerate(session.projections):
             if proj is not None:
                 prefix = f"{i}."
-                proj.load_state_dict(
-                    {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-                )
-    set_rng_state(torch.load(src / "rng_state.pt", weights_only=True))
+                part = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+                _read(projections_file, lambda proj=proj, part=part: proj.load_state_dict(part))
+    _read(src / "rng_state.pt", lambda: set_rng_state(torch_file("rng_state.pt")))
 
 
 def _is_tied(model: torch.nn.Module, key: str) -> bool:

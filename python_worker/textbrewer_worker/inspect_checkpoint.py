@@ -1,6 +1,7 @@
 """Describes a checkpoint without building the model: config, tensor names/shapes/dtypes, parameter count.
 
-Returns JSON text so a caller on another bridge gets plain data (never tensors).
+Returns JSON text so a caller on another bridge gets plain data (never tensors). A file that cannot be read raises
+``CheckpointInspectError`` with one line that names it and the cause.
 """
 
 from __future__ import annotations
@@ -8,6 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from .file_errors import read_failure, read_json
+
+class CheckpointInspectError(ValueError):
+    """The checkpoint is missing or one of its files cannot be read; the message names the file."""
+
 
 WEIGHT_FILES = (
     "model.safetensors",
@@ -33,7 +40,7 @@ def _torch_tensors(path: Path) -> dict[str, dict[str, Any]]:
 
     state = torch.load(str(path), map_location="meta", weights_only=True)
     if not isinstance(state, dict):
-        raise ValueError(f"path: '{path}' does not hold a state dict")
+        raise CheckpointInspectError(f"path: '{path}' holds a {type(state).__name__}, not a state dict")
     return {
         k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
         for k, v in state.items()
@@ -44,7 +51,7 @@ def _torch_tensors(path: Path) -> dict[str, dict[str, Any]]:
 def describe_checkpoint(path: str) -> str:
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"path: '{path}' does not exist")
+        raise CheckpointInspectError(f"path: '{path}' does not exist")
     info: dict[str, Any] = {"path": str(p.resolve())}
     weights: Path | None = None
     if p.is_dir():
@@ -52,13 +59,18 @@ def describe_checkpoint(path: str) -> str:
         info["files"] = sorted(x.name for x in p.iterdir() if x.is_file())
         config = p / "config.json"
         if config.exists():
-            cfg = json.loads(config.read_text(encoding="utf-8"))
+            try:
+                cfg = read_json(config)
+            except Exception as err:
+                raise CheckpointInspectError(f"path: {read_failure(config, err)}") from err
+            if not isinstance(cfg, dict):
+                raise CheckpointInspectError(f"path: '{config}' holds a JSON {type(cfg).__name__}, not an object")
             info["config"] = cfg
             info["modelType"] = cfg.get("model_type")
             info["architectures"] = cfg.get("architectures")
         weights = next((p / f for f in WEIGHT_FILES[:2] if (p / f).exists()), None)
         if weights is None and not any(p.glob("*.index.json")):
-            raise ValueError(
+            raise CheckpointInspectError(
                 f"path: '{path}' is not a checkpoint folder (no model.safetensors or pytorch_model.bin)"
             )
     else:
@@ -67,9 +79,14 @@ def describe_checkpoint(path: str) -> str:
             p.suffix, "unknown"
         )
     if weights is not None:
-        tensors = (
-            _safetensors_tensors(weights) if weights.suffix == ".safetensors" else _torch_tensors(weights)
-        )
+        try:
+            tensors = (
+                _safetensors_tensors(weights) if weights.suffix == ".safetensors" else _torch_tensors(weights)
+            )
+        except CheckpointInspectError:
+            raise
+        except Exception as err:
+            raise CheckpointInspectError(f"path: {read_failure(weights, err)}") from err
         numel = 1
         total = 0
         dtypes: dict[str, int] = {}

@@ -7,7 +7,10 @@ Pure library functions: the server maps requests onto them. Every user-facing fa
 
 Nothing here touches the network: Hugging Face folders are read with ``local_files_only=True``.
 Pickle-based files (.pt/.bin/.pkl) are read with ``torch.load(weights_only=True)`` unless the caller
-explicitly passes ``weights_only=False`` (TS: ``weightsOnly: false``), which is only for trusted files.
+explicitly passes ``weights_only=False`` (TS: ``weightsOnly: false``), which is only for trusted files. A folder
+whose config.json names code of its own (``auto_map``) is refused unless ``trust_remote_code=True`` (TS:
+``trustRemoteCode: true``); transformers always gets ``trust_remote_code`` explicitly, so it never prompts.
+A file that cannot be read (truncated, damaged, not the expected format) is named in the error with the cause.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ import torch
 from safetensors.torch import load_file as _safetensors_load_file
 from safetensors.torch import save_model as _safetensors_save_model
 
+from .file_errors import is_pickle_refusal, is_read_error, read_failure, read_json, torch_archive_problem
 from .pyref import resolve_ref
+from .remote_code import check_file, check_model_folder
 
 __all__ = [
     "FORMATS",
@@ -184,7 +189,7 @@ def _config_from_dict(config: Mapping[str, Any]) -> Any:
         ) from err
 
 
-def _config_from_path(path: str) -> Any:
+def _config_from_path(path: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoConfig
 
     p = Path(path)
@@ -194,17 +199,18 @@ def _config_from_path(path: str) -> Any:
         )
     if p.is_dir() and not (p / _CONFIG_FILE).is_file():
         raise ModelLoadError(f"config: folder '{path}' has no config.json; point to the config.json itself")
+    check_file(p / _CONFIG_FILE if p.is_dir() else p, trust_remote_code, ModelLoadError, field="config")
     try:
-        return AutoConfig.from_pretrained(str(p), local_files_only=True)
+        return AutoConfig.from_pretrained(str(p), local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as err:
         raise ModelLoadError(f"config: '{path}' could not be read as a Hugging Face config ({err})") from err
 
 
-def _resolve_config(config: Mapping[str, Any] | str | os.PathLike[str]) -> Any:
+def _resolve_config(config: Mapping[str, Any] | str | os.PathLike[str], trust_remote_code: bool = False) -> Any:
     if isinstance(config, Mapping):
         return _config_from_dict(config)
     if isinstance(config, (str, os.PathLike)):
-        return _config_from_path(os.fspath(config))
+        return _config_from_path(os.fspath(config), trust_remote_code)
     raise ModelLoadError(
         f"config: expected a config dict or a path to a config.json, got {type(config).__name__}"
     )
@@ -239,7 +245,7 @@ def load_state_dict_file(path: str, weights_only: bool = True) -> dict[str, torc
         try:
             return _safetensors_load_file(str(p), device="cpu")
         except Exception as err:
-            raise ModelLoadError(f"path: '{path}' is not a readable safetensors file ({err})") from err
+            raise ModelLoadError(f"path: {read_failure(path, err)}") from err
     if _is_torchscript_archive(p):
         raise ModelLoadError(
             f"path: '{path}' is a TorchScript archive, not a state dict; load it with format 'torchscript'"
@@ -247,16 +253,16 @@ def load_state_dict_file(path: str, weights_only: bool = True) -> dict[str, torc
     try:
         loaded = torch.load(str(p), map_location="cpu", weights_only=weights_only)
     except pickle.UnpicklingError as err:
-        if weights_only:
+        if weights_only and is_pickle_refusal(err):
             raise ModelLoadError(
                 f"path: '{path}' contains pickled Python objects that weights-only loading refuses "
                 f"({str(err).splitlines()[0] if str(err) else 'unsupported global'}). If you trust this "
                 "file, load it with `weightsOnly: false` — that runs code stored in the file, so only do "
                 "it for files you trust; better, re-save the weights as .safetensors"
             ) from err
-        raise ModelLoadError(f"path: '{path}' could not be unpickled ({err})") from err
+        raise ModelLoadError(f"path: {read_failure(path, err)}") from err
     except Exception as err:
-        raise ModelLoadError(f"path: '{path}' could not be read by torch.load ({err})") from err
+        raise ModelLoadError(f"path: {read_failure(path, err)}") from err
     if isinstance(loaded, torch.nn.Module):
         return loaded
     if not isinstance(loaded, Mapping):
@@ -413,8 +419,39 @@ def _detect_format(path: str | None, factory: str | None, config: Any) -> str:
     )
 
 
+def _weight_files(folder: Path, single: str, index_name: str) -> list[Path]:
+    files = [folder / single] if (folder / single).is_file() else []
+    index = folder / index_name
+    if index.is_file():
+        try:
+            files += [folder / name for name in sorted(set(read_json(index)["weight_map"].values()))]
+        except Exception as err:
+            raise ModelLoadError(f"path: {read_failure(index, err)}") from err
+    return files
+
+
+def _check_weight_files(folder: Path) -> None:
+    """Reads the header of every weights file (cheap), so a truncated or damaged one is named before transformers
+    reads it (which reports a SafetensorError without the file, or a bare "Invalid argument")."""
+    from safetensors import safe_open
+
+    for file in _weight_files(folder, "model.safetensors", "model.safetensors.index.json"):
+        try:
+            with safe_open(str(file), framework="pt"):
+                pass
+        except Exception as err:
+            raise ModelLoadError(f"path: {read_failure(file, err)}; save or copy the model again") from err
+    for file in _weight_files(folder, "pytorch_model.bin", "pytorch_model.bin.index.json"):
+        try:
+            problem = torch_archive_problem(file)
+        except Exception as err:
+            raise ModelLoadError(f"path: {read_failure(file, err)}") from err
+        if problem is not None:
+            raise ModelLoadError(f"path: '{file}' {problem}; save or copy the model again")
+
+
 def _load_hf_folder(
-    path: str, task: str | None, config: Mapping[str, Any] | None, weights_only: bool
+    path: str, task: str | None, config: Mapping[str, Any] | None, weights_only: bool, trust_remote_code: bool
 ) -> torch.nn.Module:
     from transformers import AutoConfig
 
@@ -428,8 +465,9 @@ def _load_hf_folder(
             f"path: '{path}' is not a checkpoint folder: expected config.json with model.safetensors or "
             "pytorch_model.bin"
         )
+    check_model_folder(Path(path), trust_remote_code, ModelLoadError)
     try:
-        hf_config = AutoConfig.from_pretrained(path, local_files_only=True)
+        hf_config = AutoConfig.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
     except Exception as err:
         raise ModelLoadError(f"path: '{path}/config.json' could not be read ({err})") from err
     overrides = dict(config or {})
@@ -438,11 +476,13 @@ def _load_hf_folder(
         setattr(hf_config, key, value)
     chosen = task if task is not None else infer_task(hf_config)
     auto = _auto_class(chosen)
+    _check_weight_files(Path(path))
     try:
         model, info = auto.from_pretrained(
             path,
             config=hf_config,
             local_files_only=True,
+            trust_remote_code=trust_remote_code,
             weights_only=weights_only,
             # Overriding e.g. num_labels re-initialises a head whose shape no longer fits.
             ignore_mismatched_sizes=bool(overrides),
@@ -455,14 +495,17 @@ def _load_hf_folder(
                 f"transformers; use another task (one of {', '.join(TASKS)})"
             ) from err
         raise ModelLoadError(f"path: '{path}' could not be loaded as task '{chosen}' ({err})") from err
-    except (pickle.UnpicklingError, OSError) as err:
-        if weights_only and _caused_by_unpickling(err):
+    except Exception as err:
+        weights = _weights_in_folder(Path(path)) or Path(path)
+        if weights_only and is_pickle_refusal(_unpickling_error(err)):
             raise ModelLoadError(
-                f"path: '{path}' holds pickled Python objects that weights-only loading refuses; if you "
+                f"path: '{weights}' holds pickled Python objects that weights-only loading refuses; if you "
                 "trust the folder, load it with `weightsOnly: false` (only for trusted files), or re-save it "
                 "with safetensors"
             ) from err
-        raise ModelLoadError(f"path: '{path}' could not be loaded ({err})") from err
+        if isinstance(err, OSError) or is_read_error(err):
+            raise ModelLoadError(f"path: {read_failure(weights, err)}") from err
+        raise
     model._textbrewer_load_report = {  # type: ignore[attr-defined]
         "task": chosen,
         "missing_keys": list(info.get("missing_keys", [])),
@@ -474,22 +517,23 @@ def _load_hf_folder(
     return model
 
 
-def _caused_by_unpickling(err: BaseException) -> bool:
+def _unpickling_error(err: BaseException) -> BaseException:
+    """The UnpicklingError in the chain of ``err`` (``err`` itself when there is none)."""
     seen: BaseException | None = err
     for _ in range(10):
         if seen is None:
-            return False
+            return err
         if isinstance(seen, pickle.UnpicklingError):
-            return True
+            return seen
         seen = seen.__cause__ or seen.__context__
-    return False
+    return err
 
 
-def _build_from_config(config: Any, task: str | None) -> tuple[torch.nn.Module, str]:
-    hf_config = _resolve_config(config)
+def _build_from_config(config: Any, task: str | None, trust_remote_code: bool) -> tuple[torch.nn.Module, str]:
+    hf_config = _resolve_config(config, trust_remote_code)
     chosen = task if task is not None else infer_task(hf_config)
     try:
-        return _auto_class(chosen).from_config(hf_config), chosen
+        return _auto_class(chosen).from_config(hf_config, trust_remote_code=trust_remote_code), chosen
     except ValueError as err:
         raise ModelLoadError(
             f"task: '{chosen}' has no head for model_type '{hf_config.model_type}' in transformers "
@@ -505,8 +549,11 @@ def load_model(
     factory_args: Mapping[str, Any] | None = None,
     format: str | None = None,
     weights_only: bool = True,
+    trust_remote_code: bool = False,
 ) -> torch.nn.Module:
     """Load a model on the CPU (the caller moves it to the device).
+
+    A config.json with an ``auto_map`` (code shipped in the folder) is refused unless ``trust_remote_code``.
 
     - ``format="hf"`` (a folder with config.json + model.safetensors / pytorch_model.bin, sharded too):
       ``AutoModelFor<task>.from_pretrained``; ``config`` entries override the folder's config (e.g.
@@ -545,7 +592,7 @@ def load_model(
     if fmt == "hf":
         if path is None or not Path(path).is_dir():
             raise ModelLoadError(f"path: format 'hf' needs a checkpoint folder, got '{path}'")
-        return _load_hf_folder(path, task, config, weights_only)  # type: ignore[arg-type]
+        return _load_hf_folder(path, task, config, weights_only, trust_remote_code)  # type: ignore[arg-type]
 
     if fmt == "torchscript":
         if path is None or not Path(path).is_file():
@@ -589,7 +636,7 @@ def load_model(
             f"config: '{path}' is a bare state dict; give config (an HF config dict with model_type, or a "
             "path to config.json) or a factory 'file.py:function' that builds the module"
         )
-    model, _ = _build_from_config(config, task)
+    model, _ = _build_from_config(config, task, trust_remote_code)
     _load_into(model, state, source)
     return model
 
@@ -781,7 +828,7 @@ def create_model(
     else:
         chosen = infer_task(hf_config)
     try:
-        model = _auto_class(chosen).from_config(hf_config)
+        model = _auto_class(chosen).from_config(hf_config, trust_remote_code=False)
     except ValueError as err:
         raise ModelLoadError(
             f"task: '{chosen}' has no head for model_type '{hf_config.model_type}' in transformers "

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import torch
 
+from .batch_check import check_batch
 from .device import resolve_device, to_device
 from .outputs import outputs_to_wire
 
@@ -113,6 +114,7 @@ def load_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
         factory_args=args.get("factoryArgs"),
         format=args.get("format"),
         weights_only=bool(args.get("weightsOnly", True)),
+        trust_remote_code=args.get("trustRemoteCode") is True,
     )
     model.to(state.torch_device)
     return describe_handle(state, state.add_model(model))
@@ -152,6 +154,7 @@ def describe_handle(state: WorkerState, handle: str) -> dict[str, Any]:
 @op("predict")
 def predict(state: WorkerState, args: dict[str, Any]) -> Any:
     model = state.model(args)
+    check_batch(args.get("batch"))
     batch = to_device(args.get("batch"), state.torch_device)
     flags: dict[str, Any] = {}
     if getattr(model, "config", None) is not None:

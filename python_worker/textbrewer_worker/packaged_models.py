@@ -9,12 +9,12 @@ code is never imported. `expect` checks the config and the weight shapes before 
 
 from __future__ import annotations
 
-import json
 import os
 from importlib import metadata
 from pathlib import PurePosixPath
 from typing import Any
 
+from .file_errors import read_failure, read_json
 from .ops import WorkerState, op, require
 
 REQUIRED_FILES = ("config.json",)
@@ -58,8 +58,11 @@ def find_packaged_model(distribution: str, subdir: str) -> dict[str, Any]:
 
 def check_bert_folder(path: str, expect: dict[str, Any]) -> dict[str, Any]:
     """Checks config.json against `expect` and the safetensors weight shapes against the config; returns a summary."""
-    with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
-        config = json.load(f)
+    config_file = os.path.join(path, "config.json")
+    try:
+        config = read_json(config_file)
+    except Exception as exc:
+        raise PackagedModelError(read_failure(config_file, exc)) from exc
     wrong = [f"{k} is {config.get(k)!r}, expected {v!r}" for k, v in expect.items() if config.get(k) != v]
     if wrong:
         raise PackagedModelError(f"{path}/config.json: {'; '.join(wrong)}")
@@ -84,8 +87,11 @@ def check_bert_folder(path: str, expect: dict[str, Any]) -> dict[str, Any]:
 
     hidden = config.get("hidden_size")
     layers = config.get("num_hidden_layers")
-    with safe_open(os.path.join(path, weights), framework="pt") as f:
-        shapes = {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+    try:
+        with safe_open(os.path.join(path, weights), framework="pt") as f:
+            shapes = {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as exc:
+        raise PackagedModelError(read_failure(os.path.join(path, weights), exc)) from exc
     prefix = "bert." if any(k.startswith("bert.") for k in shapes) else ""
     wanted: dict[str, list[int]] = {
         f"{prefix}embeddings.word_embeddings.weight": [config.get("vocab_size"), hidden],

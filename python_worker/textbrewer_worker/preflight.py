@@ -1,5 +1,7 @@
 """Checks a training plan on one batch before step 0, so a wrong layer index, a missing feature or a width
-mismatch fails with the fix spelled out instead of deep inside a loss. Leaves RNG state and modes as they were."""
+mismatch fails with the fix spelled out instead of deep inside a loss. Leaves RNG state and modes as they were.
+The batch's masks are checked first (batch_check: shapes against input_ids, finite values); every step checks them
+again."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 import torch
 
 from .adaptor import apply_adaptor
+from .batch_check import check_batch
 from .device import to_device
 from .objective import distill_loss, match_name, post_adaptor, trainer_loss
 from .ops import call_model
@@ -107,6 +110,7 @@ def check_logits_lists(
 
 def preflight(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     task = args.get("task") or DEFAULT_TASK
+    check_batch(args["batch"])
     rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     was_training = session.student.training

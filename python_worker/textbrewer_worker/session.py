@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .adaptor import apply_adaptor, needs_outputs
+from .batch_check import check_batch
 from .custom_losses import ensure_registered
 from .device import to_device
 from .emd import emd_projections
@@ -229,6 +230,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     task = args.get("task") or DEFAULT_TASK
     if task not in session.adaptor_S:
         raise KeyError(f"task: '{task}' is not one of {', '.join(sorted(session.adaptor_S))}")
+    check_batch(args["batch"])
     batch, teacher_outputs = pop_teacher_outputs(to_device(args["batch"], session.device))
     batch_T, batch_S = split_batch(batch)
     extra = plan.get("forwardArgs") or {}

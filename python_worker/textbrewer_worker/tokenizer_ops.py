@@ -1,6 +1,6 @@
 """Tokenizer ops: Hugging Face fast tokenizers held by the worker, returning int64 tensors ready to be batches.
 
-    load_tokenizer {path}                                  -> {handle, className, vocabSize, ...}
+    load_tokenizer {path, trustRemoteCode?}                -> {handle, className, vocabSize, ...}
     tokenize {tokenizer, texts, textPairs?, maxLength?, padding, truncation}
                                                            -> {input_ids, attention_mask, token_type_ids?}
     tokenize_words {tokenizer, words, labels?, maxLength?, padding, labelAllSubwords}
@@ -9,19 +9,38 @@
     dispose_tokenizer {tokenizer}
 
 Tokenizers load from local files only (no hub downloads) and must be fast (Rust) tokenizers: word alignment for
-token classification needs their offsets/word ids.
+token classification needs their offsets/word ids. A folder whose tokenizer config names code of its own
+(``auto_map``) is refused unless ``trustRemoteCode`` is true; a damaged file is named in the error.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from .file_errors import read_failure, read_json
 from .ops import WorkerState, op, require
+from .remote_code import check_tokenizer_folder
 
 IGNORE_INDEX = -100
 PADDING = ("longest", "max_length", "do_not_pad")
+JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+# Any one of these makes a folder a tokenizer folder (a fast tokenizer file, its config, or a vocabulary).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
+
+
+class TokenizerLoadError(OSError):
+    """A tokenizer folder is missing, refused (code of its own) or holds a file that cannot be read."""
 
 
 def _tokenizers(state: WorkerState) -> dict[str, Any]:
@@ -69,13 +88,45 @@ def _as_int64(encoding: Any) -> dict[str, torch.Tensor]:
     return out
 
 
-def load(path: str) -> Any:
+def _check_folder(folder: Path, trust_remote_code: bool) -> None:
+    """Fast checks before transformers reads the folder: tokenizer files present, JSON files valid, no auto_map."""
+    names = sorted(entry.name for entry in folder.iterdir())
+    if not any(name in names for name in TOKENIZER_FILES):
+        raise TokenizerLoadError(
+            f"path: cannot load a tokenizer from '{folder}': it has none of {', '.join(TOKENIZER_FILES)} "
+            f"(its files: {', '.join(names) or 'none'}); save one with tokenizer.save_pretrained"
+        )
+    check_tokenizer_folder(folder, trust_remote_code, TokenizerLoadError)
+    for name in JSON_FILES:
+        if name in names:
+            try:
+                read_json(folder / name)
+            except Exception as exc:
+                raise TokenizerLoadError(f"path: {read_failure(folder / name, exc)}") from exc
+
+
+def load(path: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
+    folder = Path(path)
+    if not folder.exists():
+        raise TokenizerLoadError(f"path: cannot load a tokenizer from '{path}': it does not exist")
+    if folder.is_dir():
+        _check_folder(folder, trust_remote_code)
     try:
-        tok = AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
-    except (OSError, ValueError) as exc:
-        raise OSError(f"path: cannot load a tokenizer from '{path}': {exc}") from exc
+        tok = AutoTokenizer.from_pretrained(
+            path, local_files_only=True, use_fast=True, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:
+        tokenizer_json = folder / "tokenizer.json"
+        if type(exc) is Exception and tokenizer_json.is_file():
+            # the tokenizers library raises a bare Exception for a tokenizer.json it cannot parse
+            raise TokenizerLoadError(
+                f"path: '{tokenizer_json}' is not a tokenizer file the tokenizers library reads ({exc})"
+            ) from exc
+        raise TokenizerLoadError(
+            f"path: cannot load a tokenizer from '{path}' ({type(exc).__name__}: {str(exc).strip()[:300]})"
+        ) from exc
     if not getattr(tok, "is_fast", False):
         raise ValueError(
             f"path: '{path}' gave a slow tokenizer ({type(tok).__name__}); a fast tokenizer (tokenizer.json, or a "
@@ -86,7 +137,7 @@ def load(path: str) -> Any:
 
 @op("load_tokenizer")
 def load_tokenizer(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
-    tok = load(require(args, "path", str))
+    tok = load(require(args, "path", str), args.get("trustRemoteCode") is True)
     table = _tokenizers(state)
     state.extensions["next_tokenizer"] = state.extensions.get("next_tokenizer", 0) + 1
     handle = f"t{state.extensions['next_tokenizer']}"

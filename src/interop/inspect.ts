@@ -1,4 +1,7 @@
+import { CheckpointInspectError, checkCheckpointFiles } from "./file-check.js";
 import { withPython, type WithPythonOptions } from "./pythonia.js";
+
+export { CheckpointInspectError } from "./file-check.js";
 
 export interface TensorInfo {
   shape: number[];
@@ -20,11 +23,22 @@ export interface CheckpointInfo {
   sizeBytes?: number;
 }
 
-/** Describes a checkpoint (config, tensors, parameter count) without a training worker; .pt files load weights-only. */
+/**
+ * Describes a checkpoint (config, tensors, parameter count) without a training worker; .pt files load weights-only.
+ * A missing or unreadable checkpoint rejects with CheckpointInspectError (one line: the file and the cause); the
+ * checks that need no Python run before the interpreter starts.
+ */
 export async function inspectCheckpoint(path: string, options: WithPythonOptions = {}): Promise<CheckpointInfo> {
-  return withPython(async (python) => {
-    const mod = await python("textbrewer_worker.inspect_checkpoint");
-    const text = (await mod.describe_checkpoint(path)) as string;
-    return JSON.parse(text) as CheckpointInfo;
-  }, options);
+  checkCheckpointFiles(path);
+  try {
+    return await withPython(async (python) => {
+      const mod = await python("textbrewer_worker.inspect_checkpoint");
+      return JSON.parse((await mod.describe_checkpoint(path)) as string) as CheckpointInfo;
+    }, options);
+  } catch (error) {
+    // withPython leaves the Python error's last line as the message
+    const line = /CheckpointInspectError: (?:path: )?(.+)$/.exec(error instanceof Error ? error.message : "");
+    if (line) throw new CheckpointInspectError(path, line[1]!.trim());
+    throw error;
+  }
 }

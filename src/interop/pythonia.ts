@@ -61,11 +61,24 @@ export async function withPython<T>(fn: (python: PythonBridge) => Promise<T>, op
   }
 }
 
-/** pythonia's PythonException keeps the Python traceback in its stack and leaves the message empty. */
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/**
+ * pythonia's errors carry the whole bridge trace: in the message (a failed call) or in the stack with an empty
+ * message (a PythonException). The message becomes the Python error's last line; the trace stays in the stack.
+ */
 function asReadableError(error: unknown): Error {
-  if (!(error instanceof Error) || error.message) return error as Error;
+  if (!(error instanceof Error)) return error as Error;
+  if (error.message) {
+    const plain = error.message.replace(ANSI, "");
+    const last = /\*\*\* JS \*\*\*\s*(.+)$/m.exec(plain);
+    if (!last) return error;
+    const wrapped = new Error(last[1]!.trim());
+    wrapped.stack = `${wrapped.name}: ${wrapped.message}\n--- Python ---\n${plain}`;
+    return wrapped;
+  }
   const text = String(error.stack ?? "");
-  const lines = text.split("\n").map((l) => l.replace(/\x1b\[[0-9;]*m/g, "").trim()).filter(Boolean);
+  const lines = text.split("\n").map((l) => l.replace(ANSI, "").trim()).filter(Boolean);
   const last = [...lines].reverse().find((l) => /^[A-Za-z_.]+(Error|Exception)\b.*:/.test(l) || /^\W*[A-Za-z_.]+(Error|Exception): /.test(l));
   const wrapped = new Error(last ? last.replace(/^\W+/, "") : text || "Python call failed");
   wrapped.stack = `${wrapped.name}: ${wrapped.message}\n--- Python ---\n${text}`;

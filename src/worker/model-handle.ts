@@ -21,6 +21,11 @@ export interface LoadModelOptions {
   format?: "hf" | "safetensors" | "pt" | "torchscript" | "factory";
   /** `.pt`/`.bin` files load with torch.load(weights_only=True) unless this is false. Only for files you trust. */
   weightsOnly?: boolean;
+  /**
+   * A folder whose config.json has an `auto_map` (Python code shipped with the model) is refused unless this is true;
+   * true lets transformers import and run that code in the worker. Only for folders whose code you trust.
+   */
+  trustRemoteCode?: boolean;
 }
 
 export interface CreateModelOptions {

@@ -35,6 +35,14 @@ export interface TokenizerDescription {
   modelInputNames: string[];
 }
 
+export interface LoadTokenizerOptions {
+  /**
+   * A folder whose tokenizer_config.json has an `auto_map` (or whose config.json names an AutoTokenizer class) ships
+   * Python code; it is refused unless this is true, which lets transformers run that code. Only for code you trust.
+   */
+  trustRemoteCode?: boolean;
+}
+
 type Call = (op: string, args?: Record<string, unknown>) => Promise<unknown>;
 
 /** A Hugging Face fast tokenizer living in the worker; its results are int64 tensors, ready to be batches. */

@@ -8,7 +8,7 @@ import { Connection, type ReplyError } from "./connection.js";
 import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./errors.js";
 import { ModelHandle, type CreateModelOptions, type LoadModelOptions, type ModelDescription } from "./model-handle.js";
 import { StderrTail } from "./stderr-tail.js";
-import { TokenizerHandle, type TokenizerDescription } from "./tokenizer-handle.js";
+import { TokenizerHandle, type LoadTokenizerOptions, type TokenizerDescription } from "./tokenizer-handle.js";
 
 export type Device = "auto" | "cpu" | "cuda" | "mps" | `cuda:${number}`;
 
@@ -231,8 +231,8 @@ export class Worker implements AsyncDisposable {
   }
 
   /** Loads a Hugging Face fast tokenizer from a local folder (tokenizer.json or a vocabulary); no downloads. */
-  async loadTokenizer(path: string): Promise<TokenizerHandle> {
-    const description = (await this.call("load_tokenizer", { path })) as TokenizerDescription;
+  async loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Promise<TokenizerHandle> {
+    const description = (await this.call("load_tokenizer", { path, trustRemoteCode: options.trustRemoteCode ?? false })) as TokenizerDescription;
     return new TokenizerHandle((op, args) => this.call(op, args), description, this);
   }
 
