@@ -32,6 +32,13 @@ export function mountSmallDisk(parent: string, name: string, bytes: number): Sma
   };
 }
 
+/** Whether a tmpfs can be mounted here (root with mount(8)): probes once with a throwaway folder. */
+export function canMountSmallDisk(parent: string): boolean {
+  const disk = mountSmallDisk(parent, `.probe-${process.pid}`, 4096);
+  disk?.release();
+  return disk !== null;
+}
+
 /**
  * Fallback for a real full disk: FileHandle.write and writev fail with ENOSPC once `bytes` have been written through
  * them (by any handle of this process) until the returned function restores them.
