@@ -1,8 +1,7 @@
 import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { CacheWriteError } from "../src/cache/index.js";
-import { BasicDistiller, CacheMismatchError, DistillCache, MultiTeacherDistiller, Tensor, Worker, seededRng } from "../src/index.js";
+import { BasicDistiller, CacheMismatchError, CacheWriteError, DistillCache, MultiTeacherDistiller, Tensor, Worker, seededRng } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 import { canMountSmallDisk, mountSmallDisk } from "./helpers/small-disk.js";
 
