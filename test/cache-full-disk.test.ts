@@ -16,7 +16,7 @@ const parts: FingerprintParts = { teacherWeights: "sha256:aaaa", adaptor: null, 
 const keysOf = (b: number): string[] => [0, 1, 2, 3].map((i) => `e${4 * b + i}`);
 const rowsOf = (b: number): Tensor => Tensor.from(keysOf(b).map((_, i) => Array.from({ length: 1000 }, (_, j) => 4 * b + i + j / 1000)));
 
-const tmp = tempDir("tbts-cache-full-");
+let tmp: ReturnType<typeof tempDir>;
 let mounted = 0;
 let fallback = false;
 const releases: (() => void)[] = [];
@@ -64,6 +64,7 @@ async function served(cache: TeacherCache, n: number): Promise<number> {
 const leftovers = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith(".tmp"));
 
 beforeAll(() => {
+  tmp = tempDir("tbts-cache-full-");
   vi.spyOn(console, "warn").mockImplementation(() => undefined);
 });
 afterEach(() => {
