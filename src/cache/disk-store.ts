@@ -6,8 +6,9 @@
  *   header: "TBCD" magic (4) | u16 format version (2) | u16 binding length | binding (UTF-8) | u32 CRC-32 of the above
  *   frame:  "TBCR" magic (4) | u32 key length | key (UTF-8) | u32 payload length | payload | u32 CRC-32 of binding ‖ key ‖ payload
  * The binding is checked on open (another cache's file is refused with CacheMismatchError) and is part of every
- * frame's CRC, so a frame spliced in from another cache fails its check like a damaged one: never served. Seeding the
- * CRC with the binding's CRC costs nothing per record. A key written again gets a new frame; the index points at the
+ * frame's CRC, so a frame spliced in from another cache fails its check like a damaged one and is not served (for
+ * bindings of equal length, whatever the frame holds, unless the two bindings' own CRC-32s collide: 1 in 2^32).
+ * Seeding the CRC with the binding's CRC costs nothing per record. A key written again gets a new frame; the index points at the
  * newest one. Space is not reclaimed.
  *
  * index.bin maps key → (frame offset, frame length):
