@@ -7,6 +7,9 @@
  * left (test folders, the workers' ipc folders "tbw-*", cache folders…), fails the run if anything is, and removes the
  * folder either way. With a test name filter (-t) it only warns: a describe block whose tests are all filtered out
  * skips its afterAll, so the folder its body made at collection stays.
+ *
+ * Caches that tools keep in the temp folder by design (tsx's transform cache, TorchInductor's compile cache) are not
+ * leftovers of the project: they are not listed, and go with the folder.
  */
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,27 +18,24 @@ import type { TestProject } from "vitest/node";
 
 /** Set to keep the leftovers for a look instead of removing them after reporting. */
 const KEEP = "TEXTBREWER_KEEP_TEST_TMP";
+/** tsx-<uid> (`node --import tsx` helper scripts), torchinductor_<user> (tests with compile: true) */
+const TOOL_CACHES = [/^tsx-\d+$/, /^torchinductor_/];
 
 export default function setup(project: TestProject): () => void {
   const outer = tmpdir();
   const own = mkdtempSync(join(outer, "tbts-suite-"));
-  const saved = {
-    TMPDIR: process.env.TMPDIR,
-    TMP: process.env.TMP,
-    TEMP: process.env.TEMP,
-    TSX_DISABLE_CACHE: process.env.TSX_DISABLE_CACHE,
-  };
+  const saved = { TMPDIR: process.env.TMPDIR, TMP: process.env.TMP, TEMP: process.env.TEMP };
   process.env.TMPDIR = own;
   process.env.TMP = own;
   process.env.TEMP = own;
-  // tsx (tests start helper scripts with `node --import tsx`) would keep its transform cache in the temp folder
-  process.env.TSX_DISABLE_CACHE = "1";
   return () => {
     for (const [name, value] of Object.entries(saved)) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
-    const left = readdirSync(own).sort();
+    const left = readdirSync(own)
+      .filter((name) => !TOOL_CACHES.some((cache) => cache.test(name)))
+      .sort();
     if (!process.env[KEEP]) rmSync(own, { recursive: true, force: true });
     if (left.length === 0) return;
     const where = process.env[KEEP] ? own : `the suite's temp folder (removed now; set ${KEEP}=1 to keep it)`;
