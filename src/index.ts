@@ -40,6 +40,8 @@ export type { Rng, RngState } from "./data/rng.js";
 export { DistillCache } from "./cache/distill-cache.js";
 export type { TeacherCacheSpec, OpenDistillCacheOptions, CacheCounters } from "./cache/distill-cache.js";
 export { TeacherCache, CacheMismatchError } from "./cache/index.js";
+export { CacheWriteError } from "./cache/errors.js";
+export type { CacheWriteErrorPolicy } from "./cache/errors.js";
 export { buildReport, writeEvalResult, readEvalResult } from "./report/index.js";
 export type { TrainableReport, ModelDescription } from "./worker/model-handle.js";
 export { TokenizerHandle } from "./worker/tokenizer-handle.js";

@@ -41,6 +41,10 @@ const flip = (buf: Uint8Array, at: number, mask: number): void => {
   buf[at] = buf[at]! ^ mask;
 };
 const payloadOf = (i: number, n = 40): Uint8Array => Uint8Array.from({ length: n }, (_, j) => (i * 31 + j) & 0xff);
+/** records.bin's header (magic, version, binding length, CRC) before the first frame, without a binding... */
+const HEADER = 12;
+/** ...and with a teacher cache's fingerprint (64 hex digits) as the binding */
+const BOUND_HEADER = HEADER + 64;
 
 function sample(dtype: DType, shape: number[]): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -200,7 +204,7 @@ describe("DiskStore", () => {
     expect(store.openReport.index).toBe("rebuilt");
     const frame = 16 + 2 + 40;
     expect(store.openReport.truncatedBytes).toBe(frame - 20);
-    expect((await stat(join(dir, DATA_FILE))).size).toBe(4 * frame);
+    expect((await stat(join(dir, DATA_FILE))).size).toBe(HEADER + 4 * frame);
     for (let i = 0; i < 4; i++) expect(await store.get(`k${i}`)).toEqual(payloadOf(i));
     expect(await store.get("k4")).toBeNull();
     await store.put("k4", payloadOf(44));
@@ -236,8 +240,8 @@ describe("DiskStore", () => {
   it("serves a record whose payload byte flipped as a miss, counted as corrupt", async () => {
     await filled(3);
     const data = await readFile(join(dir, DATA_FILE));
-    const frame = data.length / 3;
-    flip(data, 2 * frame - 10, 0x40); // inside k1's payload
+    const frame = (data.length - HEADER) / 3;
+    flip(data, HEADER + 2 * frame - 10, 0x40); // inside k1's payload
     await writeFile(join(dir, DATA_FILE), data);
     const store = await DiskStore.open(dir);
     expect(store.openReport.index).toBe("loaded");
@@ -309,7 +313,8 @@ describe("DiskStore", () => {
     const again = await DiskStore.open(dir);
     expect(again.openReport.index).toBe("loaded");
     expect(again.size).toBe(n);
-    expect(again.io.bytesRead).toBeLessThanOrEqual(4); // only the CRC field that ties index.bin to records.bin
+    // only the header and the CRC field that ties index.bin to records.bin
+    expect(again.io.bytesRead).toBeLessThanOrEqual(HEADER + 4);
     for (const i of [0, 1, 9999, 12345, n - 1]) expect(await again.get(`k${i}`)).toEqual(payloadOf(i, 200));
     expect(again.io.largestRead).toBeLessThan(300);
     await again.close();
@@ -380,6 +385,114 @@ describe("fingerprint and manifest", () => {
     const rebuilt = await TeacherCache.open({ dir, dtype: "float16", fingerprintParts: other, rebuild: true });
     expect(await rebuilt.getMany(["x"])).toEqual([null]);
     await rebuilt.close();
+  });
+});
+
+describe("records bound to their teacher", () => {
+  const teacherA = parts({ teacherWeights: "sha256:aaaa", dtype: "float32" });
+  const teacherB = parts({ teacherWeights: "sha256:bbbb", dtype: "float32" });
+  const keys = ["e0", "e1", "e2", "e3", "e4", "e5"];
+  /** Teacher A's row for example i is [i, i, i]; teacher B's is [100 + i, ...]: a served A row is a wrong logit. */
+  const rowsOf = (offset: number): Tensor => Tensor.from(keys.map((_, i) => [0, 0, 0].map(() => offset + i)));
+
+  async function filled(cacheDir: string, fingerprintParts: FingerprintParts, offset: number): Promise<void> {
+    const cache = await TeacherCache.open({ dir: cacheDir, dtype: "float32", fingerprintParts });
+    await cache.putBatch(keys, [rowsOf(offset)]);
+    await cache.close();
+  }
+
+  /** The rows B's cache serves that are not B's own (a miss is fine: it is recomputed). */
+  async function wrongRowsServed(cacheDir: string, options: { rebuild?: boolean } = {}): Promise<number> {
+    const cache = await TeacherCache.open({ dir: cacheDir, memoryBytes: 0, dtype: "float32", fingerprintParts: teacherB, ...options });
+    const got = await cache.getMany(keys);
+    await cache.close();
+    return got.filter((r, i) => r !== null && r[0]!.toFlatArray()[0] !== 100 + i).length;
+  }
+
+  it("refuses records.bin copied in from another teacher's cache folder, naming the folder; rebuild recomputes", async () => {
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    await filled(a, teacherA, 0);
+    await filled(b, teacherB, 100);
+    expect(await wrongRowsServed(b)).toBe(0);
+    for (const files of [[DATA_FILE, INDEX_FILE], [DATA_FILE]]) {
+      for (const f of files) await copyFile(join(a, f), join(b, f));
+      const err = await wrongRowsServed(b).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CacheMismatchError);
+      expect((err as Error).message).toContain(`Teacher cache ${b} `);
+      expect((err as Error).message).toMatch(/records\.bin holds the records of another cache \(fingerprint [0-9a-f]{16}…; this folder's is/);
+      expect((err as Error).message).toContain("rebuild: true");
+    }
+    expect(await wrongRowsServed(b, { rebuild: true })).toBe(0);
+    const rebuilt = await TeacherCache.open({ dir: b, dtype: "float32", fingerprintParts: teacherB });
+    expect(await rebuilt.getMany(keys)).toEqual(keys.map(() => null));
+    await rebuilt.close();
+  });
+
+  it("a frame spliced in from another teacher's records.bin fails its check: a miss, never its logits", async () => {
+    const a = join(dir, "a");
+    const b = join(dir, "b");
+    await filled(a, teacherA, 0);
+    await filled(b, teacherB, 100);
+    const dataA = await readFile(join(a, DATA_FILE));
+    const dataB = await readFile(join(b, DATA_FILE));
+    expect(dataA.length).toBe(dataB.length); // same keys, same shapes: frames at the same offsets
+    const frame = (dataB.length - BOUND_HEADER) / keys.length;
+    // e2's frame replaced by teacher A's: index.bin still points at it
+    const spliced = Buffer.concat([dataB.subarray(0, BOUND_HEADER + 2 * frame), dataA.subarray(BOUND_HEADER + 2 * frame, BOUND_HEADER + 3 * frame), dataB.subarray(BOUND_HEADER + 3 * frame)]);
+    await writeFile(join(b, DATA_FILE), spliced);
+    const cache = await TeacherCache.open({ dir: b, memoryBytes: 0, dtype: "float32", fingerprintParts: teacherB });
+    expect(cache.openReport?.index).toBe("loaded");
+    const got = await cache.getMany(keys);
+    expect(got.map((r) => (r === null ? null : r[0]!.toFlatArray()[0]))).toEqual([100, 101, null, 103, 104, 105]);
+    expect(cache.stats.corrupt).toBe(1);
+    await cache.close();
+    // all of A's frames behind B's header, no index: the scan keeps none of them
+    await writeFile(join(b, DATA_FILE), Buffer.concat([dataB.subarray(0, BOUND_HEADER), dataA.subarray(BOUND_HEADER)]));
+    await unlink(join(b, INDEX_FILE));
+    const scanned = await DiskStore.open(b, { binding: cacheFingerprint(teacherB) });
+    expect(scanned.openReport).toMatchObject({ index: "rebuilt", scannedRecords: 0, truncatedBytes: dataA.length - BOUND_HEADER });
+    expect(scanned.size).toBe(0);
+    await scanned.close();
+    expect(await wrongRowsServed(b)).toBe(0);
+  });
+
+  it("refuses a folder of the earlier format (manifest version 1, or a records.bin without a header)", async () => {
+    await filled(dir, teacherB, 100);
+    const manifest = JSON.parse(await readFile(join(dir, MANIFEST_FILE), "utf8")) as Record<string, unknown>;
+    await writeFile(join(dir, MANIFEST_FILE), JSON.stringify({ ...manifest, version: 1, fingerprint: "0".repeat(64) }));
+    const err = await wrongRowsServed(dir).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CacheMismatchError);
+    expect((err as Error).message).toMatch(/written by cache format 1, whose records are not bound to their teacher/);
+    // a records.bin of format 1 (frames from offset 0) under a current manifest
+    await writeFile(join(dir, MANIFEST_FILE), JSON.stringify(manifest));
+    const old = join(dir, "old");
+    const store = await DiskStore.open(old);
+    await store.put("e0", encodeRecord([Tensor.from([7, 7, 7])]));
+    await store.close();
+    await writeFile(join(dir, DATA_FILE), (await readFile(join(old, DATA_FILE))).subarray(HEADER));
+    await rm(join(dir, INDEX_FILE));
+    await expect(wrongRowsServed(dir)).rejects.toThrow(/records\.bin was written by an earlier cache format/);
+    expect(await wrongRowsServed(dir, { rebuild: true })).toBe(0);
+  });
+
+  it("rewrites a damaged header and keeps only the frames that pass their bound CRC", async () => {
+    await filled(dir, teacherB, 100);
+    const data = await readFile(join(dir, DATA_FILE));
+    flip(data, 20, 0x01); // inside the fingerprint
+    await writeFile(join(dir, DATA_FILE), data);
+    const cache = await TeacherCache.open({ dir, memoryBytes: 0, dtype: "float32", fingerprintParts: teacherB });
+    expect(cache.openReport).toMatchObject({ index: "rebuilt", reason: "the header of records.bin is damaged", scannedRecords: 6 });
+    expect((await cache.getMany(keys)).map((r) => r![0]!.toFlatArray()[0])).toEqual([100, 101, 102, 103, 104, 105]);
+    await cache.close();
+    // a header torn while the file was created: an empty store
+    await writeFile(join(dir, DATA_FILE), data.subarray(0, 5));
+    await rm(join(dir, INDEX_FILE));
+    const torn = await DiskStore.open(dir, { binding: cacheFingerprint(teacherB) });
+    expect(torn.openReport.index).toBe("empty");
+    expect(torn.size).toBe(0);
+    await torn.close();
+    expect((await stat(join(dir, DATA_FILE))).size).toBe(BOUND_HEADER);
   });
 });
 
@@ -465,7 +578,7 @@ describe("TeacherCache", () => {
     await cache.putBatch(["a", "b", "c"], teacherBatch([0, 1, 2]));
     await cache.close();
     const data = await readFile(join(dir, DATA_FILE));
-    flip(data, Math.floor(data.length / 2), 0xff); // inside "b"
+    flip(data, BOUND_HEADER + Math.floor((data.length - BOUND_HEADER) / 2), 0xff); // inside "b"
     await writeFile(join(dir, DATA_FILE), data);
     const again = await TeacherCache.open({ dir, dtype: "bfloat16", fingerprintParts: bf16 });
     const got = await again.getMany(["a", "b", "c"]);

@@ -1,8 +1,9 @@
-import { existsSync, readFileSync, statSync, truncateSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicDistiller, CacheMismatchError, DistillCache, MultiTeacherDistiller, Tensor, Worker, seededRng } from "../src/index.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { BasicDistiller, CacheMismatchError, CacheWriteError, DistillCache, MultiTeacherDistiller, Tensor, Worker, seededRng } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { canMountSmallDisk, mountSmallDisk } from "./helpers/small-disk.js";
 
 const N = 24; // examples
 const examples = Array.from({ length: N }, (_, i) => ({
@@ -145,6 +146,68 @@ describe("teacher-output cache (real worker)", () => {
     expect((await rebuilt.store.getBatch(rebuilt.store.keys(epochBatches(0)[0]!)))).toBeNull();
     await rebuilt.close();
     await Promise.all([teacher.dispose(), changed.dispose()]);
+  });
+
+  it("records.bin copied in from another teacher's cache folder: refused naming the folder; rebuilt, 0 wrong logits served", async () => {
+    const otherDir = await makeTinyBert(join(tmp.path, "teacher-b"), { layers: 2, seed: 9, dropout: 0 });
+    const teacherA = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+    const teacherB = await worker.loadModel({ path: otherDir, task: "sequence-classification" });
+    const dirA = join(tmp.path, "copy-a");
+    const dirB = join(tmp.path, "copy-b");
+    for (const [teachers, dir] of [[teacherA, dirA], [teacherB, dirB]] as const) {
+      const cache = await DistillCache.open({ teachers, adaptorT: logits, dir });
+      await cache.fill({ data: epochBatches(0) });
+      await cache.close();
+    }
+    for (const f of ["records.bin", "index.bin"]) copyFileSync(join(dirA, f), join(dirB, f));
+    const err = await DistillCache.open({ teachers: teacherB, adaptorT: logits, dir: dirB }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CacheMismatchError);
+    expect((err as Error).message).toContain(`Teacher cache ${dirB} was filled for other settings: records.bin holds the records of another cache`);
+    const rebuilt = await DistillCache.open({ teachers: teacherB, adaptorT: logits, dir: dirB, rebuild: true });
+    const all = epochBatches(0, N)[0]!;
+    const keys = rebuilt.store.keys(all);
+    expect((await rebuilt.store.getMany(keys)).filter((r) => r !== null)).toHaveLength(0); // the copied records are gone
+    await rebuilt.fill({ data: epochBatches(0) }); // recomputed by teacher B
+    const served = (await rebuilt.store.getBatch(keys))![0]!.toFlatArray();
+    const exact = (await teacherB.predict(all)).logits!.toFlatArray();
+    expect(served).toHaveLength(N * 3);
+    expect(served.filter((v, i) => Math.abs(v - exact[i]!) > 1e-5)).toHaveLength(0);
+    await rebuilt.close();
+    await Promise.all([teacherA.dispose(), teacherB.dispose()]);
+  });
+
+  it.skipIf(!canMountSmallDisk(tmp.path))("a full disk while training: CacheWriteError naming the folder, or one warning and the live run's losses", async () => {
+    // a 3-page tmpfs: manifest.json, records.bin and index.bin take a page each, records.bin filled to 43 bytes short
+    // of its page, so the first record written while training needs a page that is not there
+    const disk = mountSmallDisk(tmp.path, "full-disk", 3 * 4096)!;
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      const dir = join(disk.path, "cache");
+      const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+      const cache = await DistillCache.open({ teachers: teacher, adaptorT: logits, dir, temperature: 2 });
+      await cache.store.putBatch(["pad"], [Tensor.zeros([1, 987], "float32")]);
+      await cache.close();
+      await teacher.dispose();
+      expect(statSync(join(dir, "records.bin")).size).toBe(4096 - 43);
+      expect(() => writeFileSync(join(disk.path, "probe"), "x")).toThrow(/ENOSPC/);
+
+      const err = await distil("full-raise", { dir }, 1).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CacheWriteError);
+      expect((err as Error).message).toContain(`Teacher cache ${dir}: cannot write records.bin: no space left on device (ENOSPC)`);
+      expect(readdirSync(dir).sort()).toEqual(["index.bin", "manifest.json", "records.bin"]);
+
+      const cached = await distil("full-continue", { dir, onWriteError: "continue" }, 1);
+      const cacheWarnings = warn.mock.calls.filter(([m]) => String(m).includes("teacher cache"));
+      expect(cacheWarnings).toHaveLength(1);
+      expect(String(cacheWarnings[0]![0])).toContain(`teacher cache ${dir}: cannot write records.bin: no space left on device`);
+      expect(readdirSync(dir).sort()).toEqual(["index.bin", "manifest.json", "records.bin"]);
+      const live = await distil("full-live", false, 1);
+      expect(lines(cached).map((l) => l.total)).toEqual(lines(live).map((l) => l.total));
+      expect(lines(cached).at(-1)!.counters!.teacherForwards).toBe(6);
+    } finally {
+      warn.mockRestore();
+      disk.release();
+    }
   });
 
   it("precompute pass, then training with zero teacher forwards; float16 storage within rounding", async () => {

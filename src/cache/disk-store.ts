@@ -1,12 +1,18 @@
 /**
  * Disk tier: an append-only data file plus an index, read with positional reads so the heap holds only the index.
  *
- * records.bin is a sequence of frames (little-endian):
- *   "TBCR" magic (4) | u32 key length | key (UTF-8) | u32 payload length | payload | u32 CRC-32 of key ‖ payload
- * A key written again gets a new frame; the index points at the newest one. Space is not reclaimed.
+ * records.bin starts with a header that binds it to one cache (the manifest's fingerprint), then holds frames
+ * (little-endian):
+ *   header: "TBCD" magic (4) | u16 format version (2) | u16 binding length | binding (UTF-8) | u32 CRC-32 of the above
+ *   frame:  "TBCR" magic (4) | u32 key length | key (UTF-8) | u32 payload length | payload | u32 CRC-32 of binding ‖ key ‖ payload
+ * The binding is checked on open (another cache's file is refused with CacheMismatchError) and is part of every
+ * frame's CRC, so a frame spliced in from another cache fails its check like a damaged one and is not served (for
+ * bindings of equal length, whatever the frame holds, unless the two bindings' own CRC-32s collide: 1 in 2^32).
+ * Seeding the CRC with the binding's CRC costs nothing per record. A key written again gets a new frame; the index points at the
+ * newest one. Space is not reclaimed.
  *
  * index.bin maps key → (frame offset, frame length):
- *   "TBCX" magic (4) | u32 version (1) | u64 data length covered | u32 CRC field of the frame ending there
+ *   "TBCX" magic (4) | u32 version (2) | u64 data length covered | u32 CRC field ending there (a frame's, or the header's)
  *   entries: u32 key length | key | u64 offset | u32 frame length
  *   trailer: u32 entry count | u32 CRC-32 of everything before it
  * It is written on flush()/close() to index.bin.tmp, fsynced, then renamed over index.bin, always after records.bin
@@ -16,7 +22,11 @@
  * flushing) only the part past the index is scanned; when the index is missing, corrupt or claims more data than
  * there is, the whole file is scanned. A scan skips damaged frames (resyncing on the next valid frame) and cuts a
  * torn last frame off the file. Every read re-checks the frame's magic, key and CRC: a failure is a miss, counted
- * in `stats.corrupt`, and the key leaves the index so the record gets recomputed. Corrupt data never throws.
+ * in `stats.corrupt`, and the key leaves the index so the record gets recomputed. Corrupt data never throws; a
+ * damaged header is rewritten and the frames behind it are kept only if they pass their (bound) CRC.
+ *
+ * A write that fails (a full disk) throws CacheWriteError naming the folder and the file; the data file is cut
+ * back to its last whole frame and no temporary file is left, so what was written before stays readable.
  *
  * One writer per folder: two processes appending to the same records.bin would overwrite each other's frames
  * (detected by the CRC, so never served, but lost).
@@ -25,14 +35,21 @@ import { constants } from "node:fs";
 import { mkdir, open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
+import { CacheMismatchError, CacheWriteError, writingCacheFile } from "./errors.js";
 
 export const DATA_FILE = "records.bin";
 export const INDEX_FILE = "index.bin";
 const INDEX_TMP = `${INDEX_FILE}.tmp`;
 
+const FILE_MAGIC = Uint8Array.of(0x54, 0x42, 0x43, 0x44); // "TBCD"
 const FRAME_MAGIC = Uint8Array.of(0x54, 0x42, 0x43, 0x52); // "TBCR"
 const INDEX_MAGIC = Uint8Array.of(0x54, 0x42, 0x43, 0x58); // "TBCX"
-const INDEX_VERSION = 1;
+/** 1: frames from offset 0, no binding. 2: a header with the binding, which seeds every frame's CRC. */
+const FILE_VERSION = 2;
+const INDEX_VERSION = 2;
+/** magic + version + binding length + CRC */
+const HEADER_OVERHEAD = 12;
+const MAX_BINDING_BYTES = 0xffff;
 const INDEX_HEADER = 20;
 const INDEX_TRAILER = 8;
 /** magic + key length + payload length + CRC */
@@ -48,6 +65,14 @@ const utf8Decoder = new TextDecoder();
 interface IndexEntry {
   offset: number;
   length: number;
+}
+
+export interface DiskStoreOptions {
+  /**
+   * What the records belong to (a teacher cache passes its fingerprint). It is written in records.bin's header and
+   * mixed into every frame's CRC: a file bound to something else is refused, a frame from one never passes.
+   */
+  binding?: string;
 }
 
 export interface DiskStoreOpenReport {
@@ -91,6 +116,8 @@ export class DiskStore {
   private constructor(
     readonly dir: string,
     private readonly fh: FileHandle,
+    /** CRC-32 of the binding: the initial value of every frame's CRC */
+    private readonly seed: number,
     private readonly index: Map<string, IndexEntry>,
     private end: number,
     private tailCrc: number,
@@ -101,34 +128,56 @@ export class DiskStore {
     this.recovered = openReport.scannedRecords;
   }
 
-  static async open(dir: string): Promise<DiskStore> {
-    await mkdir(dir, { recursive: true });
-    const fh = await open(join(dir, DATA_FILE), constants.O_RDWR | constants.O_CREAT, 0o644);
+  /** Opens (or creates) the store in `dir`; throws CacheMismatchError when records.bin is bound to something else. */
+  static async open(dir: string, options: DiskStoreOptions = {}): Promise<DiskStore> {
+    const binding = utf8.encode(options.binding ?? "");
+    if (binding.byteLength > MAX_BINDING_BYTES) throw new RangeError(`DiskStore: binding longer than ${MAX_BINDING_BYTES} bytes`);
+    await writingCacheFile(dir, "the folder", () => mkdir(dir, { recursive: true }));
+    const fh = await writingCacheFile(dir, DATA_FILE, () => open(join(dir, DATA_FILE), constants.O_RDWR | constants.O_CREAT, 0o644));
     try {
-      return await DiskStore.recover(dir, fh);
+      return await DiskStore.recover(dir, fh, binding);
     } catch (err) {
       await fh.close().catch(() => undefined);
       throw err;
     }
   }
 
-  private static async recover(dir: string, fh: FileHandle): Promise<DiskStore> {
+  private static async recover(dir: string, fh: FileHandle, binding: Uint8Array): Promise<DiskStore> {
     const io: DiskStoreIo = { reads: 0, bytesRead: 0, largestRead: 0 };
-    const size = (await fh.stat()).size;
-    const loaded = await loadIndex(join(dir, INDEX_FILE));
+    const header = encodeHeader(binding);
+    const dataStart = header.byteLength;
+    const headerCrc = new DataView(header.buffer).getUint32(dataStart - 4, true);
+    let size = (await fh.stat()).size;
+    const found = size === 0 ? "empty" : await readHeader(fh, size, binding, io);
+    if (typeof found === "object") throw new CacheMismatchError(dir, [found.problem]);
+    let corrupt = 0;
+    if (found !== "ok") {
+      // a new file, a header torn while it was created, or a damaged one: (re)write it; what follows must then pass
+      // the bound CRC to be kept
+      await writingCacheFile(dir, DATA_FILE, async () => {
+        await writeAt(fh, header, 0);
+        await fh.datasync();
+      });
+      if (found === "damaged" && size >= dataStart) corrupt++;
+      size = Math.max(size, dataStart);
+    }
+    const loaded = await loadIndex(join(dir, INDEX_FILE), dataStart);
     const report: DiskStoreOpenReport = { index: "empty", reason: null, scannedRecords: 0, skippedBytes: 0, truncatedBytes: 0 };
     let index = new Map<string, IndexEntry>();
     let scanFrom = -1;
-    let tailCrc = 0;
-    if (size === 0) {
-      if (typeof loaded !== "string" && loaded.dataLength > 0) report.reason = `${DATA_FILE} is empty`;
+    let tailCrc = headerCrc;
+    if (found === "damaged" && size > dataStart) {
+      scanFrom = dataStart;
+      report.reason = `the header of ${DATA_FILE} is damaged`;
+    } else if (size === dataStart) {
+      if (typeof loaded !== "string" && loaded.dataLength > dataStart) report.reason = `${DATA_FILE} is empty`;
     } else if (typeof loaded === "string") {
       scanFrom = 0;
       report.reason = loaded;
     } else if (loaded.dataLength > size) {
       scanFrom = 0;
       report.reason = `${DATA_FILE} is shorter than ${INDEX_FILE} says (${size} < ${loaded.dataLength} bytes)`;
-    } else if (loaded.dataLength > 0 && (await readCrcField(fh, loaded.dataLength, io)) !== loaded.tailCrc) {
+    } else if ((await readCrcField(fh, loaded.dataLength, io)) !== loaded.tailCrc) {
       scanFrom = 0;
       report.reason = `${INDEX_FILE} does not belong to this ${DATA_FILE}`;
     } else {
@@ -141,27 +190,34 @@ export class DiskStore {
       }
     }
     let end = size;
-    let corrupt = 0;
+    const seed = crc32(binding);
     if (scanFrom >= 0) {
-      report.index = scanFrom === 0 ? "rebuilt" : "tail-scanned";
-      if (scanFrom === 0) index = new Map();
-      const scan = await scanFrames(fh, scanFrom, size, index, io);
+      const whole = scanFrom === 0;
+      if (whole) scanFrom = dataStart;
+      report.index = whole || found === "damaged" ? "rebuilt" : "tail-scanned";
+      if (whole) index = new Map();
+      const scan = await scanFrames(fh, scanFrom, size, seed, index, io);
       end = scan.end;
       if (scan.lastCrc !== null) tailCrc = scan.lastCrc;
-      corrupt = scan.damagedRegions;
+      corrupt += scan.damagedRegions;
       report.scannedRecords = scan.records;
       report.skippedBytes = scan.skippedBytes;
       report.truncatedBytes = size - end;
       if (end < size) {
-        await fh.truncate(end);
-        await fh.datasync();
+        await writingCacheFile(dir, DATA_FILE, async () => {
+          await fh.truncate(end);
+          await fh.datasync();
+        });
       }
     }
-    const store = new DiskStore(dir, fh, index, end, end === 0 ? 0 : tailCrc, report, corrupt);
+    const store = new DiskStore(dir, fh, seed, index, end, tailCrc, report, corrupt);
     Object.assign(store.io, io);
-    if (scanFrom >= 0 || (size === 0 && typeof loaded !== "string" && loaded.dataLength > 0)) {
+    if (scanFrom >= 0 || (size === dataStart && typeof loaded !== "string" && loaded.dataLength > dataStart)) {
       store.indexDirty = true;
-      await store.flush();
+      // on a full disk the records stay readable: the index is kept in memory and written at the next flush or close
+      await store.flush().catch((err: unknown) => {
+        if (!(err instanceof CacheWriteError)) throw err;
+      });
     }
     return store;
   }
@@ -189,7 +245,7 @@ export class DiskStore {
     if (entry === undefined) return null;
     const frame = new Uint8Array(entry.length);
     const n = await readAt(this.fh, frame, entry.offset, this.io);
-    const payload = n === entry.length ? parseFrame(frame, key) : null;
+    const payload = n === entry.length ? parseFrame(frame, key, this.seed) : null;
     if (payload === null) {
       this.corrupt++;
       if (this.index.get(key) === entry) {
@@ -211,16 +267,18 @@ export class DiskStore {
   async putMany(records: readonly (readonly [string, Uint8Array])[]): Promise<void> {
     this.assertOpen();
     if (records.length === 0) return;
-    const frames = records.map(([key, payload]) => encodeFrame(key, payload));
+    const frames = records.map(([key, payload]) => encodeFrame(key, payload, this.seed));
     await this.enqueue(async () => {
       this.assertOpen();
-      try {
-        await writevAt(this.fh, frames.flatMap((f) => f.parts), this.end);
-      } catch (err) {
-        // don't leave a torn frame for the next append to sit behind
-        await this.fh.truncate(this.end).catch(() => undefined);
-        throw err;
-      }
+      await writingCacheFile(this.dir, DATA_FILE, async () => {
+        try {
+          await writevAt(this.fh, frames.flatMap((f) => f.parts), this.end);
+        } catch (err) {
+          // don't leave a torn frame for the next append to sit behind (and give the space back)
+          await this.fh.truncate(this.end).catch(() => undefined);
+          throw err;
+        }
+      });
       let offset = this.end;
       for (let i = 0; i < frames.length; i++) {
         const length = frames[i]!.length;
@@ -255,13 +313,13 @@ export class DiskStore {
 
   private async flushNow(): Promise<void> {
     if (this.unsynced) {
-      await this.fh.datasync();
+      await writingCacheFile(this.dir, DATA_FILE, () => this.fh.datasync());
       this.unsynced = false;
     }
     if (!this.indexDirty) return;
     this.indexDirty = false;
     try {
-      await writeIndex(this.dir, this.index, this.end, this.tailCrc);
+      await writingCacheFile(this.dir, INDEX_FILE, () => writeIndex(this.dir, this.index, this.end, this.tailCrc));
     } catch (err) {
       this.indexDirty = true;
       throw err;
@@ -286,7 +344,57 @@ interface EncodedFrame {
   crc: number;
 }
 
-function encodeFrame(key: string, payload: Uint8Array): EncodedFrame {
+/** The header of records.bin for `binding`. */
+function encodeHeader(binding: Uint8Array): Uint8Array {
+  const header = new Uint8Array(HEADER_OVERHEAD + binding.byteLength);
+  const view = new DataView(header.buffer);
+  header.set(FILE_MAGIC, 0);
+  view.setUint16(4, FILE_VERSION, true);
+  view.setUint16(6, binding.byteLength, true);
+  header.set(binding, 8);
+  view.setUint32(8 + binding.byteLength, crc32(header.subarray(0, 8 + binding.byteLength)), true);
+  return header;
+}
+
+/**
+ * Whether records.bin's header binds it to `binding`: "ok"; "damaged" when it is not a whole, valid header (torn at
+ * creation, or flipped bytes); or the problem when it is a valid header of something else, or a file of the earlier
+ * format (frames from offset 0, bound to nothing).
+ */
+async function readHeader(
+  fh: FileHandle,
+  size: number,
+  binding: Uint8Array,
+  io: DiskStoreIo,
+): Promise<"ok" | "damaged" | { problem: string }> {
+  const head = new Uint8Array(Math.min(size, 8));
+  await readAt(fh, head, 0, io);
+  if (head.byteLength >= FRAME_MAGIC.length && hasMagic(head, 0, FRAME_MAGIC)) {
+    return { problem: `${DATA_FILE} was written by an earlier cache format that does not bind records to their teacher` };
+  }
+  if (head.byteLength < 8 || !hasMagic(head, 0, FILE_MAGIC)) return "damaged";
+  const view = new DataView(head.buffer);
+  const length = view.getUint16(6, true);
+  if (size < HEADER_OVERHEAD + length) return "damaged";
+  const rest = new Uint8Array(length + 4);
+  await readAt(fh, rest, 8, io);
+  const stored = rest.subarray(0, length);
+  if (crc32(stored, crc32(head)) !== new DataView(rest.buffer).getUint32(length, true)) return "damaged";
+  const version = view.getUint16(4, true);
+  if (version !== FILE_VERSION) {
+    return { problem: `${DATA_FILE} has format version ${version}; this version of textbrewer-ts reads version ${FILE_VERSION}` };
+  }
+  if (length === binding.byteLength && stored.every((b, i) => b === binding[i])) return "ok";
+  const theirs = utf8Decoder.decode(stored) || "none";
+  const ours = utf8Decoder.decode(binding) || "none";
+  return { problem: `${DATA_FILE} holds the records of another cache (fingerprint ${short(theirs)}; this folder's is ${short(ours)})` };
+}
+
+function short(text: string): string {
+  return text.length > 16 ? `${text.slice(0, 16)}…` : text;
+}
+
+function encodeFrame(key: string, payload: Uint8Array, seed: number): EncodedFrame {
   const keyBytes = utf8.encode(key);
   if (keyBytes.byteLength > MAX_KEY_BYTES) throw new RangeError(`DiskStore: key longer than ${MAX_KEY_BYTES} bytes`);
   if (payload.byteLength > MAX_PAYLOAD_BYTES) throw new RangeError(`DiskStore: record larger than ${MAX_PAYLOAD_BYTES} bytes`);
@@ -296,14 +404,14 @@ function encodeFrame(key: string, payload: Uint8Array): EncodedFrame {
   view.setUint32(4, keyBytes.byteLength, true);
   head.set(keyBytes, 8);
   view.setUint32(8 + keyBytes.byteLength, payload.byteLength, true);
-  const crc = crc32(payload, crc32(keyBytes));
+  const crc = crc32(payload, crc32(keyBytes, seed));
   const tail = new Uint8Array(4);
   new DataView(tail.buffer).setUint32(0, crc, true);
   return { parts: [head, payload, tail], length: FRAME_OVERHEAD + keyBytes.byteLength + payload.byteLength, crc };
 }
 
 /** The payload of a whole frame read from the index, or null if anything about it is off. */
-function parseFrame(frame: Uint8Array, key: string): Uint8Array | null {
+function parseFrame(frame: Uint8Array, key: string, seed: number): Uint8Array | null {
   if (frame.byteLength < FRAME_OVERHEAD || !hasMagic(frame, 0, FRAME_MAGIC)) return null;
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const keyLength = view.getUint32(4, true);
@@ -312,7 +420,7 @@ function parseFrame(frame: Uint8Array, key: string): Uint8Array | null {
   if (FRAME_OVERHEAD + keyLength + payloadLength !== frame.byteLength) return null;
   const keyBytes = frame.subarray(8, 8 + keyLength);
   const payload = frame.subarray(12 + keyLength, 12 + keyLength + payloadLength);
-  if (crc32(payload, crc32(keyBytes)) !== view.getUint32(frame.byteLength - 4, true)) return null;
+  if (crc32(payload, crc32(keyBytes, seed)) !== view.getUint32(frame.byteLength - 4, true)) return null;
   if (utf8Decoder.decode(keyBytes) !== key) return null;
   return payload;
 }
@@ -359,9 +467,9 @@ async function writevAt(fh: FileHandle, buffers: Uint8Array[], position: number)
   }
 }
 
-/** The CRC field of the frame that ends at `end` (its last four bytes). */
+/** The CRC field that ends at `end`: the last four bytes of a frame, or of the header. */
 async function readCrcField(fh: FileHandle, end: number, io: DiskStoreIo): Promise<number | null> {
-  if (end < FRAME_OVERHEAD) return null;
+  if (end < 4) return null;
   const buf = new Uint8Array(4);
   if ((await readAt(fh, buf, end - 4, io)) !== 4) return null;
   return new DataView(buf.buffer).getUint32(0, true);
@@ -408,7 +516,7 @@ interface ScannedFrame {
   crc: number;
 }
 
-async function frameAt(r: ScanReader, pos: number): Promise<ScannedFrame | null> {
+async function frameAt(r: ScanReader, pos: number, seed: number): Promise<ScannedFrame | null> {
   if (pos + FRAME_OVERHEAD > r.size) return null;
   const head = await r.bytes(pos, 8);
   if (!hasMagic(head, 0, FRAME_MAGIC)) return null;
@@ -417,7 +525,7 @@ async function frameAt(r: ScanReader, pos: number): Promise<ScannedFrame | null>
   const keyAndLength = await r.bytes(pos + 8, keyLength + 4);
   const keyBytes = keyAndLength.subarray(0, keyLength);
   const key = utf8Decoder.decode(keyBytes);
-  let crc = crc32(keyBytes);
+  let crc = crc32(keyBytes, seed);
   const payloadLength = new DataView(keyAndLength.buffer, keyAndLength.byteOffset + keyLength, 4).getUint32(0, true);
   const length = FRAME_OVERHEAD + keyLength + payloadLength;
   if (pos + length > r.size) return null;
@@ -428,7 +536,7 @@ async function frameAt(r: ScanReader, pos: number): Promise<ScannedFrame | null>
 }
 
 /** Position of the next valid frame at or after `from`, or -1. */
-async function nextFrame(r: ScanReader, from: number): Promise<number> {
+async function nextFrame(r: ScanReader, from: number, seed: number): Promise<number> {
   let pos = from;
   while (pos + FRAME_OVERHEAD <= r.size) {
     const window = await r.bytes(pos, Math.min(CHUNK, r.size - pos));
@@ -438,7 +546,7 @@ async function nextFrame(r: ScanReader, from: number): Promise<number> {
       continue;
     }
     const candidate = pos + hit;
-    if ((await frameAt(r, candidate)) !== null) return candidate;
+    if ((await frameAt(r, candidate, seed)) !== null) return candidate;
     pos = candidate + 1;
   }
   return -1;
@@ -457,6 +565,7 @@ async function scanFrames(
   fh: FileHandle,
   from: number,
   size: number,
+  seed: number,
   index: Map<string, IndexEntry>,
   io: DiskStoreIo,
 ): Promise<ScanResult> {
@@ -464,7 +573,7 @@ async function scanFrames(
   const result: ScanResult = { end: from, records: 0, skippedBytes: 0, damagedRegions: 0, lastCrc: null };
   let pos = from;
   while (pos < size) {
-    const frame = await frameAt(r, pos);
+    const frame = await frameAt(r, pos, seed);
     if (frame !== null) {
       index.set(frame.key, { offset: pos, length: frame.length });
       result.records++;
@@ -473,7 +582,7 @@ async function scanFrames(
       result.end = pos;
       continue;
     }
-    const next = await nextFrame(r, pos + 1);
+    const next = await nextFrame(r, pos + 1, seed);
     if (next < 0) break;
     result.skippedBytes += next - pos;
     result.damagedRegions++;
@@ -489,7 +598,7 @@ interface LoadedIndex {
 }
 
 /** The index, or why it cannot be used. */
-async function loadIndex(path: string): Promise<LoadedIndex | string> {
+async function loadIndex(path: string, dataStart: number): Promise<LoadedIndex | string> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
@@ -504,6 +613,7 @@ async function loadIndex(path: string): Promise<LoadedIndex | string> {
   if (crc32(bytes.subarray(0, crcAt)) !== view.getUint32(crcAt, true)) return corrupt;
   if (view.getUint32(4, true) !== INDEX_VERSION) return `${INDEX_FILE} has an unknown version`;
   const dataLength = Number(view.getBigUint64(8, true));
+  if (dataLength < dataStart) return corrupt;
   const tailCrc = view.getUint32(16, true);
   const entries = new Map<string, IndexEntry>();
   const entriesEnd = bytes.byteLength - INDEX_TRAILER;
@@ -517,16 +627,30 @@ async function loadIndex(path: string): Promise<LoadedIndex | string> {
     const offset = Number(view.getBigUint64(pos, true));
     const length = view.getUint32(pos + 8, true);
     pos += 12;
-    if (offset + length > dataLength || length < FRAME_OVERHEAD) return corrupt;
+    if (offset < dataStart || offset + length > dataLength || length < FRAME_OVERHEAD) return corrupt;
     entries.set(key, { offset, length });
   }
   if (view.getUint32(entriesEnd, true) !== entries.size) return corrupt;
   return { dataLength, tailCrc, entries };
 }
 
-/** Writes the index in CHUNK-sized pieces to a temporary file, fsyncs it and renames it into place. */
+/**
+ * Writes the index in CHUNK-sized pieces to a temporary file, fsyncs it and renames it into place. When that fails
+ * (a full disk) the temporary file is removed and index.bin stays as it was.
+ */
 async function writeIndex(dir: string, index: Map<string, IndexEntry>, dataLength: number, tailCrc: number): Promise<void> {
   const tmp = join(dir, INDEX_TMP);
+  try {
+    await writeIndexFile(tmp, index, dataLength, tailCrc);
+    await rename(tmp, join(dir, INDEX_FILE));
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
+  await syncDir(dir);
+}
+
+async function writeIndexFile(tmp: string, index: Map<string, IndexEntry>, dataLength: number, tailCrc: number): Promise<void> {
   const fh = await open(tmp, "w");
   try {
     const chunk = new Uint8Array(CHUNK);
@@ -569,8 +693,6 @@ async function writeIndex(dir: string, index: Map<string, IndexEntry>, dataLengt
   } finally {
     await fh.close();
   }
-  await rename(tmp, join(dir, INDEX_FILE));
-  await syncDir(dir);
 }
 
 /** Makes the rename durable where directories can be fsynced (not on Windows). */

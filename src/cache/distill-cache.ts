@@ -10,6 +10,7 @@ import type { DataSource } from "../train/options.js";
 import { Tensor } from "../tensor/tensor.js";
 import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import type { StorageDType } from "./convert.js";
+import type { CacheWriteErrorPolicy } from "./errors.js";
 import { TeacherCache } from "./teacher-cache.js";
 
 export interface TeacherCacheSpec {
@@ -29,6 +30,8 @@ export interface TeacherCacheSpec {
   memoryBytes?: number;
   /** Describe your data preprocessing (tokenizer, max length…): a change refuses the old cache. */
   preprocessing?: string;
+  /** A disk-tier write that fails (a full disk): "raise" CacheWriteError (default), or "continue" uncached with one warning. */
+  onWriteError?: CacheWriteErrorPolicy;
 }
 
 export interface OpenDistillCacheOptions extends TeacherCacheSpec {
@@ -104,6 +107,7 @@ export class DistillCache {
       ...(options.memoryBytes !== undefined ? { memoryBytes: options.memoryBytes } : {}),
       ...(options.rebuild !== undefined ? { rebuild: options.rebuild } : {}),
       ...(options.idKey !== undefined ? { idKey: options.idKey } : {}),
+      ...(options.onWriteError !== undefined ? { onWriteError: options.onWriteError } : {}),
       fingerprintParts: {
         teacherWeights: weights.join("+"),
         adaptor: adaptors,

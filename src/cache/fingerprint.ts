@@ -7,9 +7,14 @@ import { existsSync, statSync } from "node:fs";
 import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { DATA_FILE, removeDiskStoreFiles } from "./disk-store.js";
+import { CacheMismatchError, writingCacheFile } from "./errors.js";
+
+export { CacheMismatchError } from "./errors.js";
 
 export const MANIFEST_FILE = "manifest.json";
-export const MANIFEST_VERSION = 1;
+/** 2: records.bin carries the fingerprint (see disk-store.ts); folders of version 1 are refused, or rebuilt. */
+export const MANIFEST_VERSION = 2;
+const MANIFEST_TMP = `${MANIFEST_FILE}.tmp`;
 
 export interface FingerprintParts {
   /** Identifies the teacher's weights (a content hash, or a checkpoint name plus revision). */
@@ -40,20 +45,6 @@ export interface CacheManifest {
   fingerprint: string;
   parts: ManifestParts;
   createdAt: string;
-}
-
-export class CacheMismatchError extends Error {
-  override readonly name = "CacheMismatchError";
-
-  constructor(
-    readonly dir: string,
-    readonly changes: readonly string[],
-  ) {
-    super(
-      `Teacher cache ${dir} was filled for other settings: ${changes.join("; ")}. ` +
-        "Pass rebuild: true to discard it and fill it again, or use another directory.",
-    );
-  }
 }
 
 /** JSON with object keys sorted at every level, so equal values give equal text whatever their key order. */
@@ -143,7 +134,7 @@ export async function checkManifest(
   parts: FingerprintParts,
   options: CheckManifestOptions = {},
 ): Promise<"created" | "ok" | "rebuilt"> {
-  await mkdir(dir, { recursive: true });
+  await writingCacheFile(dir, "the folder", () => mkdir(dir, { recursive: true }));
   const next = manifestParts(parts);
   const manifest = await readManifest(dir);
   if (typeof manifest !== "string" && manifest.fingerprint === fingerprint) return "ok";
@@ -157,7 +148,8 @@ export async function checkManifest(
     else if (manifest === "unreadable") changes = [`${MANIFEST_FILE} is unreadable, so the records' teacher is unknown`];
     else {
       changes = describeChanges(manifest.parts, next);
-      if (changes.length === 0) changes = [`the cache format changed (manifest version ${manifest.version})`];
+      if (manifest.version !== MANIFEST_VERSION) changes = [formatChange(manifest.version)];
+      else if (changes.length === 0) changes = ["the fingerprint differs from the one its manifest's parts give"];
     }
     throw new CacheMismatchError(dir, changes);
   }
@@ -166,6 +158,13 @@ export async function checkManifest(
   await removeDiskStoreFiles(dir);
   await writeManifest(dir, fingerprint, next);
   return "rebuilt";
+}
+
+function formatChange(version: unknown): string {
+  if (typeof version === "number" && version < MANIFEST_VERSION) {
+    return `it was written by cache format ${version}, whose records are not bound to their teacher (this version writes format ${MANIFEST_VERSION})`;
+  }
+  return `it was written by cache format ${String(version)}; this version reads format ${MANIFEST_VERSION}`;
 }
 
 export async function readManifest(dir: string): Promise<CacheManifest | "missing" | "unreadable"> {
@@ -190,15 +189,23 @@ function hasRecords(dir: string): boolean {
   return existsSync(data) && statSync(data).size > 0;
 }
 
+/** Writes manifest.json atomically; on failure (a full disk) no temporary file is left. */
 async function writeManifest(dir: string, fingerprint: string, parts: ManifestParts): Promise<void> {
   const manifest: CacheManifest = { version: MANIFEST_VERSION, fingerprint, parts, createdAt: new Date().toISOString() };
-  const tmp = join(dir, `${MANIFEST_FILE}.tmp`);
-  const fh = await open(tmp, "w");
-  try {
-    await fh.writeFile(`${JSON.stringify(manifest, null, 2)}\n`);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, join(dir, MANIFEST_FILE));
+  const tmp = join(dir, MANIFEST_TMP);
+  await writingCacheFile(dir, MANIFEST_FILE, async () => {
+    try {
+      const fh = await open(tmp, "w");
+      try {
+        await fh.writeFile(`${JSON.stringify(manifest, null, 2)}\n`);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, join(dir, MANIFEST_FILE));
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
+    }
+  });
 }

@@ -1,7 +1,9 @@
 export { TeacherCache, DEFAULT_MEMORY_BYTES } from "./teacher-cache.js";
 export type { TeacherCacheOptions, TeacherCacheStats } from "./teacher-cache.js";
 export { DiskStore, DATA_FILE, INDEX_FILE, MAX_KEY_BYTES, removeDiskStoreFiles } from "./disk-store.js";
-export type { DiskStoreIo, DiskStoreOpenReport, DiskStoreStats } from "./disk-store.js";
+export type { DiskStoreIo, DiskStoreOpenReport, DiskStoreOptions, DiskStoreStats } from "./disk-store.js";
+export { CacheWriteError, CACHE_WRITE_ERROR_POLICIES } from "./errors.js";
+export type { CacheWriteErrorPolicy } from "./errors.js";
 export { MemoryStore } from "./memory-store.js";
 export type { MemoryStoreStats } from "./memory-store.js";
 export { encodeRecord, decodeRecord, RecordFormatError, RECORD_VERSION } from "./record.js";

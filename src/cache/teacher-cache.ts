@@ -3,7 +3,8 @@
  * Reads go memory → disk (a disk hit is copied into memory); writes go to both.
  */
 import { STORAGE_DTYPES, toStorageDtype, type StorageDType } from "./convert.js";
-import { DiskStore, type DiskStoreOpenReport } from "./disk-store.js";
+import { DiskStore, removeDiskStoreFiles, type DiskStoreOpenReport } from "./disk-store.js";
+import { CACHE_WRITE_ERROR_POLICIES, CacheMismatchError, CacheWriteError, type CacheWriteErrorPolicy } from "./errors.js";
 import { exampleKeys, rowView, stackRows } from "./example-key.js";
 import { cacheFingerprint, checkManifest, type FingerprintParts } from "./fingerprint.js";
 import { MemoryStore } from "./memory-store.js";
@@ -23,6 +24,12 @@ export interface TeacherCacheOptions {
   rebuild?: boolean;
   /** Batch tensor holding example ids; without it examples are keyed by content. */
   idKey?: string;
+  /**
+   * When the disk tier cannot be written (a full disk): "raise" (default) throws CacheWriteError naming the folder
+   * and the cause; "continue" warns once and goes on without writing the disk tier (what it holds is still read,
+   * the memory tier still serves).
+   */
+  onWriteError?: CacheWriteErrorPolicy;
 }
 
 export interface TeacherCacheStats {
@@ -33,6 +40,8 @@ export interface TeacherCacheStats {
   corrupt: number;
   /** Records re-indexed by scanning the data file at open. */
   recovered: number;
+  /** Records not written to the disk tier because a write failed (onWriteError: "continue"). */
+  unwritten: number;
 }
 
 export class TeacherCache {
@@ -40,7 +49,10 @@ export class TeacherCache {
   private misses = 0;
   private writes = 0;
   private undecodable = 0;
+  private unwritten = 0;
   private closed = false;
+  /** The write error that stopped disk writes (onWriteError: "continue"); null while they go on. */
+  private writeError: CacheWriteError | null;
 
   private constructor(
     readonly dtype: StorageDType,
@@ -49,7 +61,11 @@ export class TeacherCache {
     private readonly idKey: string | undefined,
     private readonly memory: MemoryStore | null,
     private readonly disk: DiskStore | null,
-  ) {}
+    private readonly onWriteError: CacheWriteErrorPolicy,
+    openError: CacheWriteError | null,
+  ) {
+    this.writeError = openError;
+  }
 
   static async open(options: TeacherCacheOptions & { fingerprintParts: FingerprintParts }): Promise<TeacherCache> {
     const dtype = options.dtype ?? "float32";
@@ -58,15 +74,26 @@ export class TeacherCache {
       const given = options.fingerprintParts.dtype;
       throw new TypeError(`TeacherCache: fingerprintParts.dtype is ${given} but the cache stores ${dtype} (options.dtype)`);
     }
+    const onWriteError = options.onWriteError ?? "raise";
+    if (!CACHE_WRITE_ERROR_POLICIES.includes(onWriteError)) {
+      const allowed = CACHE_WRITE_ERROR_POLICIES.map((p) => `"${p}"`).join(" or ");
+      throw new TypeError(`TeacherCache: onWriteError must be ${allowed}, got ${JSON.stringify(onWriteError)}`);
+    }
     const fingerprint = cacheFingerprint(options.fingerprintParts);
     const memoryBytes = options.memoryBytes ?? DEFAULT_MEMORY_BYTES;
     const memory = memoryBytes === 0 ? null : new MemoryStore(memoryBytes);
     let disk: DiskStore | null = null;
+    let openError: CacheWriteError | null = null;
     if (options.dir !== undefined) {
-      await checkManifest(options.dir, fingerprint, options.fingerprintParts, { rebuild: options.rebuild ?? false });
-      disk = await DiskStore.open(options.dir);
+      try {
+        disk = await openDisk(options.dir, fingerprint, options.fingerprintParts, options.rebuild ?? false);
+      } catch (err) {
+        if (!(err instanceof CacheWriteError) || onWriteError === "raise") throw err;
+        warnUncached(err);
+        openError = err;
+      }
     }
-    return new TeacherCache(dtype, fingerprint, options.dir ?? null, options.idKey, memory, disk);
+    return new TeacherCache(dtype, fingerprint, options.dir ?? null, options.idKey, memory, disk, onWriteError, openError);
   }
 
   /** How the disk index was obtained at open (null when memory only). */
@@ -82,6 +109,7 @@ export class TeacherCache {
       writes: this.writes,
       corrupt: this.undecodable + (disk?.corrupt ?? 0),
       recovered: disk?.recovered ?? 0,
+      unwritten: this.unwritten,
     };
   }
 
@@ -122,20 +150,34 @@ export class TeacherCache {
     const stored = batchTensors.map((t) => toStorageDtype(t, this.dtype));
     const records: [string, Uint8Array][] = keys.map((key, i) => [key, encodeRecord(stored.map((t) => rowView(t, i)))]);
     for (const [key, bytes] of records) this.memory?.set(key, bytes);
-    await this.disk?.putMany(records);
+    if (this.disk !== null && this.writeError === null) await this.writing(() => this.disk!.putMany(records));
+    if (this.dir !== null && this.writeError !== null) this.unwritten += keys.length;
     this.writes += keys.length;
   }
 
   async flush(): Promise<void> {
     this.assertOpen();
-    await this.disk?.flush();
+    if (this.disk !== null && this.writeError === null) await this.writing(() => this.disk!.flush());
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.memory?.clear();
-    await this.disk?.close();
+    if (this.disk === null) return;
+    if (this.writeError === null) await this.writing(() => this.disk!.close());
+    else await this.disk.close().catch(() => undefined); // already warned; the index is rebuilt from records.bin on open
+  }
+
+  /** Runs a disk write; under onWriteError "continue" a CacheWriteError stops disk writes with one warning. */
+  private async writing(write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      if (!(err instanceof CacheWriteError) || this.onWriteError === "raise") throw err;
+      if (this.writeError === null) warnUncached(err);
+      this.writeError = err;
+    }
   }
 
   private async lookup(key: string): Promise<Tensor[] | null> {
@@ -165,6 +207,28 @@ export class TeacherCache {
   private assertOpen(): void {
     if (this.closed) throw new Error("TeacherCache is closed");
   }
+}
+
+/**
+ * Checks the manifest, then opens the disk tier bound to the fingerprint. A records.bin of another cache (copied in)
+ * is refused with CacheMismatchError, or with `rebuild` discarded like a folder filled for other settings.
+ */
+async function openDisk(dir: string, fingerprint: string, parts: FingerprintParts, rebuild: boolean): Promise<DiskStore> {
+  await checkManifest(dir, fingerprint, parts, { rebuild });
+  try {
+    return await DiskStore.open(dir, { binding: fingerprint });
+  } catch (err) {
+    if (!(err instanceof CacheMismatchError) || !rebuild) throw err;
+    await removeDiskStoreFiles(dir);
+    return await DiskStore.open(dir, { binding: fingerprint });
+  }
+}
+
+function warnUncached(err: CacheWriteError): void {
+  console.warn(
+    `textbrewer-ts: teacher cache ${err.dir}: cannot write ${err.file}: ${err.reason}; carrying on without writing the cache ` +
+      '(onWriteError: "continue"); the records already there are still read',
+  );
 }
 
 /** Stacks tensor j of every record; null if a record is missing or the records don't line up. */
