@@ -8,3 +8,10 @@ export type {
 } from "./augment.js";
 export { seededRng, rngFromState } from "./rng.js";
 export type { Rng, RngState } from "./rng.js";
+export { readConll, parseConll, conllLabels, ioToBio, entityCounts, tagIds, splitByDocument, splitBySentence } from "./conll.js";
+export type { ConllCorpus, ConllOptions, DocumentSplitOptions, NerSentence } from "./conll.js";
+export { readLabelledText, parseLabelledText, labelNames, numClasses } from "./classification.js";
+export type { ClassId, TextExample, TextData, LabelledText, LabelledTextOptions } from "./classification.js";
+export { splitStratified } from "./split.js";
+export type { Split, SplitOptions } from "./split.js";
+export { DataFormatError, DataSplitError } from "./errors.js";
