@@ -64,7 +64,7 @@ import {
   type Tensor,
   type TokenizerHandle,
 } from "../src/index.js";
-import { NER_INPUTS, NER_LABELS, NER_SETTINGS, augmentNerSentence, encodeNer, mentionPool, nerTeacher, pick, scoreNer } from "./ner.js";
+import { NER_INPUTS, NER_LABELS, NER_SETTINGS, augmentNerSentence, encodeNer, mentionPool, nerTeacher, packagedBase, pick, scoreNer } from "./ner.js";
 import { DEFAULT_SETTINGS as SENTIMENT_SETTINGS, augmentSentence } from "./sentiment.js";
 import { median } from "./shared/median.js";
 import { fingerprintOf, readTeacherMarker, writeTeacherMarker } from "./shared/teacher-marker.js";
@@ -250,7 +250,7 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
   stage(2, `teachers: all-MiniLM-L6-v2 fine-tuned for each task (reused from ${SENTIMENT_DEMO_TEACHER} and ${NER_EXAMPLE_TEACHER} when they fit)`);
   const st = await sentimentTeacher(worker, found, tokenizer, sent.split, join(runDir, "teachers", "sentiment"), log);
   log(`        sentiment: ${st.reused ? `reused ${relative(process.cwd(), st.dir)}` : "fine-tuned"} (dev accuracy ${(100 * st.devAccuracy).toFixed(1)}%)`);
-  const nt = await nerTeacher({ worker, base: found, tokenizer, ...ner.split, teacherDir: join(runDir, "teachers", "ner"), reuseFrom: [NER_EXAMPLE_TEACHER], log });
+  const nt = await nerTeacher({ worker, base: packagedBase(found), tokenizer, ...ner.split, teacherDir: join(runDir, "teachers", "ner"), reuseFrom: [NER_EXAMPLE_TEACHER], log });
   log(`        NER: ${nt.reused ? `reused ${relative(process.cwd(), nt.dir)}` : "fine-tuned"} (dev F1 ${(100 * nt.devF1).toFixed(1)})`);
 
   // Data for the student -------------------------------------------------------------------------------------------
