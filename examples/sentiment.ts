@@ -16,6 +16,9 @@
  *    batch of 32 (median of repeated predict calls after a warm-up).
  * 5. runs/demo/summary.json and runs/demo/report.html (loss curves, dev accuracy per checkpoint, the table).
  *
+ * runSentimentDemo({ data: { train, dev, test } }) runs the same recipe on other labelled texts, with as many classes
+ * as the data has (examples/classification-corpus.ts reads them from files).
+ *
  * Data: Sentiment Labelled Sentences (Kotzias et al., KDD 2015; UCI Machine Learning Repository), CC BY 4.0.
  */
 import { createHash } from "node:crypto";
@@ -282,7 +285,7 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
   const train = cut(split.train, options.limit?.train);
   const dev = cut(split.dev, options.limit?.dev);
   const test = cut(split.test, options.limit?.test);
-  const numLabels = numClasses({ train, dev, test, ...(split.labels ? { labels: split.labels } : {}) }, options.data ? "data" : "sentiment");
+  const numLabels = numClasses(split, options.data ? "data" : "sentiment"); // of the whole data, before any limit
   // The head's config: the demo's own data keeps the config it always had; other data names its classes.
   const headConfig: Record<string, unknown> = split.labels
     ? { num_labels: numLabels, id2label: Object.fromEntries(split.labels.map((l, i) => [i, l])), label2id: Object.fromEntries(split.labels.map((l, i) => [l, i])) }

@@ -1,3 +1,4 @@
+/** The data helpers that hold for any corpus: readers, splits, batching, metrics, augmentation and the seeded generator. */
 export { masking, deleting, nGramSampling, shortDisorder, longDisorder, longDisorderSpan } from "./augment.js";
 export type {
   MaskingOptions,
@@ -15,3 +16,7 @@ export type { ClassId, TextExample, TextData, LabelledText, LabelledTextOptions 
 export { splitStratified } from "./split.js";
 export type { Split, SplitOptions } from "./split.js";
 export { DataFormatError, DataSplitError } from "./errors.js";
+export { makeBatches, batchPlan, selectRows, rowLengths, labelTensor, numRows } from "./collate.js";
+export type { Encoded, BatchPlanOptions, SelectOptions } from "./collate.js";
+export { accuracy, argmax, entityF1, bioEntities, median } from "./metrics.js";
+export type { Entity, EntityScores, PRF } from "./metrics.js";
