@@ -23,11 +23,12 @@ export async function main(argv: string[], overrides: NerRunOptions = {}) {
   if (files.length !== 1 && files.length !== 3) throw new Error("usage: ner-corpus.ts <corpus.conll> | <train> <dev> <test> [--run-dir dir] [--tag-column n] [--teacher folder]");
   const corpora = files.map((f) => readConll(f, { tagColumn: Number(values["tag-column"]) }));
   const seed = (overrides.settings ?? NER_SETTINGS).seed;
-  const split = corpora.length === 1
-    ? splitByDocument(corpora[0]!, { seed, fallback: "sentences", warn: (m) => (overrides.log ?? console.warn)(`warning: ${m}`) })
-    : { train: corpora[0]!.sentences, dev: corpora[1]!.sentences, test: corpora[2]!.sentences };
+  const warn = (m: string) => (overrides.log ?? console.warn)(`warning: ${m}`);
+  const split =
+    corpora.length === 1
+      ? splitByDocument(corpora[0]!, { seed, fallback: "sentences", warn })
+      : { train: corpora[0]!.sentences, dev: corpora[1]!.sentences, test: corpora[2]!.sentences };
   const data: NerData = { ...split, labels: conllLabels(corpora.flatMap((c) => c.sentences)), name: files.map((f) => basename(f)).join(", ") };
-
   return runNer({ data, runDir: resolve(values["run-dir"]), ...(values.teacher ? { teacher: { path: values.teacher } } : {}), ...overrides });
 }
 
