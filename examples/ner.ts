@@ -19,7 +19,8 @@
  *    swapped for others of the same type, words masked or dropped), which the teacher labels. Word embeddings stay
  *    frozen in both trainings. The checkpoint with the best dev F1 is kept.
  * 4. Both models: test F1 once, then CPU throughput on the test set. runDir/summary.json and runDir/report.html.
- *    Only the chosen checkpoints (teacher and student) keep their weights; the run folder's size is reported.
+ *    Only the chosen checkpoints (teacher and student) keep their weights; the run folder's size is reported (160 MB,
+ *    where keeping every checkpoint's weights took 782 MB).
  *
  * Measured (2-core VM, 1 thread, other jobs running): teacher test F1 68.1, student 57.8 (84.9 % kept; on dev 95.5 %),
  * 1.97× faster; about 11 minutes from an empty runDir, 7 with the teacher reused. The target, 95 % kept on test, is
