@@ -64,9 +64,10 @@ import {
   type Tensor,
   type TokenizerHandle,
 } from "../src/index.js";
-import { NER_INPUTS, NER_LABELS, NER_SETTINGS, augmentNerSentence, encodeNer, mentionPool, nerTeacher, pick, scoreNer } from "./ner.js";
+import { NER_INPUTS, NER_LABELS, NER_SETTINGS, augmentNerSentence, encodeNer, mentionPool, nerTeacher, packagedBase, pick, scoreNer } from "./ner.js";
 import { DEFAULT_SETTINGS as SENTIMENT_SETTINGS, augmentSentence } from "./sentiment.js";
 import { median } from "./shared/median.js";
+import { pruneCheckpoints } from "./shared/prune.js";
 import { fingerprintOf, readTeacherMarker, writeTeacherMarker } from "./shared/teacher-marker.js";
 
 export interface MultiTaskSettings {
@@ -142,10 +143,6 @@ async function sentimentAccuracy(model: ModelHandle, batches: readonly Encoded[]
   return accuracy(predicted, gold);
 }
 
-function prune(dir: string): void {
-  for (const name of readdirSync(dir)) if (/^gs\d+$/.test(name)) for (const f of ["optimizer.pt", "scheduler.pt"]) rmSync(join(dir, name, f), { force: true });
-}
-
 interface SentimentTeacher {
   teacher: ModelHandle;
   dir: string;
@@ -204,8 +201,8 @@ async function sentimentTeacher(
     },
   });
   await model.dispose();
-  prune(ownDir);
   const best = evals.reduce((a, e) => (e.accuracy >= a.accuracy ? e : a));
+  pruneCheckpoints(ownDir, best.dir);
   writeTeacherMarker(ownDir, { fingerprint: fingerprint(ownSource(base)), checkpoint: relative(ownDir, best.dir), devAccuracy: best.accuracy, step: best.step, teacherSource: ownSource(base) });
   const teacher = await worker.loadModel({ path: best.dir, task: "sequence-classification" });
   return { teacher, dir: best.dir, devAccuracy: best.accuracy, reused: null };
@@ -250,7 +247,7 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
   stage(2, `teachers: all-MiniLM-L6-v2 fine-tuned for each task (reused from ${SENTIMENT_DEMO_TEACHER} and ${NER_EXAMPLE_TEACHER} when they fit)`);
   const st = await sentimentTeacher(worker, found, tokenizer, sent.split, join(runDir, "teachers", "sentiment"), log);
   log(`        sentiment: ${st.reused ? `reused ${relative(process.cwd(), st.dir)}` : "fine-tuned"} (dev accuracy ${(100 * st.devAccuracy).toFixed(1)}%)`);
-  const nt = await nerTeacher({ worker, base: found, tokenizer, ...ner.split, teacherDir: join(runDir, "teachers", "ner"), reuseFrom: [NER_EXAMPLE_TEACHER], log });
+  const nt = await nerTeacher({ worker, base: packagedBase(found), tokenizer, ...ner.split, teacherDir: join(runDir, "teachers", "ner"), reuseFrom: [NER_EXAMPLE_TEACHER], log });
   log(`        NER: ${nt.reused ? `reused ${relative(process.cwd(), nt.dir)}` : "fine-tuned"} (dev F1 ${(100 * nt.devF1).toFixed(1)})`);
 
   // Data for the student -------------------------------------------------------------------------------------------
@@ -333,8 +330,8 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
     },
   });
   await student0.dispose();
-  prune(runDir);
   const best = evals.reduce((a, e) => (e.score >= a.score ? e : a));
+  pruneCheckpoints(runDir, best.dir);
   log(`        kept step ${best.step}`);
   if (options.test === false) {
     await Promise.all([st.teacher.dispose(), nt.teacher.dispose()]);

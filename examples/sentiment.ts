@@ -16,6 +16,9 @@
  *    batch of 32 (median of repeated predict calls after a warm-up).
  * 5. runs/demo/summary.json and runs/demo/report.html (loss curves, dev accuracy per checkpoint, the table).
  *
+ * runSentimentDemo({ data: { train, dev, test } }) runs the same recipe on other labelled texts, with as many classes
+ * as the data has (examples/classification-corpus.ts reads them from files).
+ *
  * Data: Sentiment Labelled Sentences (Kotzias et al., KDD 2015; UCI Machine Learning Repository), CC BY 4.0.
  */
 import { createHash } from "node:crypto";
@@ -38,6 +41,7 @@ import {
   labelTensor,
   loadSentiment,
   makeBatches,
+  numClasses,
   rowLengths,
   seededRng,
   splitSentiment,
@@ -47,10 +51,12 @@ import {
   type IntermediateMatchInput,
   type ModelHandle,
   type Rng,
-  type SentimentExample,
+  type TextData,
+  type TextExample,
   type TokenizerHandle,
 } from "../src/index.js";
 import { median } from "./shared/median.js";
+import { pruneCheckpoints } from "./shared/prune.js";
 
 export interface DemoSettings {
   /** Tokens per sentence at most (special tokens included); the longest sentence of the set has about 90. */
@@ -123,6 +129,12 @@ export interface DemoOptions {
    * { path }: a Hugging Face folder with tokenizer files.
    */
   teacher?: "packaged" | "scratch" | { path: string };
+  /**
+   * The data: `{ train, dev, test }` of `{ id, text, label }` (label = class id), with optional class names, `name`
+   * and `credit`. The class count (the head's num_labels) is read from it. Default: the sentiment sentences, split
+   * 80/10/10 with the seed.
+   */
+  data?: TextData;
   /** Use only the first N examples of each split (tests). */
   limit?: { train?: number; dev?: number; test?: number };
   /** Stage lines (default console.log). */
@@ -147,7 +159,8 @@ export interface DemoSummary {
   speedup: number;
   accuracyRetained: number;
   seconds: number;
-  dataset: { name: string; credit: string; train: number; dev: number; test: number };
+  /** `classes` is given for data other than the demo's own. */
+  dataset: { name: string; credit: string; train: number; dev: number; test: number; classes?: number };
   teacherSource: string;
   teacherReused: boolean;
   studentCheckpoint: string;
@@ -160,7 +173,7 @@ const ADAPTOR = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states
 const TRAINER_ADAPTOR = (_b: any, o: any) => ({ losses: o.loss });
 
 /** Tokenizes one split and adds its labels. */
-async function encodeSplit(tokenizer: TokenizerHandle, examples: readonly SentimentExample[], maxLength: number): Promise<Encoded> {
+async function encodeSplit(tokenizer: TokenizerHandle, examples: readonly TextExample[], maxLength: number): Promise<Encoded> {
   const { token_type_ids: _unused, ...enc } = await tokenizer.encode(
     examples.map((e) => e.text),
     { maxLength, padding: "longest", truncation: true },
@@ -172,7 +185,7 @@ async function encodeSplit(tokenizer: TokenizerHandle, examples: readonly Sentim
  * The fallback teacher's tokenizer: a WordPiece vocabulary of the training set's most frequent words (lower-cased,
  * punctuation split off), plus single characters so that unseen words still get pieces. Returns the folder.
  */
-function writeWordVocabulary(dir: string, examples: readonly SentimentExample[], size: number): string {
+function writeWordVocabulary(dir: string, examples: readonly TextExample[], size: number): string {
   const counts = new Map<string, number>();
   for (const e of examples) for (const w of e.text.toLowerCase().match(/[a-z0-9]+|[^\sa-z0-9]/g) ?? []) counts.set(w, (counts.get(w) ?? 0) + 1);
   const chars = [..."abcdefghijklmnopqrstuvwxyz0123456789"];
@@ -236,25 +249,6 @@ function bestOf(evals: Array<{ step: number; dir: string; accuracy: number }>): 
   return evals.reduce((best, e) => (e.accuracy >= best.accuracy ? e : best));
 }
 
-/**
- * Keeps the run small once the best checkpoint is chosen (the demo never resumes): every checkpoint loses its
- * optimizer, scheduler and RNG states, and all but `keep` lose their weights too; config, trainer_state.json and
- * eval.json stay for the report. The `latest` link goes, as nothing is left to resume from.
- */
-function pruneCheckpoints(dir: string, keep: string): void {
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (name === "latest") rmSync(path, { force: true });
-    if (!/^gs\d+$/.test(name)) continue;
-    const kept = resolve(path) === resolve(keep);
-    for (const f of readdirSync(path)) {
-      const state = ["optimizer.pt", "scheduler.pt", "rng_state.pt"].includes(f);
-      const weights = f.endsWith(".safetensors") || f.endsWith(".pt") || f.endsWith(".bin");
-      if (state || (!kept && weights)) rmSync(join(path, f), { force: true });
-    }
-  }
-}
-
 function fmt(n: number, digits = 1): string {
   return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
@@ -286,12 +280,23 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
   const progress = options.progress;
 
   // 1. Data ------------------------------------------------------------------------------------------------
-  const split = splitSentiment(loadSentiment(), { seed: s.seed });
+  const split: TextData = options.data ?? splitSentiment(loadSentiment(), { seed: s.seed });
   const cut = <T>(xs: T[], n?: number) => (n === undefined ? xs : xs.slice(0, n));
   const train = cut(split.train, options.limit?.train);
   const dev = cut(split.dev, options.limit?.dev);
   const test = cut(split.test, options.limit?.test);
-  stage(1, `data: ${train.length + dev.length + test.length} sentences (Amazon, IMDb, Yelp) → train ${train.length}, dev ${dev.length}, test ${test.length}`);
+  const numLabels = numClasses(split, options.data ? "data" : "sentiment"); // of the whole data, before any limit
+  // The head's config: the demo's own data keeps the config it always had; other data names its classes.
+  const headConfig: Record<string, unknown> = split.labels
+    ? { num_labels: numLabels, id2label: Object.fromEntries(split.labels.map((l, i) => [i, l])), label2id: Object.fromEntries(split.labels.map((l, i) => [l, i])) }
+    : { num_labels: numLabels };
+  const dataName = options.data ? (options.data.name ?? "custom data") : "Sentiment Labelled Sentences (Amazon, IMDb, Yelp)";
+  stage(
+    1,
+    options.data
+      ? `data: ${dataName}, ${numLabels} classes${split.labels ? ` (${split.labels.join(", ")})` : ""} → train ${train.length}, dev ${dev.length}, test ${test.length}`
+      : `data: ${train.length + dev.length + test.length} sentences (Amazon, IMDb, Yelp) → train ${train.length}, dev ${dev.length}, test ${test.length}`,
+  );
 
   const worker = options.worker ?? (await Worker.start({ device: "cpu" }));
   try {
@@ -321,8 +326,10 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       teacherSource = `BERT trained from scratch (${sc.layers} layers, hidden ${sc.hidden}, word vocabulary of the training set): not pretrained`;
     }
     // A teacher from an earlier run is reused when it was made from the same source, settings and training set.
+    // (The demo's own sentences are named by id, as in earlier runs' markers; other data by id, text and label.)
+    const trainKey = options.data ? { train: train.map((e) => [e.id, e.text, e.label]), headConfig } : { train: train.map((e) => e.id) };
     const fingerprint = createHash("sha256")
-      .update(JSON.stringify({ teacherSource, seed: s.seed, teacher: basePath ? s.teacher : sc, maxLength: s.maxLength, batchSize: s.batchSize, train: train.map((e) => e.id) }))
+      .update(JSON.stringify({ teacherSource, seed: s.seed, teacher: basePath ? s.teacher : sc, maxLength: s.maxLength, batchSize: s.batchSize, ...trainKey }))
       .digest("hex");
     const markerPath = join(teacherDir, TEACHER_MARKER);
     const marker = existsSync(markerPath) ? (JSON.parse(readFileSync(markerPath, "utf8")) as { fingerprint: string; checkpoint: string; devAccuracy: number }) : null;
@@ -367,7 +374,7 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       stage(3, `teacher: ${basePath ? "fine-tuning" : "training"} for ${plan.epochs} epochs (${steps} steps of ${s.batchSize}) with AdamW, lr ${plan.lr}, linear warmup`);
       await worker.seed(s.seed); // the new classification head (and a scratch teacher) start the same every run
       const base = basePath
-        ? await worker.loadModel({ path: basePath, task: "sequence-classification", config: { num_labels: 2 } })
+        ? await worker.loadModel({ path: basePath, task: "sequence-classification", config: headConfig })
         : await worker.createModel({
             task: "sequence-classification",
             config: {
@@ -378,7 +385,7 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
               num_attention_heads: sc.heads,
               intermediate_size: 4 * sc.hidden,
               max_position_embeddings: Math.max(64, s.maxLength),
-              num_labels: 2,
+              ...headConfig,
             },
           });
       if (plan.frozen) await base.setTrainable(plan.frozen, false);
@@ -498,7 +505,14 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       speedup,
       accuracyRetained,
       seconds: (performance.now() - started) / 1000,
-      dataset: { name: "Sentiment Labelled Sentences (Amazon, IMDb, Yelp)", credit: SENTIMENT_CREDIT, train: train.length, dev: dev.length, test: test.length },
+      dataset: {
+        name: dataName,
+        credit: options.data ? (options.data.credit ?? "") : SENTIMENT_CREDIT,
+        train: train.length,
+        dev: dev.length,
+        test: test.length,
+        ...(options.data ? { classes: numLabels } : {}),
+      },
       teacherSource,
       teacherReused,
       studentCheckpoint: relative(runDir, bestStudent.dir),
@@ -509,7 +523,8 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
     await Promise.all([teacher.dispose(), student.dispose(), tokenizer.dispose()]);
 
     // 6. Report ------------------------------------------------------------------------------------------------
-    const report = await buildReport(runDir, { title: "textbrewer-ts demo: sentiment, MiniLM-L6 → 2 layers" });
+    const title = options.data ? `textbrewer-ts: ${dataName}, ${s.student.layers}-layer student` : "textbrewer-ts demo: sentiment, MiniLM-L6 → 2 layers";
+    const report = await buildReport(runDir, { title });
     stage(6, `wrote ${relative(process.cwd(), join(runDir, "summary.json"))} and ${relative(process.cwd(), report)}`);
     log("");
     log(table(rows));

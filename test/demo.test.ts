@@ -98,9 +98,10 @@ describe.skipIf(!existsSync(WIKIGOLD))("WikiGold reader", () => {
     expect(data.documents).toBe(documents);
     expect(new Set(data.sentences.map((x) => x.doc))).toEqual(new Set(Array.from({ length: documents }, (_, i) => i)));
     expect(Object.keys(expected).sort()).toEqual(["LOC", "MISC", "ORG", "PER"]);
+    expect(data.labels).toEqual(WIKIGOLD_LABELS); // the label set read from the file is the one the examples use
     for (const s of data.sentences) {
       expect(s.tags).toHaveLength(s.words.length);
-      expect(tagIds(s.tags).every((i) => i >= 0 && i < WIKIGOLD_LABELS.length)).toBe(true);
+      expect(tagIds(s.tags, WIKIGOLD_LABELS).every((i) => i >= 0 && i < WIKIGOLD_LABELS.length)).toBe(true);
       s.tags.forEach((t, i) => {
         if (t.startsWith("I-")) expect(s.tags[i - 1]!.slice(2)).toBe(t.slice(2)); // BIO: an I- continues its type
       });

@@ -12,7 +12,8 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { seededRng } from "./rng.js";
+import type { TextExample } from "./classification.js";
+import { splitStratified, type Split, type SplitOptions } from "./split.js";
 
 export const SENTIMENT_SOURCES = ["amazon", "imdb", "yelp"] as const;
 export type SentimentSource = (typeof SENTIMENT_SOURCES)[number];
@@ -22,27 +23,14 @@ export const SENTIMENT_LABELS = ["negative", "positive"] as const;
 export const SENTIMENT_CREDIT =
   "Sentiment Labelled Sentences (Kotzias, Denil, de Freitas, Smyth: From Group to Individual Labels using Deep Features, KDD 2015), UCI Machine Learning Repository, CC BY 4.0";
 
-export interface SentimentExample {
+export interface SentimentExample extends TextExample<2> {
   /** `<source>-<row>`: the file and the 0-based row in it. */
   id: string;
   source: SentimentSource;
-  text: string;
-  label: 0 | 1;
 }
 
-export interface SentimentSplit {
-  train: SentimentExample[];
-  dev: SentimentExample[];
-  test: SentimentExample[];
-}
-
-export interface SplitOptions {
-  /** Seed of the shuffle (default 42). */
-  seed?: number;
-  /** Fractions of dev and test (default 0.1 each); train gets the rest. */
-  devFraction?: number;
-  testFraction?: number;
-}
+export type SentimentSplit = Split<SentimentExample>;
+export type { SplitOptions };
 
 /** The folder holding the fixtures, found through Node's resolution of the `sentiment` package. */
 export function sentimentFixturesDir(): string {
@@ -98,27 +86,5 @@ export function loadSentiment(options: { dir?: string; keepDuplicates?: boolean 
  * input; the parts are disjoint and cover the input. Each part is in the input's order.
  */
 export function splitSentiment(examples: readonly SentimentExample[], options: SplitOptions = {}): SentimentSplit {
-  const devFraction = options.devFraction ?? 0.1;
-  const testFraction = options.testFraction ?? 0.1;
-  if (!(devFraction >= 0 && testFraction >= 0 && devFraction + testFraction < 1)) {
-    throw new RangeError(`splitSentiment: need devFraction, testFraction >= 0 with a sum < 1, got ${devFraction}, ${testFraction}`);
-  }
-  const rng = seededRng(options.seed ?? 42);
-  const groups = new Map<string, number[]>();
-  examples.forEach((e, i) => {
-    const key = `${e.source}/${e.label}`;
-    const g = groups.get(key);
-    if (g) g.push(i);
-    else groups.set(key, [i]);
-  });
-  const part = new Array<"train" | "dev" | "test">(examples.length);
-  for (const key of [...groups.keys()].sort()) {
-    const idx = rng.shuffle(groups.get(key)!);
-    const nTest = Math.round(idx.length * testFraction);
-    const nDev = Math.round(idx.length * devFraction);
-    idx.forEach((i, k) => (part[i] = k < nTest ? "test" : k < nTest + nDev ? "dev" : "train"));
-  }
-  const split: SentimentSplit = { train: [], dev: [], test: [] };
-  examples.forEach((e, i) => split[part[i]!].push(e));
-  return split;
+  return splitStratified(examples, (e) => `${e.source}/${e.label}`, options, "splitSentiment");
 }
