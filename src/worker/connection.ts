@@ -124,7 +124,7 @@ export class Connection {
       throw new ProtocolError(`call: op must be an operation name of 1 to ${MAX_OP_LENGTH} characters, got ${shown}`, "request");
     }
     if (args === null || typeof args !== "object" || Array.isArray(args) || ArrayBuffer.isView(args)) {
-      const shown = Array.isArray(args) ? `an array (${JSON.stringify(args).slice(0, 60)})` : args === null ? "null" : `a ${typeof args}`;
+      const shown = Array.isArray(args) ? `an array of ${args.length}` : args === null ? "null" : ArrayBuffer.isView(args) ? "a typed array" : `a ${typeof args}`;
       throw new ProtocolError(`${op}: args must be a plain object of keyword arguments, got ${shown}; pass { name: value }`, "request");
     }
     const { value, metas, frames } = encodeValue(args, op);
