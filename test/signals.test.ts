@@ -5,6 +5,8 @@ import { dirname } from "node:path";
 import { describe, expect, it } from "vitest";
 import { waitUntilGone } from "./helpers/process.js";
 
+const SLOW = Boolean(process.env.TEXTBREWER_SLOW_TESTS);
+
 interface Held {
   child: ResultPromise;
   pid: number;
@@ -45,7 +47,7 @@ describe("signals", () => {
     await expectNothingLeft(held);
   });
 
-  it("a second Ctrl-C while closing still ends everything, by SIGINT", async () => {
+  it.skipIf(!SLOW)("a second Ctrl-C while closing still ends everything, by SIGINT", async () => {
     const held = await holdWorker();
     held.child.kill("SIGINT");
     held.child.kill("SIGINT");
@@ -61,7 +63,7 @@ describe("signals", () => {
     await expectNothingLeft(held);
   });
 
-  it("a program with its own SIGINT handler keeps it; its exit still ends the worker and removes the folder", async () => {
+  it.skipIf(!SLOW)("a program with its own SIGINT handler keeps it; its exit still ends the worker and removes the folder", async () => {
     const held = await holdWorker("--own-handler");
     held.child.kill("SIGINT");
     const result = await held.child;

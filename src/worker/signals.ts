@@ -50,6 +50,11 @@ function reraise(signal: NodeJS.Signals): void {
   if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 }
 
+/** True once a signal is ending the workers: calls and starts then never settle, the process is about to end. */
+export function endingOnSignal(): boolean {
+  return ending !== null;
+}
+
 export function trackWorker(w: LiveWorker): void {
   live.add(w);
   if (live.size === 1 && !ending) install();

@@ -8,7 +8,7 @@ import { pythonEnv, resolvePython } from "../env/python-env.js";
 import { Connection, type ReplyError } from "./connection.js";
 import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./errors.js";
 import { ModelHandle, type CreateModelOptions, type LoadModelOptions, type ModelDescription } from "./model-handle.js";
-import { trackWorker, untrackWorker, type LiveWorker } from "./signals.js";
+import { endingOnSignal, trackWorker, untrackWorker, type LiveWorker } from "./signals.js";
 import { StderrTail } from "./stderr-tail.js";
 import { TokenizerHandle, type TokenizerDescription } from "./tokenizer-handle.js";
 
@@ -217,6 +217,7 @@ export class Worker implements AsyncDisposable {
       new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), timeoutMs))),
     ]);
     clearTimeout(timer);
+    if (endingOnSignal()) return new Promise<never>(() => {}); // a rejection now would change the exit status
     if (outcome !== "ready") {
       await cleanupFailedStart();
       const why = outcome === "timeout" ? `did not connect within ${timeoutMs} ms` : "exited during startup";
@@ -243,6 +244,7 @@ export class Worker implements AsyncDisposable {
    * An op or args that cannot travel (see ProtocolError) reject before anything is sent; NaN and ±Infinity travel.
    */
   async call(op: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<unknown> {
+    if (endingOnSignal()) return new Promise<never>(() => {}); // the process is about to end on SIGINT/SIGTERM
     if (this.crashed) throw this.crashed;
     if (this.closing) throw new WorkerClosedError();
     options.signal?.throwIfAborted();

@@ -1,5 +1,6 @@
-// Starts a worker, prints `{ pid, endpoint }` as one JSON line, and waits for a signal. With `--own-handler` the
-// script listens for SIGINT/SIGTERM itself (prints "handled" and exits 0), as a program may.
+// Starts a worker, prints `{ pid, endpoint }` as one JSON line, and waits for a signal with a long call in flight
+// (as a training run would be). With `--own-handler` the script listens for SIGINT/SIGTERM itself (prints
+// "handled" and exits 0), as a program may.
 import { Worker } from "../../src/index.js";
 
 if (process.argv.includes("--own-handler")) {
@@ -11,5 +12,7 @@ if (process.argv.includes("--own-handler")) {
   process.on("SIGTERM", mine);
 }
 const worker = await Worker.start({ device: "cpu" });
+const busy = worker.runPython("test/helpers/sleepy.py:sleep", { seconds: 600 });
 process.stdout.write(`${JSON.stringify({ pid: worker.pid, endpoint: worker.endpoint })}\n`);
-setInterval(() => {}, 1000);
+await busy;
+await worker.close();
