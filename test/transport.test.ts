@@ -104,6 +104,7 @@ describe("non-finite numbers and malformed requests through a real worker", () =
       { name: "args an array", call: () => worker.call("ping", [1, 2] as unknown as Record<string, unknown>), expected: ProtocolError, message: /ping: args must be a plain object of keyword arguments, got an array of 2; pass \{ name: value \}/ },
       { name: "args null", call: () => worker.call("ping", null as unknown as Record<string, unknown>), expected: ProtocolError, message: /got null/ },
       { name: "args a string", call: () => worker.call("ping", "x" as unknown as Record<string, unknown>), expected: ProtocolError, message: /got a string/ },
+      { name: "args a Tensor", call: () => worker.call("echo", Tensor.from([1]) as unknown as Record<string, unknown>), expected: ProtocolError, message: /got a Tensor; pass \{ name: value \}/ },
       { name: "a function", call: () => worker.call("echo", { f: () => 1 }), expected: ProtocolError, message: /echo: args\.f is a function/ },
       { name: "a bigint", call: () => worker.call("echo", { n: [1, 2n] }), expected: ProtocolError, message: /args\.n\[1\] is a bigint \(2n\).*int64 Tensor/ },
       { name: "a symbol", call: () => worker.call("echo", { s: Symbol("s") }), expected: ProtocolError, message: /args\.s is a symbol/ },

@@ -6,6 +6,7 @@
  */
 import { timingSafeEqual } from "node:crypto";
 import * as zmq from "zeromq";
+import { Tensor } from "../tensor/tensor.js";
 import { ProtocolError } from "./errors.js";
 import { Heartbeat, Hello, MAX_OP_LENGTH, PROTOCOL_VERSION, Reply, type ErrorInfo, type TensorMeta } from "./protocol.js";
 import { decodeValue, encodeValue } from "./wire.js";
@@ -123,14 +124,14 @@ export class Connection {
       const shown = typeof op === "string" ? `${JSON.stringify(op.length > 80 ? op.slice(0, 80) + "…" : op)} (${op.length} characters)` : `a ${op === null ? "null" : typeof op}`;
       throw new ProtocolError(`call: op must be an operation name of 1 to ${MAX_OP_LENGTH} characters, got ${shown}`, "request");
     }
-    if (args === null || typeof args !== "object" || Array.isArray(args) || ArrayBuffer.isView(args)) {
-      const shown = Array.isArray(args) ? `an array of ${args.length}` : args === null ? "null" : ArrayBuffer.isView(args) ? "a typed array" : `a ${typeof args}`;
+    if (args === null || typeof args !== "object" || Array.isArray(args) || ArrayBuffer.isView(args) || args instanceof Tensor) {
+      const shown = Array.isArray(args) ? `an array of ${args.length}` : args === null ? "null" : ArrayBuffer.isView(args) ? "a typed array" : args instanceof Tensor ? "a Tensor" : `a ${typeof args}`;
       throw new ProtocolError(`${op}: args must be a plain object of keyword arguments, got ${shown}; pass { name: value }`, "request");
     }
     const { value, metas, frames } = encodeValue(args, op);
     const header = JSON.stringify({ v: PROTOCOL_VERSION, id, op, args: value, ...(metas.length ? { tensors: metas } : {}) });
     const tooBig = (bytes: number): boolean => bytes > this.maxMessageSize;
-    if (tooBig(Buffer.byteLength(header))) {
+    if (header.length * 3 > this.maxMessageSize && tooBig(Buffer.byteLength(header))) { // UTF-8: ≤ 3 bytes a UTF-16 unit
       throw new ProtocolError(`${op}: the request header is ${Buffer.byteLength(header)} bytes, over maxMessageSize (${this.maxMessageSize}); send large data as Tensors or raise Worker.start({ maxMessageSize })`, "request");
     }
     const big = frames.findIndex((f) => tooBig(f.byteLength));
