@@ -6,6 +6,7 @@ export type { WorkerOptions, WorkerInfo, Device, CallOptions } from "./worker/wo
 export { ModelHandle } from "./worker/model-handle.js";
 export type { Batch, ModelOutputs, LoadModelOptions, CreateModelOptions, Task } from "./worker/model-handle.js";
 export { WorkerError, WorkerCrashedError, WorkerStartError, WorkerClosedError } from "./worker/errors.js";
+export { ProtocolError } from "./worker/errors.js";
 export { setupPythonEnv, doctor, formatDoctor, resolvePython, PythonEnvError } from "./env/python-env.js";
 export * from "./config/index.js";
 export * from "./adaptor/index.js";

@@ -17,6 +17,10 @@ def main() -> int:
         default=0,
         help="microseconds to busy-poll for the next request before blocking",
     )
+    parser.add_argument(
+        "--max-message-size", type=int, default=-1, help="largest frame either side accepts, bytes (-1: no limit)"
+    )
+    parser.add_argument("--private-dir", default=None, help="folder of the ipc socket, removed when stdin closes")
     args = parser.parse_args()
     token = os.environ.pop("TEXTBREWER_WORKER_TOKEN", "")
     if len(token) < 16:
@@ -24,10 +28,20 @@ def main() -> int:
             "textbrewer_worker: TEXTBREWER_WORKER_TOKEN is missing; start the worker through Worker.start()\n"
         )
         return 2
-    from .server import serve
+    curve_server_key = os.environ.pop("TEXTBREWER_WORKER_CURVE_SERVER_KEY", "") or None
+    import zmq
 
+    if curve_server_key and not zmq.has("curve"):
+        sys.stderr.write(
+            f"textbrewer_worker: curve: this pyzmq (libzmq {zmq.zmq_version()}) has no CURVE support; "
+            "start the worker without curve or install a pyzmq built with libsodium\n"
+        )
+        return 2
+    from .server import LinkOptions, serve
+
+    link = LinkOptions(max_message_size=args.max_message_size, curve_server_key=curve_server_key)
     try:
-        serve(args.endpoint, token, args.device, max(0, args.spin_us))
+        serve(args.endpoint, token, args.device, max(0, args.spin_us), link, args.private_dir)
     except (
         ValueError
     ) as exc:  # configuration errors (e.g. an unavailable device): one clear line, no traceback

@@ -1,7 +1,9 @@
-"""Tensor frames <-> torch tensors, and the `{"$t": i}` placeholders that place them inside JSON args/results."""
+"""Tensor frames <-> torch tensors, and the placeholders inside JSON args/results: `{"$t": i}` for tensor i and
+`{"$f": "NaN" | "Infinity" | "-Infinity"}` for the non-finite floats that strict JSON cannot hold."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,17 @@ DTYPE_NAMES: dict[torch.dtype, str] = {v: k for k, v in TORCH_DTYPES.items()}
 
 class ProtocolError(ValueError):
     """A message that does not follow the protocol; answered with an error reply."""
+
+
+NON_FINITE: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_RESERVED_KEYS = ("$t", "$f")
+
+
+def encode_float(x: float) -> Any:
+    """x itself when finite, else its `{"$f": …}` placeholder."""
+    if math.isfinite(x):
+        return x
+    return {"$f": "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")}
 
 
 def decode_tensor(meta: dict[str, Any], frame: Any) -> torch.Tensor:
@@ -52,6 +65,11 @@ def decode_value(value: Any, tensors: list[torch.Tensor]) -> Any:
                     f"tensor reference {value!r} is out of range (message has {len(tensors)})"
                 )
             return tensors[index]
+        if len(value) == 1 and "$f" in value:
+            name = value["$f"]
+            if not isinstance(name, str) or name not in NON_FINITE:
+                raise ProtocolError(f"non-finite placeholder {value!r}: expected one of {', '.join(NON_FINITE)}")
+            return NON_FINITE[name]
         return {k: decode_value(v, tensors) for k, v in value.items()}
     if isinstance(value, list):
         return [decode_value(v, tensors) for v in value]
@@ -74,16 +92,24 @@ def tensor_bytes(t: torch.Tensor) -> tuple[dict[str, Any], memoryview]:
 
 
 def encode_value(value: Any, metas: list[dict[str, Any]], frames: list[Any]) -> Any:
-    """Replaces tensors inside value by `{"$t": i}`, appending their bytes to frames."""
+    """Replaces tensors inside value by `{"$t": i}`, appending their bytes to frames, and non-finite floats by
+    `{"$f": …}`."""
+    if isinstance(value, float):
+        return encode_float(value)
     if isinstance(value, torch.Tensor):
         meta, data = tensor_bytes(value)
         metas.append(meta)
         frames.append(data)
         return {"$t": len(metas) - 1}
     if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in _RESERVED_KEYS:
+            raise ProtocolError(
+                f"a result holds {{{next(iter(value))!r}: …}} alone; that key is reserved for the wire's placeholders"
+            )
         return {str(k): encode_value(v, metas, frames) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [encode_value(v, metas, frames) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
+        item = value.item()
+        return encode_float(item) if isinstance(item, float) else item
     return value

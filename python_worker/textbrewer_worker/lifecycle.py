@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import signal
 import sys
 import threading
 
 
-def start_lifeline() -> None:
-    """Exits the process when the parent closes our stdin (it died, even by SIGKILL).
+def start_lifeline(private_dir: str | None = None) -> None:
+    """Exits the process when the parent closes our stdin (it died, even by SIGKILL), first removing private_dir:
+    the folder Node made for the ipc socket, which nobody else would remove after a SIGKILL.
 
     os.read on the raw fd, not sys.stdin: a daemon thread blocked in a buffered read aborts interpreter shutdown.
     """
@@ -21,6 +23,8 @@ def start_lifeline() -> None:
                 pass
         except OSError:
             pass
+        if private_dir:
+            shutil.rmtree(private_dir, ignore_errors=True)
         os._exit(0)
 
     threading.Thread(target=watch, name="lifeline", daemon=True).start()

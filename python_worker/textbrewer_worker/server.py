@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from typing import Any
 
 import zmq
@@ -21,6 +22,15 @@ from .codec import ProtocolError, decode_tensor, decode_value, encode_value
 from .lifecycle import install_signal_handlers, start_lifeline
 from .ops import OPS, WorkerState
 
+
+@dataclass(frozen=True)
+class LinkOptions:
+    """How the sockets connect: the largest frame either side accepts (-1: no limit), and Node's CURVE public key
+    (z85) when the link is encrypted."""
+
+    max_message_size: int = -1
+    curve_server_key: str | None = None
+
 HEARTBEAT_INTERVAL_S = 1.0
 # Node answers every heartbeat. A dead parent is caught by the stdin lifeline at once; this limit is for a parent
 # that is alive but stopped answering (wedged), generous so a long synchronous pause in user code is not mistaken.
@@ -28,7 +38,8 @@ PARENT_SILENCE_LIMIT_S = float(os.environ.get("TEXTBREWER_PARENT_TIMEOUT_S", "90
 
 
 def _dumps(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, separators=(",", ":"), allow_nan=True).encode("utf-8")
+    # Strict JSON: non-finite floats were turned into {"$f": …} by encode_value; one that was not is an error.
+    return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def _hello(token: str, role: str) -> bytes:
@@ -37,10 +48,24 @@ def _hello(token: str, role: str) -> bytes:
     )
 
 
-def _heartbeat_loop(ctx: zmq.Context, endpoint: str, token: str, stop: threading.Event) -> None:
+def connect_dealer(ctx: zmq.Context, endpoint: str, link: LinkOptions) -> zmq.Socket:
+    """A DEALER to Node's ROUTER with the link's frame limit and, when given the server key, CURVE."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.MAXMSGSIZE, link.max_message_size)
+    if link.curve_server_key:
+        public, secret = zmq.curve_keypair()  # this connection's own key; the token says who we are
+        sock.curve_serverkey = link.curve_server_key.encode("ascii")
+        sock.curve_publickey = public
+        sock.curve_secretkey = secret
     sock.connect(endpoint)
+    return sock
+
+
+def _heartbeat_loop(
+    ctx: zmq.Context, endpoint: str, token: str, stop: threading.Event, link: LinkOptions
+) -> None:
+    sock = connect_dealer(ctx, endpoint, link)
     sock.send(_hello(token, "heartbeat"))
     last_answer = time.monotonic()
     version = protocol.protocol_version()
@@ -77,12 +102,18 @@ def error_reply(request_id: int, exc: BaseException) -> dict[str, Any]:
     }
 
 
-def handle(state: WorkerState, frames: list[zmq.Frame]) -> list[Any]:
-    """Turns one request into exactly one reply (as frames); never raises."""
+def _frame_size(frame: Any) -> int:
+    return frame.nbytes if isinstance(frame, memoryview) else len(frame)
+
+
+def handle(state: WorkerState, frames: list[zmq.Frame], max_frame_bytes: int = -1) -> list[Any]:
+    """Turns one request into exactly one reply (as frames); never raises. No reply frame exceeds
+    max_frame_bytes (-1: no limit): Node would drop the connection, and the request would never be answered."""
     request_id = 0
     try:
         if not frames:
             raise ProtocolError("empty message")
+        request_id = protocol.peek_request_id(frames[0].buffer)
         header = protocol.parse_request(frames[0].buffer)
         request_id = header["id"]
         metas = header.get("tensors", [])
@@ -102,7 +133,16 @@ def handle(state: WorkerState, frames: list[zmq.Frame]) -> list[Any]:
             reply["result"] = encoded
         if out_metas:
             reply["tensors"] = out_metas
-        return [_dumps(reply), *out_frames]
+        out = [_dumps(reply), *out_frames]
+        if max_frame_bytes >= 0:
+            for index, frame in enumerate(out):
+                if _frame_size(frame) > max_frame_bytes:
+                    what = "the reply header" if index == 0 else f"tensor {index - 1} of the result"
+                    raise ProtocolError(
+                        f"{what} is {_frame_size(frame)} bytes, over maxMessageSize ({max_frame_bytes}); "
+                        "raise Worker.start({ maxMessageSize }) or return smaller pieces"
+                    )
+        return out
     except Exception as exc:  # every failure becomes an error reply; the loop goes on
         return [_dumps(error_reply(request_id, exc))]
 
@@ -118,20 +158,26 @@ def _wait_for_request(sock: zmq.Socket, poller: zmq.Poller, spin_seconds: float)
     return bool(poller.poll(200))
 
 
-def serve(endpoint: str, token: str, device: str, spin_us: int = 0) -> None:
-    start_lifeline()
+def serve(
+    endpoint: str,
+    token: str,
+    device: str,
+    spin_us: int = 0,
+    link: LinkOptions | None = None,
+    private_dir: str | None = None,
+) -> None:
+    link = link or LinkOptions()
+    start_lifeline(private_dir)
     state = WorkerState(
         device=device
     )  # a bad device fails here, before the handshake, with its message on stderr
     stop = threading.Event()
     install_signal_handlers(lambda: stop.set())
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(endpoint)
+    sock = connect_dealer(ctx, endpoint, link)
     sock.send(_hello(token, "main"))
     heartbeat = threading.Thread(
-        target=_heartbeat_loop, args=(ctx, endpoint, token, stop), name="heartbeat", daemon=True
+        target=_heartbeat_loop, args=(ctx, endpoint, token, stop, link), name="heartbeat", daemon=True
     )
     heartbeat.start()
     poller = zmq.Poller()
@@ -142,7 +188,7 @@ def serve(endpoint: str, token: str, device: str, spin_us: int = 0) -> None:
             continue
         frames = sock.recv_multipart(copy=False)
         state.idle_seconds += time.perf_counter() - idle_since
-        sock.send_multipart(handle(state, frames), copy=False)
+        sock.send_multipart(handle(state, frames, link.max_message_size), copy=False)
         idle_since = time.perf_counter()
     stop.set()
     heartbeat.join(timeout=2 * HEARTBEAT_INTERVAL_S)

@@ -57,3 +57,18 @@ export class WorkerClosedError extends Error {
     super("the worker is closed");
   }
 }
+
+/**
+ * A message that cannot travel on the wire. `direction: "request"`: call() refused to send it (the op or args are
+ * not valid; nothing reached the worker). `direction: "reply"`: the worker answered with something this side
+ * cannot decode; the message quotes the reply's start. The worker is still running in both cases.
+ */
+export class ProtocolError extends Error {
+  override readonly name = "ProtocolError";
+  constructor(
+    message: string,
+    readonly direction: "request" | "reply",
+  ) {
+    super(message);
+  }
+}

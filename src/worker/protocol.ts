@@ -7,6 +7,13 @@
  *
  * A message is multipart: frame 0 is a UTF-8 JSON header, frames 1..n are raw little-endian, C-contiguous tensor
  * bytes described by `header.tensors[i]`. Inside `args`/`result`, `{ "$t": i }` stands for tensor i.
+ *
+ * The header is strict JSON (RFC 8259) both ways: a non-finite number travels as `{ "$f": "NaN" }`,
+ * `{ "$f": "Infinity" }` or `{ "$f": "-Infinity" }` and is decoded back to NaN/±Infinity (JS) or float nan/±inf
+ * (Python); a bare `NaN` token is a protocol error. An object whose only key is `$t` or `$f` is therefore
+ * reserved. A request header starts with `{"v":<int>,"id":<int>` so that the worker reads the id before anything
+ * else and answers even a request it cannot parse under that id. Each frame is at most the connection's
+ * `maxMessageSize` bytes (ZeroMQ disconnects a peer that sends a larger one); both sides refuse to send one.
  */
 import { z } from "zod";
 
@@ -26,13 +33,15 @@ export const TensorMeta = z
 export type TensorMeta = z.infer<typeof TensorMeta>;
 
 const Id = z.int().min(0);
+export const MAX_OP_LENGTH = 64;
+
 
 /** TS → worker. */
 export const Request = z
   .object({
     v: z.literal(PROTOCOL_VERSION),
     id: Id,
-    op: z.string().min(1).max(64),
+    op: z.string().min(1).max(MAX_OP_LENGTH),
     args: z.record(z.string(), z.unknown()).optional(),
     tensors: z.array(TensorMeta).optional(),
   })
@@ -101,6 +110,11 @@ export function protocolJsonSchema(): Record<string, unknown> {
     title: "textbrewer-ts worker protocol",
     version: PROTOCOL_VERSION,
     dtypes: [...DTYPES],
+    placeholders: {
+      tensor: '{"$t": i} inside args/result stands for tensor frame i+1',
+      nonFinite: '{"$f": "NaN" | "Infinity" | "-Infinity"} stands for that number; bare NaN/Infinity tokens are invalid JSON',
+      requestPrefix: 'a request header starts with {"v":<int>,"id":<int>, read before the rest',
+    },
     request: z.toJSONSchema(Request),
     reply: z.toJSONSchema(Reply),
     hello: z.toJSONSchema(Hello),

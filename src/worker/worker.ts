@@ -1,4 +1,5 @@
 import { execa, type ResultPromise } from "execa";
+import * as zmq from "zeromq";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +8,7 @@ import { pythonEnv, resolvePython } from "../env/python-env.js";
 import { Connection, type ReplyError } from "./connection.js";
 import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./errors.js";
 import { ModelHandle, type CreateModelOptions, type LoadModelOptions, type ModelDescription } from "./model-handle.js";
+import { endingOnSignal, trackWorker, untrackWorker, type LiveWorker } from "./signals.js";
 import { StderrTail } from "./stderr-tail.js";
 import { TokenizerHandle, type LoadTokenizerOptions, type TokenizerDescription } from "./tokenizer-handle.js";
 
@@ -17,8 +19,23 @@ export interface WorkerOptions {
   device?: Device | string;
   /** Interpreter; default: TEXTBREWER_PYTHON, else the managed environment (`npx textbrewer setup`). */
   python?: string;
-  /** "ipc" (default: a socket in a private 0700 folder) or "tcp" (127.0.0.1, random port), or a full endpoint. */
+  /**
+   * "ipc" (default: a socket in a private 0700 folder) or "tcp" (127.0.0.1, random port), or a full endpoint. A tcp
+   * endpoint that is not a loopback address (`tcp://0.0.0.0:*`, `tcp://*:5555`, a LAN address) needs `curve: true`.
+   */
   endpoint?: "ipc" | "tcp" | string;
+  /**
+   * Encrypt and authenticate the link with ZeroMQ CURVE, with keys made for this launch: the worker gets the
+   * server's public key through its environment, and a peer that lacks it cannot complete the handshake, so none of
+   * its bytes reach this process. Default false (the ipc folder and loopback tcp are local to this machine).
+   */
+  curve?: boolean;
+  /**
+   * The largest frame, in bytes, either side accepts: the JSON header or one tensor. A peer that sends a larger one
+   * is disconnected by ZeroMQ before it is read, and neither side sends one (the call fails with ProtocolError
+   * instead). Default 4 GiB; `Infinity` for no limit.
+   */
+  maxMessageSize?: number;
   /** How long to wait for the worker to connect (importing torch can take a while on a cold disk). Default 120 s. */
   startupTimeoutMs?: number;
   /** Copy the worker's stderr/stdout to this process's stderr (default: only when TEXTBREWER_WORKER_LOG=1). */
@@ -65,6 +82,7 @@ export class Worker implements AsyncDisposable {
   private closing: Promise<void> | null = null;
   private crashed: WorkerCrashedError | null = null;
   private readonly exited: Promise<void>;
+  private readonly live: LiveWorker;
 
   private constructor(parts: {
     endpoint: string;
@@ -73,6 +91,7 @@ export class Worker implements AsyncDisposable {
     stderr: StderrTail;
     privateDir: string | null;
     exited: Promise<void>;
+    live: LiveWorker;
   }) {
     this.endpoint = parts.endpoint;
     this.conn = parts.conn;
@@ -81,6 +100,7 @@ export class Worker implements AsyncDisposable {
     this.stderr = parts.stderr;
     this.privateDir = parts.privateDir;
     this.exited = parts.exited;
+    this.live = parts.live;
   }
 
   static async start(options: WorkerOptions = {}): Promise<Worker> {
@@ -88,12 +108,22 @@ export class Worker implements AsyncDisposable {
     if (!Number.isInteger(spinMicros) || spinMicros < 0) {
       throw new TypeError(`spinMicros: expected a non-negative integer of microseconds, got ${spinMicros}`);
     }
+    const maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    if (maxMessageSize !== Infinity && (!Number.isSafeInteger(maxMessageSize) || maxMessageSize < 1024)) {
+      throw new TypeError(`maxMessageSize: expected a whole number of bytes ≥ 1024 or Infinity, got ${maxMessageSize}; the default is ${DEFAULT_MAX_MESSAGE_SIZE} (4 GiB)`);
+    }
+    const curve = options.curve ?? false;
+    if (curve && !zmq.capability.curve) {
+      throw new WorkerStartError("curve: this build of zeromq has no CURVE support (zmq.capability.curve is false); use an ipc or loopback tcp endpoint");
+    }
+    const kind = options.endpoint ?? "ipc";
+    checkEndpoint(kind, curve);
     const { python } = resolvePython(options.python);
     const token = randomBytes(24).toString("hex");
-    const conn = new Connection(token);
+    const keys = curve ? zmq.curveKeyPair() : null;
+    const conn = new Connection(token, { maxMessageSize, ...(keys ? { curveSecretKey: keys.secretKey } : {}) });
     let privateDir: string | null = null;
     let endpoint: string;
-    const kind = options.endpoint ?? "ipc";
     if (kind === "ipc") {
       privateDir = mkdtempSync(join(tmpdir(), "tbw-")); // mkdtemp creates it 0700
       endpoint = `ipc://${join(privateDir, "w.ipc")}`;
@@ -114,14 +144,18 @@ export class Worker implements AsyncDisposable {
     const echo = options.echoOutput ?? process.env.TEXTBREWER_WORKER_LOG === "1";
     const stderr = new StderrTail();
     const args = ["-m", "textbrewer_worker", "--endpoint", endpoint, "--device", options.device ?? "auto", "--spin-us", String(spinMicros)];
+    args.push("--max-message-size", String(Number.isFinite(maxMessageSize) ? maxMessageSize : -1));
+    if (privateDir) args.push("--private-dir", privateDir); // the worker removes it when its lifeline closes
+    const secrets: Record<string, string> = { TEXTBREWER_WORKER_TOKEN: token };
+    if (keys) secrets.TEXTBREWER_WORKER_CURVE_SERVER_KEY = keys.publicKey;
     const child = execa(python, args, {
-      env: pythonEnv({ ...options.env, TEXTBREWER_WORKER_TOKEN: token }),
+      env: pythonEnv({ ...options.env, ...secrets }),
       stdin: "pipe", // the lifeline: the worker exits when this pipe closes
       stdout: "pipe",
       stderr: "pipe",
       buffer: false,
       reject: false,
-      cleanup: true,
+      cleanup: false, // ./signals.ts ends the worker at exit and on SIGINT/SIGTERM
       forceKillAfterDelay: 3000,
     });
     child.stderr?.setEncoding("utf8");
@@ -147,11 +181,32 @@ export class Worker implements AsyncDisposable {
       conn.fail(exitDetails);
     });
 
+    const removePrivateDir = (): void => {
+      if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+    };
+    const live: LiveWorker = {
+      endForSignal: async () => {
+        conn.abandon();
+        child.stdin?.end();
+        if (!(await settlesWithin(exited, 2000))) child.kill("SIGKILL");
+        await settlesWithin(exited, 2000);
+        conn.close();
+        removePrivateDir();
+      },
+      endNow: (signal) => {
+        conn.abandon();
+        child.kill(signal);
+        removePrivateDir();
+      },
+    };
+    trackWorker(live);
+
     const cleanupFailedStart = async (): Promise<void> => {
       child.kill("SIGKILL");
       await exited;
       conn.close();
-      if (privateDir) rmSync(privateDir, { recursive: true, force: true });
+      removePrivateDir();
+      untrackWorker(live);
     };
 
     const timeoutMs = options.startupTimeoutMs ?? 120_000;
@@ -162,6 +217,7 @@ export class Worker implements AsyncDisposable {
       new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), timeoutMs))),
     ]);
     clearTimeout(timer);
+    if (endingOnSignal()) return new Promise<never>(() => {}); // a rejection now would change the exit status
     if (outcome !== "ready") {
       await cleanupFailedStart();
       const why = outcome === "timeout" ? `did not connect within ${timeoutMs} ms` : "exited during startup";
@@ -173,7 +229,7 @@ export class Worker implements AsyncDisposable {
           "\nRun `npx textbrewer doctor` to check the Python environment.",
       );
     }
-    worker = new Worker({ endpoint, conn, child, stderr, privateDir, exited });
+    worker = new Worker({ endpoint, conn, child, stderr, privateDir, exited, live });
     try {
       worker.info = (await worker.call("info")) as WorkerInfo;
     } catch (e) {
@@ -183,8 +239,12 @@ export class Worker implements AsyncDisposable {
     return worker;
   }
 
-  /** Sends one request; resolves with its result (tensors as Tensor), rejects with WorkerError / WorkerCrashedError. */
+  /**
+   * Sends one request; resolves with its result (tensors as Tensor), rejects with WorkerError / WorkerCrashedError.
+   * An op or args that cannot travel (see ProtocolError) reject before anything is sent; NaN and ±Infinity travel.
+   */
   async call(op: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<unknown> {
+    if (endingOnSignal()) return new Promise<never>(() => {}); // the process is about to end on SIGINT/SIGTERM
     if (this.crashed) throw this.crashed;
     if (this.closing) throw new WorkerClosedError();
     options.signal?.throwIfAborted();
@@ -272,9 +332,35 @@ export class Worker implements AsyncDisposable {
     this.conn.fail(new WorkerClosedError());
     this.conn.close();
     if (this.privateDir) rmSync(this.privateDir, { recursive: true, force: true });
+    untrackWorker(this.live);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** 4 GiB: a frame is a header or one tensor, and models stay in the worker, so real frames are far smaller. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 ** 3;
+
+const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[?::1\]?|lo)$/;
+
+/** Refuses a plain tcp endpoint that other machines could reach: the token would cross the network in clear. */
+function checkEndpoint(endpoint: string, curve: boolean): void {
+  const tcp = /^tcp:\/\/(.*):([^:\]]+)$/.exec(endpoint);
+  if (!tcp || curve) return;
+  const host = tcp[1]!.replace(/^.*;/, ""); // "tcp://source;host:port" binds host
+  if (!LOOPBACK_HOST.test(host)) {
+    throw new WorkerStartError(
+      `endpoint: '${endpoint}' is not a loopback address, and without encryption the launch token and every tensor would cross the network in clear; pass curve: true, or bind tcp://127.0.0.1:* (endpoint: "tcp")`,
+    );
+  }
+}
+
+function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.then(() => true),
+    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
