@@ -195,6 +195,32 @@ def test_lifeline_removes_the_private_folder_when_stdin_closes(tmp_path) -> None
     assert not folder.exists()
 
 
+def test_library_prompts_get_end_of_file_and_leave_the_lifeline_alone() -> None:
+    """A prompt in library or user code (input(), sys.stdin.readline()) must not wait on Node's pipe nor eat it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, time\n"
+        "from textbrewer_worker.lifecycle import start_lifeline\n"
+        "start_lifeline()\n"
+        "try:\n"
+        "    input('run the custom code? [y/N] ')\n"
+        "    print('read', flush=True)\n"
+        "except EOFError:\n"
+        "    print('eof', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=root)
+    assert proc.stdout is not None and proc.stdin is not None
+    proc.stdin.write(b"y\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip().endswith(b"eof")
+    proc.stdin.close()
+    assert proc.wait(timeout=10) == 0
+
+
 @pytest.mark.skipif(not os.environ.get("TEXTBREWER_SLOW_TESTS"), reason="slow: set TEXTBREWER_SLOW_TESTS=1")
 def test_fuzzed_requests_each_get_exactly_one_well_formed_reply() -> None:
     import random

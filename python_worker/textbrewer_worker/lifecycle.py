@@ -28,6 +28,9 @@ def start_lifeline(private_dir: str | None = None) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
+    # Library code (a prompt such as transformers' "run the custom code? [y/N]") must never read the lifeline:
+    # it gets end-of-file at once instead of waiting on, and consuming, Node's pipe.
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - kept open for the life of the process
 
 
 def install_signal_handlers(on_term: "callable[[], None]") -> None:  # type: ignore[valid-type]
