@@ -56,24 +56,33 @@ export interface TrainResult {
   metricsPath: string;
 }
 
-/** Loss values of the micro-batches of the optimizer step being accumulated. */
+/** Loss values of the micro-batches of the optimizer step being accumulated (non-finite ones are left out). */
 class StepAccumulator {
-  total = 0;
-  terms: Record<string, number> = {};
-  count = 0;
+  private total = 0;
+  private count = 0;
+  private readonly terms = new Map<string, { sum: number; count: number }>();
   samples = 0;
 
   add(reply: StepReply, samples: number): void {
     this.samples += samples;
-    if (reply.total === undefined) return;
-    this.total += reply.total;
-    this.count += 1;
-    for (const [k, v] of Object.entries(reply.terms ?? {})) this.terms[k] = (this.terms[k] ?? 0) + v;
+    if (reply.total !== undefined) {
+      this.total += reply.total;
+      this.count += 1;
+    }
+    for (const [k, v] of Object.entries(reply.terms ?? {})) {
+      const t = this.terms.get(k) ?? { sum: 0, count: 0 };
+      t.sum += v;
+      t.count += 1;
+      this.terms.set(k, t);
+    }
   }
 
+  /** Means over the micro-batches that reported; total is NaN (null in metrics.jsonl) when none had a finite one. */
   means(): { total: number; terms: Record<string, number> } {
-    const n = Math.max(1, this.count);
-    return { total: this.total / n, terms: Object.fromEntries(Object.entries(this.terms).map(([k, v]) => [k, v / n])) };
+    return {
+      total: this.count ? this.total / this.count : Number.NaN,
+      terms: Object.fromEntries([...this.terms].map(([k, t]) => [k, t.sum / t.count])),
+    };
   }
 }
 

@@ -5,6 +5,7 @@ export interface StepMetrics {
   step: number;
   epoch: number;
   time: number;
+  /** Mean total loss of the step's micro-batches; NaN (null in the file) when none was finite. */
   total: number;
   /** Unweighted loss terms, averaged over the step's micro-batches. */
   terms: Record<string, number>;
