@@ -114,8 +114,8 @@ class TrainSession:
     flags_S: dict[str, dict[str, bool]] = field(default_factory=dict)
     flags_T: dict[str, list[dict[str, bool]]] = field(default_factory=dict)
     on_non_finite: str = "raise"
-    # per micro-batch of the current accumulation group: term names and their isfinite flags, on the device
-    finite_checks: list[tuple[list[str], torch.Tensor]] = field(default_factory=list)
+    # per micro-batch of the current accumulation group: its detached total and terms, checked at the optimizer step
+    finite_checks: list[dict[str, Any]] = field(default_factory=list)
     # set once a step raised NonFiniteLossError: the steps already sent after it must not update the weights
     halted: str | None = None
 
@@ -290,7 +290,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     loss = total / int(plan.get("gradientAccumulationSteps", 1))
     if session.scaler is None:
         # fp16 leaves non-finite values to GradScaler, which skips such steps and lowers its scale
-        session.finite_checks.append(finite_flags(total, terms))
+        session.finite_checks.append(detached_terms(total, terms))
     if session.scaler is not None:
         session.scaler.scale(loss).backward()
     else:
@@ -321,24 +321,21 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def finite_flags(total: torch.Tensor, terms: dict[str, Any]) -> tuple[list[str], torch.Tensor]:
-    """The names of `total` and the terms with one isfinite flag each, computed on the device (no host sync)."""
-    names = ["total", *terms]
-    flags = [
-        torch.isfinite(v.detach()).all() if isinstance(v, torch.Tensor) else torch.tensor(math.isfinite(float(v)))
-        for v in (total, *terms.values())
-    ]
-    return names, torch.stack([f.to(total.device) for f in flags])
+def detached_terms(total: torch.Tensor, terms: dict[str, Any]) -> dict[str, Any]:
+    """A micro-batch's total and terms, kept (without their graph) until its optimizer step checks them."""
+    return {"total": total.detach(), **{k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in terms.items()}}
 
 
 def non_finite_terms(session: TrainSession) -> list[str]:
-    """The terms that were NaN/Inf in a micro-batch of this accumulation group ([] when all were finite)."""
+    """The terms that were NaN/Inf in a micro-batch of this accumulation group ([] when all were finite).
+
+    A non-finite term makes the total non-finite (a weight of 0 too: 0 * inf is NaN), so the check reads the
+    totals only, at the optimizer step (a host sync on a GPU, where the step's work is queued by then). The terms
+    are read when it fails."""
     checks, session.finite_checks = session.finite_checks, []
-    if not checks or bool(torch.stack([flags.all() for _, flags in checks]).all()):  # one host sync per step
+    if all(math.isfinite(float(c["total"])) for c in checks):
         return []
-    bad: set[str] = set()
-    for names, flags in checks:
-        bad.update(name for name, ok in zip(names, flags.tolist()) if not ok)
+    bad = {k for c in checks for k, v in c.items() if not math.isfinite(float(v))}
     terms = sorted(bad - {"total"})
     return terms or ["total"]
 
