@@ -123,6 +123,23 @@ describe("training loop (real worker)", () => {
     await model.dispose();
   });
 
+  it("steps mode accumulates across the end of a pass like a loop over the cycled data (7 batches, accumulation 2)", async () => {
+    const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const batches = Array.from({ length: 7 }, (_, i) => makeBatch(20 + i, 2, 6));
+    const outputDir = join(tmp.path, "steps-accumulation");
+    // 5 optimizer steps = 10 micro-batches: groups (0,1) (2,3) (4,5) (6,0) (1,2), the 4th across the end of pass 0
+    await new BasicTrainer({
+      trainConfig: { outputDir, device: "cpu", gradientAccumulationSteps: 2, ckptSteps: 100 },
+      model,
+      adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+    }).train({ optimizer: { type: "AdamW", lr: 5e-3, weightDecay: 0.01, groups: [NO_DECAY_GROUP] }, data: batches, numSteps: 5, progress: false });
+    const ref = await reference({ student: studentDir, batches: batches.map(batchJson), lr: 5e-3, weight_decay: 0.01, gas: 2, num_steps: 5 }, tmp.path);
+    const d = await maxDiff(join(outputDir, "gs5", "model.safetensors"), ref.weights);
+    expect(d.common).toBeGreaterThan(30);
+    expect(d.maxDiff).toBeLessThan(1e-6);
+    await model.dispose();
+  });
+
   it.each([
     { ckptFrequency: 1, ckptEpochFrequency: 1, numEpochs: 2, batches: 5, gas: 1 },
     { ckptFrequency: 2, ckptEpochFrequency: 1, numEpochs: 2, batches: 5, gas: 1 },

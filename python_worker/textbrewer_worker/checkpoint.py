@@ -10,7 +10,7 @@ import pickle
 import random
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 import torch
@@ -49,15 +49,49 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class _WriteRecorder:
+    """A file wrapper that keeps the OSError of a failed write: torch.save reports it only as
+    "enforce fail ... unexpected pos", without the cause (e.g. no space left on device)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def torch_save(obj: Any, path: Path) -> None:
+    """torch.save that fails with the OSError (errno, path) of the write that failed."""
+    try:
+        with open(path, "wb") as file:
+            recorder = _WriteRecorder(file)
+            try:
+                torch.save(obj, recorder)
+            except RuntimeError as exc:
+                if recorder.error is None:
+                    raise
+                raise recorder.error from exc
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
 def save(session: TrainSession, folder: str) -> list[str]:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     write_model_files(session.student, out)
-    torch.save(session.optimizer.state_dict(), out / "optimizer.pt")
+    torch_save(session.optimizer.state_dict(), out / "optimizer.pt")
     if session.scheduler is not None:
-        torch.save(session.scheduler.state_dict(), out / "scheduler.pt")
+        torch_save(session.scheduler.state_dict(), out / "scheduler.pt")
     if session.scaler is not None:
-        torch.save(session.scaler.state_dict(), out / "scaler.pt")
+        torch_save(session.scaler.state_dict(), out / "scaler.pt")
     projections = {
         f"{i}.{name}": tensor.detach().contiguous().cpu()
         for i, proj in enumerate(session.projections)
@@ -66,7 +100,7 @@ def save(session: TrainSession, folder: str) -> list[str]:
     }
     if projections:
         save_file(projections, str(out / "projections.safetensors"))
-    torch.save(rng_state(), out / "rng_state.pt")
+    torch_save(rng_state(), out / "rng_state.pt")
     return sorted(p.name for p in out.iterdir())
 
 

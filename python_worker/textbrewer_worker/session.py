@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,15 @@ from .optim import build_optimizer, build_scheduler, parameter_groups, torch_gro
 from .projections import build_projections
 
 DEFAULT_TASK = "_"
+NON_FINITE_ACTIONS = ("raise", "skip")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term was NaN or ±Inf at an optimizer step (fp32/bf16); the step did not update the weights."""
+
+    def __init__(self, terms: list[str]) -> None:
+        super().__init__(f"non-finite loss in {', '.join(terms)}")
+        self.terms = terms
 
 
 def seed_everything(seed: int) -> None:
@@ -104,6 +114,11 @@ class TrainSession:
     forward_count: int = 0
     flags_S: dict[str, dict[str, bool]] = field(default_factory=dict)
     flags_T: dict[str, list[dict[str, bool]]] = field(default_factory=dict)
+    on_non_finite: str = "raise"
+    # per micro-batch of the current accumulation group: its detached total and terms, checked at the optimizer step
+    finite_checks: list[dict[str, Any]] = field(default_factory=list)
+    # set once a step raised NonFiniteLossError: the steps already sent after it must not update the weights
+    halted: str | None = None
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -188,6 +203,9 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         for teacher in models:
             teacher.eval()
     student.train()
+    on_non_finite = plan.get("onNonFinite", "raise")
+    if on_non_finite not in NON_FINITE_ACTIONS:
+        raise ValueError(f"onNonFinite: '{on_non_finite}' is not one of {', '.join(NON_FINITE_ACTIONS)}")
     session = TrainSession(
         plan=plan,
         device=device,
@@ -204,6 +222,7 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         writer=writer,
         emd=emd,
         warnings=warnings,
+        on_non_finite=on_non_finite,
     )
     # torch.compile wraps the forward only; the plain module is what gets saved and restored
     session.forward_student = torch.compile(student) if plan.get("compile") else student
@@ -226,6 +245,8 @@ def teacher_results(
 
 
 def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
+    if session.halted is not None:
+        raise RuntimeError(f"training stopped after an earlier step: {session.halted}")
     plan = session.plan
     task = args.get("task") or DEFAULT_TASK
     if task not in session.adaptor_S:
@@ -269,22 +290,28 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
                 topk,
             )
     loss = total / int(plan.get("gradientAccumulationSteps", 1))
+    if session.scaler is None:
+        # fp16 leaves non-finite values to GradScaler, which skips such steps and lowers its scale
+        session.finite_checks.append(detached_terms(total, terms))
     if session.scaler is not None:
         session.scaler.scale(loss).backward()
     else:
         loss.backward()
     reply: dict[str, Any] = {}
     if args.get("optimizerStep"):
-        grad_norm = optimizer_step(session)
-        if grad_norm is not None and args.get("report"):
-            reply["gradNorm"] = float(grad_norm)
+        reply.update(checked_optimizer_step(session, bool(args.get("report"))))
     if args.get("report"):
-        reply["total"] = float(total.detach())
-        reply["terms"] = {
-            k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()
-        }
+        values = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()}
+        values["total"] = float(total.detach())
+        # non-finite numbers stay out of the reply: their names are listed instead
+        non_finite = {k for k, v in values.items() if not math.isfinite(v)} | set(reply.get("nonFinite", []))
+        if non_finite:
+            reply["nonFinite"] = sorted(non_finite)
+        if "total" not in non_finite:
+            reply["total"] = values["total"]
+        reply["terms"] = {k: v for k, v in values.items() if k != "total" and k not in non_finite}
         reply["lr"] = [float(g["lr"]) for g in session.optimizer.param_groups]
-        if session.writer is not None:
+        if session.writer is not None and "total" in reply:
             log_scalars(session, reply)
     if args.get("returnTeacherLogits") and target_logits is not None:
         k = args.get("returnTopK")
@@ -296,24 +323,72 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def optimizer_step(session: TrainSession) -> torch.Tensor | None:
+def detached_terms(total: torch.Tensor, terms: dict[str, Any]) -> dict[str, Any]:
+    """A micro-batch's total and terms, kept (without their graph) until its optimizer step checks them."""
+    return {"total": total.detach(), **{k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in terms.items()}}
+
+
+def non_finite_terms(session: TrainSession) -> list[str]:
+    """The terms that were NaN/Inf in a micro-batch of this accumulation group ([] when all were finite).
+
+    A non-finite term makes the total non-finite (a weight of 0 too: 0 * inf is NaN), so the check reads the
+    totals only, at the optimizer step (a host sync on a GPU, where the step's work is queued by then). The terms
+    are read when it fails."""
+    checks, session.finite_checks = session.finite_checks, []
+    if all(math.isfinite(float(c["total"])) for c in checks):
+        return []
+    bad = {k for c in checks for k, v in c.items() if not math.isfinite(float(v))}
+    terms = sorted(bad - {"total"})
+    return terms or ["total"]
+
+
+def checked_optimizer_step(session: TrainSession, report: bool) -> dict[str, Any]:
+    """The optimizer step, unless a loss of the group was not finite: then raise, or skip it (onNonFinite)."""
+    bad = non_finite_terms(session)
+    if bad:
+        session.optimizer.zero_grad(set_to_none=True)
+        if session.on_non_finite == "raise":
+            error = NonFiniteLossError(bad)
+            session.halted = str(error)
+            raise error
+        if session.scheduler is not None:
+            session.scheduler.step()  # the step still counts, as GradScaler's skipped steps do
+        return {"skipped": "non-finite", "nonFinite": bad}
+    grad_norm, scale, skipped = optimizer_step(session)
+    reply: dict[str, Any] = {}
+    if report and grad_norm is not None and math.isfinite(float(grad_norm)):
+        reply["gradNorm"] = float(grad_norm)
+    if scale is not None:
+        reply["lossScale"] = scale
+    if skipped:
+        reply["skipped"] = "overflow"
+    return reply
+
+
+def optimizer_step(session: TrainSession) -> tuple[torch.Tensor | None, float | None, bool]:
+    """(gradient norm before clipping, fp16 loss scale after the step, whether GradScaler skipped the update)."""
     plan = session.plan
     max_norm = float(plan.get("maxGradNorm", -1.0))
     grad_norm = None
+    scale: float | None = None
+    skipped = False
     if session.scaler is not None:
         session.scaler.unscale_(session.optimizer)
     if max_norm > 0:
         # TextBrewer clips the student's parameters only (projections are not clipped)
         grad_norm = torch.nn.utils.clip_grad_norm_(session.student.parameters(), max_norm)
     if session.scaler is not None:
+        before = session.scaler.get_scale()
         session.scaler.step(session.optimizer)
         session.scaler.update()
+        scale = session.scaler.get_scale()
+        skipped = scale < before  # update() lowers the scale exactly when step() found inf/NaN gradients
     else:
         session.optimizer.step()
     if session.scheduler is not None:
         session.scheduler.step()
     session.optimizer.zero_grad(set_to_none=True)
-    return grad_norm
+    return grad_norm, scale, skipped
 
 
 def log_scalars(session: TrainSession, reply: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@
  * batch whose examples are all cached skips the teacher forward.
  */
 import { toAdaptorSpec, type Adaptor, type AdaptorSpec } from "../adaptor/index.js";
-import type { PreparedStep, StepHooks, StepItem, StepReply } from "../train/loop.js";
+import type { PreparedStep, StepHooks, StepItem, StepReply } from "../train/hooks.js";
 import { DataFeed, iterate } from "../train/data.js";
 import type { DataSource } from "../train/options.js";
 import { Tensor } from "../tensor/tensor.js";

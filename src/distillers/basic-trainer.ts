@@ -2,7 +2,7 @@ import type { Adaptor } from "../adaptor/index.js";
 import type { TrainingConfig } from "../config/training-config.js";
 import { DataFeed } from "../train/data.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
-import type { TrainOptions } from "../train/options.js";
+import type { LoopOptions } from "../train/options.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import { adaptorSpec, parseTrainingConfig, sameWorker, type TrainingConfigLike } from "./common.js";
 
@@ -28,7 +28,7 @@ export class BasicTrainer {
     }
   }
 
-  train(options: TrainOptions): Promise<TrainResult> {
+  train(options: LoopOptions): Promise<TrainResult> {
     const worker = sameWorker({ model: this.model }, this.trainConfig);
     return runTraining(
       {

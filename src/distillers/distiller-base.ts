@@ -2,8 +2,9 @@ import type { AdaptorSpec } from "../adaptor/index.js";
 import type { DistillationConfig } from "../config/distillation-config.js";
 import type { TrainingConfig } from "../config/training-config.js";
 import { DataFeed } from "../train/data.js";
-import { runTraining, type StepFeed, type StepHooks, type TrainResult } from "../train/loop.js";
-import type { TrainOptions } from "../train/options.js";
+import type { StepFeed, StepHooks } from "../train/hooks.js";
+import { runTraining, type TrainResult } from "../train/loop.js";
+import type { z } from "zod";
 import type { ModelHandle } from "../worker/model-handle.js";
 import type { Worker } from "../worker/worker.js";
 import { DistillCache } from "../cache/distill-cache.js";
@@ -17,6 +18,7 @@ import {
   type DistillationConfigLike,
   type TrainingConfigLike,
 } from "./common.js";
+import { distillerOptionKeys, type TrainOptions } from "./train-options.js";
 
 export interface DistillerBaseOptions {
   trainConfig?: TrainingConfigLike;
@@ -64,6 +66,11 @@ export abstract class DistillerBase {
 
   protected get stepsOnly(): boolean {
     return false;
+  }
+
+  /** The train() option keys this distiller accepts besides the loop's. */
+  protected optionKeys(): z.ZodRawShape {
+    return distillerOptionKeys;
   }
 
   /** The teachers and adaptors whose logits may be cached, or why this run cannot use the cache. */
@@ -130,6 +137,7 @@ export abstract class DistillerBase {
         configs: { trainConfig: this.trainConfig, distillConfig: d, ...teacherPlan },
         feed: this.feed(options),
         stepsOnly: this.stepsOnly,
+        optionKeys: this.optionKeys(),
         ...(hooks ? { hooks } : {}),
       },
       options,

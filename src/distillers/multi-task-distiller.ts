@@ -1,11 +1,14 @@
 import type { Adaptor, AdaptorSpec } from "../adaptor/index.js";
 import { seededRng } from "../data/rng.js";
 import { DataFeed, iterate } from "../train/data.js";
-import type { StepFeed, StepItem, TrainResult } from "../train/loop.js";
-import type { DataSource, TrainOptions } from "../train/options.js";
+import { z } from "zod";
+import type { StepFeed, StepItem } from "../train/hooks.js";
+import type { TrainResult } from "../train/loop.js";
+import type { DataSource } from "../train/options.js";
 import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import { adaptorSpec } from "./common.js";
 import { DistillerBase, type DistillerBaseOptions, type TeacherPlan } from "./distiller-base.js";
+import { distillerOptionKeys, type TrainOptions } from "./train-options.js";
 
 export interface MultiTaskDistillerOptions extends DistillerBaseOptions {
   /** One teacher per task. */
@@ -113,18 +116,22 @@ export class MultiTaskDistiller extends DistillerBase {
     return true;
   }
 
+  protected override optionKeys(): z.ZodRawShape {
+    return { ...distillerOptionKeys, tau: z.number().optional(), batchPostprocessors: z.record(z.string(), z.unknown()).optional() };
+  }
+
   protected override feed(): StepFeed {
     return this.sampler!;
   }
 
   train(options: MultiTaskTrainOptions): Promise<TrainResult> {
-    const { data, tau, batchPostprocessors, ...rest } = options;
+    const { data, tau, batchPostprocessors } = options;
     const tasks = Object.keys(this.teachers);
     const missing = tasks.filter((t) => !(t in data));
     if (missing.length) return Promise.reject(new Error(`data: no batches for task(s) ${missing.join(", ")}`));
     const extra = Object.keys(data).filter((t) => !tasks.includes(t));
     if (extra.length) return Promise.reject(new Error(`data: task(s) ${extra.join(", ")} have no teacher`));
     this.sampler = new TaskSampler(data, tau ?? 1, this.trainConfig.seed ?? 0, batchPostprocessors);
-    return this.run({ ...rest, data: [] });
+    return this.run({ ...options, data: [] });
   }
 }

@@ -4,55 +4,26 @@
  */
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
+import type { z } from "zod";
 import type { TrainingConfig } from "../config/training-config.js";
 import { weightSchedule, type WeightSchedulerName } from "../schedules/weight.js";
+import { WorkerError } from "../worker/errors.js";
 import type { Worker } from "../worker/worker.js";
-import type { Batch, ModelHandle } from "../worker/model-handle.js";
+import type { ModelHandle } from "../worker/model-handle.js";
 import { isEpochCheckpoint, isStepsCheckpoint, stepsPerEpoch } from "./cadence.js";
-import { commitCheckpoint, readCheckpoint, tempCheckpointDir, type TrainerState } from "./checkpoint.js";
-import { batchSize, DataSourceError, iterate } from "./data.js";
+import { readCheckpoint, type TrainerState } from "./checkpoint.js";
+import { removeStaleTemps, writeCheckpoint } from "./checkpoint-writer.js";
+import { batchSize, DataSourceError } from "./data.js";
+import { NonFiniteLossError, TrainingError } from "./errors.js";
+import type { PreparedStep, StepFeed, StepHooks, StepItem, StepReply } from "./hooks.js";
+import { InFlight } from "./in-flight.js";
 import { MetricsLog, type StepMetrics } from "./metrics.js";
-import { parseOptimizer, parseScheduler, type TrainOptions } from "./options.js";
+import { parseLoopOptions, parseOptimizer, parseScheduler, type LoopOptions } from "./options.js";
+import { positions, type Position, type TrainMode } from "./positions.js";
 import { Progress } from "./progress.js";
 
-/** One micro-batch as the loop sees it. */
-export interface StepItem {
-  batch: Batch;
-  task?: string;
-}
-
-/** Where a run's micro-batches come from, per epoch (or per data pass in steps mode). */
-export interface StepFeed {
-  readonly replayable: boolean;
-  epoch(index: number): { items: AsyncIterable<StepItem> | Iterable<StepItem>; length: number | null };
-}
-
-export interface StepReply {
-  total?: number;
-  terms?: Record<string, number>;
-  lr?: number[];
-  gradNorm?: number;
-  /** Milliseconds the worker waited for requests since the previous optimizer step. */
-  workerIdleMs?: number;
-  teacherLogits?: unknown;
-}
-
-/** What a hook makes of a micro-batch before it is sent: a replacement batch, extra step args, its own state. */
-export interface PreparedStep {
-  batch?: Batch;
-  args?: Record<string, unknown>;
-  state?: unknown;
-}
-
-/** Per-step extras a distiller adds (e.g. cached teacher logits) and what it does with the reply. */
-export interface StepHooks {
-  beforeStep?(item: StepItem): Promise<PreparedStep> | PreparedStep;
-  afterStep?(prepared: PreparedStep, reply: StepReply): Promise<void> | void;
-  /** The step prepared by beforeStep failed (afterStep will not run for it); release what beforeStep holds. */
-  stepFailed?(prepared: PreparedStep): void;
-  /** Counters added to every metrics line (e.g. cache hits, teacher forwards skipped). */
-  metrics?(): Record<string, number>;
-}
+export type { PreparedStep, StepFeed, StepHooks, StepItem, StepReply } from "./hooks.js";
+export { TrainingError } from "./errors.js";
 
 export interface WeightSchedules {
   kdLossWeight: number;
@@ -75,6 +46,8 @@ export interface LoopContext {
   hooks?: StepHooks;
   /** Steps mode only (MultiTask). */
   stepsOnly?: boolean;
+  /** train() option keys the caller adds to the loop's (checked by the caller). */
+  optionKeys?: z.ZodRawShape;
 }
 
 export interface TrainResult {
@@ -83,55 +56,77 @@ export interface TrainResult {
   metricsPath: string;
 }
 
-export class TrainingError extends Error {
-  override readonly name = "TrainingError";
+/** Loss values of the micro-batches of the optimizer step being accumulated (non-finite ones are left out). */
+class StepAccumulator {
+  private total = 0;
+  private count = 0;
+  private readonly terms = new Map<string, { sum: number; count: number }>();
+  samples = 0;
+
+  add(reply: StepReply, samples: number): void {
+    this.samples += samples;
+    if (reply.total !== undefined) {
+      this.total += reply.total;
+      this.count += 1;
+    }
+    for (const [k, v] of Object.entries(reply.terms ?? {})) {
+      const t = this.terms.get(k) ?? { sum: 0, count: 0 };
+      t.sum += v;
+      t.count += 1;
+      this.terms.set(k, t);
+    }
+  }
+
+  /** Means over the micro-batches that reported; total is NaN (null in metrics.jsonl) when none had a finite one. */
+  means(): { total: number; terms: Record<string, number> } {
+    return {
+      total: this.count ? this.total / this.count : Number.NaN,
+      terms: Object.fromEntries([...this.terms].map(([k, t]) => [k, t.sum / t.count])),
+    };
+  }
 }
 
-interface StepAccumulator {
-  total: number;
-  terms: Record<string, number>;
-  count: number;
-  samples: number;
+/** The run's length and mode, from the options and the first epoch's size. */
+function runLength(ctx: LoopContext, options: LoopOptions): { mode: TrainMode; totalSteps: number; spe: number; numEpochs: number } {
+  const gas = ctx.trainConfig.gradientAccumulationSteps;
+  if (options.numSteps !== undefined) {
+    if (!ctx.trainConfig.ckptSteps) {
+      throw new TrainingError("ckptSteps: steps mode (numSteps) needs TrainingConfig.ckptSteps, the checkpoint interval in steps");
+    }
+    return { mode: "steps", totalSteps: options.numSteps, spe: 0, numEpochs: 0 };
+  }
+  if (ctx.stepsOnly) throw new TrainingError("numSteps: this distiller trains in steps mode; give numSteps");
+  if (options.numEpochs === undefined) throw new TrainingError("train(): give numEpochs (epoch mode) or numSteps (steps mode)");
+  const first = ctx.feed.epoch(0);
+  if (first.length === null) {
+    throw new DataSourceError("data: epoch mode needs to know the number of batches: pass an array, or a function (epoch) => array, or use numSteps");
+  }
+  const spe = stepsPerEpoch(first.length, gas);
+  if (spe === 0) throw new DataSourceError(`data: ${first.length} batches make no optimizer step with gradientAccumulationSteps ${gas}`);
+  return { mode: "epochs", totalSteps: spe * options.numEpochs, spe, numEpochs: options.numEpochs };
 }
 
-export async function runTraining(ctx: LoopContext, options: TrainOptions): Promise<TrainResult> {
+/** The loss terms named by the worker's NonFiniteLossError ("non-finite loss in a, b"). */
+function nonFiniteTerms(error: WorkerError): string[] {
+  const m = /non-finite loss in (.+?)(?:$|\n)/.exec(error.pythonMessage);
+  return m ? m[1]!.split(", ") : ["total"];
+}
+
+export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise<TrainResult> {
+  const options = parseLoopOptions(input, ctx.optionKeys);
   const cfg = ctx.trainConfig;
   const gas = cfg.gradientAccumulationSteps;
   const optimizer = parseOptimizer(options.optimizer);
   const scheduler = parseScheduler(options.scheduler);
-  const mode: "epochs" | "steps" = options.numSteps !== undefined ? "steps" : "epochs";
-  if (mode === "epochs" && (options.numEpochs === undefined || options.numEpochs <= 0)) {
-    throw new TrainingError(ctx.stepsOnly ? "numSteps: this distiller trains in steps mode; give numSteps" : "train(): give numEpochs (epoch mode) or numSteps (steps mode)");
-  }
-  if (mode === "epochs" && ctx.stepsOnly) throw new TrainingError("numSteps: this distiller trains in steps mode; give numSteps");
-  if (mode === "steps" && (!Number.isInteger(options.numSteps) || options.numSteps! <= 0)) {
-    throw new TrainingError(`numSteps: expected a positive integer, got ${options.numSteps}`);
-  }
-  if (mode === "steps" && !cfg.ckptSteps) {
-    throw new TrainingError("ckptSteps: steps mode (numSteps) needs TrainingConfig.ckptSteps, the checkpoint interval in steps");
-  }
   if (options.resumeFrom && !ctx.feed.replayable) {
     throw new DataSourceError("resumeFrom: resuming needs data as an array or a function (epoch) => batches, so the run can find its place");
   }
-
-  let spe = 0;
-  let totalSteps: number;
-  const numEpochs = Math.trunc(options.numEpochs ?? 0);
-  if (mode === "epochs") {
-    const first = ctx.feed.epoch(0);
-    if (first.length === null) {
-      throw new DataSourceError("data: epoch mode needs to know the number of batches: pass an array, or a function (epoch) => array, or use numSteps");
-    }
-    spe = stepsPerEpoch(first.length, gas);
-    if (spe === 0) throw new DataSourceError(`data: ${first.length} batches make no optimizer step with gradientAccumulationSteps ${gas}`);
-    totalSteps = spe * numEpochs;
-  } else {
-    totalSteps = options.numSteps!;
-  }
+  const { mode, totalSteps, spe, numEpochs } = runLength(ctx, options);
 
   const warmupSteps = scheduler ? (scheduler.warmupSteps ?? Math.trunc((scheduler.warmupRatio ?? 0) * totalSteps)) : 0;
   const outputDir = resolve(cfg.outputDir);
   mkdirSync(outputDir, { recursive: true });
+  removeStaleTemps(outputDir);
   const plan = {
     ...ctx.plan,
     optimizer,
@@ -143,16 +138,16 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
     forwardArgs: options.forwardArgs ?? {},
     compile: options.compile ?? false,
     logDir: cfg.logDir ? resolve(cfg.logDir) : null,
+    onNonFinite: options.onNonFinite ?? "raise",
   };
   const worker = ctx.worker;
   const configured = (await worker.call("train_configure", { plan })) as { warnings?: string[] };
   for (const w of configured.warnings ?? []) console.warn(`textbrewer-ts: ${w}`);
 
-  let globalStep = 0;
-  let epoch = 0;
-  let nextBatch = 0;
+  let start = { globalStep: 0, pass: 0, index: 0 };
   let kdWeight = ctx.weights?.kdLossWeight ?? 1;
   let hardWeight = ctx.weights?.hardLabelWeight ?? 0;
+  let lastCheckpoint: string | null = null;
   if (options.resumeFrom) {
     const { dir, state } = readCheckpoint(outputDir, options.resumeFrom);
     if (state.mode !== mode || state.totalSteps !== totalSteps) {
@@ -161,19 +156,20 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
       );
     }
     await worker.call("train_load", { dir });
-    ({ globalStep, epoch, nextBatch, kdWeight, hardWeight } = state);
+    start = { globalStep: state.globalStep, pass: state.epoch, index: state.nextBatch };
+    ({ kdWeight, hardWeight } = state);
+    lastCheckpoint = dir;
   }
 
   const metrics = new MetricsLog(outputDir);
-  const progress = new Progress(totalSteps, options.progress ?? Boolean(process.stderr.isTTY), globalStep);
-  const startStep = globalStep;
-  const inFlight = Math.max(1, options.inFlight ?? 2);
-  const logEvery = Math.max(1, options.logEvery ?? 1);
-  const pending: Promise<void>[] = [];
+  const progress = new Progress(totalSteps, options.progress ?? Boolean(process.stderr.isTTY), start.globalStep);
+  const inFlight = new InFlight(options.inFlight ?? 2);
+  const logEvery = options.logEvery ?? 1;
   const checkpoints: string[] = [];
-  let acc: StepAccumulator = { total: 0, terms: {}, count: 0, samples: 0 };
+  let acc = new StepAccumulator();
   let lastStepTime = Date.now();
-  let microCount = 0;
+  let skippedSteps = 0;
+  let checked = options.preflight === false;
 
   const weighted = (terms: Record<string, number>, kd: number, hard: number): Record<string, number> => {
     const out: Record<string, number> = {};
@@ -184,10 +180,38 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
     return out;
   };
 
-  let checked = options.preflight === false;
-  const send = async (item: StepItem, optimizerStep: boolean, stepNo: number, stepEpoch: number): Promise<void> => {
-    const report = optimizerStep || microCount % logEvery === 0;
-    microCount++;
+  /** One metrics line per optimizer step, from the micro-batches accumulated for it. */
+  const logStep = (at: Position, reply: StepReply, kd: number, hard: number): void => {
+    const now = Date.now();
+    const { total, terms } = acc.means();
+    if (reply.skipped) skippedSteps++;
+    const line: StepMetrics = {
+      step: at.globalStep,
+      epoch: at.pass,
+      time: now / 1000,
+      total,
+      terms,
+      weighted: weighted(terms, kd, hard),
+      lr: reply.lr ?? [],
+      gradNorm: reply.gradNorm ?? null,
+      samplesPerSecond: acc.samples / Math.max(1e-3, (now - lastStepTime) / 1000),
+      ...(reply.workerIdleMs !== undefined ? { workerIdleMs: reply.workerIdleMs } : {}),
+      ...(ctx.weights ? { kdWeight: kd, hardWeight: hard } : {}),
+      ...(ctx.hooks?.metrics ? { counters: ctx.hooks.metrics() } : {}),
+      ...(reply.skipped ? { skipped: reply.skipped } : {}),
+      ...(reply.nonFinite?.length ? { nonFinite: reply.nonFinite } : {}),
+      ...(reply.lossScale !== undefined ? { lossScale: reply.lossScale } : {}),
+      ...(skippedSteps ? { skippedSteps } : {}),
+    };
+    metrics.write(line);
+    progress.update(at.globalStep, line.total, line.lr[0] ?? 0, start.globalStep);
+    lastStepTime = now;
+    acc = new StepAccumulator();
+  };
+
+  /** Sends one micro-batch; `handled` settles once its reply is handled (afterStep, metrics) or it failed. */
+  const send = async (item: StepItem, at: Position): Promise<{ handled: Promise<void> }> => {
+    const report = at.optimizerStep || (at.micro - 1) % logEvery === 0;
     const processed = options.batchPostprocessor ? options.batchPostprocessor(item.batch) : item.batch;
     const prepared: PreparedStep = ctx.hooks?.beforeStep ? await ctx.hooks.beforeStep({ ...item, batch: processed }) : {};
     const batch = prepared.batch ?? processed;
@@ -201,138 +225,80 @@ export async function runTraining(ctx: LoopContext, options: TrainOptions): Prom
     const request = worker.call("train_step", {
       batch,
       task: item.task ?? null,
-      optimizerStep,
+      optimizerStep: at.optimizerStep,
       report,
       kdWeight: kd,
       hardWeight: hard,
       ...prepared.args,
     });
-    const handled = request.then(async (raw) => {
-      const reply = raw as StepReply;
-      if (ctx.hooks?.afterStep) await ctx.hooks.afterStep(prepared, reply);
-      acc.samples += samples;
-      if (reply.total !== undefined) {
-        acc.total += reply.total;
-        acc.count += 1;
-        for (const [k, v] of Object.entries(reply.terms ?? {})) acc.terms[k] = (acc.terms[k] ?? 0) + v;
-      }
-      if (!optimizerStep) return;
-      const now = Date.now();
-      const n = Math.max(1, acc.count);
-      const terms = Object.fromEntries(Object.entries(acc.terms).map(([k, v]) => [k, v / n]));
-      const line: StepMetrics = {
-        step: stepNo,
-        epoch: stepEpoch,
-        time: now / 1000,
-        total: acc.total / n,
-        terms,
-        weighted: weighted(terms, kd, hard),
-        lr: reply.lr ?? [],
-        gradNorm: reply.gradNorm ?? null,
-        samplesPerSecond: acc.samples / Math.max(1e-3, (now - lastStepTime) / 1000),
-        ...(reply.workerIdleMs !== undefined ? { workerIdleMs: reply.workerIdleMs } : {}),
-        ...(ctx.weights ? { kdWeight: kd, hardWeight: hard } : {}),
-        ...(ctx.hooks?.metrics ? { counters: ctx.hooks.metrics() } : {}),
-      };
-      metrics.write(line);
-      progress.update(stepNo, line.total, line.lr[0] ?? 0, startStep);
-      lastStepTime = now;
-      acc = { total: 0, terms: {}, count: 0, samples: 0 };
-    });
     request.catch(() => ctx.hooks?.stepFailed?.(prepared));
-    handled.catch(() => undefined); // surfaced when awaited below
-    pending.push(handled);
-    while (pending.length >= inFlight) await pending.shift();
+    const handled = request.then(
+      async (raw) => {
+        const reply = raw as StepReply;
+        if (ctx.hooks?.afterStep) await ctx.hooks.afterStep(prepared, reply);
+        acc.add(reply, samples);
+        if (at.optimizerStep) logStep(at, reply, kd, hard);
+      },
+      (error: unknown) => {
+        if (error instanceof WorkerError && error.pythonType === "NonFiniteLossError") {
+          // the worker checks at the optimizer step ending the group this micro-batch belongs to
+          const step = at.optimizerStep ? at.globalStep : at.globalStep + 1;
+          throw new NonFiniteLossError(step, nonFiniteTerms(error), lastCheckpoint, { cause: error });
+        }
+        throw error;
+      },
+    );
+    handled.catch(() => undefined); // surfaced in order by InFlight
+    return { handled };
   };
 
-  const drain = async (): Promise<void> => {
-    while (pending.length) await pending.shift();
-  };
+  const isCheckpoint = (at: Position): boolean =>
+    mode === "steps"
+      ? isStepsCheckpoint({ globalStep: at.globalStep, ckptSteps: cfg.ckptSteps!, numSteps: totalSteps })
+      : isEpochCheckpoint({
+          globalStep: at.globalStep,
+          stepsPerEpoch: spe,
+          epoch: at.pass,
+          numEpochs,
+          ckptFrequency: cfg.ckptFrequency,
+          ckptEpochFrequency: cfg.ckptEpochFrequency,
+        });
 
-  const afterOptimizerStep = async (stepEpoch: number, nextInEpoch: number, isCheckpoint: boolean): Promise<void> => {
-    if (ctx.weights) {
-      const x = globalStep / totalSteps;
-      kdWeight = weightSchedule(ctx.weights.kdLossWeightScheduler, x) ?? kdWeight;
-      hardWeight = weightSchedule(ctx.weights.hardLabelWeightScheduler, x) ?? hardWeight;
-    }
-    if (!isCheckpoint) return;
-    await drain();
-    const tmp = tempCheckpointDir(outputDir, globalStep);
-    await worker.call("train_save", { dir: tmp });
-    const state: TrainerState = {
-      version: 1,
-      globalStep,
-      epoch: stepEpoch,
-      nextBatch: nextInEpoch,
-      mode,
-      totalSteps,
-      kdWeight,
-      hardWeight,
-      configs: ctx.configs,
-      savedAt: new Date().toISOString(),
-    };
-    if (mode === "epochs" && nextInEpoch >= spe * gas) {
-      state.epoch = stepEpoch + 1;
-      state.nextBatch = 0;
-    }
-    const dir = commitCheckpoint(outputDir, tmp, state);
-    checkpoints.push(dir);
-    if (options.callback) await options.callback({ step: globalStep, epoch: stepEpoch, student: ctx.student, checkpointDir: dir });
-  };
+  const trainerState = (at: Position): TrainerState => ({
+    version: 1,
+    globalStep: at.globalStep,
+    epoch: at.next.pass,
+    nextBatch: at.next.index,
+    mode,
+    totalSteps,
+    kdWeight,
+    hardWeight,
+    configs: ctx.configs,
+    savedAt: new Date().toISOString(),
+  });
 
+  let globalStep = start.globalStep;
   try {
-    if (mode === "epochs") {
-      for (let e = epoch; e < numEpochs; e++) {
-        const data = e === 0 && e !== epoch ? ctx.feed.epoch(0) : ctx.feed.epoch(e);
-        const limit = spe * gas; // micro-batches past the last full accumulation are dropped, as in TextBrewer
-        let i = e === epoch ? nextBatch : 0;
-        for await (const item of iterate<StepItem>(data.items, i)) {
-          if (i >= limit) break;
-          const optimizerStep = (i + 1) % gas === 0;
-          if (optimizerStep) globalStep++;
-          await send(item, optimizerStep, globalStep, e);
-          i++;
-          if (optimizerStep) {
-            const save = isEpochCheckpoint({
-              globalStep,
-              stepsPerEpoch: spe,
-              epoch: e,
-              numEpochs,
-              ckptFrequency: cfg.ckptFrequency,
-              ckptEpochFrequency: cfg.ckptEpochFrequency,
-            });
-            await afterOptimizerStep(e, i, save);
-          }
-        }
+    const run = positions(ctx.feed, { mode, gradientAccumulationSteps: gas, stepsPerEpoch: spe, numEpochs, totalSteps }, start);
+    for await (const { item, at } of run) {
+      await inFlight.add((await send(item, at)).handled);
+      if (!at.optimizerStep) continue;
+      globalStep = at.globalStep;
+      if (ctx.weights) {
+        const x = globalStep / totalSteps;
+        kdWeight = weightSchedule(ctx.weights.kdLossWeightScheduler, x) ?? kdWeight;
+        hardWeight = weightSchedule(ctx.weights.hardLabelWeightScheduler, x) ?? hardWeight;
       }
-    } else {
-      let pass = epoch;
-      let i = nextBatch;
-      while (globalStep < totalSteps) {
-        const data = ctx.feed.epoch(pass);
-        let seen = 0;
-        for await (const item of iterate<StepItem>(data.items, i)) {
-          seen++;
-          const optimizerStep = (i + 1) % gas === 0;
-          if (optimizerStep) globalStep++;
-          await send(item, optimizerStep, globalStep, pass);
-          i++;
-          if (optimizerStep) {
-            const save = isStepsCheckpoint({ globalStep, ckptSteps: cfg.ckptSteps!, numSteps: totalSteps });
-            await afterOptimizerStep(pass, i, save);
-            if (globalStep >= totalSteps) break;
-          }
-        }
-        if (globalStep >= totalSteps) break;
-        if (seen === 0) throw new DataSourceError(`data: pass ${pass} yielded no batches; steps mode needs data to cycle through`);
-        if (!ctx.feed.replayable) throw new DataSourceError("data: the iterable ran out before numSteps; pass an array or a function (epoch) => batches so it can cycle");
-        pass++;
-        i = 0;
-      }
+      if (!isCheckpoint(at)) continue;
+      await inFlight.drain();
+      const dir = await writeCheckpoint(worker, outputDir, trainerState(at));
+      lastCheckpoint = dir;
+      checkpoints.push(dir);
+      if (options.callback) await options.callback({ step: globalStep, epoch: at.pass, student: ctx.student, checkpointDir: dir });
     }
-    await drain();
+    await inFlight.drain();
   } catch (error) {
-    await Promise.allSettled(pending);
+    await inFlight.settle();
     progress.stop();
     await worker.call("train_end").catch(() => undefined);
     throw error;

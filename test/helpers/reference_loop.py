@@ -2,9 +2,11 @@
 
 Reads a JSON job from argv[1]: model folders, batches, hyper-parameters; runs the steps the way a user would
 write them by hand (no textbrewer_worker import), and writes the final student state dict plus the first step's
-loss terms to argv[2] (safetensors) and argv[3] (JSON).
+loss terms to argv[2] (safetensors) and argv[3] (JSON). With "num_steps" it cycles the batches until that many
+optimizer steps are taken.
 """
 
+import itertools
 import json
 import sys
 
@@ -33,7 +35,10 @@ gas = job.get("gas", 1)
 T = job.get("temperature", 1.0)
 first_terms = None
 micro = 0
-for batch_json in job["batches"]:
+steps = 0
+# steps mode ("num_steps"): TextBrewer's enumerate(cycle(dataloader)), micro-batches counted over the cycled data
+batches = itertools.cycle(job["batches"]) if job.get("num_steps") else job["batches"]
+for batch_json in batches:
     batch = {k: torch.tensor(v, dtype=torch.int64) for k, v in batch_json.items()}
     out = student(**batch)
     terms = {"hard": out.loss}
@@ -56,6 +61,9 @@ for batch_json in job["batches"]:
             torch.nn.utils.clip_grad_norm_(student.parameters(), job["max_grad_norm"])
         opt.step()
         opt.zero_grad()
+        steps += 1
+        if steps == job.get("num_steps"):
+            break
 
 save_file({k: v.contiguous() for k, v in student.state_dict().items()}, sys.argv[2])
 json.dump(first_terms, open(sys.argv[3], "w"))
