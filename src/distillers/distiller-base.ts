@@ -111,12 +111,21 @@ export abstract class DistillerBase {
     const teacherPlan = this.teacherPlan();
     const opened = await this.openCache(options);
     const hooks = opened?.cache.hooks();
+    let result: TrainResult;
     try {
-      return await this.loop(worker, teacherPlan, hooks, options);
-    } finally {
-      if (opened?.owned) await opened.cache.close();
-      else await opened?.cache.flush();
+      result = await this.loop(worker, teacherPlan, hooks, options);
+    } catch (error) {
+      // The training error is the one to report; a close that then fails too (a crashed worker, a full disk) adds nothing.
+      await this.release(opened).catch(() => undefined);
+      throw error;
     }
+    await this.release(opened);
+    return result;
+  }
+
+  private async release(opened: { cache: DistillCache; owned: boolean } | null): Promise<void> {
+    if (opened?.owned) await opened.cache.close();
+    else await opened?.cache.flush();
   }
 
   private loop(worker: Worker, teacherPlan: TeacherPlan, hooks: StepHooks | undefined, options: TrainOptions): Promise<TrainResult> {
