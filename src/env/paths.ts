@@ -28,6 +28,11 @@ export function noDepsRequirementsFile(): string {
   return join(workerSourceDir(), "requirements-nodeps.lock");
 }
 
+/** Pinned development tools (`npm run lint`): installed into an environment of their own, never the worker's. */
+export function devRequirementsFile(): string {
+  return join(workerSourceDir(), "requirements-dev.lock");
+}
+
 /** First 16 hex digits of sha256 over both lock files: the key of the cached environment. */
 export function requirementsHash(): string {
   const hash = createHash("sha256").update(readFileSync(requirementsFile()));
@@ -45,8 +50,19 @@ export function venvDir(): string {
   return join(cacheRoot(), `venv-${requirementsHash()}`);
 }
 
+/** The development tools' environment, keyed like the worker's by the first 16 hex digits of its lock's sha256. */
+export function toolsEnvDir(lockFile = devRequirementsFile()): string {
+  const hash = createHash("sha256").update(readFileSync(lockFile)).digest("hex").slice(0, 16);
+  return join(cacheRoot(), `tools-${hash}`);
+}
+
 export function venvPython(dir = venvDir()): string {
   return process.platform === "win32" ? join(dir, "Scripts", "python.exe") : join(dir, "bin", "python");
+}
+
+/** A console script that a package installed into the environment `dir` (e.g. `ruff`). */
+export function venvScript(dir: string, name: string): string {
+  return process.platform === "win32" ? join(dir, "Scripts", `${name}.exe`) : join(dir, "bin", name);
 }
 
 /** Written last by setup: an environment without it is half-built and never used. */

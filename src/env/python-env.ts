@@ -2,7 +2,18 @@
 import { execa } from "execa";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
-import { cacheRoot, completeMarker, noDepsRequirementsFile, requirementsFile, requirementsHash, venvDir, venvPython, workerSourceDir } from "./paths.js";
+import {
+  cacheRoot,
+  completeMarker,
+  devRequirementsFile,
+  noDepsRequirementsFile,
+  requirementsFile,
+  requirementsHash,
+  toolsEnvDir,
+  venvDir,
+  venvPython,
+  workerSourceDir,
+} from "./paths.js";
 
 export class PythonEnvError extends Error {
   override readonly name = "PythonEnvError";
@@ -135,6 +146,54 @@ export interface SetupOptions {
   force?: boolean;
 }
 
+interface VenvSpec {
+  dir: string;
+  /** `pip install` arguments, one list per install, run in order. */
+  installs: string[][];
+  /** Whether to upgrade pip first (the worker's wheels want a recent one). */
+  upgradePip: boolean;
+  /** Throws when the new environment is unusable; runs before the marker is written. */
+  check?: (python: string) => Promise<void>;
+  /** What the marker records about the build. */
+  marker: Record<string, string>;
+  /** Said when the build starts. */
+  note: string;
+}
+
+/**
+ * Builds a virtual environment at `spec.dir` under a setup lock and returns its interpreter. Idempotent;
+ * interrupt-safe: the marker is written last, and a folder without it is deleted and rebuilt.
+ */
+async function buildVenv(spec: VenvSpec, options: SetupOptions): Promise<string> {
+  const log = options.log ?? ((s: string) => console.error(s));
+  const { dir } = spec;
+  if (!options.force && existsSync(completeMarker(dir))) return venvPython(dir);
+  mkdirSync(cacheRoot(), { recursive: true });
+  return withLock(
+    `${dir}.lock`,
+    async () => {
+      if (!options.force && existsSync(completeMarker(dir))) return venvPython(dir);
+      if (existsSync(dir)) {
+        log(`setup: removing the half-built environment ${dir}`);
+        rmSync(dir, { recursive: true, force: true });
+      }
+      const base = await findBasePython();
+      log(`setup: creating ${dir} with ${base}${spec.note}`);
+      const stdio = { stdout: "inherit", stderr: "inherit" } as const;
+      await execa(base, ["-m", "venv", dir], stdio);
+      const python = venvPython(dir);
+      const pipInstall = (args: string[]) => execa(python, ["-m", "pip", "install", "--disable-pip-version-check", ...args], stdio);
+      if (spec.upgradePip) await pipInstall(["-q", "--upgrade", "pip"]);
+      for (const args of spec.installs) await pipInstall(args);
+      await spec.check?.(python);
+      writeFileSync(completeMarker(dir), JSON.stringify({ ...spec.marker, builtAt: new Date().toISOString() }));
+      log(`setup: ready (${python})`);
+      return python;
+    },
+    log,
+  );
+}
+
 /**
  * Builds the managed virtual environment keyed by the requirements hash. Idempotent; interrupt-safe: the marker
  * is written last, and a folder without it is deleted and rebuilt.
@@ -145,35 +204,35 @@ export async function setupPythonEnv(options: SetupOptions = {}): Promise<Resolv
     log(`setup: using TEXTBREWER_PYTHON=${process.env.TEXTBREWER_PYTHON} (nothing to build)`);
     return { python: process.env.TEXTBREWER_PYTHON, source: "TEXTBREWER_PYTHON" };
   }
-  const dir = venvDir();
-  if (!options.force && existsSync(completeMarker(dir))) return { python: venvPython(dir), source: "managed" };
-  mkdirSync(cacheRoot(), { recursive: true });
-  return withLock(
-    `${dir}.lock`,
-    async () => {
-      if (!options.force && existsSync(completeMarker(dir))) return { python: venvPython(dir), source: "managed" as const };
-      if (existsSync(dir)) {
-        log(`setup: removing the half-built environment ${dir}`);
-        rmSync(dir, { recursive: true, force: true });
-      }
-      const base = await findBasePython();
-      log(`setup: creating ${dir} with ${base} (torch is large: the first build takes several minutes)`);
-      const stdio = { stdout: "inherit", stderr: "inherit" } as const;
-      await execa(base, ["-m", "venv", dir], stdio);
-      const python = venvPython(dir);
-      await execa(python, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "--upgrade", "pip"], stdio);
-      await execa(python, ["-m", "pip", "install", "--disable-pip-version-check", "-r", requirementsFile()], stdio);
-      if (existsSync(noDepsRequirementsFile())) {
-        await execa(python, ["-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "-r", noDepsRequirementsFile()], stdio);
-      }
-      const check = await doctor({ python });
-      if (!check.ok) throw new PythonEnvError(`setup: the new environment fails its checks:\n${formatDoctor(check)}`);
-      writeFileSync(completeMarker(dir), JSON.stringify({ requirementsHash: requirementsHash(), builtAt: new Date().toISOString() }));
-      log(`setup: ready (${python})`);
-      return { python, source: "managed" as const };
+  const installs = [["-r", requirementsFile()]];
+  if (existsSync(noDepsRequirementsFile())) installs.push(["--no-deps", "-r", noDepsRequirementsFile()]);
+  const python = await buildVenv(
+    {
+      dir: venvDir(),
+      installs,
+      upgradePip: true,
+      check: async (python) => {
+        const check = await doctor({ python });
+        if (!check.ok) throw new PythonEnvError(`setup: the new environment fails its checks:\n${formatDoctor(check)}`);
+      },
+      marker: { requirementsHash: requirementsHash() },
+      note: " (torch is large: the first build takes several minutes)",
     },
-    log,
+    options,
   );
+  return { python, source: "managed" };
+}
+
+/**
+ * The development tools' environment (ruff for `npm run lint`), built on first use from its own lock file into
+ * the cache, beside the worker's and apart from it, so that the worker's environment never changes for a tool.
+ * Returns the folder; `venvScript(dir, "ruff")` is the tool.
+ */
+export async function setupToolsEnv(options: SetupOptions & { lockFile?: string } = {}): Promise<string> {
+  const lockFile = options.lockFile ?? devRequirementsFile();
+  const dir = toolsEnvDir(lockFile);
+  await buildVenv({ dir, installs: [["-q", "-r", lockFile]], upgradePip: false, marker: { lockFile }, note: "" }, options);
+  return dir;
 }
 
 export interface DoctorReport {
