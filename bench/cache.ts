@@ -30,23 +30,36 @@ function batches(epoch: number): Array<Record<string, Tensor>> {
   for (let k = 0; k < EXAMPLES; k += BATCH) {
     const rows = order.slice(k, k + BATCH);
     out.push({
-      input_ids: Tensor.from(rows.map((i) => Array.from({ length: SEQ }, (_, j) => BigInt(1 + ((i * 131 + j * 17) % 999)))), "int64"),
-      attention_mask: Tensor.from(rows.map(() => Array.from({ length: SEQ }, () => 1n)), "int64"),
-      labels: Tensor.from(rows.map((i) => BigInt(i % 4)), "int64"),
+      input_ids: Tensor.from(
+        rows.map((i) => Array.from({ length: SEQ }, (_, j) => BigInt(1 + ((i * 131 + j * 17) % 999)))),
+        "int64",
+      ),
+      attention_mask: Tensor.from(
+        rows.map(() => Array.from({ length: SEQ }, () => 1n)),
+        "int64",
+      ),
+      labels: Tensor.from(
+        rows.map((i) => BigInt(i % 4)),
+        "int64",
+      ),
     });
   }
   return out;
 }
 
 function metricLines(outputDir: string): Array<{ time: number; workerIdleMs?: number }> {
-  return readFileSync(join(outputDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  return readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 }
 
 /** Seconds of epochs 2.. (epoch 1 has no start mark, and it fills the cache). */
 function epochSeconds(outputDir: string): number[] {
   const times = metricLines(outputDir).map((l) => l.time);
   const out: number[] = [];
-  for (let e = 1; e * STEPS_PER_EPOCH < times.length; e++) out.push(times[(e + 1) * STEPS_PER_EPOCH - 1]! - times[e * STEPS_PER_EPOCH - 1]!);
+  for (let e = 1; e * STEPS_PER_EPOCH < times.length; e++)
+    out.push(times[(e + 1) * STEPS_PER_EPOCH - 1]! - times[e * STEPS_PER_EPOCH - 1]!);
   return out;
 }
 
@@ -77,11 +90,16 @@ async function run(mode: Mode): Promise<void> {
   if (mode === "student") {
     await new BasicTrainer({ trainConfig, model: student, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train(options);
   } else {
-    await new BasicDistiller({ trainConfig, teacher, student, adaptorT: adaptor, adaptorS: adaptor }).train({ ...options, teacherCache: cache });
+    await new BasicDistiller({ trainConfig, teacher, student, adaptorT: adaptor, adaptorS: adaptor }).train({
+      ...options,
+      teacherCache: cache,
+    });
   }
   const seconds = epochSeconds(outputDir);
   // how long the worker waited for this process per step, epochs after the first: ~0 unless lookups hold it up
-  const idle = metricLines(outputDir).slice(STEPS_PER_EPOCH).map((l) => l.workerIdleMs ?? 0);
+  const idle = metricLines(outputDir)
+    .slice(STEPS_PER_EPOCH)
+    .map((l) => l.workerIdleMs ?? 0);
   const record = {
     totalSeconds: (Date.now() - t0) / 1000,
     secondsPerEpochAfterFirst: seconds.map(r3),
@@ -101,7 +119,16 @@ const live = median(epochs.live);
 const cached = median(epochs.cached);
 const alone = median(epochs.student);
 emitResult("cache", {
-  workload: { teacherLayers: 6, studentLayers: 2, hidden: 256, examples: EXAMPLES, batch: BATCH, seq: SEQ, epochs: EPOCHS, repeats: REPEATS },
+  workload: {
+    teacherLayers: 6,
+    studentLayers: 2,
+    hidden: 256,
+    examples: EXAMPLES,
+    batch: BATCH,
+    seq: SEQ,
+    epochs: EPOCHS,
+    repeats: REPEATS,
+  },
   liveSecondsPerEpoch: r3(live),
   cachedSecondsPerEpoch: r3(cached),
   studentAloneSecondsPerEpoch: r3(alone),
@@ -110,7 +137,14 @@ emitResult("cache", {
   ceiling: r3(live / alone),
   cachedOverStudentAlone: r3(cached / alone),
   runs,
-  environment: { torch: worker.info.torch, threads: worker.info.threads, device: worker.info.device, cpu: cpus()[0]?.model, node: process.version, date: new Date().toISOString() },
+  environment: {
+    torch: worker.info.torch,
+    threads: worker.info.threads,
+    device: worker.info.device,
+    cpu: cpus()[0]?.model,
+    node: process.version,
+    date: new Date().toISOString(),
+  },
 });
 await worker.close();
 rmSync(dir, { recursive: true, force: true });

@@ -88,7 +88,10 @@ const BATCH_SWEEP = [8, 32, 128];
 const SEQ_SWEEP = [64, 128, 256];
 
 function workloadList(name: string): Workload[] {
-  const list = (process.env[name] ?? "kd,hidden").split(",").map((s) => s.trim()).filter(Boolean);
+  const list = (process.env[name] ?? "kd,hidden")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const w of list) if (w !== "kd" && w !== "hidden") throw new Error(`${name}: unknown workload '${w}' (kd, hidden)`);
   return list as Workload[];
 }
@@ -317,7 +320,12 @@ async function startWorker(): Promise<Worker> {
 }
 
 /** (b): a fresh worker per run (as (a) is a fresh process per run) unless BENCH_FRESH_WORKER=0 shares one. */
-async function runTextBrewer(shared: { worker: Worker; teacher: ModelHandle } | null, models: Models, spec: RunSpec, scratch: string): Promise<RunResult> {
+async function runTextBrewer(
+  shared: { worker: Worker; teacher: ModelHandle } | null,
+  models: Models,
+  spec: RunSpec,
+  scratch: string,
+): Promise<RunResult> {
   const worker = shared?.worker ?? (await startWorker());
   try {
     const cpu0 = shared ? processCpuSeconds(worker.pid) : 0;
@@ -345,7 +353,14 @@ async function distil(
   try {
     const distiller =
       spec.workload === "kd"
-        ? new BasicDistiller({ trainConfig, distillConfig: { temperature: TEMPERATURE }, teacher, student, adaptorT: logitsOnly, adaptorS: logitsOnly })
+        ? new BasicDistiller({
+            trainConfig,
+            distillConfig: { temperature: TEMPERATURE },
+            teacher,
+            student,
+            adaptorT: logitsOnly,
+            adaptorS: logitsOnly,
+          })
         : new GeneralDistiller({
             trainConfig,
             distillConfig: {
@@ -373,7 +388,8 @@ async function distil(
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as { step: number; time: number; total: number; workerIdleMs?: number });
-    if (lines.length !== spec.warmup + spec.steps) throw new Error(`expected ${spec.warmup + spec.steps} metrics lines, got ${lines.length}`);
+    if (lines.length !== spec.warmup + spec.steps)
+      throw new Error(`expected ${spec.warmup + spec.steps} metrics lines, got ${lines.length}`);
     if (stamps.length !== lines.length) throw new Error(`expected ${lines.length} train_step replies, saw ${stamps.length}`);
     const stepTimes: number[] = [];
     const cpuWorker: number[] = [];
@@ -386,7 +402,16 @@ async function distil(
       cpuNode.push(stamps[k]!.node - stamps[k - 1]!.node);
     }
     const cpuTimes = cpuWorker.map((c, i) => c + cpuNode[i]!);
-    return { stepTimes, cpuTimes, cpuWorker, cpuNode, workerIdleMs, losses: lines.map((l) => l.total), runSeconds, checksum: checksum(data) };
+    return {
+      stepTimes,
+      cpuTimes,
+      cpuWorker,
+      cpuNode,
+      workerIdleMs,
+      losses: lines.map((l) => l.total),
+      runSeconds,
+      checksum: checksum(data),
+    };
   } finally {
     await student.dispose();
     rmSync(outputDir, { recursive: true, force: true });
@@ -407,7 +432,13 @@ interface PlainStep {
  * replies i − 1 and i holds a(i − 1) and b(i), and (b)'s step is that interval less a(i − 1)'s own time. What the
  * runPython request itself costs is left in (b)'s share.
  */
-async function runInterleaved(host: Worker, teacher: ModelHandle, models: Models, spec: RunSpec, scratch: string): Promise<Record<Side, RunResult>> {
+async function runInterleaved(
+  host: Worker,
+  teacher: ModelHandle,
+  models: Models,
+  spec: RunSpec,
+  scratch: string,
+): Promise<Record<Side, RunResult>> {
   const name = `plain-${++runCounter}`;
   const ref = (fn: string) => `${PLAIN_LOOP}:${fn}`;
   const started = Date.now();
@@ -557,7 +588,9 @@ async function pair(
 
 function cpuModel(): string {
   try {
-    const line = readFileSync("/proc/cpuinfo", "utf8").split("\n").find((l) => l.startsWith("model name"));
+    const line = readFileSync("/proc/cpuinfo", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith("model name"));
     return line ? line.split(":").slice(1).join(":").trim() : "unknown";
   } catch {
     return "unknown";
@@ -580,7 +613,9 @@ async function main(): Promise<void> {
     log("starting the worker (cpu)…");
     worker = await startWorker();
     const w = worker;
-    const shared = FRESH_WORKER ? null : { worker: w, teacher: await w.loadModel({ path: models.teacher, task: "sequence-classification" }) };
+    const shared = FRESH_WORKER
+      ? null
+      : { worker: w, teacher: await w.loadModel({ path: models.teacher, task: "sequence-classification" }) };
     const perPair = FRESH_WORKER ? "a fresh worker per pair" : "one worker for every pair";
     const processes =
       MODE === "steps"
@@ -595,7 +630,10 @@ async function main(): Promise<void> {
     const measure = async (spec: RunSpec, order: Side[], label: string): Promise<Record<Side, RunResult>> => {
       for (let attempt = 0; ; attempt++) {
         const host = SAME_PROCESS ? (shared?.worker ?? (await startWorker())) : null;
-        const hosted = host && !shared ? { worker: host, teacher: await host.loadModel({ path: models.teacher, task: "sequence-classification" }) } : shared;
+        const hosted =
+          host && !shared
+            ? { worker: host, teacher: await host.loadModel({ path: models.teacher, task: "sequence-classification" }) }
+            : shared;
         let r: Record<Side, RunResult>;
         try {
           const runs =
@@ -620,7 +658,13 @@ async function main(): Promise<void> {
       const spec: RunSpec = { workload, ...MAIN, warmup: WARMUP, steps: STEPS };
       const repeats: Record<Side, RunResult>[] = [];
       for (let r = 0; r < REPEATS; r++) {
-        repeats.push(await measure(spec, r % 2 === 0 ? ["a", "b"] : ["b", "a"], `${workload} b${spec.batchSize} s${spec.seqLen} rep ${r + 1}/${REPEATS}`));
+        repeats.push(
+          await measure(
+            spec,
+            r % 2 === 0 ? ["a", "b"] : ["b", "a"],
+            `${workload} b${spec.batchSize} s${spec.seqLen} rep ${r + 1}/${REPEATS}`,
+          ),
+        );
       }
       const a = repeats.flatMap((x) => x.a.stepTimes);
       const b = repeats.flatMap((x) => x.b.stepTimes);
@@ -637,11 +681,15 @@ async function main(): Promise<void> {
         ratioBA: r4(median(b) / median(a)),
         ratioBAPerRepeat: perRepeat.map(r4),
         // BENCH_MODE steps: each (b) step against the (a) step run just before it, at the same moment of the machine
-        ...(MODE === "steps" ? { ratioBAAdjacentStepsMedian: r4(median(repeats.flatMap((x) => x.b.stepTimes.map((t, k) => t / x.a.stepTimes[k]!)))) } : {}),
+        ...(MODE === "steps"
+          ? { ratioBAAdjacentStepsMedian: r4(median(repeats.flatMap((x) => x.b.stepTimes.map((t, k) => t / x.a.stepTimes[k]!)))) }
+          : {}),
         ratioBASpread: { min: r4(Math.min(...perRepeat)), max: r4(Math.max(...perRepeat)) },
         ratioBABootstrap95: bootstrapRatioCI(repeats.map((x) => ({ a: x.a.stepTimes, b: x.b.stepTimes }))),
         // other load only ever slows a run down: the fastest run of each side is the least disturbed estimate
-        ratioBABestRuns: r4(Math.min(...repeats.map((x) => median(x.b.stepTimes))) / Math.min(...repeats.map((x) => median(x.a.stepTimes)))),
+        ratioBABestRuns: r4(
+          Math.min(...repeats.map((x) => median(x.b.stepTimes))) / Math.min(...repeats.map((x) => median(x.a.stepTimes))),
+        ),
         // CPU time per step (a: the plain process; b: worker + Node), less sensitive to other load on the machine
         medianCpuMsPerStep: {
           a: ms(median(cpuA)),
@@ -661,7 +709,9 @@ async function main(): Promise<void> {
         // same batches, same seed, same dropout draws: the per-step losses of the two sides agree
         maxAbsLossDiff: Number(lossDiff.toExponential(2)),
       };
-      log(`${workload}: a ${ms(median(a))} ms, b ${ms(median(b))} ms, b/a ${r4(median(b) / median(a))} [${r4(Math.min(...perRepeat))}, ${r4(Math.max(...perRepeat))}]`);
+      log(
+        `${workload}: a ${ms(median(a))} ms, b ${ms(median(b))} ms, b/a ${r4(median(b) / median(a))} [${r4(Math.min(...perRepeat))}, ${r4(Math.max(...perRepeat))}]`,
+      );
     }
 
     // scaling: batch sweep at seq 128, seq sweep at batch 32; the shared point (32, 128) runs once
@@ -674,12 +724,21 @@ async function main(): Promise<void> {
       scaling = { stepsMeasured: { perRun: SCALING_STEPS, warmup: SCALING_WARMUP, repeats: SCALING_REPEATS } };
       let n = 0;
       for (const workload of SCALING_WORKLOADS) {
-        const rows: Record<string, { a: number; b: number; ratioBA: number; ratioBAPerRepeat: number[]; cpuRatioBA: number; otherLoad: { a: number; b: number } }> = {};
+        const rows: Record<
+          string,
+          { a: number; b: number; ratioBA: number; ratioBAPerRepeat: number[]; cpuRatioBA: number; otherLoad: { a: number; b: number } }
+        > = {};
         for (const p of points) {
           const spec: RunSpec = { workload, ...p, warmup: SCALING_WARMUP, steps: SCALING_STEPS };
           const reps: Record<Side, RunResult>[] = [];
           for (let k = 0; k < SCALING_REPEATS; k++) {
-            reps.push(await measure(spec, n++ % 2 === 0 ? ["a", "b"] : ["b", "a"], `scaling ${workload} b${p.batchSize} s${p.seqLen} rep ${k + 1}/${SCALING_REPEATS}`));
+            reps.push(
+              await measure(
+                spec,
+                n++ % 2 === 0 ? ["a", "b"] : ["b", "a"],
+                `scaling ${workload} b${p.batchSize} s${p.seqLen} rep ${k + 1}/${SCALING_REPEATS}`,
+              ),
+            );
           }
           const a = median(reps.flatMap((r) => r.a.stepTimes));
           const b = median(reps.flatMap((r) => r.b.stepTimes));
@@ -689,7 +748,10 @@ async function main(): Promise<void> {
             ratioBA: r4(b / a),
             ratioBAPerRepeat: reps.map((r) => r4(median(r.b.stepTimes) / median(r.a.stepTimes))),
             cpuRatioBA: r4(median(reps.flatMap((r) => r.b.cpuTimes)) / median(reps.flatMap((r) => r.a.cpuTimes))),
-            otherLoad: { a: r3(Math.max(...reps.map((r) => r.a.foreignLoad ?? 0))), b: r3(Math.max(...reps.map((r) => r.b.foreignLoad ?? 0))) },
+            otherLoad: {
+              a: r3(Math.max(...reps.map((r) => r.a.foreignLoad ?? 0))),
+              b: r3(Math.max(...reps.map((r) => r.b.foreignLoad ?? 0))),
+            },
           };
         }
         const ref = rows[`b${SWEEP_REF.batchSize}_s${SWEEP_REF.seqLen}`]!;

@@ -110,7 +110,13 @@ async function pingThroughput(worker: Worker): Promise<Record<string, number>> {
   const t0 = nowNs();
   await lanes(PIPELINED);
   const seconds = elapsedUs(t0) / 1e6;
-  return { n: PIPELINED, inFlight: WINDOW, seconds: round(seconds, 3), requestsPerSecond: Math.round(PIPELINED / seconds), usPerRequest: round((seconds * 1e6) / PIPELINED, 2) };
+  return {
+    n: PIPELINED,
+    inFlight: WINDOW,
+    seconds: round(seconds, 3),
+    requestsPerSecond: Math.round(PIPELINED / seconds),
+    usPerRequest: round((seconds * 1e6) / PIPELINED, 2),
+  };
 }
 
 /** Node GC pauses (count, total ms) while `fn` runs: received frames are external memory that V8 collects. */

@@ -87,19 +87,14 @@ class PlainRun:
         self.warmup, steps = int(job.get("warmup", 3)), int(job["steps"])
         self.seed = int(job.get("seed", 0))
         self.T = float(job.get("temperature", 4.0))
-        self.teacher = AutoModelForSequenceClassification.from_pretrained(
-            job["teacher"], local_files_only=True
-        )
-        self.student = AutoModelForSequenceClassification.from_pretrained(
-            job["student"], local_files_only=True
-        )
+        self.teacher = AutoModelForSequenceClassification.from_pretrained(job["teacher"], local_files_only=True)
+        self.student = AutoModelForSequenceClassification.from_pretrained(job["student"], local_files_only=True)
         self.teacher.eval()
         self.student.train()
         self.optimizer = torch.optim.AdamW(self.student.parameters(), lr=float(job.get("lr", 1e-4)))
         vocab, num_labels = self.student.config.vocab_size, self.student.config.num_labels
         self.batches = [
-            make_batch(self.seed, b, batch_size, seq_len, vocab, num_labels)
-            for b in range(self.warmup + steps)
+            make_batch(self.seed, b, batch_size, seq_len, vocab, num_labels) for b in range(self.warmup + steps)
         ]
         self.hidden = self.workload == "hidden"
         self.layer_pairs = [(0, 0), (1, 2), (2, 4)]  # (student layer, teacher layer) of the hidden states
@@ -116,9 +111,7 @@ class PlainRun:
         loss = kd_ce(out_S.logits, out_T.logits, self.T)
         if self.hidden:
             for s, t in self.layer_pairs:
-                loss = loss + hidden_mse(
-                    out_S.hidden_states[s], out_T.hidden_states[t], batch["attention_mask"]
-                )
+                loss = loss + hidden_mse(out_S.hidden_states[s], out_T.hidden_states[t], batch["attention_mask"])
         loss.backward()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

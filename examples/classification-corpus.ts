@@ -27,16 +27,31 @@ export async function main(argv: string[], overrides: DemoOptions = {}) {
       label: { type: "string" },
     },
   });
-  if (files.length !== 1 && files.length !== 3) throw new Error("usage: classification-corpus.ts <corpus> | <train> <dev> <test> [--run-dir dir] [--teacher folder] [--header] [--text col] [--label col]");
+  if (files.length !== 1 && files.length !== 3)
+    throw new Error(
+      "usage: classification-corpus.ts <corpus> | <train> <dev> <test> [--run-dir dir] [--teacher folder] [--header] [--text col] [--label col]",
+    );
   const column = (v: string | undefined) => (v === undefined ? undefined : /^\d+$/.test(v) ? Number(v) : v);
-  const read: LabelledTextOptions = { header: values.header, ...(values.text ? { text: column(values.text)! } : {}), ...(values.label ? { label: column(values.label)! } : {}) };
+  const read: LabelledTextOptions = {
+    header: values.header,
+    ...(values.text ? { text: column(values.text)! } : {}),
+    ...(values.label ? { label: column(values.label)! } : {}),
+  };
   // One set of class names for all the files, then each file read against it.
   const labels = labelNames(files.flatMap((f) => readLabelledText(f, read).labels));
   const parts = files.map((f) => readLabelledText(f, { ...read, labels }).examples);
   const seed = (overrides.settings ?? DEFAULT_SETTINGS).seed;
-  const split = parts.length === 1 ? splitStratified(parts[0]!, (e) => String(e.label), { seed }) : { train: parts[0]!, dev: parts[1]!, test: parts[2]! };
+  const split =
+    parts.length === 1
+      ? splitStratified(parts[0]!, (e) => String(e.label), { seed })
+      : { train: parts[0]!, dev: parts[1]!, test: parts[2]! };
   const data: TextData = { ...split, labels, name: files.map((f) => basename(f)).join(", ") };
-  return runSentimentDemo({ data, runDir: resolve(values["run-dir"]), ...(values.teacher ? { teacher: { path: values.teacher } } : {}), ...overrides });
+  return runSentimentDemo({
+    data,
+    runDir: resolve(values["run-dir"]),
+    ...(values.teacher ? { teacher: { path: values.teacher } } : {}),
+    ...overrides,
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

@@ -64,7 +64,18 @@ import {
   type Tensor,
   type TokenizerHandle,
 } from "../src/index.js";
-import { NER_INPUTS, NER_LABELS, NER_SETTINGS, augmentNerSentence, encodeNer, mentionPool, nerTeacher, packagedBase, pick, scoreNer } from "./ner.js";
+import {
+  NER_INPUTS,
+  NER_LABELS,
+  NER_SETTINGS,
+  augmentNerSentence,
+  encodeNer,
+  mentionPool,
+  nerTeacher,
+  packagedBase,
+  pick,
+  scoreNer,
+} from "./ner.js";
 import { DEFAULT_SETTINGS as SENTIMENT_SETTINGS, augmentSentence } from "./sentiment.js";
 import { median } from "./shared/median.js";
 import { pruneCheckpoints } from "./shared/prune.js";
@@ -167,7 +178,14 @@ async function sentimentTeacher(
   const devBatches = makeBatches(await encodeSentiment(tokenizer, split.dev, s.maxLength), { batchSize: 64 });
   // the demo's fingerprint: its teacher source, seed, teacher settings, tokenization, batch size and training set
   const fingerprint = (teacherSource: string) =>
-    fingerprintOf({ teacherSource, seed: s.seed, teacher: s.teacher, maxLength: s.maxLength, batchSize: s.batchSize, train: split.train.map((e) => e.id) });
+    fingerprintOf({
+      teacherSource,
+      seed: s.seed,
+      teacher: s.teacher,
+      maxLength: s.maxLength,
+      batchSize: s.batchSize,
+      train: split.train.map((e) => e.id),
+    });
   const candidates: Array<[string, string | undefined]> = [
     [SENTIMENT_DEMO_TEACHER, readTeacherMarker(SENTIMENT_DEMO_TEACHER)?.teacherSource],
     [ownDir, ownSource(base)],
@@ -177,7 +195,12 @@ async function sentimentTeacher(
     const marker = source?.startsWith("all-MiniLM-L6-v2") ? readTeacherMarker(dir, fingerprint(source)) : null;
     if (!marker) continue;
     const teacher = await worker.loadModel({ path: join(dir, marker.checkpoint), task: "sequence-classification" });
-    return { teacher, dir: join(dir, marker.checkpoint), devAccuracy: await sentimentAccuracy(teacher, devBatches, (o) => o.logits!), reused: dir };
+    return {
+      teacher,
+      dir: join(dir, marker.checkpoint),
+      devAccuracy: await sentimentAccuracy(teacher, devBatches, (o) => o.logits!),
+      reused: dir,
+    };
   }
   rmSync(ownDir, { recursive: true, force: true });
   mkdirSync(ownDir, { recursive: true });
@@ -187,7 +210,11 @@ async function sentimentTeacher(
   const model = await worker.loadModel({ path: base.path, task: "sequence-classification", config: { num_labels: 2 } });
   if (s.teacher.frozen) await model.setTrainable(s.teacher.frozen, false);
   const evals: Array<{ step: number; dir: string; accuracy: number }> = [];
-  await new BasicTrainer({ trainConfig: { outputDir: ownDir, device: "cpu", seed: s.seed }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
+  await new BasicTrainer({
+    trainConfig: { outputDir: ownDir, device: "cpu", seed: s.seed },
+    model,
+    adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+  }).train({
     optimizer: { type: "AdamW", lr: s.teacher.lr, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
     scheduler: { type: "linear", warmupRatio: s.teacher.warmupRatio },
     data: (epoch: number): Batch[] => makeBatches(trainEnc, { batchSize: s.batchSize, rng: seededRng(s.seed * 1000 + epoch), lengths }),
@@ -203,7 +230,13 @@ async function sentimentTeacher(
   await model.dispose();
   const best = evals.reduce((a, e) => (e.accuracy >= a.accuracy ? e : a));
   pruneCheckpoints(ownDir, best.dir);
-  writeTeacherMarker(ownDir, { fingerprint: fingerprint(ownSource(base)), checkpoint: relative(ownDir, best.dir), devAccuracy: best.accuracy, step: best.step, teacherSource: ownSource(base) });
+  writeTeacherMarker(ownDir, {
+    fingerprint: fingerprint(ownSource(base)),
+    checkpoint: relative(ownDir, best.dir),
+    devAccuracy: best.accuracy,
+    step: best.step,
+    teacherSource: ownSource(base),
+  });
   const teacher = await worker.loadModel({ path: best.dir, task: "sequence-classification" });
   return { teacher, dir: best.dir, devAccuracy: best.accuracy, reused: null };
 }
@@ -236,7 +269,8 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
   mkdirSync(runDir, { recursive: true });
   for (const name of readdirSync(runDir)) {
     // a previous run's student and results (teachers stay)
-    if (/^gs\d+$/.test(name) || ["latest", "metrics.jsonl", "summary.json", "report.html"].includes(name)) rmSync(join(runDir, name), { recursive: true, force: true });
+    if (/^gs\d+$/.test(name) || ["latest", "metrics.jsonl", "summary.json", "report.html"].includes(name))
+      rmSync(join(runDir, name), { recursive: true, force: true });
   }
 
   await using worker = await Worker.start({ device: "cpu" });
@@ -244,10 +278,23 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
   const tokenizer = await worker.loadTokenizer(found.path);
 
   // Teachers -------------------------------------------------------------------------------------------------------
-  stage(2, `teachers: all-MiniLM-L6-v2 fine-tuned for each task (reused from ${SENTIMENT_DEMO_TEACHER} and ${NER_EXAMPLE_TEACHER} when they fit)`);
+  stage(
+    2,
+    `teachers: all-MiniLM-L6-v2 fine-tuned for each task (reused from ${SENTIMENT_DEMO_TEACHER} and ${NER_EXAMPLE_TEACHER} when they fit)`,
+  );
   const st = await sentimentTeacher(worker, found, tokenizer, sent.split, join(runDir, "teachers", "sentiment"), log);
-  log(`        sentiment: ${st.reused ? `reused ${relative(process.cwd(), st.dir)}` : "fine-tuned"} (dev accuracy ${(100 * st.devAccuracy).toFixed(1)}%)`);
-  const nt = await nerTeacher({ worker, base: packagedBase(found), tokenizer, ...ner.split, teacherDir: join(runDir, "teachers", "ner"), reuseFrom: [NER_EXAMPLE_TEACHER], log });
+  log(
+    `        sentiment: ${st.reused ? `reused ${relative(process.cwd(), st.dir)}` : "fine-tuned"} (dev accuracy ${(100 * st.devAccuracy).toFixed(1)}%)`,
+  );
+  const nt = await nerTeacher({
+    worker,
+    base: packagedBase(found),
+    tokenizer,
+    ...ner.split,
+    teacherDir: join(runDir, "teachers", "ner"),
+    reuseFrom: [NER_EXAMPLE_TEACHER],
+    log,
+  });
   log(`        NER: ${nt.reused ? `reused ${relative(process.cwd(), nt.dir)}` : "fine-tuned"} (dev F1 ${(100 * nt.devF1).toFixed(1)})`);
 
   // Data for the student -------------------------------------------------------------------------------------------
@@ -258,7 +305,9 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
     const rng = seededRng(s.seed * 7919 + epoch);
     if (task === "sentiment") {
       const train = sent.split.train;
-      const extra = Array.from({ length: ss.augmentedCopies.sentiment }, () => train.map((x) => ({ ...x, text: augmentSentence(x.text, rng) }))).flat();
+      const extra = Array.from({ length: ss.augmentedCopies.sentiment }, () =>
+        train.map((x) => ({ ...x, text: augmentSentence(x.text, rng) })),
+      ).flat();
       return encodeSentiment(tokenizer, [...train, ...extra], sent.maxLength);
     }
     const train = ner.split.train;
@@ -277,11 +326,18 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
     ner: Math.ceil((ss.steps * perEpoch.ner ** ss.tau) / total / perEpoch.ner) + 1,
   };
   const prepared: Record<"sentiment" | "ner", Encoded[]> = { sentiment: [], ner: [] };
-  for (const task of ["sentiment", "ner"] as const) for (let e = 0; e < (ss.augmentedCopies[task] ? epochsNeeded[task] : 1); e++) prepared[task].push(await epochData(task, e));
-  const batches = (task: "sentiment" | "ner") => (epoch: number): Batch[] => {
-    const enc = prepared[task][epoch % prepared[task].length]!;
-    return makeBatches(enc, { batchSize: batchSizes[task], rng: seededRng(s.seed * 1000 + epoch), lengths: rowLengths(enc.attention_mask!) });
-  };
+  for (const task of ["sentiment", "ner"] as const)
+    for (let e = 0; e < (ss.augmentedCopies[task] ? epochsNeeded[task] : 1); e++) prepared[task].push(await epochData(task, e));
+  const batches =
+    (task: "sentiment" | "ner") =>
+    (epoch: number): Batch[] => {
+      const enc = prepared[task][epoch % prepared[task].length]!;
+      return makeBatches(enc, {
+        batchSize: batchSizes[task],
+        rng: seededRng(s.seed * 1000 + epoch),
+        lengths: rowLengths(enc.attention_mask!),
+      });
+    };
 
   // Student ------------------------------------------------------------------------------------------------------
   const factoryArgs = { base: found.path, layer_map: ss.layerMap, sentence_labels: 2, token_labels: NER_LABELS.length };
@@ -326,7 +382,9 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
       const score = (acc / st.devAccuracy + f1 / nt.devF1) / 2;
       writeEvalResult(checkpointDir, step, { accuracy: acc, f1, retained: score });
       evals.push({ step, dir: checkpointDir, accuracy: acc, f1, score });
-      log(`        step ${step}: dev accuracy ${(100 * acc).toFixed(1)}%, dev F1 ${(100 * f1).toFixed(1)} (${(100 * score).toFixed(1)}% of the teachers' on average)`);
+      log(
+        `        step ${step}: dev accuracy ${(100 * acc).toFixed(1)}%, dev F1 ${(100 * f1).toFixed(1)} (${(100 * score).toFixed(1)}% of the teachers' on average)`,
+      );
     },
   });
   await student0.dispose();
@@ -370,10 +428,22 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
       }
     }
     const rate = (t: number[]) => (sentences * s.timingRepeats) / (t.reduce((a, b) => a + b, 0) / 1000);
-    return { teacher: rate(times[0]!), student: rate(times[1]!), teacherMsPerBatch: median(times[0]!), studentMsPerBatch: median(times[1]!) };
+    return {
+      teacher: rate(times[0]!),
+      student: rate(times[1]!),
+      teacherMsPerBatch: median(times[0]!),
+      studentMsPerBatch: median(times[1]!),
+    };
   };
-  const speed = { sentiment: await throughput(st.teacher, sentTest, sent.split.test.length), ner: await throughput(nt.teacher, nerTest, ner.split.test.length) };
-  const parameters = { sentimentTeacher: await st.teacher.numParameters(), nerTeacher: await nt.teacher.numParameters(), student: await student.numParameters() };
+  const speed = {
+    sentiment: await throughput(st.teacher, sentTest, sent.split.test.length),
+    ner: await throughput(nt.teacher, nerTest, ner.split.test.length),
+  };
+  const parameters = {
+    sentimentTeacher: await st.teacher.numParameters(),
+    nerTeacher: await nt.teacher.numParameters(),
+    student: await student.numParameters(),
+  };
   const summary = {
     test: results,
     dev: { teacher: { sentimentAccuracy: st.devAccuracy, nerF1: nt.devF1 }, student: { sentimentAccuracy: best.accuracy, nerF1: best.f1 } },
@@ -382,7 +452,12 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
     speedup: { sentiment: speed.sentiment.student / speed.sentiment.teacher, ner: speed.ner.student / speed.ner.teacher },
     parameters,
     seconds: (performance.now() - started) / 1000,
-    teachers: { sentiment: relative(runDir, st.dir), ner: relative(runDir, nt.dir), sentimentReused: st.reused !== null, nerReused: nt.reused },
+    teachers: {
+      sentiment: relative(runDir, st.dir),
+      ner: relative(runDir, nt.dir),
+      sentimentReused: st.reused !== null,
+      nerReused: nt.reused,
+    },
     studentCheckpoint: relative(runDir, best.dir),
     datasets: { sentiment: SENTIMENT_CREDIT, ner: WIKIGOLD_CREDIT },
     settings: s,
@@ -390,11 +465,17 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
   };
   writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
   await Promise.all([st.teacher.dispose(), nt.teacher.dispose(), student.dispose()]);
-  const report = await buildReport(runDir, { title: "textbrewer-ts: multi-task (sentiment + WikiGold NER), two MiniLM-L6 teachers → one 3-layer student" });
+  const report = await buildReport(runDir, {
+    title: "textbrewer-ts: multi-task (sentiment + WikiGold NER), two MiniLM-L6 teachers → one 3-layer student",
+  });
   stage(5, `wrote ${relative(process.cwd(), join(runDir, "summary.json"))} and ${relative(process.cwd(), report)}`);
   const pct = (x: number) => `${(100 * x).toFixed(1)}`;
-  log(`sentiment  test accuracy: teacher ${pct(results.sentiment.teacher)}%, student ${pct(results.sentiment.student)}% (${pct(summary.retained.sentiment)}% kept), speed-up ${summary.speedup.sentiment.toFixed(2)}×`);
-  log(`NER        test entity F1: teacher ${pct(results.ner.teacher)}, student ${pct(results.ner.student)} (${pct(summary.retained.ner)}% kept), speed-up ${summary.speedup.ner.toFixed(2)}×`);
+  log(
+    `sentiment  test accuracy: teacher ${pct(results.sentiment.teacher)}%, student ${pct(results.sentiment.student)}% (${pct(summary.retained.sentiment)}% kept), speed-up ${summary.speedup.sentiment.toFixed(2)}×`,
+  );
+  log(
+    `NER        test entity F1: teacher ${pct(results.ner.teacher)}, student ${pct(results.ner.student)} (${pct(summary.retained.ner)}% kept), speed-up ${summary.speedup.ner.toFixed(2)}×`,
+  );
   log(
     `parameters: teachers ${(parameters.sentimentTeacher / 1e6).toFixed(1)}M + ${(parameters.nerTeacher / 1e6).toFixed(1)}M, student ${(parameters.student / 1e6).toFixed(1)}M for both; ` +
       `${worker.info.threads} thread${worker.info.threads > 1 ? "s" : ""}, ${summary.seconds.toFixed(0)} s in all`,

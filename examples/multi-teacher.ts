@@ -18,8 +18,15 @@ try {
   const dev = syntheticBatches(8, 22, task);
   const teachers = [];
   for (let i = 0; i < 3; i++) {
-    const teacher = await worker.createModel({ config: bertConfig({ vocab: task.vocab, hidden: 96, layers: 4, heads: 4, labels: 2 }), task: "sequence-classification" });
-    await new BasicTrainer({ trainConfig: { outputDir: join(dir, `teacher${i}`), seed: i, ckptEpochFrequency: 100 }, model: teacher, adaptor: (_b, o) => ({ losses: o.loss }) }).train({
+    const teacher = await worker.createModel({
+      config: bertConfig({ vocab: task.vocab, hidden: 96, layers: 4, heads: 4, labels: 2 }),
+      task: "sequence-classification",
+    });
+    await new BasicTrainer({
+      trainConfig: { outputDir: join(dir, `teacher${i}`), seed: i, ckptEpochFrequency: 100 },
+      model: teacher,
+      adaptor: (_b, o) => ({ losses: o.loss }),
+    }).train({
       optimizer: { lr: 5e-4 },
       data: train,
       numEpochs: 3,

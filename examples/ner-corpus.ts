@@ -18,9 +18,14 @@ export async function main(argv: string[], overrides: NerRunOptions = {}) {
   const { values, positionals: files } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { "run-dir": { type: "string", default: "runs/ner-corpus" }, "tag-column": { type: "string", default: "-1" }, teacher: { type: "string" } },
+    options: {
+      "run-dir": { type: "string", default: "runs/ner-corpus" },
+      "tag-column": { type: "string", default: "-1" },
+      teacher: { type: "string" },
+    },
   });
-  if (files.length !== 1 && files.length !== 3) throw new Error("usage: ner-corpus.ts <corpus.conll> | <train> <dev> <test> [--run-dir dir] [--tag-column n] [--teacher folder]");
+  if (files.length !== 1 && files.length !== 3)
+    throw new Error("usage: ner-corpus.ts <corpus.conll> | <train> <dev> <test> [--run-dir dir] [--tag-column n] [--teacher folder]");
   const corpora = files.map((f) => readConll(f, { tagColumn: Number(values["tag-column"]) }));
   const seed = (overrides.settings ?? NER_SETTINGS).seed;
   const warn = (m: string) => (overrides.log ?? console.warn)(`warning: ${m}`);
@@ -28,8 +33,17 @@ export async function main(argv: string[], overrides: NerRunOptions = {}) {
     corpora.length === 1
       ? splitByDocument(corpora[0]!, { seed, fallback: "sentences", warn })
       : { train: corpora[0]!.sentences, dev: corpora[1]!.sentences, test: corpora[2]!.sentences };
-  const data: NerData = { ...split, labels: conllLabels(corpora.flatMap((c) => c.sentences)), name: files.map((f) => basename(f)).join(", ") };
-  return runNer({ data, runDir: resolve(values["run-dir"]), ...(values.teacher ? { teacher: { path: values.teacher } } : {}), ...overrides });
+  const data: NerData = {
+    ...split,
+    labels: conllLabels(corpora.flatMap((c) => c.sentences)),
+    name: files.map((f) => basename(f)).join(", "),
+  };
+  return runNer({
+    data,
+    runDir: resolve(values["run-dir"]),
+    ...(values.teacher ? { teacher: { path: values.teacher } } : {}),
+    ...overrides,
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

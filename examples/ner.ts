@@ -249,8 +249,7 @@ export function augmentNerSentence(s: NerSentence, rng: Rng, pool: MentionPool):
       { p: 0.1, rng, mask: -1 },
     );
     pairs = masked.map((k, j) => (k < 0 ? ["[MASK]", pairs[j]![1]] : pairs[k]!));
-  }
-  else if (r < 0.7 && pairs.length > 3) {
+  } else if (r < 0.7 && pairs.length > 3) {
     const kept = augment.deleting(pairs, { p: 0.1, rng });
     if (kept.length) pairs = kept;
   }
@@ -264,7 +263,13 @@ function bestOf(evals: Array<{ step: number; dir: string; f1: number }>): { step
 
 type Evals = Array<{ step: number; dir: string; f1: number }>;
 
-function devCallback(devEnc: Encoded, dev: readonly NerSentence[], evals: Evals, log: (line: string) => void, labels: readonly string[] = NER_LABELS) {
+function devCallback(
+  devEnc: Encoded,
+  dev: readonly NerSentence[],
+  evals: Evals,
+  log: (line: string) => void,
+  labels: readonly string[] = NER_LABELS,
+) {
   return async ({ step, student, checkpointDir }: { step: number; student: ModelHandle; checkpointDir: string }) => {
     const f = await scoreNer(student, devEnc, dev, undefined, labels);
     writeEvalResult(checkpointDir, step, { f1: f.f1, precision: f.precision, recall: f.recall });
@@ -319,7 +324,15 @@ export async function nerTeacher(options: {
   const source = base.source;
   // WikiGold's label set is left out of the fingerprint, so teachers kept by earlier runs are still found.
   const otherLabels = JSON.stringify(labels) === JSON.stringify(NER_LABELS) ? {} : { labels };
-  const fingerprint = fingerprintOf({ source, seed: s.seed, teacher: s.teacher, maxLength: s.maxLength, batchSize: s.batchSize, train: train.map((x) => [x.words, x.tags]), ...otherLabels });
+  const fingerprint = fingerprintOf({
+    source,
+    seed: s.seed,
+    teacher: s.teacher,
+    maxLength: s.maxLength,
+    batchSize: s.batchSize,
+    train: train.map((x) => [x.words, x.tags]),
+    ...otherLabels,
+  });
   for (const dir of [...(options.reuseFrom ?? []), teacherDir]) {
     const marker = readTeacherMarker(dir, fingerprint);
     if (!marker) continue;
@@ -335,7 +348,11 @@ export async function nerTeacher(options: {
   const model = await worker.loadModel({ path: base.path, task: "token-classification", config: nerHeadConfig(labels) });
   if (s.teacher.frozen) await model.setTrainable(s.teacher.frozen, false);
   const evals: Evals = [];
-  await new BasicTrainer({ trainConfig: { outputDir: teacherDir, device: "cpu", seed: s.seed }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
+  await new BasicTrainer({
+    trainConfig: { outputDir: teacherDir, device: "cpu", seed: s.seed },
+    model,
+    adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+  }).train({
     optimizer: { type: "AdamW", lr: s.teacher.lr, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
     scheduler: { type: "linear", warmupRatio: s.teacher.warmupRatio },
     data: (epoch: number): Batch[] => makeBatches(trainEnc, { batchSize: s.batchSize, rng: seededRng(s.seed * 1000 + epoch), lengths }),
@@ -392,11 +409,14 @@ export async function runNer(options: NerRunOptions = {}) {
   const started = performance.now();
   const stage = (n: number, text: string) => log(`[${n}/5 ${((performance.now() - started) / 1000).toFixed(0)}s] ${text}`);
   const runDir = resolve(options.runDir ?? "runs/ner");
-  const wikiGold = options.data ? null : wikiGoldData(resolve(options.dataPath ?? process.env.WIKIGOLD_PATH ?? DEFAULT_WIKIGOLD_PATH), s.seed);
+  const wikiGold = options.data
+    ? null
+    : wikiGoldData(resolve(options.dataPath ?? process.env.WIKIGOLD_PATH ?? DEFAULT_WIKIGOLD_PATH), s.seed);
   const data: NerData = options.data ?? wikiGold!;
   const { train, dev, test } = data;
   for (const part of ["train", "dev", "test"] as const) {
-    if (!Array.isArray(data[part]) || data[part].length === 0) throw new Error(`runNer: data.${part} holds no sentences: train, dev and test each need at least one`);
+    if (!Array.isArray(data[part]) || data[part].length === 0)
+      throw new Error(`runNer: data.${part} holds no sentences: train, dev and test each need at least one`);
   }
   const all = [...train, ...dev, ...test];
   const labels = data.labels ?? conllLabels(all);
@@ -411,7 +431,8 @@ export async function runNer(options: NerRunOptions = {}) {
   mkdirSync(runDir, { recursive: true });
   for (const name of readdirSync(runDir)) {
     // a previous run's student and results (the teacher stays)
-    if (/^gs\d+$/.test(name) || ["latest", "metrics.jsonl", "summary.json", "report.html"].includes(name)) rmSync(join(runDir, name), { recursive: true, force: true });
+    if (/^gs\d+$/.test(name) || ["latest", "metrics.jsonl", "summary.json", "report.html"].includes(name))
+      rmSync(join(runDir, name), { recursive: true, force: true });
   }
 
   const worker = options.worker ?? (await Worker.start({ device: "cpu" }));
@@ -431,7 +452,10 @@ export async function runNer(options: NerRunOptions = {}) {
     const devEnc = await encodeNer(tokenizer, dev, s.maxLength, labels);
 
     // Teacher ------------------------------------------------------------------------------------------------------
-    stage(2, `teacher: ${baseName} for token classification, ${s.teacher.epochs} epochs (reused when ${relative(process.cwd(), join(runDir, "teacher"))} has it)`);
+    stage(
+      2,
+      `teacher: ${baseName} for token classification, ${s.teacher.epochs} epochs (reused when ${relative(process.cwd(), join(runDir, "teacher"))} has it)`,
+    );
     const t = await nerTeacher({ worker, base, tokenizer, train, dev, teacherDir: join(runDir, "teacher"), settings: s, labels, log });
     const teacher = t.teacher;
     log(`        ${t.reused ? "reused" : "kept"} step ${t.step} (dev F1 ${(100 * t.devF1).toFixed(1)})`);
@@ -456,12 +480,20 @@ export async function runNer(options: NerRunOptions = {}) {
       3,
       `student: ${ss.layers} layers from teacher layers [${ss.layerMap.join(", ")}], GeneralDistiller, ${ss.epochs} epochs of ${stepsPerEpoch} steps, KD at T=${ss.temperature}, hard labels ×${ss.hardLabelWeight}` +
         (ss.matches.length ? ` + ${ss.matches.map((m) => `${m.loss} S${m.layerS}↔T${m.layerT}`).join(", ")}` : "") +
-        (ss.augmentedCopies ? `; each epoch adds ${ss.augmentedCopies} augmented cop${ss.augmentedCopies > 1 ? "ies" : "y"} of the training set` : ""),
+        (ss.augmentedCopies
+          ? `; each epoch adds ${ss.augmentedCopies} augmented cop${ss.augmentedCopies > 1 ? "ies" : "y"} of the training set`
+          : ""),
     );
     await worker.seed(s.seed);
     const student0 = await worker.createModel({ config: { num_hidden_layers: ss.layers }, initFrom: teacher, layerMap: ss.layerMap });
     if (ss.frozen) await student0.setTrainable(ss.frozen, false);
-    const adaptor = (b: any, o: any) => ({ logits: o.logits, logits_mask: b.attention_mask, hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
+    const adaptor = (b: any, o: any) => ({
+      logits: o.logits,
+      logits_mask: b.attention_mask,
+      hidden: o.hidden_states,
+      inputs_mask: b.attention_mask,
+      losses: o.loss,
+    });
     const studentEvals: Evals = [];
     await new GeneralDistiller({
       trainConfig: { outputDir: runDir, device: "cpu", seed: s.seed, ckptFrequency: Math.min(ss.checkpointsPerEpoch, stepsPerEpoch) },
@@ -483,7 +515,9 @@ export async function runNer(options: NerRunOptions = {}) {
     await student0.dispose();
     const bestStudent = bestOf(studentEvals);
     pruneCheckpoints(runDir, bestStudent.dir);
-    log(`        kept step ${bestStudent.step} (dev F1 ${(100 * bestStudent.f1).toFixed(1)}, ${(100 * (bestStudent.f1 / t.devF1)).toFixed(1)}% of the teacher's)`);
+    log(
+      `        kept step ${bestStudent.step} (dev F1 ${(100 * bestStudent.f1).toFixed(1)}, ${(100 * (bestStudent.f1 / t.devF1)).toFixed(1)}% of the teacher's)`,
+    );
     if (options.test === false) {
       await Promise.all([teacher.dispose(), tokenizer.dispose()]);
       return { devF1: { teacher: t.devF1, student: bestStudent.f1 }, seconds: (performance.now() - started) / 1000 };
@@ -533,11 +567,19 @@ export async function runNer(options: NerRunOptions = {}) {
       teacherReused: t.reused,
       studentCheckpoint: relative(runDir, bestStudent.dir),
       settings: s,
-      timing: { batchSize: 32, batches: testInputs.length, repeats: s.timingRepeats, threads: worker.info.threads, device: worker.info.device },
+      timing: {
+        batchSize: 32,
+        batches: testInputs.length,
+        repeats: s.timingRepeats,
+        threads: worker.info.threads,
+        device: worker.info.device,
+      },
     };
     writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
     await Promise.all([teacher.dispose(), student.dispose(), tokenizer.dispose()]);
-    const title = wikiGold ? `textbrewer-ts: WikiGold NER, MiniLM-L6 → ${ss.layers} layers` : `textbrewer-ts: ${name} NER, ${ss.layers}-layer student`;
+    const title = wikiGold
+      ? `textbrewer-ts: WikiGold NER, MiniLM-L6 → ${ss.layers} layers`
+      : `textbrewer-ts: ${name} NER, ${ss.layers}-layer student`;
     const report = await buildReport(runDir, { title });
     // The folder as it stays (both models' chosen weights, the other checkpoints' configs and scores, metrics, report),
     // measured before this line adds itself to summary.json.
@@ -554,7 +596,9 @@ export async function runNer(options: NerRunOptions = {}) {
       `F1 retained ${(100 * summary.f1Retained).toFixed(1)}% (target ≥ 95%), speed-up ${summary.speedup.toFixed(2)}× (${worker.info.threads} thread${worker.info.threads > 1 ? "s" : ""}), ` +
         `${summary.seconds.toFixed(0)} s in all`,
     );
-    log(`run folder ${relative(process.cwd(), runDir) || "."}: ${(withSize.runFolderBytes / 1e6).toFixed(1)} MB (only the chosen checkpoints keep their weights)`);
+    log(
+      `run folder ${relative(process.cwd(), runDir) || "."}: ${(withSize.runFolderBytes / 1e6).toFixed(1)} MB (only the chosen checkpoints keep their weights)`,
+    );
     return withSize;
   } finally {
     if (!options.worker) await worker.close();

@@ -16,13 +16,20 @@ const task = { vocab: 200, seq: 32, batch: 16 };
 const dir = mkdtempSync(join(tmpdir(), "random-tokens-"));
 await using worker = await Worker.start({ device: "auto" });
 try {
-  const teacher = await worker.createModel({ config: bertConfig({ vocab: task.vocab, hidden: 128, layers: 8, heads: 4, labels: 2 }), task: "sequence-classification" });
+  const teacher = await worker.createModel({
+    config: bertConfig({ vocab: task.vocab, hidden: 128, layers: 8, heads: 4, labels: 2 }),
+    task: "sequence-classification",
+  });
   const train = syntheticBatches(30, 1, task);
   const dev = syntheticBatches(8, 2, task);
   console.log(await teacher.describe({ maxLevel: 3 }));
 
   console.log("fine-tuning the teacher…");
-  await new BasicTrainer({ trainConfig: { outputDir: join(dir, "teacher-run"), ckptEpochFrequency: 100 }, model: teacher, adaptor: (_b, o) => ({ losses: o.loss }) }).train({
+  await new BasicTrainer({
+    trainConfig: { outputDir: join(dir, "teacher-run"), ckptEpochFrequency: 100 },
+    model: teacher,
+    adaptor: (_b, o) => ({ losses: o.loss }),
+  }).train({
     optimizer: { type: "AdamW", lr: 5e-4, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
     scheduler: { type: "linear", warmupRatio: 0.1 },
     data: train,
@@ -57,7 +64,9 @@ try {
     numEpochs: 3,
     callback: async ({ step, student: s }) => console.log(`step ${step}: student dev accuracy ${(await accuracy(s, dev)).toFixed(3)}`),
   });
-  console.log(`teacher ${(await teacher.numParameters()).toLocaleString()} parameters, student ${(await student.numParameters()).toLocaleString()}`);
+  console.log(
+    `teacher ${(await teacher.numParameters()).toLocaleString()} parameters, student ${(await student.numParameters()).toLocaleString()}`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -187,7 +187,8 @@ async function encodeSplit(tokenizer: TokenizerHandle, examples: readonly TextEx
  */
 function writeWordVocabulary(dir: string, examples: readonly TextExample[], size: number): string {
   const counts = new Map<string, number>();
-  for (const e of examples) for (const w of e.text.toLowerCase().match(/[a-z0-9]+|[^\sa-z0-9]/g) ?? []) counts.set(w, (counts.get(w) ?? 0) + 1);
+  for (const e of examples)
+    for (const w of e.text.toLowerCase().match(/[a-z0-9]+|[^\sa-z0-9]/g) ?? []) counts.set(w, (counts.get(w) ?? 0) + 1);
   const chars = [..."abcdefghijklmnopqrstuvwxyz0123456789"];
   const specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
   const vocab = new Set([...specials, ...chars, ...chars.map((c) => `##${c}`)]);
@@ -197,7 +198,10 @@ function writeWordVocabulary(dir: string, examples: readonly TextExample[], size
   }
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "vocab.txt"), [...vocab].join("\n") + "\n");
-  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ tokenizer_class: "BertTokenizer", do_lower_case: true, model_max_length: 512 }));
+  writeFileSync(
+    join(dir, "tokenizer_config.json"),
+    JSON.stringify({ tokenizer_class: "BertTokenizer", do_lower_case: true, model_max_length: 512 }),
+  );
   return dir;
 }
 
@@ -288,7 +292,11 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
   const numLabels = numClasses(split, options.data ? "data" : "sentiment"); // of the whole data, before any limit
   // The head's config: the demo's own data keeps the config it always had; other data names its classes.
   const headConfig: Record<string, unknown> = split.labels
-    ? { num_labels: numLabels, id2label: Object.fromEntries(split.labels.map((l, i) => [i, l])), label2id: Object.fromEntries(split.labels.map((l, i) => [l, i])) }
+    ? {
+        num_labels: numLabels,
+        id2label: Object.fromEntries(split.labels.map((l, i) => [i, l])),
+        label2id: Object.fromEntries(split.labels.map((l, i) => [l, i])),
+      }
     : { num_labels: numLabels };
   const dataName = options.data ? (options.data.name ?? "custom data") : "Sentiment Labelled Sentences (Amazon, IMDb, Yelp)";
   stage(
@@ -315,7 +323,9 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
         const c = found.config;
         teacherSource = `all-MiniLM-L6-v2 (${c.model_type}, ${c.num_hidden_layers} layers, hidden ${c.hidden_size}) from PyPI ${found.distribution} ${found.version}`;
       } catch (error) {
-        log(`        the packaged MiniLM cannot be used (${(error as Error).message.split("\n")[0]}); falling back to a teacher trained from scratch`);
+        log(
+          `        the packaged MiniLM cannot be used (${(error as Error).message.split("\n")[0]}); falling back to a teacher trained from scratch`,
+        );
         teacherSource = "";
       }
     } else {
@@ -329,10 +339,21 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
     // (The demo's own sentences are named by id, as in earlier runs' markers; other data by id, text and label.)
     const trainKey = options.data ? { train: train.map((e) => [e.id, e.text, e.label]), headConfig } : { train: train.map((e) => e.id) };
     const fingerprint = createHash("sha256")
-      .update(JSON.stringify({ teacherSource, seed: s.seed, teacher: basePath ? s.teacher : sc, maxLength: s.maxLength, batchSize: s.batchSize, ...trainKey }))
+      .update(
+        JSON.stringify({
+          teacherSource,
+          seed: s.seed,
+          teacher: basePath ? s.teacher : sc,
+          maxLength: s.maxLength,
+          batchSize: s.batchSize,
+          ...trainKey,
+        }),
+      )
       .digest("hex");
     const markerPath = join(teacherDir, TEACHER_MARKER);
-    const marker = existsSync(markerPath) ? (JSON.parse(readFileSync(markerPath, "utf8")) as { fingerprint: string; checkpoint: string; devAccuracy: number }) : null;
+    const marker = existsSync(markerPath)
+      ? (JSON.parse(readFileSync(markerPath, "utf8")) as { fingerprint: string; checkpoint: string; devAccuracy: number })
+      : null;
     const reuse = marker !== null && marker.fingerprint === fingerprint && existsSync(join(teacherDir, marker.checkpoint, "config.json"));
     if (!reuse) rmSync(teacherDir, { recursive: true, force: true });
     const tokenizerDir = basePath ?? writeWordVocabulary(join(teacherDir, "vocab"), train, sc.vocabSize);
@@ -347,7 +368,9 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
     const studentEpochs: Encoded[] = [];
     for (let e = 0; e < s.student.epochs && s.student.augmentedCopies > 0; e++) {
       const rng = seededRng(s.seed * 7919 + e);
-      const extra = Array.from({ length: s.student.augmentedCopies }, () => train.map((x) => ({ ...x, text: augmentSentence(x.text, rng) }))).flat();
+      const extra = Array.from({ length: s.student.augmentedCopies }, () =>
+        train.map((x) => ({ ...x, text: augmentSentence(x.text, rng) })),
+      ).flat();
       studentEpochs.push(await encodeSplit(tokenizer, [...train, ...extra], s.maxLength));
     }
     const studentBatches = (epoch: number): Batch[] => {
@@ -357,7 +380,10 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
     };
     const devBatches = makeBatches(devEnc, { batchSize: 64 });
     const testBatches = makeBatches(testEnc, { batchSize: s.timing.batchSize });
-    stage(2, `model: ${teacherSource}; tokenizer ${tokenizer.className} (${tokenizer.vocabSize} tokens); worker on ${worker.info.device}, ${worker.info.threads} threads`);
+    stage(
+      2,
+      `model: ${teacherSource}; tokenizer ${tokenizer.className} (${tokenizer.vocabSize} tokens); worker on ${worker.info.device}, ${worker.info.threads} threads`,
+    );
 
     // 3. Teacher: fine-tune once, reuse after -----------------------------------------------------------------
     let teacher: ModelHandle;
@@ -371,7 +397,10 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
     } else {
       const plan = basePath ? s.teacher : { ...s.teacher, epochs: sc.epochs, lr: sc.lr, frozen: undefined };
       const steps = Math.ceil(train.length / s.batchSize) * plan.epochs;
-      stage(3, `teacher: ${basePath ? "fine-tuning" : "training"} for ${plan.epochs} epochs (${steps} steps of ${s.batchSize}) with AdamW, lr ${plan.lr}, linear warmup`);
+      stage(
+        3,
+        `teacher: ${basePath ? "fine-tuning" : "training"} for ${plan.epochs} epochs (${steps} steps of ${s.batchSize}) with AdamW, lr ${plan.lr}, linear warmup`,
+      );
       await worker.seed(s.seed); // the new classification head (and a scratch teacher) start the same every run
       const base = basePath
         ? await worker.loadModel({ path: basePath, task: "sequence-classification", config: headConfig })
@@ -411,7 +440,11 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       teacherDev = best.accuracy;
       writeFileSync(
         markerPath,
-        JSON.stringify({ fingerprint, checkpoint: relative(teacherDir, best.dir), devAccuracy: best.accuracy, step: best.step, teacherSource }, null, 2) + "\n",
+        JSON.stringify(
+          { fingerprint, checkpoint: relative(teacherDir, best.dir), devAccuracy: best.accuracy, step: best.step, teacherSource },
+          null,
+          2,
+        ) + "\n",
       );
       teacher = await worker.loadModel({ path: best.dir, task: "sequence-classification" });
       log(`        kept step ${best.step} (dev accuracy ${fmt(100 * best.accuracy)}%)`);
@@ -437,7 +470,9 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       `student: ${s.student.layers} layers from teacher layers [${s.student.layerMap.join(", ")}]; GeneralDistiller, ${s.student.epochs} epochs, ` +
         `KD (${s.student.kdLossType}) at T=${s.student.temperature}` +
         (s.student.matches.length ? ` + ${s.student.matches.map((m) => `${m.loss} S${m.layerS}↔T${m.layerT}`).join(", ")}` : "") +
-        (s.student.augmentedCopies ? `; each epoch adds ${s.student.augmentedCopies} augmented cop${s.student.augmentedCopies > 1 ? "ies" : "y"} of the training set` : ""),
+        (s.student.augmentedCopies
+          ? `; each epoch adds ${s.student.augmentedCopies} augmented cop${s.student.augmentedCopies > 1 ? "ies" : "y"} of the training set`
+          : ""),
     );
     const studentEvals: Array<{ step: number; dir: string; accuracy: number }> = [];
     await new GeneralDistiller({
@@ -480,12 +515,22 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
     log(`        kept step ${bestStudent.step} (dev accuracy ${fmt(100 * bestStudent.accuracy)}%)`);
 
     // 5. Measure both the same way ------------------------------------------------------------------------------
-    stage(5, `measuring: test accuracy, then ${s.timing.repeats} timed passes over ${testBatches.length} batches of ${s.timing.batchSize} per model`);
+    stage(
+      5,
+      `measuring: test accuracy, then ${s.timing.repeats} timed passes over ${testBatches.length} batches of ${s.timing.batchSize} per model`,
+    );
     const teacherTest = await evaluate(teacher, testBatches);
     const studentTest = await evaluate(student, testBatches);
     const [teacherTimes, studentTimes] = await timeModels([teacher, student], testBatches, s.timing.repeats);
     const sentences = test.length * s.timing.repeats;
-    const row = async (model: string, m: ModelHandle, testAcc: number, devAcc: number, times: number[], layers: number): Promise<ModelRow> => ({
+    const row = async (
+      model: string,
+      m: ModelHandle,
+      testAcc: number,
+      devAcc: number,
+      times: number[],
+      layers: number,
+    ): Promise<ModelRow> => ({
       model,
       testAccuracy: testAcc,
       devAccuracy: devAcc,
@@ -517,19 +562,29 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       teacherReused,
       studentCheckpoint: relative(runDir, bestStudent.dir),
       targets: { accuracyRetained: 0.98, speedup: 2.5, met: accuracyRetained >= 0.98 && speedup >= 2.5 },
-      timing: { batchSize: s.timing.batchSize, batches: testBatches.length, repeats: s.timing.repeats, threads: worker.info.threads, device: worker.info.device },
+      timing: {
+        batchSize: s.timing.batchSize,
+        batches: testBatches.length,
+        repeats: s.timing.repeats,
+        threads: worker.info.threads,
+        device: worker.info.device,
+      },
     };
     writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
     await Promise.all([teacher.dispose(), student.dispose(), tokenizer.dispose()]);
 
     // 6. Report ------------------------------------------------------------------------------------------------
-    const title = options.data ? `textbrewer-ts: ${dataName}, ${s.student.layers}-layer student` : "textbrewer-ts demo: sentiment, MiniLM-L6 → 2 layers";
+    const title = options.data
+      ? `textbrewer-ts: ${dataName}, ${s.student.layers}-layer student`
+      : "textbrewer-ts demo: sentiment, MiniLM-L6 → 2 layers";
     const report = await buildReport(runDir, { title });
     stage(6, `wrote ${relative(process.cwd(), join(runDir, "summary.json"))} and ${relative(process.cwd(), report)}`);
     log("");
     log(table(rows));
     log("");
-    log(`speed-up ${fmt(speedup, 2)}× (target ≥ 2.5×), accuracy retained ${fmt(100 * accuracyRetained)}% (target ≥ 98%), ${fmt(summary.seconds, 0)} s in all`);
+    log(
+      `speed-up ${fmt(speedup, 2)}× (target ≥ 2.5×), accuracy retained ${fmt(100 * accuracyRetained)}% (target ≥ 98%), ${fmt(summary.seconds, 0)} s in all`,
+    );
     return summary;
   } finally {
     if (!options.worker) await worker.close();

@@ -15,10 +15,17 @@ const task = { vocab: 200, seq: 32, batch: 16 };
 const dir = mkdtempSync(join(tmpdir(), "t3-recipe-"));
 await using worker = await Worker.start({ device: "auto" });
 try {
-  const teacher = await worker.createModel({ config: bertConfig({ vocab: task.vocab, hidden: 96, layers: 12, heads: 4, labels: 2 }), task: "sequence-classification" });
+  const teacher = await worker.createModel({
+    config: bertConfig({ vocab: task.vocab, hidden: 96, layers: 12, heads: 4, labels: 2 }),
+    task: "sequence-classification",
+  });
   const train = syntheticBatches(30, 11, task);
   const dev = syntheticBatches(8, 12, task);
-  await new BasicTrainer({ trainConfig: { outputDir: join(dir, "teacher"), ckptEpochFrequency: 100 }, model: teacher, adaptor: (_b, o) => ({ losses: o.loss }) }).train({
+  await new BasicTrainer({
+    trainConfig: { outputDir: join(dir, "teacher"), ckptEpochFrequency: 100 },
+    model: teacher,
+    adaptor: (_b, o) => ({ losses: o.loss }),
+  }).train({
     optimizer: { lr: 5e-4, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
     scheduler: { type: "linear", warmupRatio: 0.1 },
     data: train,

@@ -22,13 +22,22 @@ function sourceFiles(dir) {
 /** Whether an import or export declaration brings in types only. */
 function typeOnly(node) {
   if (ts.isExportDeclaration(node)) {
-    return node.isTypeOnly || (node.exportClause && ts.isNamedExports(node.exportClause) && node.exportClause.elements.every((e) => e.isTypeOnly));
+    return (
+      node.isTypeOnly ||
+      (node.exportClause && ts.isNamedExports(node.exportClause) && node.exportClause.elements.every((e) => e.isTypeOnly))
+    );
   }
   const clause = node.importClause;
   if (!clause) return false; // `import "./x.js"` runs the module
   if (clause.isTypeOnly) return true;
   const named = clause.namedBindings;
-  return !clause.name && named !== undefined && ts.isNamedImports(named) && named.elements.length > 0 && named.elements.every((e) => e.isTypeOnly);
+  return (
+    !clause.name &&
+    named !== undefined &&
+    ts.isNamedImports(named) &&
+    named.elements.length > 0 &&
+    named.elements.every((e) => e.isTypeOnly)
+  );
 }
 
 /** The file a relative specifier names (`./x.js` is written for `./x.ts`), or null for a package. */
@@ -111,7 +120,9 @@ const kind = runtimeOnly ? "runtime import" : "import";
 if (components.length === 0) {
   console.log(`import cycles: none among ${graph.size} modules under ${relative(root, srcDir) || "."}/ (${kind}s)`);
 } else {
-  console.log(`import cycles: ${components.length} group(s) of modules under ${relative(root, srcDir) || "."}/ import each other (${kind}s):`);
+  console.log(
+    `import cycles: ${components.length} group(s) of modules under ${relative(root, srcDir) || "."}/ import each other (${kind}s):`,
+  );
   for (const component of components) {
     const members = new Set(component);
     const start = component.map(name).sort()[0];

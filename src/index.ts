@@ -54,9 +54,41 @@ export { accuracy, argmax, entityF1, bioEntities } from "./data/metrics.js";
 export type { Entity, EntityScores, PRF } from "./data/metrics.js";
 export { loadSentiment, splitSentiment, SENTIMENT_CREDIT, SENTIMENT_LABELS, SENTIMENT_SOURCES } from "./data/sentiment.js";
 export type { SentimentExample, SentimentSplit, SentimentSource } from "./data/sentiment.js";
-export { readWikiGold, parseWikiGold, splitByDocument, entityCounts, tagIds, ioToBio, WIKIGOLD_LABELS, WIKIGOLD_TYPES, WIKIGOLD_CREDIT } from "./data/wikigold.js";
+export {
+  readWikiGold,
+  parseWikiGold,
+  splitByDocument,
+  entityCounts,
+  tagIds,
+  ioToBio,
+  WIKIGOLD_LABELS,
+  WIKIGOLD_TYPES,
+  WIKIGOLD_CREDIT,
+} from "./data/wikigold.js";
 export type { NerSentence, WikiGold } from "./data/wikigold.js";
-export { readConll, parseConll, conllLabels, splitBySentence, splitStratified, readLabelledText, parseLabelledText, numClasses, DataFormatError, DataSplitError } from "./data/index.js";
-export type { ConllCorpus, ConllOptions, DocumentSplitOptions, ClassId, TextExample, TextData, LabelledText, LabelledTextOptions, Split, SplitOptions } from "./data/index.js";
+export {
+  readConll,
+  parseConll,
+  conllLabels,
+  splitBySentence,
+  splitStratified,
+  readLabelledText,
+  parseLabelledText,
+  numClasses,
+  DataFormatError,
+  DataSplitError,
+} from "./data/index.js";
+export type {
+  ConllCorpus,
+  ConllOptions,
+  DocumentSplitOptions,
+  ClassId,
+  TextExample,
+  TextData,
+  LabelledText,
+  LabelledTextOptions,
+  Split,
+  SplitOptions,
+} from "./data/index.js";
 export { findPackagedModel, MINILM_L6 } from "./models/packaged.js";
 export type { PackagedModel, PackagedModelSpec } from "./models/packaged.js";

@@ -96,12 +96,26 @@ describe("traced adaptors", () => {
     ["array method", (_b, o) => ({ hidden: o.hidden_states.map((h: unknown) => h) }), /calls \.map\(\) on it/],
     ["in", (_b, o) => ("logits" in o ? { logits: o.logits } : {}), /tests a key with `in`/],
     ["iteration", (_b, o) => ({ hidden: [...o.hidden_states] }), /out\.hidden_states: the adaptor iterates over it/],
-    ["destructuring", (_b, o) => { const [first] = o; return { logits: first }; }, /iterates over it/],
+    [
+      "destructuring",
+      (_b, o) => {
+        const [first] = o;
+        return { logits: first };
+      },
+      /iterates over it/,
+    ],
     ["object spread", (_b, o) => ({ ...o }), /lists its keys/],
     ["JSON", (_b, o) => ({ logits: JSON.stringify(o.logits) }), /serialises it/],
     ["length", (_b, o) => ({ hidden: o.hidden_states.slice(0, o.hidden_states.length - 1) }), /reads its \.length/],
     ["computed index", (_b, o) => ({ hidden: o.hidden_states.at(o.n) }), /integer literals only/],
-    ["mutation", (_b, o) => { o.logits = 1; return { logits: o.logits }; }, /assigns to it/],
+    [
+      "mutation",
+      (_b, o) => {
+        o.logits = 1;
+        return { logits: o.logits };
+      },
+      /assigns to it/,
+    ],
   ];
   for (const [what, fn, pattern] of computing) {
     it(`rejects computing adaptors: ${what}`, () => {
@@ -135,9 +149,7 @@ describe("traced adaptors", () => {
     expect(e.key).toBe("input_mask");
     expect(e.message).toContain("unknown adaptor key 'input_mask' (did you mean inputs_mask?)");
     expect(e.message).toContain("allowed keys: logits, logits_mask, labels, losses, hidden, attention, inputs_mask");
-    expect(adaptorError(() => toAdaptorSpec((_b, o) => ({ inputsMask: o.mask }))).message).toContain(
-      "did you mean inputs_mask?",
-    );
+    expect(adaptorError(() => toAdaptorSpec((_b, o) => ({ inputsMask: o.mask }))).message).toContain("did you mean inputs_mask?");
   });
 
   it("rejects returning out itself, non-objects and empty results", () => {
@@ -194,9 +206,7 @@ describe("hand-written and Python adaptors", () => {
       ref: "lib/adapt.py:teacher_adaptor",
     });
     expect(adaptorError(() => toAdaptorSpec({ python: "my_adaptors:adaptor" })).message).toContain("my_adaptors.py:adaptor");
-    expect(adaptorError(() => toAdaptorSpec({ python: "a.py:f", extra: 1 } as unknown as { python: string })).message).toContain(
-      "extra",
-    );
+    expect(adaptorError(() => toAdaptorSpec({ python: "a.py:f", extra: 1 } as unknown as { python: string })).message).toContain("extra");
   });
 
   it("rejects anything else", () => {

@@ -177,11 +177,7 @@ describe("nGramSampling", () => {
     const lengths = new Map<number, number>();
     for (let trial = 0; trial < 5000; trial++) {
       const span = nGramSampling(tokens, { rng });
-      const ok =
-        [1, 2, 3, 4, 5].includes(span.length) &&
-        span.every((t, k) => t === span[0]! + k) &&
-        span[0]! >= 0 &&
-        span.at(-1)! < 12;
+      const ok = [1, 2, 3, 4, 5].includes(span.length) && span.every((t, k) => t === span[0]! + k) && span[0]! >= 0 && span.at(-1)! < 12;
       if (!ok) expect.fail(`not a contiguous span of length 1..5: [${span.join(", ")}]`);
       lengths.set(span.length, (lengths.get(span.length) ?? 0) + 1);
     }

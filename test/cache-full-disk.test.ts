@@ -78,7 +78,7 @@ afterAll(() => {
 });
 
 describe("teacher cache on a full disk", () => {
-  it('raises CacheWriteError naming the folder and the cause, leaves no temporary file, keeps what was written readable', async () => {
+  it("raises CacheWriteError naming the folder and the cause, leaves no temporary file, keeps what was written readable", async () => {
     const dir = join(await smallDisk(), "cache");
     const cache = await TeacherCache.open({ dir, memoryBytes: 0, fingerprintParts: parts });
     const { batches, error } = await fillUntilFull(cache);
@@ -128,7 +128,9 @@ describe("teacher cache on a full disk", () => {
     const dir = join(await smallDisk(true), "cache");
     const err = await TeacherCache.open({ dir, fingerprintParts: parts }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CacheWriteError);
-    expect((err as Error).message).toMatch(new RegExp(`^Teacher cache ${dir}: cannot write (manifest\\.json|records\\.bin): no space left`));
+    expect((err as Error).message).toMatch(
+      new RegExp(`^Teacher cache ${dir}: cannot write (manifest\\.json|records\\.bin): no space left`),
+    );
     expect(leftovers(dir)).toEqual([]);
     const cache = await TeacherCache.open({ dir, fingerprintParts: parts, onWriteError: "continue" });
     expect(console.warn).toHaveBeenCalledTimes(1);

@@ -49,7 +49,10 @@ const BOUND_HEADER = HEADER + 64;
 function sample(dtype: DType, shape: number[]): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const fraction = dtype.includes("float") ? 0.5 : 0;
-  return Tensor.from(Array.from({ length: n }, (_, i) => (i % 7) - 3 + fraction), dtype).reshape(shape);
+  return Tensor.from(
+    Array.from({ length: n }, (_, i) => (i % 7) - 3 + fraction),
+    dtype,
+  ).reshape(shape);
 }
 
 const parts = (over: Partial<FingerprintParts> = {}): FingerprintParts => ({
@@ -185,7 +188,10 @@ describe("DiskStore", () => {
   it("survives reopen and keeps the newest value of a key", async () => {
     const store = await DiskStore.open(dir);
     await store.put("a", bytes(1, 2, 3));
-    await store.putMany([["b", bytes(4)], ["a", bytes(5, 6)]]);
+    await store.putMany([
+      ["b", bytes(4)],
+      ["a", bytes(5, 6)],
+    ]);
     expect(await store.get("a")).toEqual(bytes(5, 6));
     await store.close();
     const again = await DiskStore.open(dir);
@@ -220,10 +226,16 @@ describe("DiskStore", () => {
 
   it("scans only the tail when records were appended after the last index write", async () => {
     const store = await DiskStore.open(dir);
-    await store.putMany([["a", bytes(1)], ["b", bytes(2)]]);
+    await store.putMany([
+      ["a", bytes(1)],
+      ["b", bytes(2)],
+    ]);
     await store.flush();
     await copyFile(join(dir, INDEX_FILE), join(dir, "old-index"));
-    await store.putMany([["c", bytes(3)], ["d", payloadOf(4)]]);
+    await store.putMany([
+      ["c", bytes(3)],
+      ["d", payloadOf(4)],
+    ]);
     await store.close();
     // as if the run stopped before flushing, in the middle of writing "d"
     await copyFile(join(dir, "old-index"), join(dir, INDEX_FILE));
@@ -420,7 +432,9 @@ describe("records bound to their teacher", () => {
       const err = await wrongRowsServed(b).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CacheMismatchError);
       expect((err as Error).message).toContain(`Teacher cache ${b} `);
-      expect((err as Error).message).toMatch(/records\.bin holds the records of another cache \(fingerprint [0-9a-f]{16}…; this folder's is/);
+      expect((err as Error).message).toMatch(
+        /records\.bin holds the records of another cache \(fingerprint [0-9a-f]{16}…; this folder's is/,
+      );
       expect((err as Error).message).toContain("rebuild: true");
     }
     expect(await wrongRowsServed(b, { rebuild: true })).toBe(0);
@@ -439,7 +453,11 @@ describe("records bound to their teacher", () => {
     expect(dataA.length).toBe(dataB.length); // same keys, same shapes: frames at the same offsets
     const frame = (dataB.length - BOUND_HEADER) / keys.length;
     // e2's frame replaced by teacher A's: index.bin still points at it
-    const spliced = Buffer.concat([dataB.subarray(0, BOUND_HEADER + 2 * frame), dataA.subarray(BOUND_HEADER + 2 * frame, BOUND_HEADER + 3 * frame), dataB.subarray(BOUND_HEADER + 3 * frame)]);
+    const spliced = Buffer.concat([
+      dataB.subarray(0, BOUND_HEADER + 2 * frame),
+      dataA.subarray(BOUND_HEADER + 2 * frame, BOUND_HEADER + 3 * frame),
+      dataB.subarray(BOUND_HEADER + 3 * frame),
+    ]);
     await writeFile(join(b, DATA_FILE), spliced);
     const cache = await TeacherCache.open({ dir: b, memoryBytes: 0, dtype: "float32", fingerprintParts: teacherB });
     expect(cache.openReport?.index).toBe("loaded");
@@ -499,16 +517,39 @@ describe("records bound to their teacher", () => {
 describe("example keys and rows", () => {
   const batch = (ids: number[][]): Record<string, Tensor> => ({
     input_ids: Tensor.from(ids, "int64"),
-    attention_mask: Tensor.from(ids.map((r) => r.map(() => 1)), "int64"),
+    attention_mask: Tensor.from(
+      ids.map((r) => r.map(() => 1)),
+      "int64",
+    ),
     scale: Tensor.from(2), // not batched: part of every key
   });
 
   it("are stable, differ between rows, and follow content, not position", () => {
-    const a = exampleKeys(batch([[1, 2, 3], [4, 5, 6], [1, 2, 4]]));
-    expect(a).toEqual(exampleKeys(batch([[1, 2, 3], [4, 5, 6], [1, 2, 4]])));
+    const a = exampleKeys(
+      batch([
+        [1, 2, 3],
+        [4, 5, 6],
+        [1, 2, 4],
+      ]),
+    );
+    expect(a).toEqual(
+      exampleKeys(
+        batch([
+          [1, 2, 3],
+          [4, 5, 6],
+          [1, 2, 4],
+        ]),
+      ),
+    );
     expect(new Set(a).size).toBe(3);
     for (const k of a) expect(k).toMatch(/^h:[0-9a-f]{32}$/);
-    const b = exampleKeys(batch([[4, 5, 6], [1, 2, 3], [7, 7, 7]]));
+    const b = exampleKeys(
+      batch([
+        [4, 5, 6],
+        [1, 2, 3],
+        [7, 7, 7],
+      ]),
+    );
     expect(b[0]).toBe(a[1]);
     expect(b[1]).toBe(a[0]);
     expect(exampleKeys({ ...batch([[1, 2, 3]]), scale: Tensor.from(3) })[0]).not.toBe(a[0]);

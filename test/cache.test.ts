@@ -1,7 +1,16 @@
 import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { BasicDistiller, CacheMismatchError, CacheWriteError, DistillCache, MultiTeacherDistiller, Tensor, Worker, seededRng } from "../src/index.js";
+import {
+  BasicDistiller,
+  CacheMismatchError,
+  CacheWriteError,
+  DistillCache,
+  MultiTeacherDistiller,
+  Tensor,
+  Worker,
+  seededRng,
+} from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 import { canMountSmallDisk, mountSmallDisk } from "./helpers/small-disk.js";
 
@@ -18,15 +27,27 @@ function epochBatches(epoch: number, batchSize = 4): Array<Record<string, Tensor
   for (let k = 0; k < order.length; k += batchSize) {
     const rows = order.slice(k, k + batchSize).map((i) => examples[i]!);
     out.push({
-      input_ids: Tensor.from(rows.map((r) => r.ids), "int64"),
-      attention_mask: Tensor.from(rows.map((r) => r.ids.map(() => 1n)), "int64"),
-      labels: Tensor.from(rows.map((r) => r.label), "int64"),
+      input_ids: Tensor.from(
+        rows.map((r) => r.ids),
+        "int64",
+      ),
+      attention_mask: Tensor.from(
+        rows.map((r) => r.ids.map(() => 1n)),
+        "int64",
+      ),
+      labels: Tensor.from(
+        rows.map((r) => r.label),
+        "int64",
+      ),
     });
   }
   return out;
 }
 function lines(dir: string): Array<{ total: number; terms: Record<string, number>; counters?: Record<string, number> }> {
-  return readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  return readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 }
 const logits = (_b: any, o: any) => ({ logits: o.logits, losses: o.loss });
 
@@ -46,7 +67,13 @@ describe("teacher-output cache (real worker)", () => {
     tmp.cleanup();
   });
 
-  async function distil(name: string, teacherCache: unknown, numEpochs = 2, data = epochBatches, trainConfig: Record<string, unknown> = {}) {
+  async function distil(
+    name: string,
+    teacherCache: unknown,
+    numEpochs = 2,
+    data = epochBatches,
+    trainConfig: Record<string, unknown> = {},
+  ) {
     const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
     const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     const outputDir = join(tmp.path, name);
@@ -101,7 +128,13 @@ describe("teacher-output cache (real worker)", () => {
       const batches = epochBatches(0);
       const last = batches[batches.length - 1]!;
       const [rows, length] = last.input_ids!.shape as [number, number];
-      batches[batches.length - 1] = { ...last, input_ids: Tensor.from(Array.from({ length: rows }, () => Array.from({ length }, () => 99999n)), "int64") };
+      batches[batches.length - 1] = {
+        ...last,
+        input_ids: Tensor.from(
+          Array.from({ length: rows }, () => Array.from({ length }, () => 99999n)),
+          "int64",
+        ),
+      };
       return epoch === 0 ? batches : batches.reverse();
     };
     const err = await distil("broken-cached", {}, 2, broken, { ckptEpochFrequency: 100 }).catch((e: unknown) => e);
@@ -140,10 +173,12 @@ describe("teacher-output cache (real worker)", () => {
     const err = await DistillCache.open({ teachers: changed, adaptorT: logits, dir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CacheMismatchError);
     expect((err as Error).message).toMatch(/teacher weights changed/);
-    const err2 = await DistillCache.open({ teachers: teacher, adaptorT: (_b: any, o: any) => ({ logits: o[0] }), dir }).catch((e: unknown) => e);
+    const err2 = await DistillCache.open({ teachers: teacher, adaptorT: (_b: any, o: any) => ({ logits: o[0] }), dir }).catch(
+      (e: unknown) => e,
+    );
     expect((err2 as Error).message).toMatch(/adaptor changed/);
     const rebuilt = await DistillCache.open({ teachers: changed, adaptorT: logits, dir, rebuild: true });
-    expect((await rebuilt.store.getBatch(rebuilt.store.keys(epochBatches(0)[0]!)))).toBeNull();
+    expect(await rebuilt.store.getBatch(rebuilt.store.keys(epochBatches(0)[0]!))).toBeNull();
     await rebuilt.close();
     await Promise.all([teacher.dispose(), changed.dispose()]);
   });
@@ -154,7 +189,10 @@ describe("teacher-output cache (real worker)", () => {
     const teacherB = await worker.loadModel({ path: otherDir, task: "sequence-classification" });
     const dirA = join(tmp.path, "copy-a");
     const dirB = join(tmp.path, "copy-b");
-    for (const [teachers, dir] of [[teacherA, dirA], [teacherB, dirB]] as const) {
+    for (const [teachers, dir] of [
+      [teacherA, dirA],
+      [teacherB, dirB],
+    ] as const) {
       const cache = await DistillCache.open({ teachers, adaptorT: logits, dir });
       await cache.fill({ data: epochBatches(0) });
       await cache.close();
@@ -162,7 +200,9 @@ describe("teacher-output cache (real worker)", () => {
     for (const f of ["records.bin", "index.bin"]) copyFileSync(join(dirA, f), join(dirB, f));
     const err = await DistillCache.open({ teachers: teacherB, adaptorT: logits, dir: dirB }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CacheMismatchError);
-    expect((err as Error).message).toContain(`Teacher cache ${dirB} was filled for other settings: records.bin holds the records of another cache`);
+    expect((err as Error).message).toContain(
+      `Teacher cache ${dirB} was filled for other settings: records.bin holds the records of another cache`,
+    );
     const rebuilt = await DistillCache.open({ teachers: teacherB, adaptorT: logits, dir: dirB, rebuild: true });
     const all = epochBatches(0, N)[0]!;
     const keys = rebuilt.store.keys(all);
@@ -176,39 +216,42 @@ describe("teacher-output cache (real worker)", () => {
     await Promise.all([teacherA.dispose(), teacherB.dispose()]);
   });
 
-  it.skipIf(!canMountSmallDisk(tmp.path))("a full disk while training: CacheWriteError naming the folder, or one warning and the live run's losses", async () => {
-    // a 3-page tmpfs: manifest.json, records.bin and index.bin take a page each, records.bin filled to 43 bytes short
-    // of its page, so the first record written while training needs a page that is not there
-    const disk = mountSmallDisk(tmp.path, "full-disk", 3 * 4096)!;
-    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
-    try {
-      const dir = join(disk.path, "cache");
-      const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-      const cache = await DistillCache.open({ teachers: teacher, adaptorT: logits, dir, temperature: 2 });
-      await cache.store.putBatch(["pad"], [Tensor.zeros([1, 987], "float32")]);
-      await cache.close();
-      await teacher.dispose();
-      expect(statSync(join(dir, "records.bin")).size).toBe(4096 - 43);
-      expect(() => writeFileSync(join(disk.path, "probe"), "x")).toThrow(/ENOSPC/);
+  it.skipIf(!canMountSmallDisk(tmp.path))(
+    "a full disk while training: CacheWriteError naming the folder, or one warning and the live run's losses",
+    async () => {
+      // a 3-page tmpfs: manifest.json, records.bin and index.bin take a page each, records.bin filled to 43 bytes short
+      // of its page, so the first record written while training needs a page that is not there
+      const disk = mountSmallDisk(tmp.path, "full-disk", 3 * 4096)!;
+      const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+      try {
+        const dir = join(disk.path, "cache");
+        const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+        const cache = await DistillCache.open({ teachers: teacher, adaptorT: logits, dir, temperature: 2 });
+        await cache.store.putBatch(["pad"], [Tensor.zeros([1, 987], "float32")]);
+        await cache.close();
+        await teacher.dispose();
+        expect(statSync(join(dir, "records.bin")).size).toBe(4096 - 43);
+        expect(() => writeFileSync(join(disk.path, "probe"), "x")).toThrow(/ENOSPC/);
 
-      const err = await distil("full-raise", { dir }, 1).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(CacheWriteError);
-      expect((err as Error).message).toContain(`Teacher cache ${dir}: cannot write records.bin: no space left on device (ENOSPC)`);
-      expect(readdirSync(dir).sort()).toEqual(["index.bin", "manifest.json", "records.bin"]);
+        const err = await distil("full-raise", { dir }, 1).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(CacheWriteError);
+        expect((err as Error).message).toContain(`Teacher cache ${dir}: cannot write records.bin: no space left on device (ENOSPC)`);
+        expect(readdirSync(dir).sort()).toEqual(["index.bin", "manifest.json", "records.bin"]);
 
-      const cached = await distil("full-continue", { dir, onWriteError: "continue" }, 1);
-      const cacheWarnings = warn.mock.calls.filter(([m]) => String(m).includes("teacher cache"));
-      expect(cacheWarnings).toHaveLength(1);
-      expect(String(cacheWarnings[0]![0])).toContain(`teacher cache ${dir}: cannot write records.bin: no space left on device`);
-      expect(readdirSync(dir).sort()).toEqual(["index.bin", "manifest.json", "records.bin"]);
-      const live = await distil("full-live", false, 1);
-      expect(lines(cached).map((l) => l.total)).toEqual(lines(live).map((l) => l.total));
-      expect(lines(cached).at(-1)!.counters!.teacherForwards).toBe(6);
-    } finally {
-      warn.mockRestore();
-      disk.release();
-    }
-  });
+        const cached = await distil("full-continue", { dir, onWriteError: "continue" }, 1);
+        const cacheWarnings = warn.mock.calls.filter(([m]) => String(m).includes("teacher cache"));
+        expect(cacheWarnings).toHaveLength(1);
+        expect(String(cacheWarnings[0]![0])).toContain(`teacher cache ${dir}: cannot write records.bin: no space left on device`);
+        expect(readdirSync(dir).sort()).toEqual(["index.bin", "manifest.json", "records.bin"]);
+        const live = await distil("full-live", false, 1);
+        expect(lines(cached).map((l) => l.total)).toEqual(lines(live).map((l) => l.total));
+        expect(lines(cached).at(-1)!.counters!.teacherForwards).toBe(6);
+      } finally {
+        warn.mockRestore();
+        disk.release();
+      }
+    },
+  );
 
   it("precompute pass, then training with zero teacher forwards; float16 storage within rounding", async () => {
     const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
@@ -250,7 +293,10 @@ describe("teacher-output cache (real worker)", () => {
     let ref = 0;
     t.forEach((row, i) => {
       const lp = logSoftmax(row, 2);
-      const order = lp.map((v, j) => [v, j] as const).sort((x, y) => y[0] - x[0]).slice(0, 2);
+      const order = lp
+        .map((v, j) => [v, j] as const)
+        .sort((x, y) => y[0] - x[0])
+        .slice(0, 2);
       expect((indices!.toArray() as number[][])[i]).toEqual(order.map(([, j]) => j));
       (values!.toArray() as number[][])[i]!.forEach((v, k) => expect(v).toBeCloseTo(order[k]![0], 6));
       const p = order.map(([v]) => Math.exp(v));

@@ -10,7 +10,10 @@ function makeBatch(seed: number): Record<string, Tensor> {
   const ids = Array.from({ length: 2 }, (_, i) => Array.from({ length: 6 }, (_, j) => BigInt(1 + ((seed * 31 + i * 7 + j * 13) % 99))));
   return {
     input_ids: Tensor.from(ids, "int64"),
-    attention_mask: Tensor.from(ids.map((r) => r.map(() => 1n)), "int64"),
+    attention_mask: Tensor.from(
+      ids.map((r) => r.map(() => 1n)),
+      "int64",
+    ),
     labels: Tensor.from([BigInt(seed % 3), 1n], "int64"),
   };
 }
@@ -57,7 +60,11 @@ describe("checkpoint writes on a full disk (real worker)", () => {
   async function train(outputDir: string, options: Partial<LoopOptions>): Promise<unknown> {
     const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     try {
-      return await new BasicTrainer({ trainConfig: { outputDir, device: "cpu", seed: 1, ckptSteps: 1 }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) })
+      return await new BasicTrainer({
+        trainConfig: { outputDir, device: "cpu", seed: 1, ckptSteps: 1 },
+        model,
+        adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+      })
         .train({ optimizer: { lr: 1e-3 }, data, numSteps: 3, progress: false, ...options })
         .catch((e: unknown) => e);
     } finally {
@@ -74,7 +81,8 @@ describe("checkpoint writes on a full disk (real worker)", () => {
     // room for one checkpoint and a half: gs1 fits, gs2 runs out of space
     const size = Math.ceil((checkpointBytes * 1.5) / 4096) * 4096;
     const mount = await execa("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", disk], { reject: false });
-    if (mount.exitCode !== 0) ctx.skip(`cannot mount a tmpfs here (${mount.stderr.trim()}); the ENOSPC injection test covers the write path`);
+    if (mount.exitCode !== 0)
+      ctx.skip(`cannot mount a tmpfs here (${mount.stderr.trim()}); the ENOSPC injection test covers the write path`);
     mounted = disk;
     const err = await train(disk, {});
     expect(err).toBeInstanceOf(CheckpointWriteError);

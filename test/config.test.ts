@@ -58,9 +58,7 @@ describe("TrainingConfig", () => {
   });
 
   it("names the path, the received value and what is allowed", () => {
-    const e = errorOf(() =>
-      TrainingConfig.parse({ gradientAccumulationSteps: 0, mixedPrecision: "fp32", seed: 1.5, logDir: 3 }),
-    );
+    const e = errorOf(() => TrainingConfig.parse({ gradientAccumulationSteps: 0, mixedPrecision: "fp32", seed: 1.5, logDir: 3 }));
     expect(e.message).toContain("gradientAccumulationSteps: received 0; expected an integer >= 1");
     expect(e.message).toContain('mixedPrecision: received "fp32"; expected one of "no", "fp16", "bf16"');
     expect(e.message).toContain("seed: received 1.5; expected an integer or null");
@@ -229,7 +227,10 @@ describe("DistillationConfig", () => {
       [{ type: "flsw", beta: 1, gamma: 2 }, flsw],
       [["cwsm", 0.5], { type: "cwsm", beta: 0.5 }],
       [["cwsm", { beta: 0.5 }], { type: "cwsm", beta: 0.5 }],
-      [{ type: "cwsm", beta: 0.5 }, { type: "cwsm", beta: 0.5 }],
+      [
+        { type: "cwsm", beta: 0.5 },
+        { type: "cwsm", beta: 0.5 },
+      ],
       [{ type: "constant" }, { type: "constant" }],
     ];
     for (const [input, expected] of cases) {
@@ -245,14 +246,12 @@ describe("DistillationConfig", () => {
     expect(errorOf(() => DistillationConfig.parse({ temperatureScheduler: ["flsw", { beta: 1 }] })).message).toContain(
       "temperatureScheduler[1].gamma: missing",
     );
-    expect(errorOf(() => DistillationConfig.parse({ temperatureScheduler: ["kd", 1] })).message).toContain(
-      "temperatureScheduler[0]",
-    );
+    expect(errorOf(() => DistillationConfig.parse({ temperatureScheduler: ["kd", 1] })).message).toContain("temperatureScheduler[0]");
   });
 
   it("checks loss names against the known and registered ones", () => {
     const e = errorOf(() => DistillationConfig.parse({ kdLossType: "kld" }));
-    expect(e.message).toContain('kdLossType: received "kld"; unknown KD loss (did you mean \'kl\'?)');
+    expect(e.message).toContain("kdLossType: received \"kld\"; unknown KD loss (did you mean 'kl'?)");
     expect(e.message).toContain("allowed: ce, mse, kl, reverse_kl, jsd, tvd");
     for (const name of ["ce", "mse", "kl", "reverse_kl", "jsd", "tvd"]) {
       expect(DistillationConfig.parse({ kdLossType: name }).kdLossType).toBe(name);
@@ -268,7 +267,10 @@ describe("DistillationConfig", () => {
     registerLoss({ name: "my_match", kind: "match", python: "my_losses.py:my_match" });
     // a user loss's layer form is declared in Python (@loss(layers=...)) and checked by the worker
     expect(DistillationConfig.parse({ intermediateMatches: [{ ...match, loss: "my_match" }] }).intermediateMatches).toHaveLength(1);
-    expect(DistillationConfig.parse({ intermediateMatches: [{ ...match, loss: "my_match", layerT: [0, 1], layerS: [0, 1] }] }).intermediateMatches).toHaveLength(1);
+    expect(
+      DistillationConfig.parse({ intermediateMatches: [{ ...match, loss: "my_match", layerT: [0, 1], layerS: [0, 1] }] })
+        .intermediateMatches,
+    ).toHaveLength(1);
     expect(() => registerLoss({ name: "hidden_mse", kind: "match", python: "my_losses.py:mine" })).toThrow(
       "registerLoss: 'hidden_mse' is a built-in match loss; give your loss another name",
     );
@@ -285,20 +287,22 @@ describe("DistillationConfig", () => {
     );
     expect(e.message).toContain("intermediateMatches[0].layerS: received [0,1]; loss 'hidden_mse' takes one layer index");
     expect(
-      errorOf(() => DistillationConfig.parse({ intermediateMatches: [{ ...base, loss: "nst", layerT: [0], layerS: [0, 0] }] }))
-        .message,
+      errorOf(() => DistillationConfig.parse({ intermediateMatches: [{ ...base, loss: "nst", layerT: [0], layerS: [0, 0] }] })).message,
     ).toContain("intermediateMatches[0].layerT: received [0]; expected a layer index");
     expect(
       errorOf(() => DistillationConfig.parse({ intermediateMatches: [{ ...base, loss: "nst", layerT: [0, 1.5], layerS: [0, 0] }] }))
         .message,
     ).toContain("intermediateMatches[0].layerT[1]: received 1.5; expected an integer");
-    const ok = DistillationConfig.parse({ intermediateMatches: [{ ...base, loss: "attention_mse", feature: "attention", layerT: -1, layerS: -1 }] });
+    const ok = DistillationConfig.parse({
+      intermediateMatches: [{ ...base, loss: "attention_mse", feature: "attention", layerT: -1, layerS: -1 }],
+    });
     expect(ok.intermediateMatches[0]?.layerT).toBe(-1);
   });
 
   it("validates projections", () => {
     const base = { layerT: 0, layerS: 0, feature: "hidden", loss: "hidden_mse", weight: 1 };
-    const parseProj = (proj: unknown) => DistillationConfig.parse({ intermediateMatches: [{ ...base, proj }] }).intermediateMatches[0]?.proj;
+    const parseProj = (proj: unknown) =>
+      DistillationConfig.parse({ intermediateMatches: [{ ...base, proj }] }).intermediateMatches[0]?.proj;
     expect(parseProj(["tanh", 256, 768])).toEqual({ kind: "tanh", dimS: 256, dimT: 768, groupOptions: {} });
     expect(parseProj({ kind: "linear", dimS: 1, dimT: 2 })).toEqual({ kind: "linear", dimS: 1, dimT: 2, groupOptions: {} });
     expect(parseProj(null)).toBeNull();

@@ -27,7 +27,14 @@ afterAll(() => tmp.cleanup());
 function tweets(n: number): string {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(`@user${i}\tO`, "loves\tO", i % 2 ? "New\tB-geo-loc" : "Acme\tB-company", i % 2 ? "York\tI-geo-loc" : "Inc\tI-company", `#${i}\tO`, "");
+    out.push(
+      `@user${i}\tO`,
+      "loves\tO",
+      i % 2 ? "New\tB-geo-loc" : "Acme\tB-company",
+      i % 2 ? "York\tI-geo-loc" : "Inc\tI-company",
+      `#${i}\tO`,
+      "",
+    );
   }
   return out.join("\n");
 }
@@ -39,7 +46,11 @@ describe("CoNLL reader", () => {
     const corpus = readConll(path);
     expect(corpus.documents).toBe(1);
     expect(corpus.sentences).toHaveLength(10);
-    expect(corpus.sentences[1]).toEqual({ doc: 0, words: ["@user1", "loves", "New", "York", "#1"], tags: ["O", "O", "B-geo-loc", "I-geo-loc", "O"] });
+    expect(corpus.sentences[1]).toEqual({
+      doc: 0,
+      words: ["@user1", "loves", "New", "York", "#1"],
+      tags: ["O", "O", "B-geo-loc", "I-geo-loc", "O"],
+    });
     expect(corpus.labels).toEqual(["O", "B-company", "I-company", "B-geo-loc", "I-geo-loc"]);
     expect(conllLabels(corpus.sentences)).toEqual(corpus.labels);
     expect(tagIds(corpus.sentences[1]!.tags, corpus.labels)).toEqual([0, 0, 3, 4, 0]);
@@ -47,7 +58,8 @@ describe("CoNLL reader", () => {
   });
 
   it("reads CoNLL-2003's four columns (tag last, or a chosen column), documents by -DOCSTART-, and words with spaces in tab-separated files", () => {
-    const text = "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n\n-DOCSTART- -X- -X- O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n";
+    const text =
+      "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n\n-DOCSTART- -X- -X- O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n";
     const c = parseConll(text);
     expect(c.documents).toBe(2);
     expect(c.sentences.map((s) => [s.doc, s.tags])).toEqual([
@@ -98,9 +110,13 @@ describe("splits", () => {
       }
     })();
     expect(error).toBeInstanceOf(DataSplitError);
-    expect((error as Error).message).toMatch(/the data has 1 document \(a file without -DOCSTART- lines is one document\).*train 1, dev 0, test 0 documents; dev and test would be empty.*splitBySentence/);
+    expect((error as Error).message).toMatch(
+      /the data has 1 document \(a file without -DOCSTART- lines is one document\).*train 1, dev 0, test 0 documents; dev and test would be empty.*splitBySentence/,
+    );
     // three documents are still too few for 10 % dev and test
-    expect(() => splitByDocument({ sentences: oneDocument.sentences.map((s, i) => ({ ...s, doc: i % 3 })), documents: 3 })).toThrow(DataSplitError);
+    expect(() => splitByDocument({ sentences: oneDocument.sentences.map((s, i) => ({ ...s, doc: i % 3 })), documents: 3 })).toThrow(
+      DataSplitError,
+    );
     expect(() => splitByDocument({ sentences: [], documents: 0 })).toThrow(/no sentences/);
     expect(() => splitByDocument(oneDocument, { devFraction: 0.6, testFraction: 0.5 })).toThrow(/sum < 1/);
   });
@@ -130,7 +146,9 @@ describe("splits", () => {
 
   it("stratified splits refuse data too small for a part", () => {
     const items = [1, 2, 3].map((i) => ({ id: String(i), label: 0 }));
-    expect(() => splitStratified(items, (e) => String(e.label))).toThrow(/3 items are too few for dev 0.1 and test 0.1 \(train 3, dev 0, test 0; dev and test would be empty\)/);
+    expect(() => splitStratified(items, (e) => String(e.label))).toThrow(
+      /3 items are too few for dev 0.1 and test 0.1 \(train 3, dev 0, test 0; dev and test would be empty\)/,
+    );
     expect(splitStratified(items, (e) => String(e.label), { devFraction: 0, testFraction: 0 }).train).toHaveLength(3);
   });
 });
@@ -147,14 +165,21 @@ describe("labelled-text reader", () => {
       { id: "sms.tsv:4", text: "ok thanks", label: 0 },
     ]);
     expect(parseLabelledText("10\ta\n2\tb\n0\tc\n").labels).toEqual(["0", "2", "10"]);
-    expect(() => readLabelledText(path, { labels: ["ham", "spm"] })).toThrow(/sms\.tsv:2: label "spam" is not one of the labels given \(ham, spm\); did you mean "spm"/);
+    expect(() => readLabelledText(path, { labels: ["ham", "spm"] })).toThrow(
+      /sms\.tsv:2: label "spam" is not one of the labels given \(ham, spm\); did you mean "spm"/,
+    );
     expect(() => parseLabelledText("just text\n", {}, "x.tsv")).toThrow(/x\.tsv:1: expected a label in column 0 and a text in column 1/);
   });
 
   it("reads a header's named columns and JSON lines", () => {
     const sst = parseLabelledText("sentence\tlabel\ngreat film\t1\ndull\t0\n", { header: true, text: "sentence" }, "train.tsv");
-    expect(sst.examples.map((e) => [e.text, e.label])).toEqual([["great film", 1], ["dull", 0]]);
-    expect(() => parseLabelledText("sentence\tlabel\na\t1\n", { header: true }, "t.tsv")).toThrow(/t\.tsv:1: no column named "text" for the text in the header \(sentence, label\)/);
+    expect(sst.examples.map((e) => [e.text, e.label])).toEqual([
+      ["great film", 1],
+      ["dull", 0],
+    ]);
+    expect(() => parseLabelledText("sentence\tlabel\na\t1\n", { header: true }, "t.tsv")).toThrow(
+      /t\.tsv:1: no column named "text" for the text in the header \(sentence, label\)/,
+    );
     const three = parseLabelledText('{"text": "a", "label": 2}\n{"text": "b", "label": 0}\n{"text": "c", "label": 1}\n', {}, "d.jsonl");
     expect(three.labels).toEqual(["0", "1", "2"]);
     expect(three.examples.map((e) => e.label)).toEqual([2, 0, 1]);
@@ -167,7 +192,9 @@ describe("labelled-text reader", () => {
     expect(numClasses({ train: [ex(0)], dev: [ex(1)], test: [ex(0)], labels: ["a", "b", "c", "d"] })).toBe(4);
     expect(() => numClasses({ train: [ex(0)], dev: [], test: [ex(0)] })).toThrow(/data\.dev: no examples/);
     expect(() => numClasses({ train: [ex(0)], dev: [ex(0)], test: [ex(0)] })).toThrow(/at least 2 classes/);
-    expect(() => numClasses({ train: [ex(0), ex(3)], dev: [ex(1)], test: [ex(0)], labels: ["a", "b"] })).toThrow(/data\.train\[1\]\.label: 3 is not a class id in \[0, 2\) \(labels a, b\)/);
+    expect(() => numClasses({ train: [ex(0), ex(3)], dev: [ex(1)], test: [ex(0)], labels: ["a", "b"] })).toThrow(
+      /data\.train\[1\]\.label: 3 is not a class id in \[0, 2\) \(labels a, b\)/,
+    );
     // the label type follows the class count
     const binary: TextExample<2> = { id: "x", text: "y", label: 1 };
     const three: ClassId<3>[] = [0, 1, 2];

@@ -49,7 +49,8 @@ describe("sentiment data", () => {
     for (const part of [a.dev, a.test]) {
       const positives = part.filter((e) => e.label === 1).length;
       expect(Math.abs(positives / part.length - 0.5)).toBeLessThan(0.02);
-      for (const source of ["amazon", "imdb", "yelp"]) expect(Math.abs(part.filter((e) => e.source === source).length - part.length / 3)).toBeLessThanOrEqual(3);
+      for (const source of ["amazon", "imdb", "yelp"])
+        expect(Math.abs(part.filter((e) => e.source === source).length - part.length / 3)).toBeLessThanOrEqual(3);
     }
     const texts = new Set(a.train.map((e) => normalizeSentence(e.text)));
     expect(a.test.some((e) => texts.has(normalizeSentence(e.text)))).toBe(false);
@@ -116,7 +117,15 @@ describe.skipIf(!existsSync(WIKIGOLD))("WikiGold reader", () => {
 
 describe("BIO, metrics and batching", () => {
   it("turns IO tags into BIO and reads entities as conlleval does", () => {
-    expect(ioToBio(["I-PER", "I-PER", "O", "I-LOC", "I-ORG", "I-ORG", "B-ORG"])).toEqual(["B-PER", "I-PER", "O", "B-LOC", "B-ORG", "I-ORG", "B-ORG"]);
+    expect(ioToBio(["I-PER", "I-PER", "O", "I-LOC", "I-ORG", "I-ORG", "B-ORG"])).toEqual([
+      "B-PER",
+      "I-PER",
+      "O",
+      "B-LOC",
+      "B-ORG",
+      "I-ORG",
+      "B-ORG",
+    ]);
     const parsed = parseWikiGold("-DOCSTART- O\n\nJohn I-PER\nSmith I-PER\nsaw O\nParis I-LOC\n\n-DOCSTART- O\n\nHi O\n");
     expect(parsed.documents).toBe(2);
     expect(parseWikiGold("a O\n\n-DOCSTART- O\n\nb I-PER\n\n-DOCSTART- O\n").sentences.map((x) => x.doc)).toEqual([0, 1]);
@@ -133,8 +142,14 @@ describe("BIO, metrics and batching", () => {
   });
 
   it("scores entities by exact span and type", () => {
-    const gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]];
-    const pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-ORG", "B-MISC"]];
+    const gold = [
+      ["B-PER", "I-PER", "O", "B-LOC"],
+      ["B-ORG", "O"],
+    ];
+    const pred = [
+      ["B-PER", "I-PER", "O", "B-ORG"],
+      ["B-ORG", "B-MISC"],
+    ];
     const f = entityF1(gold, pred);
     expect([f.correct, f.predicted, f.support]).toEqual([2, 4, 3]);
     expect(f.precision).toBeCloseTo(0.5);
@@ -144,27 +159,68 @@ describe("BIO, metrics and batching", () => {
     expect(f.perType.LOC!.recall).toBe(0);
     expect(entityF1(gold, gold).f1).toBe(1);
     expect(accuracy([1, 0, 1], [1, 1, 1])).toBeCloseTo(2 / 3);
-    expect(argmax(Tensor.from([[0.1, 0.9], [2, -1], [0, 0]], "float32"))).toEqual([1, 0, 0]);
+    expect(
+      argmax(
+        Tensor.from(
+          [
+            [0.1, 0.9],
+            [2, -1],
+            [0, 0],
+          ],
+          "float32",
+        ),
+      ),
+    ).toEqual([1, 0, 0]);
     expect(median([5, 1, 3])).toBe(3);
     expect(median([4, 1, 3, 2])).toBe(2.5);
   });
 
   it("selects rows, trims the padding, plans shuffled and bucketed batches", () => {
-    const ids = Tensor.from([[1n, 5n, 2n, 0n, 0n], [1n, 6n, 7n, 8n, 2n], [1n, 2n, 0n, 0n, 0n]], "int64");
-    const mask = Tensor.from([[1n, 1n, 1n, 0n, 0n], [1n, 1n, 1n, 1n, 1n], [1n, 1n, 0n, 0n, 0n]], "int64");
+    const ids = Tensor.from(
+      [
+        [1n, 5n, 2n, 0n, 0n],
+        [1n, 6n, 7n, 8n, 2n],
+        [1n, 2n, 0n, 0n, 0n],
+      ],
+      "int64",
+    );
+    const mask = Tensor.from(
+      [
+        [1n, 1n, 1n, 0n, 0n],
+        [1n, 1n, 1n, 1n, 1n],
+        [1n, 1n, 0n, 0n, 0n],
+      ],
+      "int64",
+    );
     const enc = { input_ids: ids, attention_mask: mask, labels: labelTensor([0, 1, 1]) };
     const b = selectRows(enc, [2, 0]);
-    expect(b.input_ids!.toArray()).toEqual([[1, 2, 0], [1, 5, 2]]);
+    expect(b.input_ids!.toArray()).toEqual([
+      [1, 2, 0],
+      [1, 5, 2],
+    ]);
     expect(b.attention_mask!.shape).toEqual([2, 3]);
     expect(b.labels!.toArray()).toEqual([1, 0]);
     expect(selectRows(enc, [1]).input_ids!.shape).toEqual([1, 5]);
     expect(rowLengths(mask)).toEqual([3, 5, 2]);
-    const plan = batchPlan(103, { batchSize: 10, rng: seededRng(1), lengths: Array.from({ length: 103 }, (_, i) => i % 17), bucketPool: 3 });
+    const plan = batchPlan(103, {
+      batchSize: 10,
+      rng: seededRng(1),
+      lengths: Array.from({ length: 103 }, (_, i) => i % 17),
+      bucketPool: 3,
+    });
     expect(plan.flat().sort((x, y) => x - y)).toEqual(Array.from({ length: 103 }, (_, i) => i));
-    expect(plan).toEqual(batchPlan(103, { batchSize: 10, rng: seededRng(1), lengths: Array.from({ length: 103 }, (_, i) => i % 17), bucketPool: 3 }));
+    expect(plan).toEqual(
+      batchPlan(103, { batchSize: 10, rng: seededRng(1), lengths: Array.from({ length: 103 }, (_, i) => i % 17), bucketPool: 3 }),
+    );
     expect(batchPlan(5, { batchSize: 2 })).toEqual([[0, 1], [2, 3], [4]]);
-    expect(batchPlan(5, { batchSize: 2, dropLast: true })).toEqual([[0, 1], [2, 3]]);
-    expect(makeBatches(enc, { batchSize: 2 }).map((x) => x.input_ids!.shape)).toEqual([[2, 5], [1, 2]]);
+    expect(batchPlan(5, { batchSize: 2, dropLast: true })).toEqual([
+      [0, 1],
+      [2, 3],
+    ]);
+    expect(makeBatches(enc, { batchSize: 2 }).map((x) => x.input_ids!.shape)).toEqual([
+      [2, 5],
+      [1, 2],
+    ]);
   });
 });
 
@@ -211,7 +267,10 @@ describe("demo pieces (real worker)", () => {
     expect([tok.padTokenId, tok.clsTokenId, tok.sepTokenId]).toEqual([0, 2, 3]);
     const enc = await tok.encode(["good food", "playing"]);
     expect(enc.input_ids!.dtype).toBe("int64");
-    expect(enc.input_ids!.toArray()).toEqual([[2, 5, 6, 3], [2, 9, 10, 3]]);
+    expect(enc.input_ids!.toArray()).toEqual([
+      [2, 5, 6, 3],
+      [2, 9, 10, 3],
+    ]);
     const cut = await tok.encode(["good food good food"], { maxLength: 4, padding: "max_length" });
     expect(cut.input_ids!.toArray()).toEqual([[2, 5, 6, 3]]);
     const words = await tok.encodeWords([["New", "York", "playing"]], [[1, 2, 0]]);

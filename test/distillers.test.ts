@@ -15,16 +15,32 @@ import {
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 function ids(seed: number, n: number, len: number, vocab = 100): Tensor {
-  return Tensor.from(Array.from({ length: n }, (_, i) => Array.from({ length: len }, (_, j) => BigInt(1 + ((seed * 17 + i * 7 + j * 13) % (vocab - 1))))), "int64");
+  return Tensor.from(
+    Array.from({ length: n }, (_, i) => Array.from({ length: len }, (_, j) => BigInt(1 + ((seed * 17 + i * 7 + j * 13) % (vocab - 1))))),
+    "int64",
+  );
 }
 function mask(n: number, len: number): Tensor {
-  return Tensor.from(Array.from({ length: n }, (_, i) => Array.from({ length: len }, (_, j) => (j < len - (i % 3) ? 1n : 0n))), "int64");
+  return Tensor.from(
+    Array.from({ length: n }, (_, i) => Array.from({ length: len }, (_, j) => (j < len - (i % 3) ? 1n : 0n))),
+    "int64",
+  );
 }
 function batch(seed: number, n = 4, len = 8, vocab = 100): Record<string, Tensor> {
-  return { input_ids: ids(seed, n, len, vocab), attention_mask: mask(n, len), labels: Tensor.from(Array.from({ length: n }, (_, i) => BigInt((seed + i) % 3)), "int64") };
+  return {
+    input_ids: ids(seed, n, len, vocab),
+    attention_mask: mask(n, len),
+    labels: Tensor.from(
+      Array.from({ length: n }, (_, i) => BigInt((seed + i) % 3)),
+      "int64",
+    ),
+  };
 }
 function metrics(dir: string): Array<{ step: number; terms: Record<string, number>; total: number }> {
-  return readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  return readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 }
 const full = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
 
@@ -94,7 +110,14 @@ ours = load_file(d["ckpt"] + "/model.safetensors"); pj = load_file(d["ckpt"] + "
 diff = max(float((ours[k] - v).abs().max()) for k, v in s.state_dict().items() if k in ours)
 pdiff = max(float((pj["0.weight"] - proj.weight).abs().max()), float((pj["0.bias"] - proj.bias).abs().max()))
 print(json.dumps({"kd": kd.item(), "hmse": hmse.item(), "mmd": mmd.item(), "hard": os_.loss.item(), "total": total.item(), "diff": diff, "pdiff": pdiff}))`,
-        [JSON.stringify({ t: wideTeacher, s: student, ckpt: join(outputDir, "gs1"), batch: Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v.toArray()])) })],
+        [
+          JSON.stringify({
+            t: wideTeacher,
+            s: student,
+            ckpt: join(outputDir, "gs1"),
+            batch: Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v.toArray()])),
+          }),
+        ],
       ),
     );
     expect(line!.terms.unweighted_kd_loss).toBeCloseTo(ref.kd, 6);
@@ -147,9 +170,15 @@ print(json.dumps({"kd": kd.item(), "hmse": hmse.item(), "mmd": mmd.item(), "hard
         adaptorT: full,
         adaptorS: full,
       }).train({ optimizer: { lr: 1e-3 }, data: [batch(1)], numEpochs: 1 });
-    await expect(run({ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 })).rejects.toThrow(/add proj: \["linear", 32, 48\]/);
-    await expect(run({ layerT: 9, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1, proj: ["linear", 32, 48] })).rejects.toThrow(/layerT.*out of range.*5 entries/s);
-    await expect(run({ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1, proj: ["linear", 30, 48] })).rejects.toThrow(/proj: dimS is 30/);
+    await expect(run({ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 })).rejects.toThrow(
+      /add proj: \["linear", 32, 48\]/,
+    );
+    await expect(run({ layerT: 9, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1, proj: ["linear", 32, 48] })).rejects.toThrow(
+      /layerT.*out of range.*5 entries/s,
+    );
+    await expect(run({ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1, proj: ["linear", 30, 48] })).rejects.toThrow(
+      /proj: dimS is 30/,
+    );
     await Promise.all([t.dispose(), s.dispose()]);
   });
 
@@ -180,7 +209,13 @@ with torch.no_grad():
 mean = (ls[0] + ls[1]) / 2
 kd = lambda t: float(-(F.softmax(t / 0.01, -1) * F.log_softmax(s / 0.01, -1)).sum(-1).mean())
 print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
-        [JSON.stringify({ teachers: [wideTeacher, t2], s: student, batch: Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v.toArray()])) })],
+        [
+          JSON.stringify({
+            teachers: [wideTeacher, t2],
+            s: student,
+            batch: Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v.toArray()])),
+          }),
+        ],
       ),
     );
     const [line] = metrics(outputDir);
@@ -239,7 +274,12 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
     const t = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
     const s = await worker.loadModel({ path: student, task: "sequence-classification" });
     const b = batch(3);
-    const given = Tensor.from([[4, 0, 0], [0, 4, 0], [0, 0, 4], [4, 0, 0]]);
+    const given = Tensor.from([
+      [4, 0, 0],
+      [0, 4, 0],
+      [0, 0, 4],
+      [4, 0, 0],
+    ]);
     const outputDir = join(tmp.path, "teacher-outputs");
     await new GeneralDistiller({
       trainConfig: { outputDir, device: "cpu" },
@@ -251,7 +291,7 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
     }).train({ optimizer: { lr: 1e-4 }, data: [{ ...b, teacherOutputs: { logits: given } }] as never, numEpochs: 1, preflight: false });
     // the reference uses the student's weights before the step
     const fresh = await worker.loadModel({ path: student, task: "sequence-classification" });
-    const sl = ((await fresh.predict(b)).logits!.toArray() as number[][]);
+    const sl = (await fresh.predict(b)).logits!.toArray() as number[][];
     const g = given.toArray() as number[][];
     const kd =
       sl.reduce((acc, row, i) => {
@@ -306,7 +346,9 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
       });
     await make("double_mse", "custom-ok").train({ optimizer: { lr: 1e-4 }, data: [batch(1)], numEpochs: 1 });
     expect(metrics(join(tmp.path, "custom-ok"))[0]!.terms.unweighted_kd_loss).toBeGreaterThan(0);
-    const err = await make("broken_kd", "custom-broken").train({ optimizer: { lr: 1e-4 }, data: [batch(1)], numEpochs: 1 }).catch((e: unknown) => e);
+    const err = await make("broken_kd", "custom-broken")
+      .train({ optimizer: { lr: 1e-4 }, data: [batch(1)], numEpochs: 1 })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkerError);
     expect((err as WorkerError).traceback).toMatch(/my_losses\.py.*custom loss exploded/s);
     await Promise.all([t.dispose(), s.dispose()]);
@@ -315,7 +357,11 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
 
 describe("MultiTask task sampling", () => {
   it("draws tasks ∝ size^tau within 3 standard deviations over 2,000 draws, reproducibly", async () => {
-    const data = { a: Array.from({ length: 40 }, () => ({})), b: Array.from({ length: 10 }, () => ({})), c: Array.from({ length: 90 }, () => ({})) };
+    const data = {
+      a: Array.from({ length: 40 }, () => ({})),
+      b: Array.from({ length: 10 }, () => ({})),
+      c: Array.from({ length: 90 }, () => ({})),
+    };
     for (const tau of [1, 0.5]) {
       const sampler = new TaskSampler(data as never, tau, 123);
       const counts: Record<string, number> = { a: 0, b: 0, c: 0 };

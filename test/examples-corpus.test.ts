@@ -39,7 +39,9 @@ const pickOne = <T>(xs: readonly T[], rng: ReturnType<typeof seededRng>): T => x
 
 /** Checkpoints of a run folder that still hold weights. */
 function withWeights(dir: string): string[] {
-  return readdirSync(dir).filter((d) => /^gs\d+$/.test(d) && readdirSync(join(dir, d)).some((f) => f.endsWith(".safetensors") || f.endsWith(".bin")));
+  return readdirSync(dir).filter(
+    (d) => /^gs\d+$/.test(d) && readdirSync(join(dir, d)).some((f) => f.endsWith(".safetensors") || f.endsWith(".bin")),
+  );
 }
 
 describe("your own corpus (real worker)", () => {
@@ -61,7 +63,9 @@ describe("your own corpus (real worker)", () => {
       const lines: string[] = [];
       for (let i = 0; i < n; i++) {
         const cls = (["sport", "tech", "food"] as const)[i % 3]!;
-        lines.push(`${cls}\t${pickOne(WORDS.shared, rng)} ${pickOne(WORDS[cls], rng)} ${pickOne(WORDS.shared, rng)} ${pickOne(WORDS[cls], rng)}`);
+        lines.push(
+          `${cls}\t${pickOne(WORDS.shared, rng)} ${pickOne(WORDS[cls], rng)} ${pickOne(WORDS.shared, rng)} ${pickOne(WORDS[cls], rng)}`,
+        );
       }
       writeFileSync(join(tmp.path, name), lines.join("\n") + "\n");
       return join(tmp.path, name);
@@ -78,7 +82,12 @@ describe("your own corpus (real worker)", () => {
     s.timing.repeats = 1;
     const runDir = join(tmp.path, "classification");
     const lines: string[] = [];
-    const summary = await classificationMain([...files, "--run-dir", runDir, "--teacher", encoder], { worker, settings: s, log: (l) => void lines.push(l), progress: false });
+    const summary = await classificationMain([...files, "--run-dir", runDir, "--teacher", encoder], {
+      worker,
+      settings: s,
+      log: (l) => void lines.push(l),
+      progress: false,
+    });
     expect(summary.dataset).toMatchObject({ name: "train.tsv, dev.tsv, test.tsv", train: 48, dev: 9, test: 9, classes: 3 });
     expect(lines[0]).toMatch(/data: train\.tsv, dev\.tsv, test\.tsv, 3 classes \(food, sport, tech\) → train 48, dev 9, test 9/);
     const config = JSON.parse(readFileSync(join(runDir, summary.studentCheckpoint, "config.json"), "utf8"));
@@ -96,7 +105,24 @@ describe("your own corpus (real worker)", () => {
       const who = pickOne(WORDS.person, rng);
       const where = pickOne(WORDS.place, rng);
       // tab-separated, lower-case types with a dash (as in Twitter NER corpora); IO tags on "new york"
-      const tokens = i % 2 ? [[who, "B-person"], ["met", "O"], ["a", "O"], ["team", "O"], ["in", "O"], [where, "B-geo-loc"]] : [["the", "O"], ["new", "I-geo-loc"], ["york", "I-geo-loc"], ["team", "O"], ["loves", "O"], [who, "I-person"]];
+      const tokens =
+        i % 2
+          ? [
+              [who, "B-person"],
+              ["met", "O"],
+              ["a", "O"],
+              ["team", "O"],
+              ["in", "O"],
+              [where, "B-geo-loc"],
+            ]
+          : [
+              ["the", "O"],
+              ["new", "I-geo-loc"],
+              ["york", "I-geo-loc"],
+              ["team", "O"],
+              ["loves", "O"],
+              [who, "I-person"],
+            ];
       sentences.push(tokens.map(([w, t]) => `${w}\t${t}`).join("\n"));
     }
     const file = join(tmp.path, "tweets.conll");
@@ -111,10 +137,20 @@ describe("your own corpus (real worker)", () => {
     ];
     const runDir = join(tmp.path, "ner");
     const lines: string[] = [];
-    const summary = await nerMain([file, "--run-dir", runDir, "--teacher", encoder], { worker, settings: s, log: (l) => void lines.push(l) });
+    const summary = await nerMain([file, "--run-dir", runDir, "--teacher", encoder], {
+      worker,
+      settings: s,
+      log: (l) => void lines.push(l),
+    });
     if (!("rows" in summary)) throw new Error("expected a full run");
     expect(lines.some((l) => /warning: splitByDocument: the data has 1 document .*splitting by sentence instead/.test(l))).toBe(true);
-    expect(summary.dataset).toMatchObject({ name: "tweets.conll", train: 32, dev: 4, test: 4, labels: ["O", "B-geo-loc", "I-geo-loc", "B-person", "I-person"] });
+    expect(summary.dataset).toMatchObject({
+      name: "tweets.conll",
+      train: 32,
+      dev: 4,
+      test: 4,
+      labels: ["O", "B-geo-loc", "I-geo-loc", "B-person", "I-person"],
+    });
     expect(summary.dataset.entities).toEqual({ person: 40, "geo-loc": 40 });
     const teacherMarker = JSON.parse(readFileSync(join(runDir, "teacher", "teacher.json"), "utf8"));
     const teacherConfig = JSON.parse(readFileSync(join(runDir, "teacher", teacherMarker.checkpoint, "config.json"), "utf8"));

@@ -19,8 +19,20 @@ describe("two-headed student (real worker)", () => {
   beforeAll(async () => {
     worker = await Worker.start({ device: "cpu" });
     dirs.base = await makeTinyBert(join(tmp.path, "base"), { arch: "BertModel", layers: 4, seed: 1, dropout: 0 });
-    dirs.sentiment = await makeTinyBert(join(tmp.path, "sentiment"), { arch: "BertForSequenceClassification", layers: 4, numLabels: 2, seed: 2, dropout: 0 });
-    dirs.ner = await makeTinyBert(join(tmp.path, "ner"), { arch: "BertForTokenClassification", layers: 4, numLabels: 9, seed: 3, dropout: 0 });
+    dirs.sentiment = await makeTinyBert(join(tmp.path, "sentiment"), {
+      arch: "BertForSequenceClassification",
+      layers: 4,
+      numLabels: 2,
+      seed: 2,
+      dropout: 0,
+    });
+    dirs.ner = await makeTinyBert(join(tmp.path, "ner"), {
+      arch: "BertForTokenClassification",
+      layers: 4,
+      numLabels: 9,
+      seed: 3,
+      dropout: 0,
+    });
   });
   afterAll(async () => {
     await worker?.close();
@@ -29,9 +41,16 @@ describe("two-headed student (real worker)", () => {
 
   const ids = (rows: number, len: number, seed: number) => {
     const rng = seededRng(seed);
-    return Tensor.from(Array.from({ length: rows }, () => Array.from({ length: len }, () => BigInt(1 + Math.floor(rng.random() * 98)))), "int64");
+    return Tensor.from(
+      Array.from({ length: rows }, () => Array.from({ length: len }, () => BigInt(1 + Math.floor(rng.random() * 98)))),
+      "int64",
+    );
   };
-  const mask = (rows: number, len: number) => Tensor.from(Array.from({ length: rows }, () => Array.from({ length: len }, () => 1n)), "int64");
+  const mask = (rows: number, len: number) =>
+    Tensor.from(
+      Array.from({ length: rows }, () => Array.from({ length: len }, () => 1n)),
+      "int64",
+    );
 
   it("copies a teacher's layers and heads: with all its layers it answers as that teacher does", async () => {
     const batch = { input_ids: ids(2, 5, 7), attention_mask: mask(2, 5) };
@@ -40,7 +59,10 @@ describe("two-headed student (real worker)", () => {
       [dirs.ner, "token-classification", "token_logits"],
       [dirs.sentiment, "sequence-classification", "sentence_logits"],
     ] as const) {
-      const copy = await worker.loadModel({ factory: `${TWO_HEADS}:build`, factoryArgs: { ...args, encoder_from: [dir], sentence_head_from: dirs.sentiment, token_head_from: dirs.ner } });
+      const copy = await worker.loadModel({
+        factory: `${TWO_HEADS}:build`,
+        factoryArgs: { ...args, encoder_from: [dir], sentence_head_from: dirs.sentiment, token_head_from: dirs.ner },
+      });
       const teacher = await worker.loadModel({ path: dir, task });
       const a = [...((await copy.predict(batch))[key] as Tensor).data].map(Number);
       const b = [...(await teacher.predict(batch)).logits!.data].map(Number);
@@ -64,22 +86,39 @@ describe("two-headed student (real worker)", () => {
     const sentimentTeacher = await worker.loadModel({ path: dirs.sentiment, task: "sequence-classification" });
     const nerTeacher = await worker.loadModel({ path: dirs.ner, task: "token-classification" });
     const withSentenceLabels = await student.predict({ ...batch, labels: Tensor.from([0n, 1n, 1n], "int64") });
-    const withTokenLabels = await student.predict({ ...batch, labels: Tensor.from(Array.from({ length: 3 }, () => Array.from({ length: 7 }, (_, k) => (k === 0 ? -100n : BigInt(k)))), "int64") });
+    const withTokenLabels = await student.predict({
+      ...batch,
+      labels: Tensor.from(
+        Array.from({ length: 3 }, () => Array.from({ length: 7 }, (_, k) => (k === 0 ? -100n : BigInt(k)))),
+        "int64",
+      ),
+    });
     expect(Number((withSentenceLabels.loss as Tensor).data[0])).toBeGreaterThan(0);
     expect(Number((withTokenLabels.loss as Tensor).data[0])).not.toBeCloseTo(Number((withSentenceLabels.loss as Tensor).data[0]), 5);
 
-    const sentimentBatches = [0, 1, 2].map((k) => ({ input_ids: ids(4, 6, 10 + k), attention_mask: mask(4, 6), labels: Tensor.from([0n, 1n, 0n, 1n], "int64") }));
+    const sentimentBatches = [0, 1, 2].map((k) => ({
+      input_ids: ids(4, 6, 10 + k),
+      attention_mask: mask(4, 6),
+      labels: Tensor.from([0n, 1n, 0n, 1n], "int64"),
+    }));
     const nerBatches = [0, 1].map((k) => ({
       input_ids: ids(4, 8, 20 + k),
       attention_mask: mask(4, 8),
-      labels: Tensor.from(Array.from({ length: 4 }, () => Array.from({ length: 8 }, (_, j) => BigInt(j % 9))), "int64"),
+      labels: Tensor.from(
+        Array.from({ length: 4 }, () => Array.from({ length: 8 }, (_, j) => BigInt(j % 9))),
+        "int64",
+      ),
     }));
     const hidden = (b: any, o: any) => ({ hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
     const outputDir = join(tmp.path, "run");
     const steps: number[] = [];
     await new MultiTaskDistiller({
       trainConfig: { outputDir, device: "cpu", seed: 1, ckptSteps: 4 },
-      distillConfig: { temperature: 1, hardLabelWeight: 1, intermediateMatches: [{ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 }] },
+      distillConfig: {
+        temperature: 1,
+        hardLabelWeight: 1,
+        intermediateMatches: [{ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 }],
+      },
       teachers: { sentiment: sentimentTeacher, ner: nerTeacher },
       student,
       adaptorT: {

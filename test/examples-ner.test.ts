@@ -8,7 +8,11 @@ import { makeTinyBert, tempDir } from "./helpers/fixtures.js";
 
 const SENTENCES: NerSentence[] = [
   { doc: 0, words: ["John", "Smith", "lives", "in", "New", "York", "."], tags: ["B-PER", "I-PER", "O", "O", "B-LOC", "I-LOC", "O"] },
-  { doc: 0, words: ["Acme", "Corp", "sued", "Bob", "in", "Paris", "today", "."], tags: ["B-ORG", "I-ORG", "O", "B-PER", "O", "B-LOC", "O", "O"] },
+  {
+    doc: 0,
+    words: ["Acme", "Corp", "sued", "Bob", "in", "Paris", "today", "."],
+    tags: ["B-ORG", "I-ORG", "O", "B-PER", "O", "B-LOC", "O", "O"],
+  },
 ];
 
 describe("NER augmentation", () => {

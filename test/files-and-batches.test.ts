@@ -101,11 +101,16 @@ AutoModelForSequenceClassification.from_pretrained(sys.argv[2]).save_pretrained(
     const folder = join(tmp.path, "tok-remote");
     cpSync(tokenizer, folder, { recursive: true });
     const file = join(folder, "tokenizer_config.json");
-    writeFileSync(file, JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), auto_map: { AutoTokenizer: ["tok.Slow", "tok.Fast"] } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ ...JSON.parse(readFileSync(file, "utf8")), auto_map: { AutoTokenizer: ["tok.Slow", "tok.Fast"] } }),
+    );
     const { error, ms } = await timedRejection(worker.loadTokenizer(folder));
     expect(ms).toBeLessThan(FAST_MS);
     expect(error.pythonType).toBe("TokenizerLoadError");
-    expect(error.pythonMessage).toMatch(/^path: '.*tokenizer_config\.json' has an auto_map \(AutoTokenizer: tok\.Slow, tok\.Fast\).*trustRemoteCode: true/);
+    expect(error.pythonMessage).toMatch(
+      /^path: '.*tokenizer_config\.json' has an auto_map \(AutoTokenizer: tok\.Slow, tok\.Fast\).*trustRemoteCode: true/,
+    );
     const trusted = await worker.loadTokenizer(tokenizer, { trustRemoteCode: true });
     expect(trusted.className).toBe("BertTokenizerFast");
   });
@@ -115,12 +120,16 @@ AutoModelForSequenceClassification.from_pretrained(sys.argv[2]).save_pretrained(
     cpSync(bert, st, { recursive: true });
     truncate(join(st, "model.safetensors"));
     const e1 = await rejection(worker.loadModel({ path: st }));
-    expect(e1.pythonMessage).toMatch(/^path: '.*bert-st\/model\.safetensors' is not a valid safetensors file, it is truncated or damaged \(.+\); save or copy/);
+    expect(e1.pythonMessage).toMatch(
+      /^path: '.*bert-st\/model\.safetensors' is not a valid safetensors file, it is truncated or damaged \(.+\); save or copy/,
+    );
     expect(e1.pythonMessage).not.toContain("\n");
     const bin = join(tmp.path, "bert-bin");
     truncate(join(bin, "pytorch_model.bin"));
     const e2 = await rejection(worker.loadModel({ path: bin }));
-    expect(e2.pythonMessage).toMatch(/^path: '.*bert-bin\/pytorch_model\.bin' is truncated or damaged \(a torch\.save archive without its central directory\)/);
+    expect(e2.pythonMessage).toMatch(
+      /^path: '.*bert-bin\/pytorch_model\.bin' is truncated or damaged \(a torch\.save archive without its central directory\)/,
+    );
     const tok = join(tmp.path, "tok-damaged");
     cpSync(tokenizer, tok, { recursive: true });
     truncate(join(tok, "tokenizer.json"));
@@ -138,7 +147,11 @@ describe("resuming from a damaged checkpoint names the file (real worker)", () =
   const run = async (outputDir: string, resumeFrom?: string): Promise<unknown> => {
     const model: ModelHandle = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     try {
-      const trainer = new BasicTrainer({ trainConfig: { outputDir, device: "cpu", seed: 3 }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) });
+      const trainer = new BasicTrainer({
+        trainConfig: { outputDir, device: "cpu", seed: 3 },
+        model,
+        adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+      });
       return await trainer.train({
         optimizer: { type: "AdamW", lr: 1e-3 },
         scheduler: { type: "linear", warmupSteps: 1 },
@@ -162,15 +175,33 @@ describe("resuming from a damaged checkpoint names the file (real worker)", () =
   });
 
   const pickled = async (file: string): Promise<void> => {
-    await runPython("import sys, torch\nclass Note:\n    pass\ntorch.save({'state': {}, 'param_groups': [], 'note': Note()}, sys.argv[1])", [file]);
+    await runPython(
+      "import sys, torch\nclass Note:\n    pass\ntorch.save({'state': {}, 'param_groups': [], 'note': Note()}, sys.argv[1])",
+      [file],
+    );
   };
   const cases: Array<[string, string, (file: string) => void | Promise<void>, RegExp]> = [
-    ["a truncated model.safetensors", "model.safetensors", (f) => truncate(f), /is not a valid safetensors file, it is truncated or damaged/],
-    ["a truncated optimizer.pt", "optimizer.pt", (f) => truncate(f), /is truncated or damaged \(a torch\.save archive without its central directory\)/],
+    [
+      "a truncated model.safetensors",
+      "model.safetensors",
+      (f) => truncate(f),
+      /is not a valid safetensors file, it is truncated or damaged/,
+    ],
+    [
+      "a truncated optimizer.pt",
+      "optimizer.pt",
+      (f) => truncate(f),
+      /is truncated or damaged \(a torch\.save archive without its central directory\)/,
+    ],
     ["a truncated scheduler.pt", "scheduler.pt", (f) => truncate(f), /is truncated or damaged/],
     ["a truncated rng_state.pt", "rng_state.pt", (f) => truncate(f), /is truncated or damaged/],
     ["an empty rng_state.pt", "rng_state.pt", (f) => writeFileSync(f, ""), /' is empty; resume/],
-    ["a pickle payload in optimizer.pt", "optimizer.pt", pickled, /holds pickled Python objects that weights-only loading refuses \(Unsupported global: GLOBAL __main__\.Note.*\); checkpoints written by train\(\) hold tensors only/],
+    [
+      "a pickle payload in optimizer.pt",
+      "optimizer.pt",
+      pickled,
+      /holds pickled Python objects that weights-only loading refuses \(Unsupported global: GLOBAL __main__\.Note.*\); checkpoints written by train\(\) hold tensors only/,
+    ],
   ];
   for (const [title, name, damage, cause] of cases) {
     it(`${title}: CheckpointReadError naming it`, async () => {
@@ -201,7 +232,11 @@ describe("batches are checked (real worker)", () => {
   let model: ModelHandle;
 
   const train = (data: Array<Record<string, Tensor>>, preflight = true): Promise<unknown> =>
-    new BasicTrainer({ trainConfig: { outputDir: join(tmp.path, `run-${Date.now()}`), device: "cpu" }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
+    new BasicTrainer({
+      trainConfig: { outputDir: join(tmp.path, `run-${Date.now()}`), device: "cpu" },
+      model,
+      adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+    }).train({
       optimizer: { type: "AdamW", lr: 1e-3 },
       data,
       numEpochs: 1,
@@ -219,7 +254,13 @@ describe("batches are checked (real worker)", () => {
   });
 
   it("refuses an attention_mask of another shape in preflight, naming every tensor", async () => {
-    const bad = { ...makeBatch(1), attention_mask: Tensor.from(Array.from({ length: 4 }, () => Array(6).fill(1n)), "int64") };
+    const bad = {
+      ...makeBatch(1),
+      attention_mask: Tensor.from(
+        Array.from({ length: 4 }, () => Array(6).fill(1n)),
+        "int64",
+      ),
+    };
     const error = await rejection(train([bad, makeBatch(2)]));
     expect(error.op).toBe("train_preflight");
     expect(error.pythonType).toBe("BatchError");
@@ -233,11 +274,19 @@ describe("batches are checked (real worker)", () => {
     const mask = Array.from({ length: 4 }, () => Array(8).fill(1));
     mask[2]![5] = Number.NaN;
     const error = await rejection(train([{ ...makeBatch(1), attention_mask: Tensor.from(mask, "float32") }]));
-    expect(error.pythonMessage).toMatch(/^batch\.attention_mask holds 1 non-finite value\(s\) \(NaN or Inf\).*attention_mask \[4, 8\] float32/);
+    expect(error.pythonMessage).toMatch(
+      /^batch\.attention_mask holds 1 non-finite value\(s\) \(NaN or Inf\).*attention_mask \[4, 8\] float32/,
+    );
   });
 
   it("checks every later batch in the step, and without preflight the first one too", async () => {
-    const bad = { ...makeBatch(3), token_type_ids: Tensor.from(Array.from({ length: 4 }, () => Array(7).fill(0n)), "int64") };
+    const bad = {
+      ...makeBatch(3),
+      token_type_ids: Tensor.from(
+        Array.from({ length: 4 }, () => Array(7).fill(0n)),
+        "int64",
+      ),
+    };
     const later = await rejection(train([makeBatch(1), makeBatch(2), bad]));
     expect(later.op).toBe("train_step");
     expect(later.pythonType).toBe("BatchError");

@@ -33,7 +33,10 @@ describe("scripts/import-cycles.mjs", () => {
       join(tmp.path, "train", "loop.ts"),
       'import { store } from "../cache/store.js";\nexport interface Hooks { x: number }\nexport const loop = store;\n',
     );
-    writeFileSync(join(tmp.path, "cache", "store.ts"), 'import type { Hooks } from "../train/loop.js";\nexport const store = (h: Hooks) => h.x;\n');
+    writeFileSync(
+      join(tmp.path, "cache", "store.ts"),
+      'import type { Hooks } from "../train/loop.js";\nexport const store = (h: Hooks) => h.x;\n',
+    );
     const all = await run();
     expect(all.exitCode).toBe(1);
     expect(all.stdout).toContain("1 group(s)");

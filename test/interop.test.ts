@@ -45,14 +45,18 @@ describe("pythonia interop (no worker)", () => {
     writeFileSync(join(truncated, "model.safetensors"), weights.subarray(0, weights.length >> 1));
     const st = await inspectError(truncated);
     expect(st.error.path).toBe(join(truncated, "model.safetensors"));
-    expect(st.error.message).toMatch(/^'.*truncated\/model\.safetensors' is not a valid safetensors file, it is truncated \(its tensors need \d+ bytes of data, it holds \d+\)$/);
+    expect(st.error.message).toMatch(
+      /^'.*truncated\/model\.safetensors' is not a valid safetensors file, it is truncated \(its tensors need \d+ bytes of data, it holds \d+\)$/,
+    );
     expect(st.ms).toBeLessThan(500);
-    writeFileSync(join(truncated, "config.json"), "{\"model_type\": ");
+    writeFileSync(join(truncated, "config.json"), '{"model_type": ');
     expect((await inspectError(truncated)).error.message).toMatch(/^'.*truncated\/config\.json' is not valid JSON/);
     const pt = join(tmp.path, "weights.pt");
     await runPython("import sys, torch\ntorch.save({'w': torch.zeros(1000)}, sys.argv[1])", [pt]);
     writeFileSync(pt, readFileSync(pt).subarray(0, 700));
-    expect((await inspectError(pt)).error.message).toBe(`'${pt}' is truncated or damaged (a torch.save archive without its central directory)`);
+    expect((await inspectError(pt)).error.message).toBe(
+      `'${pt}' is truncated or damaged (a torch.save archive without its central directory)`,
+    );
     writeFileSync(join(tmp.path, "empty.bin"), "");
     expect((await inspectError(join(tmp.path, "empty.bin"))).error.message).toMatch(/empty\.bin' is empty$/);
   });
@@ -67,7 +71,10 @@ describe("pythonia interop (no worker)", () => {
   });
 
   it("the inspect command prints one line and exits 1", async () => {
-    const r = await execa("node", ["--import", "tsx", "src/cli/main.ts", "inspect", join(tmp.path, "nope")], { timeout: 60_000, reject: false });
+    const r = await execa("node", ["--import", "tsx", "src/cli/main.ts", "inspect", join(tmp.path, "nope")], {
+      timeout: 60_000,
+      reject: false,
+    });
     expect(r.exitCode).toBe(1);
     expect(String(r.stderr).trim()).toBe(`textbrewer: '${join(tmp.path, "nope")}' does not exist`);
   });

@@ -1,7 +1,16 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ADAPTOR_KEYS, DistillationConfig, GeneralDistiller, Tensor, Worker, kdLossNames, matchLossNames, registerLoss } from "../src/index.js";
+import {
+  ADAPTOR_KEYS,
+  DistillationConfig,
+  GeneralDistiller,
+  Tensor,
+  Worker,
+  kdLossNames,
+  matchLossNames,
+  registerLoss,
+} from "../src/index.js";
 import { LOSS_CATALOGUE_PATH, lossInfo } from "../src/losses/catalogue.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
@@ -23,7 +32,11 @@ print(json.dumps({
     expect(worker.current, "losses.json is stale: run `python -m textbrewer_worker.loss_catalogue` in python_worker/").toBe(true);
     expect([...kdLossNames()].sort()).toEqual(worker.kd);
     expect([...matchLossNames()].sort()).toEqual(worker.match);
-    expect(matchLossNames().filter((n) => lossInfo("match", n)?.layers === "pair").sort()).toEqual(worker.pairs);
+    expect(
+      matchLossNames()
+        .filter((n) => lossInfo("match", n)?.layers === "pair")
+        .sort(),
+    ).toEqual(worker.pairs);
     expect([...ADAPTOR_KEYS].sort()).toEqual(worker.adaptorKeys);
     expect(JSON.parse(readFileSync(LOSS_CATALOGUE_PATH, "utf8")).losses.length).toBe(worker.kd.length + worker.match.length);
   });
@@ -72,8 +85,20 @@ def masked_l1(feat_S: torch.Tensor, feat_T: torch.Tensor, mask: torch.Tensor | N
     const s = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     const adaptor = (b: any, o: any) => ({ hidden: o.hidden_states, inputs_mask: b.attention_mask });
     const batch = {
-      input_ids: Tensor.from([[5n, 6n, 7n, 8n, 9n], [10n, 11n, 12n, 0n, 0n]], "int64"),
-      attention_mask: Tensor.from([[1n, 1n, 1n, 1n, 1n], [1n, 1n, 1n, 0n, 0n]], "int64"),
+      input_ids: Tensor.from(
+        [
+          [5n, 6n, 7n, 8n, 9n],
+          [10n, 11n, 12n, 0n, 0n],
+        ],
+        "int64",
+      ),
+      attention_mask: Tensor.from(
+        [
+          [1n, 1n, 1n, 1n, 1n],
+          [1n, 1n, 1n, 0n, 0n],
+        ],
+        "int64",
+      ),
     };
     const distiller = (matches: object[], dir: string) =>
       new GeneralDistiller({
@@ -85,7 +110,11 @@ def masked_l1(feat_S: torch.Tensor, feat_T: torch.Tensor, mask: torch.Tensor | N
         adaptorS: adaptor,
       });
     await distiller([match], "run").train({ optimizer: { lr: 1e-3 }, data: [batch], numEpochs: 1 });
-    const line = JSON.parse(readFileSync(join(tmp.path, "run", "metrics.jsonl"), "utf8").trim().split("\n")[0]!);
+    const line = JSON.parse(
+      readFileSync(join(tmp.path, "run", "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")[0]!,
+    );
     const ref = Number(
       await runPython(
         `
@@ -100,13 +129,30 @@ with torch.no_grad():
 keep = mask.double().unsqueeze(-1)
 print(float(((hs - ht).abs() * keep).sum() / (keep.sum() * hs.shape[-1])))
 `,
-        [JSON.stringify({ t: teacherDir, s: studentDir, ids: [[5, 6, 7, 8, 9], [10, 11, 12, 0, 0]], mask: [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]] })],
+        [
+          JSON.stringify({
+            t: teacherDir,
+            s: studentDir,
+            ids: [
+              [5, 6, 7, 8, 9],
+              [10, 11, 12, 0, 0],
+            ],
+            mask: [
+              [1, 1, 1, 1, 1],
+              [1, 1, 1, 0, 0],
+            ],
+          }),
+        ],
       ),
     );
     expect(line.terms.unweighted_hidden_masked_l1_1_2).toBeCloseTo(ref, 6);
 
     // the layer form it declares in Python is checked by the worker when training starts
-    const pairs = distiller([{ ...match, layerT: [0, 2], layerS: [0, 1] }], "pairs").train({ optimizer: { lr: 1e-3 }, data: [batch], numEpochs: 1 });
+    const pairs = distiller([{ ...match, layerT: [0, 2], layerS: [0, 1] }], "pairs").train({
+      optimizer: { lr: 1e-3 },
+      data: [batch],
+      numEpochs: 1,
+    });
     await expect(pairs).rejects.toThrow(/intermediateMatches\[0\]\.layerS: loss 'masked_l1' takes one layer index/);
     await Promise.all([t.dispose(), s.dispose()]);
   });

@@ -5,8 +5,20 @@ import { Tensor, Worker, WorkerError, type ModelHandle } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 const batch = {
-  input_ids: Tensor.from([[5n, 6n, 7n, 8n, 0n], [9n, 10n, 11n, 0n, 0n]], "int64"),
-  attention_mask: Tensor.from([[1n, 1n, 1n, 1n, 0n], [1n, 1n, 1n, 0n, 0n]], "int64"),
+  input_ids: Tensor.from(
+    [
+      [5n, 6n, 7n, 8n, 0n],
+      [9n, 10n, 11n, 0n, 0n],
+    ],
+    "int64",
+  ),
+  attention_mask: Tensor.from(
+    [
+      [1n, 1n, 1n, 1n, 0n],
+      [1n, 1n, 1n, 0n, 0n],
+    ],
+    "int64",
+  ),
 };
 
 function sameValues(a: Tensor, b: Tensor): boolean {
@@ -90,8 +102,16 @@ sd["note"] = Note()
 torch.save(sd, sys.argv[2] + "/pickled.pt")`,
       [folder, tmp.path],
     );
-    const fromSd = await worker.loadModel({ path: join(folder, "model.safetensors"), config: join(folder, "config.json"), task: "sequence-classification" });
-    const fromPt = await worker.loadModel({ path: join(tmp.path, "weights.pt"), config: join(folder, "config.json"), task: "sequence-classification" });
+    const fromSd = await worker.loadModel({
+      path: join(folder, "model.safetensors"),
+      config: join(folder, "config.json"),
+      task: "sequence-classification",
+    });
+    const fromPt = await worker.loadModel({
+      path: join(tmp.path, "weights.pt"),
+      config: join(folder, "config.json"),
+      task: "sequence-classification",
+    });
     const [a, b, c] = await Promise.all([model.predict(batch), fromSd.predict(batch), fromPt.predict(batch)]);
     expect(sameValues(a.logits!, b.logits!)).toBe(true);
     expect(sameValues(a.logits!, c.logits!)).toBe(true);
@@ -105,14 +125,16 @@ torch.save(sd, sys.argv[2] + "/pickled.pt")`,
 
   it("loads a Python factory and a TorchScript file", async () => {
     const factory = join(tmp.path, "factory.py");
-    writeFileSync(factory, "import torch\ndef make(width):\n    torch.manual_seed(0)\n    return torch.nn.Sequential(torch.nn.Linear(width, 2))\n");
+    writeFileSync(
+      factory,
+      "import torch\ndef make(width):\n    torch.manual_seed(0)\n    return torch.nn.Sequential(torch.nn.Linear(width, 2))\n",
+    );
     const m = await worker.loadModel({ factory: `${factory}:make`, factoryArgs: { width: 3 } });
     const out = (await m.predict(Tensor.from([[1, 2, 3]]))) as unknown as Tensor;
     expect(out.shape).toEqual([1, 2]);
-    await runPython(
-      "import sys, torch\ntorch.manual_seed(0)\nm = torch.jit.script(torch.nn.Linear(3, 2))\nm.save(sys.argv[1])",
-      [join(tmp.path, "scripted.pt")],
-    );
+    await runPython("import sys, torch\ntorch.manual_seed(0)\nm = torch.jit.script(torch.nn.Linear(3, 2))\nm.save(sys.argv[1])", [
+      join(tmp.path, "scripted.pt"),
+    ]);
     const ts = await worker.loadModel({ path: join(tmp.path, "scripted.pt"), format: "torchscript" });
     const tsOut = (await ts.predict(Tensor.from([[1, 2, 3]]))) as unknown as Tensor;
     expect(tsOut.shape).toEqual([1, 2]);

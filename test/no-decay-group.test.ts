@@ -5,7 +5,15 @@ import { runPython } from "./helpers/fixtures.js";
 describe("NO_DECAY_GROUP", () => {
   it("matches every parameter name containing 'bias' and the LayerNorm weights, nothing else", () => {
     const re = new RegExp(NO_DECAY_GROUP.pattern);
-    const noDecay = ["bias", "classifier.bias", "gru.bias_ih_l0", "lstm.bias_hh_l1_reverse", "attn.in_proj_bias", "encoder.LayerNorm.weight", "ln.layer_norm.weight"];
+    const noDecay = [
+      "bias",
+      "classifier.bias",
+      "gru.bias_ih_l0",
+      "lstm.bias_hh_l1_reverse",
+      "attn.in_proj_bias",
+      "encoder.LayerNorm.weight",
+      "ln.layer_norm.weight",
+    ];
     const decay = ["classifier.weight", "gru.weight_ih_l0", "attn.in_proj_weight", "embeddings.word_embeddings.weight", "norm.weight"];
     for (const name of noDecay) expect(re.test(name), name).toBe(true);
     for (const name of decay) expect(re.test(name), name).toBe(false);
@@ -34,7 +42,10 @@ print(json.dumps([{"names": sorted(names[id(p)] for p in g["params"]), "wd": g.g
       [NO_DECAY_GROUP.pattern],
     );
     const [decay, noDecay] = JSON.parse(out) as Array<{ names: string[]; wd: number | undefined }>;
-    expect(noDecay).toEqual({ names: ["LayerNorm.bias", "LayerNorm.weight", "classifier.bias", "gru.bias_hh_l0", "gru.bias_ih_l0"], wd: 0 });
+    expect(noDecay).toEqual({
+      names: ["LayerNorm.bias", "LayerNorm.weight", "classifier.bias", "gru.bias_hh_l0", "gru.bias_ih_l0"],
+      wd: 0,
+    });
     expect(decay!.names).toEqual(["classifier.weight", "embed.weight", "gru.weight_hh_l0", "gru.weight_ih_l0"]);
   });
 });

@@ -2,7 +2,16 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicDistiller, BasicTrainer, NonFiniteLossError, Tensor, Worker, type Batch, type LoopOptions, type StepMetrics } from "../src/index.js";
+import {
+  BasicDistiller,
+  BasicTrainer,
+  NonFiniteLossError,
+  Tensor,
+  Worker,
+  type Batch,
+  type LoopOptions,
+  type StepMetrics,
+} from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 const HERE = new URL(".", import.meta.url).pathname;
@@ -11,20 +20,31 @@ function makeBatch(seed: number): Record<string, Tensor> {
   const ids = Array.from({ length: 4 }, (_, i) => Array.from({ length: 6 }, (_, j) => BigInt(1 + ((seed * 31 + i * 7 + j * 13) % 99))));
   return {
     input_ids: Tensor.from(ids, "int64"),
-    attention_mask: Tensor.from(ids.map((r) => r.map(() => 1n)), "int64"),
+    attention_mask: Tensor.from(
+      ids.map((r) => r.map(() => 1n)),
+      "int64",
+    ),
     labels: Tensor.from([0n, 1n, 2n, BigInt(seed % 3)], "int64"),
   };
 }
 
 /** A batch whose teacher logits are given; `bad` puts a NaN in one of them. */
 function withTeacherLogits(seed: number, bad = false): Batch {
-  const logits = [[2, 0, 0], [0, 2, 0], [0, 0, 2], [1, 1, 0]];
+  const logits = [
+    [2, 0, 0],
+    [0, 2, 0],
+    [0, 0, 2],
+    [1, 1, 0],
+  ];
   if (bad) logits[1]![2] = Number.NaN;
   return { ...makeBatch(seed), teacherOutputs: { logits: Tensor.from(logits) } } as unknown as Batch;
 }
 
 const metrics = (dir: string): StepMetrics[] =>
-  readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as StepMetrics);
+  readFileSync(join(dir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as StepMetrics);
 
 async function maxDiff(a: string, b: string): Promise<number> {
   return (JSON.parse(await runPython(readFileSync(join(HERE, "helpers/compare.py"), "utf8"), [a, b])) as { maxDiff: number }).maxDiff;
@@ -115,7 +135,11 @@ describe("non-finite losses (real worker)", () => {
     const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     const outputDir = join(tmp.path, "diverge");
     try {
-      const err = await new BasicTrainer({ trainConfig: { outputDir, device: "cpu", ckptSteps: 100 }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) })
+      const err = await new BasicTrainer({
+        trainConfig: { outputDir, device: "cpu", ckptSteps: 100 },
+        model,
+        adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+      })
         .train({ optimizer: { lr: 1e6 }, data: [makeBatch(1), makeBatch(2), makeBatch(3)], numSteps: 10, progress: false })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(NonFiniteLossError);

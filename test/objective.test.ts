@@ -8,8 +8,14 @@ const N = 4;
 const LEN = 6;
 function batch(): Record<string, Tensor> {
   return {
-    input_ids: Tensor.from(Array.from({ length: N }, (_, i) => Array.from({ length: LEN }, (_, j) => BigInt(1 + ((i * 31 + j * 7) % 99)))), "int64"),
-    attention_mask: Tensor.from(Array.from({ length: N }, (_, i) => Array.from({ length: LEN }, (_, j) => (j < LEN - i ? 1n : 0n))), "int64"),
+    input_ids: Tensor.from(
+      Array.from({ length: N }, (_, i) => Array.from({ length: LEN }, (_, j) => BigInt(1 + ((i * 31 + j * 7) % 99)))),
+      "int64",
+    ),
+    attention_mask: Tensor.from(
+      Array.from({ length: N }, (_, i) => Array.from({ length: LEN }, (_, j) => (j < LEN - i ? 1n : 0n))),
+      "int64",
+    ),
   };
 }
 function kdTerms(dir: string): number[] {
@@ -18,7 +24,8 @@ function kdTerms(dir: string): number[] {
     .split("\n")
     .map((l) => JSON.parse(l).terms.unweighted_kd_loss as number);
 }
-const toJson = (b: Record<string, Tensor>) => Object.fromEntries(Object.entries(b).map(([k, v]) => [k, (v.toArray() as bigint[][]).map((r) => r.map(Number))]));
+const toJson = (b: Record<string, Tensor>) =>
+  Object.fromEntries(Object.entries(b).map(([k, v]) => [k, (v.toArray() as bigint[][]).map((r) => r.map(Number))]));
 
 describe("the objective's KD term (real worker)", () => {
   const tmp = tempDir();
@@ -144,7 +151,9 @@ print(total)
       }).train({ optimizer: { lr: 1e-3 }, data: [batch()], numEpochs: 1, teacherCache: { topK: 2 } });
       await expect(run).rejects.toThrow(ConfigError);
       await expect(run).rejects.toThrow(
-        new RegExp(`kdLossType: '${kdLossType}' cannot learn from top-k teacher targets \\(teacherCache.topK: 2\\).*'ce' or 'kl'.*topK: null`),
+        new RegExp(
+          `kdLossType: '${kdLossType}' cannot learn from top-k teacher targets \\(teacherCache.topK: 2\\).*'ce' or 'kl'.*topK: null`,
+        ),
       );
     }
     await Promise.all([t.dispose(), s.dispose()]);

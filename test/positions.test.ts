@@ -22,11 +22,22 @@ async function groups(n: number, plan: PositionPlan, start = { globalStep: 0, pa
 
 describe("positions", () => {
   it("steps mode counts micro-batches over the cycled data: 7 batches, accumulation 2", async () => {
-    expect(await groups(7, { mode: "steps", gradientAccumulationSteps: 2, totalSteps: 5 })).toEqual([[0, 1], [2, 3], [4, 5], [6, 0], [1, 2]]);
+    expect(await groups(7, { mode: "steps", gradientAccumulationSteps: 2, totalSteps: 5 })).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 0],
+      [1, 2],
+    ]);
   });
 
   it("epoch mode drops the micro-batches after the last full group of each epoch", async () => {
-    expect(await groups(5, { mode: "epochs", gradientAccumulationSteps: 2, stepsPerEpoch: 2, numEpochs: 2, totalSteps: 4 })).toEqual([[0, 1], [2, 3], [0, 1], [2, 3]]);
+    expect(await groups(5, { mode: "epochs", gradientAccumulationSteps: 2, stepsPerEpoch: 2, numEpochs: 2, totalSteps: 4 })).toEqual([
+      [0, 1],
+      [2, 3],
+      [0, 1],
+      [2, 3],
+    ]);
   });
 
   it("a resumed run continues with the same groups, from the end of a pass too", async () => {

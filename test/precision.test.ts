@@ -8,7 +8,10 @@ function batch(seed: number): Record<string, Tensor> {
   const ids = Array.from({ length: 4 }, (_, i) => Array.from({ length: 8 }, (_, j) => BigInt(1 + ((seed * 29 + i * 7 + j * 13) % 99))));
   return {
     input_ids: Tensor.from(ids, "int64"),
-    attention_mask: Tensor.from(ids.map((r) => r.map(() => 1n)), "int64"),
+    attention_mask: Tensor.from(
+      ids.map((r) => r.map(() => 1n)),
+      "int64",
+    ),
     labels: Tensor.from([0n, 1n, 2n, 1n], "int64"),
   };
 }
@@ -37,7 +40,10 @@ describe("precision, pipelining and compile paths on CPU (real worker)", () => {
     try {
       await new GeneralDistiller({
         trainConfig: { outputDir, device: "cpu", seed: 3, mixedPrecision: extra.mixedPrecision ?? "no" },
-        distillConfig: { hardLabelWeight: 0.5, intermediateMatches: [{ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 }] },
+        distillConfig: {
+          hardLabelWeight: 0.5,
+          intermediateMatches: [{ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 }],
+        },
         teacher,
         student,
         adaptorT: adaptor,
@@ -48,7 +54,10 @@ describe("precision, pipelining and compile paths on CPU (real worker)", () => {
     }
     return {
       dir: outputDir,
-      lines: readFileSync(join(outputDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { total: number; terms: Record<string, number> }),
+      lines: readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { total: number; terms: Record<string, number> }),
     };
   }
 
@@ -92,18 +101,33 @@ describe("precision, pipelining and compile paths on CPU (real worker)", () => {
         "def make():\n    return MLP()\n",
     );
     const rows = Array.from({ length: 8 }, (_, i) => Array.from({ length: 16 }, (_, j) => Math.sin(i * 16 + j)));
-    const mlpData = [{ x: Tensor.from(rows), labels: Tensor.from(rows.map((_, i) => BigInt(i % 4)), "int64") }];
+    const mlpData = [
+      {
+        x: Tensor.from(rows),
+        labels: Tensor.from(
+          rows.map((_, i) => BigInt(i % 4)),
+          "int64",
+        ),
+      },
+    ];
     const train = async (name: string, compile: boolean) => {
       const model = await worker.loadModel({ factory: `${factory}:make` });
       const outputDir = join(tmp.path, name);
-      await new BasicTrainer({ trainConfig: { outputDir, device: "cpu" }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
+      await new BasicTrainer({
+        trainConfig: { outputDir, device: "cpu" },
+        model,
+        adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+      }).train({
         optimizer: { lr: 1e-2 },
         data: mlpData,
         numEpochs: 5,
         compile,
       });
       await model.dispose();
-      return readFileSync(join(outputDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { total: number }).total);
+      return readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { total: number }).total);
     };
     const eager = await train("eager", false);
     const compiled = await train("compiled", true);

@@ -13,92 +13,294 @@ interface Expected {
 
 // Transcribed from TextBrewer's examples/matches/matches.py (and the cmrc2018 example's copy for L3l_hidden_mse).
 const EXPECTED: Record<string, Expected> = {
-  L3_attention_mse: { feature: "attention", loss: "attention_mse", pairs: [[4, 1], [8, 2], [12, 3]] },
-  L3_attention_ce: { feature: "attention", loss: "attention_ce", pairs: [[4, 1], [8, 2], [12, 3]] },
-  L3_attention_mse_sum: { feature: "attention", loss: "attention_mse_sum", pairs: [[4, 1], [8, 2], [12, 3]] },
-  L3_attention_ce_mean: { feature: "attention", loss: "attention_ce_mean", pairs: [[4, 1], [8, 2], [12, 3]] },
-  L3_hidden_mse: { feature: "hidden", loss: "hidden_mse", pairs: [[0, 0], [4, 1], [8, 2], [12, 3]] },
+  L3_attention_mse: {
+    feature: "attention",
+    loss: "attention_mse",
+    pairs: [
+      [4, 1],
+      [8, 2],
+      [12, 3],
+    ],
+  },
+  L3_attention_ce: {
+    feature: "attention",
+    loss: "attention_ce",
+    pairs: [
+      [4, 1],
+      [8, 2],
+      [12, 3],
+    ],
+  },
+  L3_attention_mse_sum: {
+    feature: "attention",
+    loss: "attention_mse_sum",
+    pairs: [
+      [4, 1],
+      [8, 2],
+      [12, 3],
+    ],
+  },
+  L3_attention_ce_mean: {
+    feature: "attention",
+    loss: "attention_ce_mean",
+    pairs: [
+      [4, 1],
+      [8, 2],
+      [12, 3],
+    ],
+  },
+  L3_hidden_mse: {
+    feature: "hidden",
+    loss: "hidden_mse",
+    pairs: [
+      [0, 0],
+      [4, 1],
+      [8, 2],
+      [12, 3],
+    ],
+  },
   L3_hidden_smmd: {
     feature: "hidden",
     loss: "mmd",
-    pairs: [[[0, 0], [0, 0]], [[4, 4], [1, 1]], [[8, 8], [2, 2]], [[12, 12], [3, 3]]],
+    pairs: [
+      [
+        [0, 0],
+        [0, 0],
+      ],
+      [
+        [4, 4],
+        [1, 1],
+      ],
+      [
+        [8, 8],
+        [2, 2],
+      ],
+      [
+        [12, 12],
+        [3, 3],
+      ],
+    ],
   },
   L3n_hidden_mse: {
     feature: "hidden",
     loss: "hidden_mse",
-    pairs: [[0, 0], [4, 1], [8, 2], [12, 3]],
+    pairs: [
+      [0, 0],
+      [4, 1],
+      [8, 2],
+      [12, 3],
+    ],
     proj: ["linear", 384, 768],
   },
-  L4_attention_mse: { feature: "attention", loss: "attention_mse", pairs: [[3, 1], [6, 2], [9, 3], [12, 4]] },
-  L4_attention_ce: { feature: "attention", loss: "attention_ce", pairs: [[3, 1], [6, 2], [9, 3], [12, 4]] },
+  L4_attention_mse: {
+    feature: "attention",
+    loss: "attention_mse",
+    pairs: [
+      [3, 1],
+      [6, 2],
+      [9, 3],
+      [12, 4],
+    ],
+  },
+  L4_attention_ce: {
+    feature: "attention",
+    loss: "attention_ce",
+    pairs: [
+      [3, 1],
+      [6, 2],
+      [9, 3],
+      [12, 4],
+    ],
+  },
   L4_attention_mse_sum: {
     feature: "attention",
     loss: "attention_mse_sum",
-    pairs: [[3, 1], [6, 2], [9, 3], [12, 4]],
+    pairs: [
+      [3, 1],
+      [6, 2],
+      [9, 3],
+      [12, 4],
+    ],
   },
   L4_attention_ce_mean: {
     feature: "attention",
     loss: "attention_ce_mean",
-    pairs: [[3, 1], [6, 2], [9, 3], [12, 4]],
+    pairs: [
+      [3, 1],
+      [6, 2],
+      [9, 3],
+      [12, 4],
+    ],
   },
   L4t_hidden_mse: {
     feature: "hidden",
     loss: "hidden_mse",
-    pairs: [[0, 0], [3, 1], [6, 2], [9, 3], [12, 4]],
+    pairs: [
+      [0, 0],
+      [3, 1],
+      [6, 2],
+      [9, 3],
+      [12, 4],
+    ],
     proj: ["linear", 312, 768],
   },
   L4t_hidden_sgram: {
     feature: "hidden",
     loss: "gram",
-    pairs: [[[0, 0], [0, 0]], [[3, 3], [1, 1]], [[6, 6], [2, 2]], [[9, 9], [3, 3]], [[12, 12], [4, 4]]],
+    pairs: [
+      [
+        [0, 0],
+        [0, 0],
+      ],
+      [
+        [3, 3],
+        [1, 1],
+      ],
+      [
+        [6, 6],
+        [2, 2],
+      ],
+      [
+        [9, 9],
+        [3, 3],
+      ],
+      [
+        [12, 12],
+        [4, 4],
+      ],
+    ],
     proj: ["linear", 312, 768],
   },
   L4_hidden_smmd: {
     feature: "hidden",
     loss: "mmd",
-    pairs: [[[0, 0], [0, 0]], [[3, 3], [1, 1]], [[6, 6], [2, 2]], [[9, 9], [3, 3]], [[12, 12], [4, 4]]],
+    pairs: [
+      [
+        [0, 0],
+        [0, 0],
+      ],
+      [
+        [3, 3],
+        [1, 1],
+      ],
+      [
+        [6, 6],
+        [2, 2],
+      ],
+      [
+        [9, 9],
+        [3, 3],
+      ],
+      [
+        [12, 12],
+        [4, 4],
+      ],
+    ],
   },
   L6_hidden_mse: {
     feature: "hidden",
     loss: "hidden_mse",
-    pairs: [[0, 0], [2, 1], [4, 2], [6, 3], [8, 4], [10, 5], [12, 6]],
+    pairs: [
+      [0, 0],
+      [2, 1],
+      [4, 2],
+      [6, 3],
+      [8, 4],
+      [10, 5],
+      [12, 6],
+    ],
   },
   L6_hidden_smmd: {
     feature: "hidden",
     loss: "mmd",
     pairs: [
-      [[0, 0], [0, 0]],
-      [[2, 2], [1, 1]],
-      [[4, 4], [2, 2]],
-      [[6, 6], [3, 3]],
-      [[8, 8], [4, 4]],
-      [[10, 10], [5, 5]],
-      [[12, 12], [6, 6]],
+      [
+        [0, 0],
+        [0, 0],
+      ],
+      [
+        [2, 2],
+        [1, 1],
+      ],
+      [
+        [4, 4],
+        [2, 2],
+      ],
+      [
+        [6, 6],
+        [3, 3],
+      ],
+      [
+        [8, 8],
+        [4, 4],
+      ],
+      [
+        [10, 10],
+        [5, 5],
+      ],
+      [
+        [12, 12],
+        [6, 6],
+      ],
     ],
   },
   small_hidden_mse: {
     feature: "hidden",
     loss: "hidden_mse",
-    pairs: [[0, 0], [2, 2], [4, 4], [6, 6], [8, 8], [10, 10], [12, 12]],
+    pairs: [
+      [0, 0],
+      [2, 2],
+      [4, 4],
+      [6, 6],
+      [8, 8],
+      [10, 10],
+      [12, 12],
+    ],
     proj: ["linear", 256, 768],
   },
   small_hidden_smmd: {
     feature: "hidden",
     loss: "mmd",
     pairs: [
-      [[0, 0], [0, 0]],
-      [[2, 2], [2, 2]],
-      [[4, 4], [4, 4]],
-      [[6, 6], [6, 6]],
-      [[8, 8], [8, 8]],
-      [[10, 10], [10, 10]],
-      [[12, 12], [12, 12]],
+      [
+        [0, 0],
+        [0, 0],
+      ],
+      [
+        [2, 2],
+        [2, 2],
+      ],
+      [
+        [4, 4],
+        [4, 4],
+      ],
+      [
+        [6, 6],
+        [6, 6],
+      ],
+      [
+        [8, 8],
+        [8, 8],
+      ],
+      [
+        [10, 10],
+        [10, 10],
+      ],
+      [
+        [12, 12],
+        [12, 12],
+      ],
     ],
   },
   L3l_hidden_mse: {
     feature: "hidden",
     loss: "hidden_mse",
-    pairs: [[0, 0], [4, 1], [8, 2], [12, 3]],
+    pairs: [
+      [0, 0],
+      [4, 1],
+      [8, 2],
+      [12, 3],
+    ],
     proj: ["linear", 1024, 768],
   },
 };
@@ -138,9 +340,7 @@ describe("presets", () => {
         expect(m.loss).toBe(expected.loss);
         expect(m.weight).toBe(1);
         expect(m.proj).toEqual(
-          expected.proj
-            ? { kind: expected.proj[0], dimS: expected.proj[1], dimT: expected.proj[2], groupOptions: {} }
-            : null,
+          expected.proj ? { kind: expected.proj[0], dimS: expected.proj[1], dimT: expected.proj[2], groupOptions: {} } : null,
         );
       }
     });

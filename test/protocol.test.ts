@@ -10,7 +10,9 @@ describe("protocol schema", () => {
 
   it("rejects unknown envelope keys and bad tensor metadata", () => {
     expect(Request.safeParse({ v: 1, id: 1, op: "ping", extra: 1 }).success).toBe(false);
-    expect(Request.safeParse({ v: 1, id: 1, op: "echo", tensors: [{ dtype: "complex64", shape: [1], byteLength: 8 }] }).success).toBe(false);
+    expect(Request.safeParse({ v: 1, id: 1, op: "echo", tensors: [{ dtype: "complex64", shape: [1], byteLength: 8 }] }).success).toBe(
+      false,
+    );
     expect(Reply.safeParse({ v: 1, id: 3, ok: false, error: { type: "E", message: "m", traceback: "t" } }).success).toBe(true);
   });
 });

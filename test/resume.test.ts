@@ -11,13 +11,19 @@ function makeBatch(seed: number): Record<string, Tensor> {
   const ids = Array.from({ length: 2 }, (_, i) => Array.from({ length: 6 }, (_, j) => BigInt(1 + ((seed * 31 + i * 7 + j * 13) % 99))));
   return {
     input_ids: Tensor.from(ids, "int64"),
-    attention_mask: Tensor.from(ids.map((r) => r.map(() => 1n)), "int64"),
+    attention_mask: Tensor.from(
+      ids.map((r) => r.map(() => 1n)),
+      "int64",
+    ),
     labels: Tensor.from([BigInt(seed % 3), BigInt((seed + 1) % 3)], "int64"),
   };
 }
 
 async function maxDiff(a: string, b: string): Promise<number> {
-  const r = JSON.parse(await runPython(readFileSync(join(HERE, "helpers/compare.py"), "utf8"), [a, b])) as { maxDiff: number; common: number };
+  const r = JSON.parse(await runPython(readFileSync(join(HERE, "helpers/compare.py"), "utf8"), [a, b])) as {
+    maxDiff: number;
+    common: number;
+  };
   expect(r.common).toBeGreaterThan(30);
   return r.maxDiff;
 }
@@ -46,7 +52,11 @@ describe("exact resume at every position (real worker)", () => {
   async function train(outputDir: string, trainConfig: Record<string, unknown>, options: Omit<LoopOptions, "optimizer">): Promise<number> {
     const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     try {
-      const r = await new BasicTrainer({ trainConfig: { outputDir, device: "cpu", seed: 11, ...trainConfig }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
+      const r = await new BasicTrainer({
+        trainConfig: { outputDir, device: "cpu", seed: 11, ...trainConfig },
+        model,
+        adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+      }).train({
         optimizer: { lr: 3e-3 },
         scheduler: { type: "linear", warmupSteps: 2 },
         progress: false,
@@ -60,8 +70,20 @@ describe("exact resume at every position (real worker)", () => {
 
   it.each([
     { name: "steps, 4 batches (gs4 ends pass 0)", batches: 4, trainConfig: { ckptSteps: 2 }, run: { numSteps: 8 }, last: 8 },
-    { name: "steps, 3 batches, accumulation 2 (groups across passes)", batches: 3, trainConfig: { ckptSteps: 1, gradientAccumulationSteps: 2 }, run: { numSteps: 5 }, last: 5 },
-    { name: "epochs, 5 batches, accumulation 2, two checkpoints per epoch", batches: 5, trainConfig: { ckptFrequency: 2, gradientAccumulationSteps: 2 }, run: { numEpochs: 2 }, last: 4 },
+    {
+      name: "steps, 3 batches, accumulation 2 (groups across passes)",
+      batches: 3,
+      trainConfig: { ckptSteps: 1, gradientAccumulationSteps: 2 },
+      run: { numSteps: 5 },
+      last: 5,
+    },
+    {
+      name: "epochs, 5 batches, accumulation 2, two checkpoints per epoch",
+      batches: 5,
+      trainConfig: { ckptFrequency: 2, gradientAccumulationSteps: 2 },
+      run: { numEpochs: 2 },
+      last: 4,
+    },
   ])("$name", async ({ batches, trainConfig, run, last }) => {
     const data = Array.from({ length: batches }, (_, i) => makeBatch(i));
     const full = join(tmp.path, `full-${batches}`);
@@ -78,7 +100,17 @@ describe("exact resume at every position (real worker)", () => {
   it("resumes 'latest' after a stop at the end of a pass in steps mode", async () => {
     const data = Array.from({ length: 4 }, (_, i) => makeBatch(i));
     const outputDir = join(tmp.path, "stop-at-pass-end");
-    const stop = train(outputDir, { ckptSteps: 4 }, { data, numSteps: 8, callback: ({ step }) => { if (step === 4) throw new Error("stop here"); } });
+    const stop = train(
+      outputDir,
+      { ckptSteps: 4 },
+      {
+        data,
+        numSteps: 8,
+        callback: ({ step }) => {
+          if (step === 4) throw new Error("stop here");
+        },
+      },
+    );
     await expect(stop).rejects.toThrow("stop here");
     expect(await train(outputDir, { ckptSteps: 4 }, { data, numSteps: 8, resumeFrom: "latest" })).toBe(8);
   });
@@ -125,7 +157,9 @@ describe("exact resume at every position (real worker)", () => {
     expect((await rejects({ numEpochs: 0 })).message).toMatch(/numEpochs: received 0; expected an integer > 0/);
     expect((await rejects({ numSteps: -2 })).message).toMatch(/numSteps: received -2; expected an integer > 0/);
     expect((await rejects({ numEpoch: 2 })).message).toMatch(/unknown key 'numEpoch' in train options \(did you mean 'numEpochs'\?\)/);
-    expect((await rejects({ numEpochs: 1, onNonFinite: "ignore" })).message).toMatch(/onNonFinite: received "ignore"; expected one of "raise", "skip"/);
+    expect((await rejects({ numEpochs: 1, onNonFinite: "ignore" })).message).toMatch(
+      /onNonFinite: received "ignore"; expected one of "raise", "skip"/,
+    );
     expect(existsSync(join(outputDir, "gs1"))).toBe(false);
   });
 });

@@ -16,7 +16,11 @@ interface Held {
 }
 
 async function holdWorker(...flags: string[]): Promise<Held> {
-  const child = execa("node", ["--import", "tsx", "test/helpers/signal-worker.ts", ...flags], { reject: false, buffer: false, timeout: 120_000 });
+  const child = execa("node", ["--import", "tsx", "test/helpers/signal-worker.ts", ...flags], {
+    reject: false,
+    buffer: false,
+    timeout: 120_000,
+  });
   let text = "";
   const line = await new Promise<string>((resolve, reject) => {
     child.stdout!.on("data", (d: Buffer) => {

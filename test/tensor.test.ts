@@ -4,10 +4,16 @@ import { bfloat16BitsToFloat32, float16BitsToFloat32, float32ToBfloat16Bits, flo
 
 describe("Tensor", () => {
   it("builds from nested arrays and infers shape and dtype", () => {
-    const t = Tensor.from([[1, 2, 3], [4, 5, 6]]);
+    const t = Tensor.from([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(t.dtype).toBe("float32");
     expect(t.shape).toEqual([2, 3]);
-    expect(t.toArray()).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(t.toArray()).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(Tensor.from([[1n, 2n]]).dtype).toBe("int64");
     expect(Tensor.from([true, false]).toArray()).toEqual([true, false]);
   });

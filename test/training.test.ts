@@ -41,8 +41,13 @@ async function reference(job: Record<string, unknown>, dir: string): Promise<{ w
   return { weights, terms: JSON.parse(readFileSync(termsPath, "utf8")) };
 }
 
-function metricsLines(outputDir: string): Array<{ step: number; total: number; terms: Record<string, number>; weighted: Record<string, number>; gradNorm: number | null }> {
-  return readFileSync(join(outputDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+function metricsLines(
+  outputDir: string,
+): Array<{ step: number; total: number; terms: Record<string, number>; weighted: Record<string, number>; gradNorm: number | null }> {
+  return readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
 }
 
 const logitsAdaptor = (_b: any, o: any) => ({ logits: o.logits, losses: o.loss });
@@ -83,7 +88,16 @@ describe("training loop (real worker)", () => {
     });
     expect(result.globalStep).toBe(1);
     const ref = await reference(
-      { student: studentDir, teacher: teacherDir, batches: [batchJson(batch)], lr: 1e-3, weight_decay: 0.01, temperature: 2, kd_weight: 0.7, hard_weight: 0.5 },
+      {
+        student: studentDir,
+        teacher: teacherDir,
+        batches: [batchJson(batch)],
+        lr: 1e-3,
+        weight_decay: 0.01,
+        temperature: 2,
+        kd_weight: 0.7,
+        hard_weight: 0.5,
+      },
       tmp.path,
     );
     const [line] = metricsLines(outputDir);
@@ -132,8 +146,16 @@ describe("training loop (real worker)", () => {
       trainConfig: { outputDir, device: "cpu", gradientAccumulationSteps: 2, ckptSteps: 100 },
       model,
       adaptor: (_b: any, o: any) => ({ losses: o.loss }),
-    }).train({ optimizer: { type: "AdamW", lr: 5e-3, weightDecay: 0.01, groups: [NO_DECAY_GROUP] }, data: batches, numSteps: 5, progress: false });
-    const ref = await reference({ student: studentDir, batches: batches.map(batchJson), lr: 5e-3, weight_decay: 0.01, gas: 2, num_steps: 5 }, tmp.path);
+    }).train({
+      optimizer: { type: "AdamW", lr: 5e-3, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
+      data: batches,
+      numSteps: 5,
+      progress: false,
+    });
+    const ref = await reference(
+      { student: studentDir, batches: batches.map(batchJson), lr: 5e-3, weight_decay: 0.01, gas: 2, num_steps: 5 },
+      tmp.path,
+    );
     const d = await maxDiff(join(outputDir, "gs5", "model.safetensors"), ref.weights);
     expect(d.common).toBeGreaterThan(30);
     expect(d.maxDiff).toBeLessThan(1e-6);
@@ -149,7 +171,13 @@ describe("training loop (real worker)", () => {
     const outputDir = join(tmp.path, `cadence-${c.ckptFrequency}-${c.ckptEpochFrequency}-${c.batches}`);
     const seen: number[] = [];
     await new BasicTrainer({
-      trainConfig: { outputDir, device: "cpu", ckptFrequency: c.ckptFrequency, ckptEpochFrequency: c.ckptEpochFrequency, gradientAccumulationSteps: c.gas },
+      trainConfig: {
+        outputDir,
+        device: "cpu",
+        ckptFrequency: c.ckptFrequency,
+        ckptEpochFrequency: c.ckptEpochFrequency,
+        gradientAccumulationSteps: c.gas,
+      },
       model,
       adaptor: (_b: any, o: any) => ({ losses: o.loss }),
     }).train({
@@ -170,7 +198,10 @@ describe("training loop (real worker)", () => {
       ckptEpochFrequency: c.ckptEpochFrequency,
     });
     expect(seen).toEqual(expected);
-    const dirs = readdirSync(outputDir).filter((d) => /^gs\d+$/.test(d)).map((d) => Number(d.slice(2))).sort((a, b) => a - b);
+    const dirs = readdirSync(outputDir)
+      .filter((d) => /^gs\d+$/.test(d))
+      .map((d) => Number(d.slice(2)))
+      .sort((a, b) => a - b);
     expect(dirs).toEqual(expected);
     await model.dispose();
   });
@@ -179,7 +210,11 @@ describe("training loop (real worker)", () => {
     const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     const outputDir = join(tmp.path, "steps-mode");
     const seen: number[] = [];
-    const r = await new BasicTrainer({ trainConfig: { outputDir, device: "cpu", ckptSteps: 4 }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
+    const r = await new BasicTrainer({
+      trainConfig: { outputDir, device: "cpu", ckptSteps: 4 },
+      model,
+      adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+    }).train({
       optimizer: { lr: 1e-4 },
       data: [makeBatch(1, 2, 6), makeBatch(2, 2, 6), makeBatch(3, 2, 6)],
       numSteps: 10,
@@ -200,7 +235,11 @@ describe("training loop (real worker)", () => {
         }
       }
       const outputDir = join(tmp.path, name);
-      await new BasicTrainer({ trainConfig: { outputDir, device: "cpu", ckptSteps: 100 }, model, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train({
+      await new BasicTrainer({
+        trainConfig: { outputDir, device: "cpu", ckptSteps: 100 },
+        model,
+        adaptor: (_b: any, o: any) => ({ losses: o.loss }),
+      }).train({
         optimizer: { lr: 1e-4 },
         data: () => feed(),
         numSteps: 4,
@@ -291,7 +330,9 @@ describe("training loop (real worker)", () => {
     expect(
       () => new BasicDistiller({ teacher, student, adaptorT: (_b: any, o: any) => ({ logits: o.logits * 2 }), adaptorS: logitsAdaptor }),
     ).toThrow(/adaptorT.*select/s);
-    expect(() => new BasicDistiller({ teacher, student, adaptorT: logitsAdaptor, adaptorS: (_b: any, o: any) => ({ logit: o.logits }) })).toThrow(/logit/);
+    expect(
+      () => new BasicDistiller({ teacher, student, adaptorT: logitsAdaptor, adaptorS: (_b: any, o: any) => ({ logit: o.logits }) }),
+    ).toThrow(/logit/);
     const typo = new BasicDistiller({
       trainConfig: { outputDir: join(tmp.path, "typo-run"), device: "cpu" },
       teacher,
@@ -302,7 +343,13 @@ describe("training loop (real worker)", () => {
     const err = await typo.train({ optimizer: { lr: 1e-4 }, data: [makeBatch(1)], numEpochs: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkerError);
     expect((err as WorkerError).message).toMatch(/logitz/);
-    const noEpochs = new BasicDistiller({ trainConfig: { outputDir: join(tmp.path, "x"), device: "cpu" }, teacher, student, adaptorT: logitsAdaptor, adaptorS: logitsAdaptor });
+    const noEpochs = new BasicDistiller({
+      trainConfig: { outputDir: join(tmp.path, "x"), device: "cpu" },
+      teacher,
+      student,
+      adaptorT: logitsAdaptor,
+      adaptorS: logitsAdaptor,
+    });
     await expect(noEpochs.train({ optimizer: { lr: 1e-4 }, data: [makeBatch(1)] })).rejects.toThrow(/numEpochs/);
     await expect(noEpochs.train({ optimizer: { lr: -1 }, data: [makeBatch(1)], numEpochs: 1 })).rejects.toThrow(/optimizer.*lr/s);
     async function* once(): AsyncGenerator<Batch> {

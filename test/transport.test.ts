@@ -98,25 +98,85 @@ describe("non-finite numbers and malformed requests through a real worker", () =
     const circular: Record<string, unknown> = { a: 1 };
     circular.self = circular;
     const cases: Array<{ name: string; call: () => Promise<unknown>; expected: new (...a: never[]) => Error; message: RegExp }> = [
-      { name: "op of 65 characters", call: () => worker.call("x".repeat(65)), expected: ProtocolError, message: /op must be an operation name of 1 to 64 characters/ },
+      {
+        name: "op of 65 characters",
+        call: () => worker.call("x".repeat(65)),
+        expected: ProtocolError,
+        message: /op must be an operation name of 1 to 64 characters/,
+      },
       { name: "empty op", call: () => worker.call(""), expected: ProtocolError, message: /op must be/ },
       { name: "op not a string", call: () => worker.call(42 as unknown as string), expected: ProtocolError, message: /got a number/ },
-      { name: "args an array", call: () => worker.call("ping", [1, 2] as unknown as Record<string, unknown>), expected: ProtocolError, message: /ping: args must be a plain object of keyword arguments, got an array of 2; pass \{ name: value \}/ },
-      { name: "args null", call: () => worker.call("ping", null as unknown as Record<string, unknown>), expected: ProtocolError, message: /got null/ },
-      { name: "args a string", call: () => worker.call("ping", "x" as unknown as Record<string, unknown>), expected: ProtocolError, message: /got a string/ },
-      { name: "args a Tensor", call: () => worker.call("echo", Tensor.from([1]) as unknown as Record<string, unknown>), expected: ProtocolError, message: /got a Tensor; pass \{ name: value \}/ },
-      { name: "a function", call: () => worker.call("echo", { f: () => 1 }), expected: ProtocolError, message: /echo: args\.f is a function/ },
-      { name: "a bigint", call: () => worker.call("echo", { n: [1, 2n] }), expected: ProtocolError, message: /args\.n\[1\] is a bigint \(2n\).*int64 Tensor/ },
+      {
+        name: "args an array",
+        call: () => worker.call("ping", [1, 2] as unknown as Record<string, unknown>),
+        expected: ProtocolError,
+        message: /ping: args must be a plain object of keyword arguments, got an array of 2; pass \{ name: value \}/,
+      },
+      {
+        name: "args null",
+        call: () => worker.call("ping", null as unknown as Record<string, unknown>),
+        expected: ProtocolError,
+        message: /got null/,
+      },
+      {
+        name: "args a string",
+        call: () => worker.call("ping", "x" as unknown as Record<string, unknown>),
+        expected: ProtocolError,
+        message: /got a string/,
+      },
+      {
+        name: "args a Tensor",
+        call: () => worker.call("echo", Tensor.from([1]) as unknown as Record<string, unknown>),
+        expected: ProtocolError,
+        message: /got a Tensor; pass \{ name: value \}/,
+      },
+      {
+        name: "a function",
+        call: () => worker.call("echo", { f: () => 1 }),
+        expected: ProtocolError,
+        message: /echo: args\.f is a function/,
+      },
+      {
+        name: "a bigint",
+        call: () => worker.call("echo", { n: [1, 2n] }),
+        expected: ProtocolError,
+        message: /args\.n\[1\] is a bigint \(2n\).*int64 Tensor/,
+      },
       { name: "a symbol", call: () => worker.call("echo", { s: Symbol("s") }), expected: ProtocolError, message: /args\.s is a symbol/ },
-      { name: "a cycle", call: () => worker.call("echo", { c: circular }), expected: ProtocolError, message: /args\.c\.self is a circular reference/ },
-      { name: "a typed array", call: () => worker.call("echo", { t: new Float32Array(2) }), expected: ProtocolError, message: /typed array.*Tensor/ },
+      {
+        name: "a cycle",
+        call: () => worker.call("echo", { c: circular }),
+        expected: ProtocolError,
+        message: /args\.c\.self is a circular reference/,
+      },
+      {
+        name: "a typed array",
+        call: () => worker.call("echo", { t: new Float32Array(2) }),
+        expected: ProtocolError,
+        message: /typed array.*Tensor/,
+      },
       { name: "a Map", call: () => worker.call("echo", { m: new Map() }), expected: ProtocolError, message: /a Map.*plain object/ },
       { name: "a Date", call: () => worker.call("echo", { d: new Date(0) }), expected: ProtocolError, message: /a Date/ },
-      { name: "a reserved tensor placeholder", call: () => worker.call("echo", { x: { $t: 0 } }), expected: ProtocolError, message: /only key is '\$t'/ },
-      { name: "a reserved non-finite placeholder", call: () => worker.call("echo", { x: { $f: "NaN" } }), expected: ProtocolError, message: /only key is '\$f'/ },
+      {
+        name: "a reserved tensor placeholder",
+        call: () => worker.call("echo", { x: { $t: 0 } }),
+        expected: ProtocolError,
+        message: /only key is '\$t'/,
+      },
+      {
+        name: "a reserved non-finite placeholder",
+        call: () => worker.call("echo", { x: { $f: "NaN" } }),
+        expected: ProtocolError,
+        message: /only key is '\$f'/,
+      },
       { name: "unknown op", call: () => worker.call("no_such_op"), expected: WorkerError, message: /unknown op 'no_such_op'/ },
       { name: "op with wrong args", call: () => worker.call("seed", { seed: "abc" }), expected: WorkerError, message: /./ },
-      { name: "runPython of a missing file", call: () => worker.runPython("/nonexistent/file.py:f"), expected: WorkerError, message: /nonexistent/ },
+      {
+        name: "runPython of a missing file",
+        call: () => worker.runPython("/nonexistent/file.py:f"),
+        expected: WorkerError,
+        message: /nonexistent/,
+      },
     ];
     for (const c of cases) {
       const answer = await answerOf(c.call(), 10_000);
@@ -138,7 +198,9 @@ describe("non-finite numbers and malformed requests through a real worker", () =
     expect((received as { error: Error }).error.message).toMatch(/tensor 0 of the result is 400000 bytes, over maxMessageSize \(65536\)/);
     const fits = (await small.call("echo", { x: Tensor.zeros([1000], "float32") })) as { x: Tensor };
     expect(fits.x.shape).toEqual([1000]);
-    await expect(Worker.start({ maxMessageSize: 10 })).rejects.toThrow(/maxMessageSize: expected a whole number of bytes ≥ 1024 or Infinity, got 10/);
+    await expect(Worker.start({ maxMessageSize: 10 })).rejects.toThrow(
+      /maxMessageSize: expected a whole number of bytes ≥ 1024 or Infinity, got 10/,
+    );
   });
 });
 
@@ -174,11 +236,15 @@ describe("Connection: replies that cannot be decoded", () => {
     let n = 0;
     const peer = await fakeWorker(conn, endpoint, (h) => {
       const id = (JSON.parse(h.toString()) as { id: number }).id;
-      return [++n === 1 ? `{"v":1,"id":${id},"ok":true,"result":{"total":NaN}}` : `{"v":1,"id":${id},"ok":true,"result":{"total":{"$f":"NaN"}}}`];
+      return [
+        ++n === 1 ? `{"v":1,"id":${id},"ok":true,"result":{"total":NaN}}` : `{"v":1,"id":${id},"ok":true,"result":{"total":{"$f":"NaN"}}}`,
+      ];
     });
     const first = await answerOf(conn.request("train_step", {}));
     expect((first as { error: Error }).error).toBeInstanceOf(ProtocolError);
-    expect((first as { error: Error }).error.message).toMatch(/train_step: the worker sent a reply that is not JSON .*"\{\\"v\\":1,\\"id\\":1,\\"ok\\":true,\\"result\\":\{\\"total\\":NaN\}\}"/);
+    expect((first as { error: Error }).error.message).toMatch(
+      /train_step: the worker sent a reply that is not JSON .*"\{\\"v\\":1,\\"id\\":1,\\"ok\\":true,\\"result\\":\{\\"total\\":NaN\}\}"/,
+    );
     const second = await answerOf(conn.request("train_step", {}));
     expect((second as { value: { result: { total: number } } }).value.result.total).toBeNaN();
     peer.close();
@@ -210,7 +276,9 @@ describe("Connection: replies that cannot be decoded", () => {
       expect((answer as { error: Error }).error.message).toMatch(/names no request \(ProtocolError: lost\)/);
     }
     const e = await answerOf(conn.request("e"));
-    expect((e as { error: Error }).error.message).toMatch(/e: the worker's reply cannot be decoded: reply references tensor 3 but carries 0/);
+    expect((e as { error: Error }).error.message).toMatch(
+      /e: the worker's reply cannot be decoded: reply references tensor 3 but carries 0/,
+    );
     expect(await answerOf(conn.request("f"))).toEqual({ value: { result: undefined } });
     peer.close();
     conn.close();
@@ -223,8 +291,11 @@ describe("Connection: replies that cannot be decoded", () => {
  */
 async function flood(endpoint: string, bigBytes: number, small: number, lingerMs = 60_000): Promise<void> {
   const { python } = resolvePython();
-  await execa(python, ["-c",
-    `
+  await execa(
+    python,
+    [
+      "-c",
+      `
 import sys, zmq
 endpoint, big, small, linger = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ctx = zmq.Context()
@@ -239,7 +310,13 @@ for _ in range(small):
 s.close(linger=linger)
 ctx.term()
 `,
-    endpoint, String(bigBytes), String(small), String(lingerMs)], { env: pythonEnv(), timeout: lingerMs + 60_000 });
+      endpoint,
+      String(bigBytes),
+      String(small),
+      String(lingerMs),
+    ],
+    { env: pythonEnv(), timeout: lingerMs + 60_000 },
+  );
 }
 
 describe("Connection: peers without the token", () => {
@@ -268,7 +345,9 @@ describe("Connection: peers without the token", () => {
     } finally {
       parse.mockRestore();
     }
-    const peer = await fakeWorker(conn, endpoint, (h) => [`{"v":1,"id":${(JSON.parse(h.toString()) as { id: number }).id},"ok":true,"result":7}`]);
+    const peer = await fakeWorker(conn, endpoint, (h) => [
+      `{"v":1,"id":${(JSON.parse(h.toString()) as { id: number }).id},"ok":true,"result":7}`,
+    ]);
     expect(await answerOf(conn.request("ping"))).toEqual({ value: { result: 7 } });
     const before = conn.dropped.messages;
     await flood(endpoint, 1024, 100); // once both sockets are known, every other peer is dropped unread
@@ -303,14 +382,31 @@ describe.skipIf(!SLOW)("fuzzed calls (TEXTBREWER_SLOW_TESTS=1)", () => {
   it("3,000 random calls through call() get exactly one answer each, and echo returns what was sent", async () => {
     await using worker = await Worker.start({ device: "cpu" });
     let seed = 17;
-    const rand = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const leaves: Array<() => unknown> = [
-      () => NaN, () => Infinity, () => -Infinity, () => rand() * 1e6 - 5e5, () => Math.floor(rand() * 100), () => -0.5,
-      () => "text ünïcödé \u0000 \"quoted\"", () => "", () => true, () => null,
-      () => Tensor.from([rand(), NaN, Infinity], "float32"), () => Tensor.from([[1n, 2n]], "int64"), () => undefined,
+      () => NaN,
+      () => Infinity,
+      () => -Infinity,
+      () => rand() * 1e6 - 5e5,
+      () => Math.floor(rand() * 100),
+      () => -0.5,
+      () => 'text ünïcödé \u0000 "quoted"',
+      () => "",
+      () => true,
+      () => null,
+      () => Tensor.from([rand(), NaN, Infinity], "float32"),
+      () => Tensor.from([[1n, 2n]], "int64"),
+      () => undefined,
     ];
-    const unsendable: Array<() => unknown> = [() => 3n, () => () => 1, () => ({ $t: 0 }), () => ({ $f: "NaN" }), () => new Map(), () => new Uint8Array(2)];
+    const unsendable: Array<() => unknown> = [
+      () => 3n,
+      () => () => 1,
+      () => ({ $t: 0 }),
+      () => ({ $f: "NaN" }),
+      () => new Map(),
+      () => new Uint8Array(2),
+    ];
     const value = (depth: number): unknown => {
       if (depth > 3 || rand() < 0.5) return rand() < 0.03 ? pick(unsendable)() : pick(leaves)();
       if (rand() < 0.5) return Array.from({ length: Math.floor(rand() * 4) }, () => value(depth + 1));
@@ -321,7 +417,11 @@ describe.skipIf(!SLOW)("fuzzed calls (TEXTBREWER_SLOW_TESTS=1)", () => {
       Array.isArray(v)
         ? v.map((x) => (x === undefined ? null : asEchoed(x)))
         : v !== null && typeof v === "object" && !(v instanceof Tensor)
-          ? Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [k, asEchoed(x)]))
+          ? Object.fromEntries(
+              Object.entries(v)
+                .filter(([, x]) => x !== undefined)
+                .map(([k, x]) => [k, asEchoed(x)]),
+            )
           : v;
     const ops = ["echo", "echo", "echo", "ping", "no_such_op", "", "x".repeat(65), "seed"];
     const counts = { resolved: 0, WorkerError: 0, ProtocolError: 0 };

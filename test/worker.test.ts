@@ -18,7 +18,9 @@ function randomTensor(dtype: DType, shape: number[]): Tensor {
 }
 
 function sameBytes(a: Tensor, b: Tensor): boolean {
-  return a.dtype === b.dtype && JSON.stringify(a.shape) === JSON.stringify(b.shape) && Buffer.from(a.bytes()).equals(Buffer.from(b.bytes()));
+  return (
+    a.dtype === b.dtype && JSON.stringify(a.shape) === JSON.stringify(b.shape) && Buffer.from(a.bytes()).equals(Buffer.from(b.bytes()))
+  );
 }
 
 describe("Worker bridge", () => {
@@ -54,7 +56,11 @@ describe("Worker bridge", () => {
     const got = back.x.bytes();
     for (let i = 0; i < 4; i++)
       for (let j = 0; j < 6; j++)
-        expect(Buffer.from(got.subarray((j * 4 + i) * size, (j * 4 + i + 1) * size)).equals(Buffer.from(src.subarray((i * 6 + j) * size, (i * 6 + j + 1) * size)))).toBe(true);
+        expect(
+          Buffer.from(got.subarray((j * 4 + i) * size, (j * 4 + i + 1) * size)).equals(
+            Buffer.from(src.subarray((i * 6 + j) * size, (i * 6 + j + 1) * size)),
+          ),
+        ).toBe(true);
   });
 
   it("answers a failing request with WorkerError and keeps serving", async () => {
@@ -70,7 +76,13 @@ describe("Worker bridge", () => {
     const file = join(tmp.path, "user_fns.py");
     writeFileSync(
       file,
-      ["import torch", "", "def scale(x, factor, note):", "    return {'y': x * factor, 'sum': float(x.sum()), 'note': note.upper()}", ""].join("\n"),
+      [
+        "import torch",
+        "",
+        "def scale(x, factor, note):",
+        "    return {'y': x * factor, 'sum': float(x.sum()), 'note': note.upper()}",
+        "",
+      ].join("\n"),
     );
     const out = (await worker.runPython(`${file}:scale`, { x: Tensor.from([1, 2, 3], "float32"), factor: 2, note: "ok" })) as {
       y: Tensor;

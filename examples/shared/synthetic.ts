@@ -13,8 +13,14 @@ export function syntheticBatches(count: number, seed: number, o: SyntheticOption
     const ids = Array.from({ length: o.batch }, () => Array.from({ length: o.seq }, () => BigInt(1 + rng.int(o.vocab - 1))));
     return {
       input_ids: Tensor.from(ids, "int64"),
-      attention_mask: Tensor.from(ids.map((row) => row.map(() => 1n)), "int64"),
-      labels: Tensor.from(ids.map((row) => (Number(row[0]) >= o.vocab / 2 ? 1n : 0n)), "int64"),
+      attention_mask: Tensor.from(
+        ids.map((row) => row.map(() => 1n)),
+        "int64",
+      ),
+      labels: Tensor.from(
+        ids.map((row) => (Number(row[0]) >= o.vocab / 2 ? 1n : 0n)),
+        "int64",
+      ),
     };
   });
 }

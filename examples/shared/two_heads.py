@@ -107,9 +107,7 @@ def build(
         model.bert.load_state_dict(mapped)
     if sentence_head_from:
         head = _weights(sentence_head_from)
-        model.bert.pooler.load_state_dict(
-            {k[len("pooler.") :]: v for k, v in head.items() if k.startswith("pooler.")}
-        )
+        model.bert.pooler.load_state_dict({k[len("pooler.") :]: v for k, v in head.items() if k.startswith("pooler.")})
         model.sentence_classifier.load_state_dict(
             {k[len("classifier.") :]: v for k, v in head.items() if k.startswith("classifier.")}
         )

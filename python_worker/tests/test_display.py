@@ -55,9 +55,7 @@ NET_LEVEL_1 = (
     "  --body: \t        136,714\t    34.81%\t    0.52\n"
 )
 
-NET_LEVEL_0 = (
-    "\nLAYER NAME\t        #PARAMS\t     RATIO\t MEM(MB)\n--model:\t        392,719\t   100.00%\t    1.50\n"
-)
+NET_LEVEL_0 = "\nLAYER NAME\t        #PARAMS\t     RATIO\t MEM(MB)\n--model:\t        392,719\t   100.00%\t    1.50\n"
 
 TIED_FULL = (
     "\n"

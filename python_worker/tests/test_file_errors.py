@@ -20,7 +20,7 @@ from textbrewer_worker.ops import OPS, WorkerState
 from textbrewer_worker.tokenizer_ops import TokenizerLoadError
 from textbrewer_worker import tokenizer_ops  # noqa: F401  (registers the ops)
 
-CONFIG_SOURCE = '''from transformers import PretrainedConfig
+CONFIG_SOURCE = """from transformers import PretrainedConfig
 
 
 class TinyConfig(PretrainedConfig):
@@ -29,9 +29,9 @@ class TinyConfig(PretrainedConfig):
     def __init__(self, width=4, **kwargs):
         self.width = width
         super().__init__(**kwargs)
-'''
+"""
 
-MODEL_SOURCE = '''import torch
+MODEL_SOURCE = """import torch
 from transformers import PreTrainedModel
 
 from .configuration_tiny import TinyConfig
@@ -48,7 +48,7 @@ class TinyModel(PreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, **kwargs):
         x = torch.nn.functional.one_hot(input_ids % self.config.width, self.config.width).float()
         return {"logits": self.proj(x).mean(1)}
-'''
+"""
 
 AUTO_MAP = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie"]

@@ -446,9 +446,7 @@ def test_attention_float32_and_mask_dtype() -> None:
     for fn, ref in ((att_mse_loss, ref_att_mse), (att_ce_loss, ref_att_ce)):
         out = fn(S32, T32, bool_mask)
         assert out.dtype == torch.float32
-        close(
-            out, ref(S.astype(np.float32).astype(np.float64), T.astype(np.float32).astype(np.float64), binary)
-        )
+        close(out, ref(S.astype(np.float32).astype(np.float64), T.astype(np.float32).astype(np.float64), binary))
 
 
 def test_attention_shape_error() -> None:
@@ -472,9 +470,7 @@ def test_hid_mse(masked: bool) -> None:
     S, T = hidden_pair(30)
     B, L, D = S.shape
     if masked:
-        num = sum(
-            (S[b, i, d] - T[b, i, d]) ** 2 * MASK[b, i] for b in range(B) for i in range(L) for d in range(D)
-        )
+        num = sum((S[b, i, d] - T[b, i, d]) ** 2 * MASK[b, i] for b in range(B) for i in range(L) for d in range(D))
         expected = num / (MASK.sum() * D)
         close(hid_mse_loss(t64(S), t64(T), t64(MASK)), expected)
     else:
@@ -591,9 +587,7 @@ def test_mmd(masked: bool, divisor: str) -> None:
         expected = num / sum(sum(MASK[b]) ** 2 for b in range(2))
     else:
         expected = float(np.mean((G_s - G_t) ** 2))
-    out = mmd_loss(
-        [t64(A_s), t64(B_s)], [t64(A_t), t64(B_t)], t64(MASK) if masked else None, masked_divisor=divisor
-    )
+    out = mmd_loss([t64(A_s), t64(B_s)], [t64(A_t), t64(B_t)], t64(MASK) if masked else None, masked_divisor=divisor)
     close(out, expected)
 
 

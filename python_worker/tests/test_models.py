@@ -169,18 +169,14 @@ def test_sharded_hf_folder(tmp_path: Path, teacher: nn.Module) -> None:
 # ----------------------------------------------------------------------------------------- state dicts
 
 
-def test_safetensors_state_dict_with_config_dict(
-    tiny_bert_dir: Path, tmp_path: Path, teacher: nn.Module
-) -> None:
+def test_safetensors_state_dict_with_config_dict(tiny_bert_dir: Path, tmp_path: Path, teacher: nn.Module) -> None:
     file = tmp_path / "weights.safetensors"
     save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(file))
     model = load_model(str(file), config=bert_config_dict(tiny_bert_dir), task="sequence-classification")
     assert type(model) is BertForSequenceClassification
     assert torch.equal(logits(model), logits(teacher))
     # architectures in the config dict pick the head when task is left out
-    assert (
-        type(load_model(str(file), config=bert_config_dict(tiny_bert_dir))) is BertForSequenceClassification
-    )
+    assert type(load_model(str(file), config=bert_config_dict(tiny_bert_dir))) is BertForSequenceClassification
 
 
 def test_pt_state_dict_with_config_path(tiny_bert_dir: Path, tmp_path: Path, teacher: nn.Module) -> None:
@@ -334,13 +330,9 @@ def test_factory_errors(factory_file: Path, tmp_path: Path) -> None:
         load_model(factory="no-colon")
     with pytest.raises(ModelLoadError, match=r"^factory: file '.*missing\.py' does not exist"):
         load_model(factory=f"{tmp_path / 'missing.py'}:build")
-    with pytest.raises(
-        ModelLoadError, match=r"^factory: .* has no function 'nope'; callables there: .*build"
-    ):
+    with pytest.raises(ModelLoadError, match=r"^factory: .* has no function 'nope'; callables there: .*build"):
         load_model(factory=f"{factory_file}:nope")
-    with pytest.raises(
-        ModelLoadError, match=r"^factory: .* returned a int; it must return a torch\.nn\.Module"
-    ):
+    with pytest.raises(ModelLoadError, match=r"^factory: .* returned a int; it must return a torch\.nn\.Module"):
         load_model(factory=f"{factory_file}:not_a_module")
     with pytest.raises(ModelLoadError, match=r"^factory: .* raised TypeError"):
         load_model(factory=f"{factory_file}:build", factory_args={"width": 3})
@@ -410,10 +402,7 @@ def test_create_model_copies_mapped_teacher_layers(teacher: BertForSequenceClass
     assert report["layer_prefix"] == "bert.encoder.layer" and report["layer_map"] == [1, 3]
     assert report["task"] == "sequence-classification"
     assert report["random_init"] == [] and report["shape_mismatch"] == []
-    assert (
-        report["copied"]["bert.encoder.layer.1.output.dense.weight"]
-        == "bert.encoder.layer.3.output.dense.weight"
-    )
+    assert report["copied"]["bert.encoder.layer.1.output.dense.weight"] == "bert.encoder.layer.3.output.dense.weight"
     assert report["copied"]["classifier.weight"] == "classifier.weight"
     assert set(report["copied"]) == set(s_state)
     # the copies are independent tensors
@@ -443,9 +432,7 @@ def test_create_model_is_seed_independent_for_copied_weights(teacher: BertForSeq
 
 
 def test_create_model_keeps_random_init_where_shapes_differ(teacher: BertForSequenceClassification) -> None:
-    student = create_model(
-        {"hidden_size": 16, "num_attention_heads": 2, "num_hidden_layers": 2}, init_from=teacher
-    )
+    student = create_model({"hidden_size": 16, "num_attention_heads": 2, "num_hidden_layers": 2}, init_from=teacher)
     report = student._textbrewer_init_report
     assert "bert.embeddings.word_embeddings.weight" in report["shape_mismatch"]
     assert "bert.embeddings.word_embeddings.weight" in report["random_init"]

@@ -30,9 +30,7 @@ def test_ping_and_echo_round_trip() -> None:
     assert reply_of(state, frames({"v": 1, "id": 1, "op": "ping"})) == {"v": 1, "id": 1, "ok": True}
     data = torch.arange(6, dtype=torch.float32).numpy().tobytes()
     meta = {"dtype": "float32", "shape": [2, 3], "byteLength": 24}
-    out = handle(
-        state, frames({"v": 1, "id": 2, "op": "echo", "args": {"x": {"$t": 0}}, "tensors": [meta]}, data)
-    )
+    out = handle(state, frames({"v": 1, "id": 2, "op": "echo", "args": {"x": {"$t": 0}}, "tensors": [meta]}, data))
     header = json.loads(bytes(out[0]))
     assert header["result"] == {"x": {"$t": 0}} and header["tensors"] == [meta]
     assert bytes(out[1]) == data

@@ -76,9 +76,7 @@ def test_load_tokenizer_errors_name_the_path(tmp_path: Path) -> None:
 
 def test_tokenize_pads_to_the_longest(loaded: tuple[WorkerState, str]) -> None:
     state, handle = loaded
-    out = OPS["tokenize"](
-        state, {"tokenizer": handle, "texts": ["The movie was great!", "bad"], "padding": "longest"}
-    )
+    out = OPS["tokenize"](state, {"tokenizer": handle, "texts": ["The movie was great!", "bad"], "padding": "longest"})
     assert set(out) == {"input_ids", "attention_mask", "token_type_ids"}
     assert all(t.dtype == torch.int64 for t in out.values())
     assert out["input_ids"].tolist() == [
@@ -127,9 +125,7 @@ def test_tokenize_words_labels_the_first_sub_token(loaded: tuple[WorkerState, st
     state, handle = loaded
     words = [["John", "lives", "in", "New", "York", "cities"], ["playing", "."]]
     labels = [[1, 0, 0, 2, 3, 0], [0, 0]]
-    out = OPS["tokenize_words"](
-        state, {"tokenizer": handle, "words": words, "labels": labels, "padding": "longest"}
-    )
+    out = OPS["tokenize_words"](state, {"tokenizer": handle, "words": words, "labels": labels, "padding": "longest"})
     # "cities" is not in the vocabulary: [UNK]; "playing" -> play ##ing
     assert out["input_ids"].tolist()[0] == [2, *ids("john", "lives", "in", "new", "york"), 1, 3]
     assert out["input_ids"].tolist()[1] == [2, *ids("play", "##ing", "."), 3, 0, 0, 0]

@@ -42,9 +42,7 @@ def main() -> int:
     link = LinkOptions(max_message_size=args.max_message_size, curve_server_key=curve_server_key)
     try:
         serve(args.endpoint, token, args.device, max(0, args.spin_us), link, args.private_dir)
-    except (
-        ValueError
-    ) as exc:  # configuration errors (e.g. an unavailable device): one clear line, no traceback
+    except ValueError as exc:  # configuration errors (e.g. an unavailable device): one clear line, no traceback
         sys.stderr.write(f"textbrewer_worker: {exc}\n")
         return 2
     return 0

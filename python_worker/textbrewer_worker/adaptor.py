@@ -103,9 +103,7 @@ def needs_outputs(spec: Mapping[str, Any]) -> set[str]:
 def load_python_adaptor(ref: str) -> PythonAdaptor:
     """The function named by ``file.py:fn``; each file is imported once (relative paths: the worker's cwd)."""
     if not isinstance(ref, str) or _PY_REF.match(ref) is None:
-        raise AdaptorSpecError(
-            f'a Python adaptor reference must look like "my_adaptors.py:adaptor"; got {ref!r}'
-        )
+        raise AdaptorSpecError(f'a Python adaptor reference must look like "my_adaptors.py:adaptor"; got {ref!r}')
     return resolve_ref(ref, "python adaptor", AdaptorSpecError)
 
 

@@ -42,9 +42,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     values = state["python"]
     gauss = values[-1]
     random.setstate((state["python_version"], tuple(values[:-1]), None if gauss == -1 else gauss))
-    np.random.set_state(
-        ("MT19937", state["numpy"]["keys"].numpy().astype(np.uint32), state["numpy"]["pos"], 0, 0.0)
-    )
+    np.random.set_state(("MT19937", state["numpy"]["keys"].numpy().astype(np.uint32), state["numpy"]["pos"], 0, 0.0))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -136,9 +134,7 @@ def load(session: TrainSession, folder: str) -> None:
     src = Path(folder)
     weights = src / STUDENT_WEIGHTS
     if not weights.exists():
-        raise FileNotFoundError(
-            f"resumeFrom: '{folder}' has no {STUDENT_WEIGHTS}; is it a gs{{step}} checkpoint?"
-        )
+        raise FileNotFoundError(f"resumeFrom: '{folder}' has no {STUDENT_WEIGHTS}; is it a gs{{step}} checkpoint?")
     missing, unexpected = _read(weights, lambda: load_safetensors_into(session.student, str(weights), strict=False))
     if unexpected or any(not _is_tied(session.student, key) for key in missing):
         raise ValueError(

@@ -61,9 +61,7 @@ def decode_value(value: Any, tensors: list[torch.Tensor]) -> Any:
         if len(value) == 1 and "$t" in value:
             index = value["$t"]
             if not isinstance(index, int) or not 0 <= index < len(tensors):
-                raise ProtocolError(
-                    f"tensor reference {value!r} is out of range (message has {len(tensors)})"
-                )
+                raise ProtocolError(f"tensor reference {value!r} is out of range (message has {len(tensors)})")
             return tensors[index]
         if len(value) == 1 and "$f" in value:
             name = value["$f"]

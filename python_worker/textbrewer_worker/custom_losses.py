@@ -23,9 +23,7 @@ def ensure_registered(entries: list[dict[str, Any]]) -> None:
         if _SOURCES.get(key) == ref:
             continue
         if key in _SOURCES:
-            raise ValueError(
-                f"registerLoss: the {kind} loss '{name}' is already registered from {_SOURCES[key]}"
-            )
+            raise ValueError(f"registerLoss: the {kind} loss '{name}' is already registered from {_SOURCES[key]}")
         if key in _BUILTIN:
             raise ValueError(f"registerLoss: '{name}' is a built-in {kind} loss; give your loss another name")
         fn = resolve_ref(ref, f"registerLoss('{name}').python")

@@ -16,9 +16,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device: '{name}' was asked for but CUDA is not available here; use 'cpu' or 'auto'"
-        )
+        raise ValueError(f"device: '{name}' was asked for but CUDA is not available here; use 'cpu' or 'auto'")
     return device
 
 

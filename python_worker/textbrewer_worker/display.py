@@ -134,12 +134,8 @@ def _format(node: ParamNode, level: int, total: int, width: int, max_level: int 
 
 
 def _check_max_level(max_level: int | None) -> None:
-    if max_level is not None and (
-        isinstance(max_level, bool) or not isinstance(max_level, int) or max_level < 0
-    ):
-        raise TypeError(
-            f"display_parameters: max_level must be a non-negative int or None, got {max_level!r}"
-        )
+    if max_level is not None and (isinstance(max_level, bool) or not isinstance(max_level, int) or max_level < 0):
+        raise TypeError(f"display_parameters: max_level must be a non-negative int or None, got {max_level!r}")
 
 
 def format_parameter_tree(root: ParamNode, max_level: int | None = None) -> str:

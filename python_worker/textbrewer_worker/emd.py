@@ -121,10 +121,7 @@ def emd_loss(
 
     projected = [_project(projections[s + 1], hidden_S[s + 1]) for s in range(n_s)]
     pair_cost = torch.stack(
-        [
-            torch.stack([hid_mse_loss(projected[s], hidden_T[t + 1], mask) for t in range(n_t)])
-            for s in range(n_s)
-        ]
+        [torch.stack([hid_mse_loss(projected[s], hidden_T[t + 1], mask) for t in range(n_t)]) for s in range(n_s)]
     )  # (LS, LT)
     zeros_ss = pair_cost.new_zeros(n_s, n_s)
     zeros_tt = pair_cost.new_zeros(n_t, n_t)

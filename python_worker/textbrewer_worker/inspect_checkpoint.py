@@ -12,6 +12,7 @@ from typing import Any
 
 from .file_errors import read_failure, read_json
 
+
 class CheckpointInspectError(ValueError):
     """The checkpoint is missing or one of its files cannot be read; the message names the file."""
 
@@ -80,9 +81,7 @@ def describe_checkpoint(path: str) -> str:
         )
     if weights is not None:
         try:
-            tensors = (
-                _safetensors_tensors(weights) if weights.suffix == ".safetensors" else _torch_tensors(weights)
-            )
+            tensors = _safetensors_tensors(weights) if weights.suffix == ".safetensors" else _torch_tensors(weights)
         except CheckpointInspectError:
             raise
         except Exception as err:

@@ -100,9 +100,7 @@ def _temperature(name: str, temperature: Temperature, logits: Tensor) -> float |
     if t.dim() == 0:
         return t
     if t.shape != logits.shape[:-1]:
-        raise ReductionError(
-            f"{name}: temperature shape {_fmt(t.shape)} != logits rows {_fmt(logits.shape[:-1])}"
-        )
+        raise ReductionError(f"{name}: temperature shape {_fmt(t.shape)} != logits rows {_fmt(logits.shape[:-1])}")
     return t.unsqueeze(-1)
 
 
@@ -283,9 +281,7 @@ def kd_reverse_kl_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperat
 
 
 @loss("jsd", kind="kd")
-def kd_jsd_loss(
-    logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0, *, beta: float = 0.5
-) -> Tensor:
+def kd_jsd_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1.0, *, beta: float = 0.5) -> Tensor:
     """Generalized JSD: β·KL(P_T‖M) + (1−β)·KL(P_S‖M), M = β·P_T + (1−β)·P_S; mean over rows.
 
     beta ∈ [0, 1]; 0.5 is the symmetric JSD (bounded by ln 2), 0 and 1 give 0. No T² factor. Use
@@ -321,8 +317,7 @@ def _sparse_inputs(
         raise ValueError(f"{name}: tail must be 'ignore' or 'uniform', got {tail!r}")
     if topk_logprobs_T.shape != topk_indices_T.shape:
         raise ReductionError(
-            f"{name}: top-k log-probs shape {_fmt(topk_logprobs_T.shape)} != "
-            f"indices shape {_fmt(topk_indices_T.shape)}"
+            f"{name}: top-k log-probs shape {_fmt(topk_logprobs_T.shape)} != indices shape {_fmt(topk_indices_T.shape)}"
         )
     vocab, k = logits_S.shape[-1], topk_indices_T.shape[-1]
     if topk_indices_T.shape[:-1] != logits_S.shape[:-1] or k > vocab:
@@ -576,8 +571,7 @@ def mmd_loss(
             raise ReductionError(f"mmd: {side} features {_fmt(a.shape)} and {_fmt(b.shape)} differ in shape")
     if a_s.shape[:2] != a_t.shape[:2]:
         raise ReductionError(
-            f"mmd: student features {_fmt(a_s.shape)} and teacher {_fmt(a_t.shape)} "
-            "need equal batch and length"
+            f"mmd: student features {_fmt(a_s.shape)} and teacher {_fmt(a_t.shape)} need equal batch and length"
         )
     by_length = mask is not None and masked_divisor == "length"
     g_s = torch.bmm(a_s, b_s.transpose(1, 2)) / (b_s.shape[1] if by_length else b_s.shape[2])
@@ -639,9 +633,7 @@ def select_logits(logits: Tensor, logits_mask: Tensor | None) -> Tensor:
     if logits_mask is None or logits.dim() != 3:
         return logits
     if logits_mask.shape != logits.shape[:2]:
-        raise ReductionError(
-            f"logits_mask shape {_fmt(logits_mask.shape)} != logits rows {_fmt(logits.shape[:2])}"
-        )
+        raise ReductionError(f"logits_mask shape {_fmt(logits_mask.shape)} != logits rows {_fmt(logits.shape[:2])}")
     return logits[logits_mask != 0]
 
 

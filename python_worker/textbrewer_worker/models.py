@@ -194,9 +194,7 @@ def _config_from_path(path: str, trust_remote_code: bool = False) -> Any:
 
     p = Path(path)
     if not p.exists():
-        raise ModelLoadError(
-            f"config: '{path}' does not exist; give a config dict or an existing config.json path"
-        )
+        raise ModelLoadError(f"config: '{path}' does not exist; give a config dict or an existing config.json path")
     if p.is_dir() and not (p / _CONFIG_FILE).is_file():
         raise ModelLoadError(f"config: folder '{path}' has no config.json; point to the config.json itself")
     check_file(p / _CONFIG_FILE if p.is_dir() else p, trust_remote_code, ModelLoadError, field="config")
@@ -211,9 +209,7 @@ def _resolve_config(config: Mapping[str, Any] | str | os.PathLike[str], trust_re
         return _config_from_dict(config)
     if isinstance(config, (str, os.PathLike)):
         return _config_from_path(os.fspath(config), trust_remote_code)
-    raise ModelLoadError(
-        f"config: expected a config dict or a path to a config.json, got {type(config).__name__}"
-    )
+    raise ModelLoadError(f"config: expected a config dict or a path to a config.json, got {type(config).__name__}")
 
 
 def _short_repr(value: Any, limit: int = 120) -> str:
@@ -325,10 +321,7 @@ def _prefix_hint(missing: list[str], unexpected: list[str]) -> str:
 
     head = shared_prefix(unexpected, missing)
     if head is not None:
-        return (
-            f"The file's keys carry a '{head}.' prefix that the model lacks "
-            "(a model with a task head saved them). "
-        )
+        return f"The file's keys carry a '{head}.' prefix that the model lacks (a model with a task head saved them). "
     head = shared_prefix(missing, unexpected)
     if head is not None:
         return f"The model's keys carry a '{head}.' prefix that the file lacks (a base model saved them). "
@@ -342,9 +335,7 @@ def _weights_in_folder(folder: Path) -> Path | None:
     return None
 
 
-def _state_dict_source(
-    path: str, weights_only: bool
-) -> tuple[dict[str, torch.Tensor] | torch.nn.Module, str]:
+def _state_dict_source(path: str, weights_only: bool) -> tuple[dict[str, torch.Tensor] | torch.nn.Module, str]:
     p = Path(path)
     if p.is_dir():
         weights = _weights_in_folder(p)
@@ -366,9 +357,7 @@ def _resolve_factory(factory: str) -> Any:
 
 def _call_factory(factory: str, factory_args: Mapping[str, Any] | None) -> torch.nn.Module:
     if factory_args is not None and not isinstance(factory_args, Mapping):
-        raise ModelLoadError(
-            f"factoryArgs: expected an object of keyword arguments, got {_short_repr(factory_args)}"
-        )
+        raise ModelLoadError(f"factoryArgs: expected an object of keyword arguments, got {_short_repr(factory_args)}")
     fn = _resolve_factory(factory)
     try:
         model = fn(**dict(factory_args or {}))
@@ -391,9 +380,7 @@ def _detect_format(path: str | None, factory: str | None, config: Any) -> str:
     if path is None:
         if factory is not None:
             return "factory"
-        raise ModelLoadError(
-            "path: missing; give a checkpoint folder or file, or a factory 'file.py:function'"
-        )
+        raise ModelLoadError("path: missing; give a checkpoint folder or file, or a factory 'file.py:function'")
     p = Path(path)
     if factory is not None:
         return "factory"
@@ -510,9 +497,7 @@ def _load_hf_folder(
         "task": chosen,
         "missing_keys": list(info.get("missing_keys", [])),
         "unexpected_keys": list(info.get("unexpected_keys", [])),
-        "mismatched_keys": [
-            str(k[0]) if isinstance(k, tuple) else str(k) for k in info.get("mismatched_keys", [])
-        ],
+        "mismatched_keys": [str(k[0]) if isinstance(k, tuple) else str(k) for k in info.get("mismatched_keys", [])],
     }
     return model
 
@@ -571,9 +556,7 @@ def load_model(
     """
     _check_task(task)
     if format is not None and format not in FORMATS:
-        raise ModelLoadError(
-            f"format: '{format}' is not known; use one of {', '.join(FORMATS)} or leave it unset"
-        )
+        raise ModelLoadError(f"format: '{format}' is not known; use one of {', '.join(FORMATS)} or leave it unset")
     if factory_args is not None and factory is None:
         raise ModelLoadError("factoryArgs: given without factory; pass factory 'file.py:function' as well")
     if format == "factory" and factory is None:
@@ -585,9 +568,7 @@ def load_model(
         )
     fmt = format if format is not None else _detect_format(path, factory, config)
     if factory is not None and fmt not in ("factory", "safetensors", "pt"):
-        raise ModelLoadError(
-            f"format: '{fmt}' cannot be combined with factory; use 'factory', 'safetensors' or 'pt'"
-        )
+        raise ModelLoadError(f"format: '{fmt}' cannot be combined with factory; use 'factory', 'safetensors' or 'pt'")
 
     if fmt == "hf":
         if path is None or not Path(path).is_dir():
@@ -609,9 +590,7 @@ def load_model(
     # State dict (+ config or factory), or a bare factory.
     if factory is not None:
         if config is not None:
-            raise ModelLoadError(
-                "config: give either config or factory, not both; the factory builds the model"
-            )
+            raise ModelLoadError("config: give either config or factory, not both; the factory builds the model")
         model = _call_factory(factory, factory_args)
         if path is not None:
             state, source = _state_dict_source(path, weights_only)
@@ -624,9 +603,7 @@ def load_model(
         raise ModelLoadError(f"path: format '{fmt}' needs a weights file")
     state, source = _state_dict_source(path, weights_only)
     if fmt == "safetensors" and not source.endswith(".safetensors"):
-        raise ModelLoadError(
-            f"format: 'safetensors' does not fit '{source}'; use format 'pt' or leave it unset"
-        )
+        raise ModelLoadError(f"format: 'safetensors' does not fit '{source}'; use format 'pt' or leave it unset")
     if isinstance(state, torch.nn.Module):
         if config is None:
             return state
@@ -733,14 +710,10 @@ def _student_config(config: Mapping[str, Any], init_from: torch.nn.Module | None
     try:
         return type(base_config).from_dict(values)
     except Exception as err:
-        raise ModelLoadError(
-            f"config: {_short_repr(dict(config))} does not fit the teacher's config ({err})"
-        ) from err
+        raise ModelLoadError(f"config: {_short_repr(dict(config))} does not fit the teacher's config ({err})") from err
 
 
-def _copy_weights(
-    student: torch.nn.Module, teacher: torch.nn.Module, layer_map: list[int] | None
-) -> dict[str, Any]:
+def _copy_weights(student: torch.nn.Module, teacher: torch.nn.Module, layer_map: list[int] | None) -> dict[str, Any]:
     prefix = _find_layer_prefix(student, teacher)
     s_state = student.state_dict()
     t_state = teacher.state_dict()
@@ -811,13 +784,9 @@ def create_model(
     _check_task(task)
     config = {} if config is None else config
     if not isinstance(config, Mapping):
-        raise ModelLoadError(
-            f"config: expected an object of Hugging Face config keys, got {_short_repr(config)}"
-        )
+        raise ModelLoadError(f"config: expected an object of Hugging Face config keys, got {_short_repr(config)}")
     if layer_map is not None and init_from is None:
-        raise ModelLoadError(
-            "layerMap: only meaningful with initFrom; pass initFrom (the teacher) or drop layerMap"
-        )
+        raise ModelLoadError("layerMap: only meaningful with initFrom; pass initFrom (the teacher) or drop layerMap")
     if init_from is not None and not isinstance(init_from, torch.nn.Module):
         raise ModelLoadError(f"initFrom: expected a model, got {type(init_from).__name__}")
     hf_config = _student_config(config, init_from)
@@ -912,9 +881,7 @@ def save_model(model: torch.nn.Module, directory: str) -> list[str]:
             shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(err, ModelSaveError):
             raise
-        raise ModelSaveError(
-            f"directory: saving into '{directory}' failed ({type(err).__name__}: {err})"
-        ) from err
+        raise ModelSaveError(f"directory: saving into '{directory}' failed ({type(err).__name__}: {err})") from err
     return written
 
 

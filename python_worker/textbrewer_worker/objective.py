@@ -69,9 +69,7 @@ def topk_targets(logits: list[torch.Tensor], k: int, temperature: float) -> list
     return out
 
 
-def masks_for(
-    logits: list[torch.Tensor], masks: list[torch.Tensor] | None, side: str
-) -> list[torch.Tensor] | None:
+def masks_for(logits: list[torch.Tensor], masks: list[torch.Tensor] | None, side: str) -> list[torch.Tensor] | None:
     """One logits_mask per logits tensor: a single mask applies to every one (as in TextBrewer), else the
     counts must agree (zip would silently drop the logits past the last mask)."""
     if masks is None:
@@ -131,9 +129,7 @@ def kd_term(
     labels: list[torch.Tensor] | None,
 ) -> torch.Tensor:
     if len(logits_S) != len(logits_T):
-        raise ValueError(
-            f"logits: the student gives {len(logits_S)} logits tensors and the teacher {len(logits_T)}"
-        )
+        raise ValueError(f"logits: the student gives {len(logits_S)} logits tensors and the teacher {len(logits_T)}")
     masks_S = masks_for(logits_S, masks_S, "student")
     masks_T = masks_for(logits_T, masks_T, "teacher")
     if masks_S is not None:
@@ -189,16 +185,12 @@ def distill_loss(
             target_logits = per_teacher[0]
         else:
             target_logits = [torch.stack(group).mean(0) for group in zip(*per_teacher)]
-    if objective.require_logits and (
-        "logits" not in results_S or (target_logits is None and teacher_topk is None)
-    ):
+    if objective.require_logits and ("logits" not in results_S or (target_logits is None and teacher_topk is None)):
         side = "student" if "logits" not in results_S else "teacher"
         raise KeyError(f"logits: the {side} adaptor must return 'logits' for this distiller")
     if teacher_topk is not None:
         if "logits" not in results_S:
-            raise KeyError(
-                "logits: the student adaptor must return 'logits' to learn from cached top-k teacher logits"
-            )
+            raise KeyError("logits: the student adaptor must return 'logits' to learn from cached top-k teacher logits")
         kd = sparse_kd_term(objective, results_S["logits"], results_S.get("logits_mask"), teacher_topk)
         total = total + kd * kd_weight
         terms["unweighted_kd_loss"] = kd
@@ -236,9 +228,7 @@ def distill_loss(
     if emd is not None:
         if "hidden" not in results_S or "hidden" not in first_T:
             raise KeyError("emd: both adaptors must return 'hidden' (embeddings first, then every layer)")
-        emd_term, embedding_term, _ = emd_loss(
-            results_S["hidden"], first_T["hidden"], emd["projections"], inputs_mask
-        )
+        emd_term, embedding_term, _ = emd_loss(results_S["hidden"], first_T["hidden"], emd["projections"], inputs_mask)
         total = total + (emd_term + embedding_term) * emd["weight"]
         terms[EMD_LOG_NAME] = emd_term
         terms[EMBEDDING_LOG_NAME] = embedding_term

@@ -199,9 +199,7 @@ def call_model(model: torch.nn.Module, batch: Any, extra: dict[str, Any]) -> Any
             if isinstance(batch, dict)
             else ""
         )
-        raise type(exc)(
-            f"batch: the model ({type(model).__name__}) rejected it ({keys}; {shapes}): {exc}"
-        ) from exc
+        raise type(exc)(f"batch: the model ({type(model).__name__}) rejected it ({keys}; {shapes}): {exc}") from exc
     raise TypeError(f"batch: expected a record or an array of tensors, got {type(batch).__name__}")
 
 

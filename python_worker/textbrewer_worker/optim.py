@@ -73,9 +73,7 @@ def lr_lambda(spec: dict[str, Any]):
     if kind == "constant":
         return lambda step: w if (w := warm(step)) is not None else 1.0
     if kind == "linear":
-        return lambda step: (
-            w if (w := warm(step)) is not None else max(0.0, (total - step) / max(1, total - warmup))
-        )
+        return lambda step: w if (w := warm(step)) is not None else max(0.0, (total - step) / max(1, total - warmup))
     if kind == "cosine":
 
         def cosine(step: int) -> float:

@@ -50,9 +50,7 @@ def find_packaged_model(distribution: str, subdir: str) -> dict[str, Any]:
     path = os.path.dirname(os.path.abspath(str(config_entry.locate())))
     absent = [n for n in names if not os.path.exists(os.path.join(path, n))]
     if "config.json" in absent:
-        raise PackagedModelError(
-            f"'{distribution}' lists {subdir}/config.json but it is not on disk at {path}"
-        )
+        raise PackagedModelError(f"'{distribution}' lists {subdir}/config.json but it is not on disk at {path}")
     return {"path": path, "distribution": distribution, "version": dist.version, "files": names}
 
 

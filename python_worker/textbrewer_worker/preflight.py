@@ -34,9 +34,7 @@ def _pick(features: list[Any], layer: Any, where: str) -> list[torch.Tensor]:
     out = []
     for index in layers:
         if not -len(features) <= index < len(features):
-            raise PreflightError(
-                f"{where}: layer {index} is out of range; the adaptor gives {len(features)} entries"
-            )
+            raise PreflightError(f"{where}: layer {index} is out of range; the adaptor gives {len(features)} entries")
         out.append(features[index])
     return out
 
@@ -61,13 +59,9 @@ def check_match(i: int, match: dict[str, Any], results_S: dict[str, Any], result
                 )
         if proj is not None:
             if dim_S and proj["dimS"] != dim_S[0]:
-                raise PreflightError(
-                    f"{where}.proj: dimS is {proj['dimS']} but the student feature is {dim_S[0]} wide"
-                )
+                raise PreflightError(f"{where}.proj: dimS is {proj['dimS']} but the student feature is {dim_S[0]} wide")
             if loss in SAME_WIDTH_LOSSES and dim_T and proj["dimT"] != dim_T[0]:
-                raise PreflightError(
-                    f"{where}.proj: dimT is {proj['dimT']} but the teacher feature is {dim_T[0]} wide"
-                )
+                raise PreflightError(f"{where}.proj: dimT is {proj['dimT']} but the teacher feature is {dim_T[0]} wide")
         if feature == "attention" and loss in ATTENTION_LOSSES and loss not in HEAD_REDUCED:
             if _shape(s) != _shape(t):
                 raise PreflightError(
@@ -86,9 +80,7 @@ def check_match(i: int, match: dict[str, Any], results_S: dict[str, Any], result
         )
 
 
-def check_logits_lists(
-    results_S: dict[str, Any], results_T: list[dict[str, Any]], probability_shift: bool
-) -> None:
+def check_logits_lists(results_S: dict[str, Any], results_T: list[dict[str, Any]], probability_shift: bool) -> None:
     """A logits_mask list (and, with probabilityShift, a labels list) must hold one tensor for all logits or one
     per logits tensor: paired by position, the logits past the last one would silently leave the KD loss."""
     for side, results in [("student", results_S), *(("teacher", r) for r in results_T)]:
@@ -126,9 +118,7 @@ def preflight(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
                 _, terms = trainer_loss(results_S)
                 return {"terms": sorted(terms)}
             if teacher_outputs is not None:
-                results_T = [
-                    post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))
-                ]
+                results_T = [post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))]
             else:
                 results_T = teacher_results(session, task, batch_T, extra)
             check_logits_lists(results_S, results_T, session.objective.probability_shift)

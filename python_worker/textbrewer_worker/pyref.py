@@ -66,7 +66,5 @@ def resolve_ref(ref: Any, field: str, error: type[Exception] = ValueError) -> Ca
     fn = getattr(module, fn_name, None)
     if fn is None or not callable(fn):
         names = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-        raise error(
-            f"{field}: '{target}' has no function '{fn_name}'; callables there: {', '.join(names) or 'none'}"
-        )
+        raise error(f"{field}: '{target}' has no function '{fn_name}'; callables there: {', '.join(names) or 'none'}")
     return fn

@@ -31,6 +31,7 @@ class LinkOptions:
     max_message_size: int = -1
     curve_server_key: str | None = None
 
+
 HEARTBEAT_INTERVAL_S = 1.0
 # Node answers every heartbeat. A dead parent is caught by the stdin lifeline at once; this limit is for a parent
 # that is alive but stopped answering (wedged), generous so a long synchronous pause in user code is not mistaken.
@@ -43,9 +44,7 @@ def _dumps(message: dict[str, Any]) -> bytes:
 
 
 def _hello(token: str, role: str) -> bytes:
-    return _dumps(
-        {"v": protocol.protocol_version(), "op": "hello", "token": token, "role": role, "pid": os.getpid()}
-    )
+    return _dumps({"v": protocol.protocol_version(), "op": "hello", "token": token, "role": role, "pid": os.getpid()})
 
 
 def connect_dealer(ctx: zmq.Context, endpoint: str, link: LinkOptions) -> zmq.Socket:
@@ -62,9 +61,7 @@ def connect_dealer(ctx: zmq.Context, endpoint: str, link: LinkOptions) -> zmq.So
     return sock
 
 
-def _heartbeat_loop(
-    ctx: zmq.Context, endpoint: str, token: str, stop: threading.Event, link: LinkOptions
-) -> None:
+def _heartbeat_loop(ctx: zmq.Context, endpoint: str, token: str, stop: threading.Event, link: LinkOptions) -> None:
     sock = connect_dealer(ctx, endpoint, link)
     sock.send(_hello(token, "heartbeat"))
     last_answer = time.monotonic()
@@ -168,9 +165,7 @@ def serve(
 ) -> None:
     link = link or LinkOptions()
     start_lifeline(private_dir)
-    state = WorkerState(
-        device=device
-    )  # a bad device fails here, before the handshake, with its message on stderr
+    state = WorkerState(device=device)  # a bad device fails here, before the handshake, with its message on stderr
     stop = threading.Event()
     install_signal_handlers(lambda: stop.set())
     ctx = zmq.Context()

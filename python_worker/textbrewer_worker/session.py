@@ -80,9 +80,7 @@ def amp_settings(mode: str, device: torch.device, warnings: list[str]) -> tuple[
     dtype = torch.bfloat16 if mode == "bf16" else torch.float16
     try:
         with torch.autocast(device_type=device.type, dtype=dtype):
-            probe = torch.nn.functional.linear(
-                torch.ones(2, 2, device=device), torch.ones(2, 2, device=device)
-            )
+            probe = torch.nn.functional.linear(torch.ones(2, 2, device=device), torch.ones(2, 2, device=device))
         if probe.dtype != dtype:
             raise RuntimeError(f"autocast produced {probe.dtype}")
         if mode == "fp16":
@@ -136,9 +134,7 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         seed_everything(int(plan["seed"]))
     tasks: list[str] | None = plan.get("tasks")
     student = state.model({"model": plan["student"]})
-    teachers = {
-        t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan.get("teachers", []), tasks).items()
-    }
+    teachers = {t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan.get("teachers", []), tasks).items()}
     adaptor_S = keyed(plan["adaptorS"], tasks)
     adaptor_T = keyed(plan.get("adaptorT", []), tasks)
     for task, models in teachers.items():
@@ -164,10 +160,7 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         spec = plan["emd"]
         proj = spec.get("proj")
         emd_projs: list[nn.Module | None] = (
-            [
-                p.to(device)
-                for p in emd_projections(spec["layerNumS"], proj["dimS"], proj["dimT"], proj["kind"])
-            ]
+            [p.to(device) for p in emd_projections(spec["layerNumS"], proj["dimS"], proj["dimT"], proj["kind"])]
             if proj
             else [None] * spec["layerNumS"]
         )
@@ -231,14 +224,10 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     return session
 
 
-def teacher_results(
-    session: TrainSession, task: str, batch_T: Any, extra: dict[str, Any]
-) -> list[dict[str, Any]]:
+def teacher_results(session: TrainSession, task: str, batch_T: Any, extra: dict[str, Any]) -> list[dict[str, Any]]:
     results = []
     with torch.no_grad():
-        for teacher, spec, flags in zip(
-            session.teachers[task], session.adaptor_T[task], session.flags_T[task]
-        ):
+        for teacher, spec, flags in zip(session.teachers[task], session.adaptor_T[task], session.flags_T[task]):
             out = call_model(teacher, batch_T, {**extra, **flags})
             results.append(post_adaptor(apply_adaptor(spec, batch_T, out)))
     return results
@@ -273,9 +262,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
             if cached is not None or topk is not None:
                 results_T = []
             elif teacher_outputs is not None:
-                results_T = [
-                    post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))
-                ]
+                results_T = [post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))]
             else:
                 results_T = teacher_results(session, task, batch_T, extra)
             total, terms, target_logits = distill_loss(
@@ -316,9 +303,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("returnTeacherLogits") and target_logits is not None:
         k = args.get("returnTopK")
         targets = [t.detach() for t in target_logits]
-        reply["teacherLogits"] = (
-            topk_targets(targets, int(k), session.objective.temperature) if k else targets
-        )
+        reply["teacherLogits"] = topk_targets(targets, int(k), session.objective.temperature) if k else targets
     session.forward_count += 1
     return reply
 

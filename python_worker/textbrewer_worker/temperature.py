@@ -28,9 +28,7 @@ def constant(logits_S: Tensor, logits_T: Tensor, base: float) -> float:
 
 
 @torch.no_grad()
-def flsw(
-    logits_S: Tensor, logits_T: Tensor, base: float, beta: float, gamma: float, eps: float = 1e-4
-) -> Tensor:
+def flsw(logits_S: Tensor, logits_T: Tensor, base: float, beta: float, gamma: float, eps: float = 1e-4) -> Tensor:
     """v = s/(‖s‖+eps), t̂ = t/(‖t‖+eps), w = (1 − Σ v·t̂)^gamma, τ = base + (mean(w) − w)·beta."""
     s, t = _up(logits_S.detach()), _up(logits_T.detach())
     v = s / (torch.norm(s, dim=-1, keepdim=True) + eps)

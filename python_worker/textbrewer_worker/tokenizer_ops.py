@@ -51,9 +51,7 @@ def _tokenizer(state: WorkerState, args: dict[str, Any]) -> Any:
     handle = args.get("tokenizer")
     table = _tokenizers(state)
     if handle not in table:
-        raise KeyError(
-            f"tokenizer: no tokenizer '{handle}' in this worker (disposed, or from another worker?)"
-        )
+        raise KeyError(f"tokenizer: no tokenizer '{handle}' in this worker (disposed, or from another worker?)")
     return table[handle]
 
 
@@ -70,9 +68,7 @@ def _length_options(args: dict[str, Any]) -> dict[str, Any]:
     if padding not in PADDING:
         raise ValueError(f"padding: expected one of {', '.join(PADDING)}, got {padding!r}")
     max_length = args.get("maxLength")
-    if max_length is not None and (
-        not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2
-    ):
+    if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2):
         raise ValueError(f"maxLength: expected an integer >= 2, got {max_length!r}")
     if padding == "max_length" and max_length is None:
         raise ValueError('maxLength: required with padding "max_length"')
@@ -207,9 +203,7 @@ def tokenize_words(state: WorkerState, args: dict[str, Any]) -> dict[str, torch.
             raise ValueError(f"labels: expected one array per sentence ({len(words)})")
         for i, (ws, ls) in enumerate(zip(words, labels)):
             if not isinstance(ls, list) or len(ls) != len(ws):
-                raise ValueError(
-                    f"labels[{i}]: {len(ls) if isinstance(ls, list) else 'no'} labels for {len(ws)} words"
-                )
+                raise ValueError(f"labels[{i}]: {len(ls) if isinstance(ls, list) else 'no'} labels for {len(ws)} words")
             if not all(isinstance(x, int) and not isinstance(x, bool) for x in ls):
                 raise TypeError(f"labels[{i}]: expected integers")
     label_all = bool(args.get("labelAllSubwords", False))

@@ -90,9 +90,7 @@ def teacher_logits(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     with torch.inference_mode():
         for teacher, spec in zip(teachers, specs):
             teacher.eval()
-            out = call_model(
-                teacher, batch, {**(args.get("forwardArgs") or {}), **output_flags(teacher, spec)}
-            )
+            out = call_model(teacher, batch, {**(args.get("forwardArgs") or {}), **output_flags(teacher, spec)})
             results = post_adaptor(apply_adaptor(spec, batch, out))
             if "logits" not in results:
                 raise KeyError("logits: the teacher adaptor returns no 'logits' to cache")

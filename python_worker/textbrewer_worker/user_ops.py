@@ -20,8 +20,6 @@ def call_python(state: WorkerState, args: dict[str, Any]) -> Any:
     ref = require(args, "ref", str)
     kwargs = args.get("args", {})
     if not isinstance(kwargs, dict):
-        raise ValueError(
-            f"runPython: args must be an object of keyword arguments, got {type(kwargs).__name__}"
-        )
+        raise ValueError(f"runPython: args must be an object of keyword arguments, got {type(kwargs).__name__}")
     fn = resolve_ref(ref, "runPython")
     return fn(**kwargs)

@@ -9,15 +9,7 @@
 import { z } from "zod";
 
 /** TextBrewer's adaptor keys, spelled exactly as TextBrewer spells them. */
-export const ADAPTOR_KEYS = [
-  "logits",
-  "logits_mask",
-  "labels",
-  "losses",
-  "hidden",
-  "attention",
-  "inputs_mask",
-] as const;
+export const ADAPTOR_KEYS = ["logits", "logits_mask", "labels", "losses", "hidden", "attention", "inputs_mask"] as const;
 export type AdaptorKey = (typeof ADAPTOR_KEYS)[number];
 
 export type SliceStep = { slice: [number | null, number | null, number | null] };
@@ -45,10 +37,7 @@ export const pathStepSchema = z.union([z.string().min(1), z.int(), sliceStepSche
 
 export const selectorSchema: z.ZodType<Selector> = z.lazy(() =>
   z.union(
-    [
-      z.strictObject({ from: z.enum(["out", "batch"]), path: z.array(pathStepSchema) }),
-      z.strictObject({ list: z.array(selectorSchema) }),
-    ],
+    [z.strictObject({ from: z.enum(["out", "batch"]), path: z.array(pathStepSchema) }), z.strictObject({ list: z.array(selectorSchema) })],
     { error: 'expected a selector: { from: "out" | "batch", path: [...] } or { list: [...] }' },
   ),
 );

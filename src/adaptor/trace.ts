@@ -66,14 +66,10 @@ export function toAdaptorSpec(adaptor: Adaptor): AdaptorSpec {
 function pythonSpec(ref: PythonAdaptorRef): AdaptorSpec {
   const extra = Object.keys(ref).filter((k) => k !== "python");
   if (extra.length > 0) {
-    throw new AdaptorError(
-      `a Python adaptor is { python: "file.py:function" } alone; unexpected key(s) ${extra.join(", ")}`,
-    );
+    throw new AdaptorError(`a Python adaptor is { python: "file.py:function" } alone; unexpected key(s) ${extra.join(", ")}`);
   }
   if (typeof ref.python !== "string" || !PYTHON_REF.test(ref.python)) {
-    throw new AdaptorError(
-      `a Python adaptor reference must look like "my_adaptors.py:adaptor"; received ${showValue(ref.python)}`,
-    );
+    throw new AdaptorError(`a Python adaptor reference must look like "my_adaptors.py:adaptor"; received ${showValue(ref.python)}`);
   }
   return { kind: "python", ref: ref.python };
 }
@@ -107,14 +103,10 @@ function traceAdaptor(fn: AdaptorFn): AdaptorSpec {
     );
   }
   if (isThenable(result)) {
-    throw new AdaptorError(
-      "the adaptor returned a Promise; adaptors must be synchronous functions that select outputs",
-    );
+    throw new AdaptorError("the adaptor returned a Promise; adaptors must be synchronous functions that select outputs");
   }
   if (result === null || typeof result !== "object" || Array.isArray(result)) {
-    throw new AdaptorError(
-      `the adaptor must return an object of adaptor keys (${ADAPTOR_KEYS.join(", ")}); received ${showValue(result)}`,
-    );
+    throw new AdaptorError(`the adaptor must return an object of adaptor keys (${ADAPTOR_KEYS.join(", ")}); received ${showValue(result)}`);
   }
 
   const entries = Object.entries(result).filter(([, v]) => v !== undefined);
@@ -136,8 +128,7 @@ function checkKeys(keys: readonly string[]): void {
     return `'${k}'${guess === undefined ? "" : ` (did you mean ${guess}?)`}`;
   });
   throw new AdaptorError(
-    `unknown adaptor key ${lines.join(", ")}; allowed keys: ${ADAPTOR_KEYS.join(", ")}. ` +
-      "Keys are TextBrewer's snake_case names.",
+    `unknown adaptor key ${lines.join(", ")}; allowed keys: ${ADAPTOR_KEYS.join(", ")}. ` + "Keys are TextBrewer's snake_case names.",
     unknown[0],
   );
 }
@@ -240,10 +231,7 @@ function handlerFor(selector: PathSelector): ProxyHandler<() => void> {
     apply() {
       const last = selector.path[selector.path.length - 1];
       const method = typeof last === "string" ? `.${last}()` : "a function";
-      throw computes(
-        { from: selector.from, path: selector.path.slice(0, -1) },
-        `calls ${method} on it`,
-      );
+      throw computes({ from: selector.from, path: selector.path.slice(0, -1) }, `calls ${method} on it`);
     },
     has() {
       throw computes(selector, "tests a key with `in` on it");

@@ -33,7 +33,8 @@ export function toFloat32(t: Tensor): Tensor {
   if (!isFloatDType(t.dtype) || t.dtype === "float32") return t;
   const out = new Float32Array(t.size);
   const src = t.data;
-  if (t.dtype === "float64") out.set(src as Float64Array); // assignment to a Float32Array rounds to nearest even
+  if (t.dtype === "float64")
+    out.set(src as Float64Array); // assignment to a Float32Array rounds to nearest even
   else {
     const decode = t.dtype === "float16" ? float16BitsToFloat32 : bfloat16BitsToFloat32;
     for (let i = 0; i < out.length; i++) out[i] = decode(src[i] as number);

@@ -272,7 +272,11 @@ export class DiskStore {
       this.assertOpen();
       await writingCacheFile(this.dir, DATA_FILE, async () => {
         try {
-          await writevAt(this.fh, frames.flatMap((f) => f.parts), this.end);
+          await writevAt(
+            this.fh,
+            frames.flatMap((f) => f.parts),
+            this.end,
+          );
         } catch (err) {
           // don't leave a torn frame for the next append to sit behind (and give the space back)
           await this.fh.truncate(this.end).catch(() => undefined);

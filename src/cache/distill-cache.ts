@@ -97,7 +97,8 @@ export class DistillCache {
       toAdaptorSpec(a),
     );
     const topK = options.topK ?? null;
-    if (topK !== null && (!Number.isInteger(topK) || topK < 1)) throw new Error(`teacherCache.topK: expected a positive integer, got ${topK}`);
+    if (topK !== null && (!Number.isInteger(topK) || topK < 1))
+      throw new Error(`teacherCache.topK: expected a positive integer, got ${topK}`);
     const temperature = options.temperature ?? 1;
     const weights = await Promise.all(teachers.map((t) => t.worker.call("model_fingerprint", { model: t.id }) as Promise<string>));
     const dtype = options.dtype ?? "float32";
@@ -223,7 +224,11 @@ export class DistillCache {
 /** Concatenates consecutive batches whose tensors agree beyond the first dimension; others stay separate. */
 function mergeBatches(batches: Batchlike[]): Batchlike[] {
   const out: Batchlike[][] = [];
-  const signature = (b: Batchlike) => Object.entries(b).map(([k, t]) => `${k}:${t.dtype}:${t.shape.slice(1).join("x")}`).sort().join("|");
+  const signature = (b: Batchlike) =>
+    Object.entries(b)
+      .map(([k, t]) => `${k}:${t.dtype}:${t.shape.slice(1).join("x")}`)
+      .sort()
+      .join("|");
   for (const b of batches) {
     const last = out[out.length - 1];
     if (last && signature(last[0]!) === signature(b)) last.push(b);

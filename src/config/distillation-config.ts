@@ -87,8 +87,7 @@ const DEFAULT_FLSW_EPS = 1e-4;
 const flswParams = z.strictObject({ beta: z.number(), gamma: z.number(), eps: z.number().positive().optional() });
 const cwsmParams = z.strictObject({ beta: z.number() });
 
-const LIST_FORMS =
-  "'none', 'constant', ['flsw', beta, gamma], ['cwsm', beta], ['flsw', {beta, gamma}] or ['cwsm', {beta}]";
+const LIST_FORMS = "'none', 'constant', ['flsw', beta, gamma], ['cwsm', beta], ['flsw', {beta, gamma}] or ['cwsm', {beta}]";
 
 function parseTemperatureScheduler(value: unknown, ctx: z.RefinementCtx): TemperatureScheduler {
   const fail = (message: string, path: PropertyKey[] = [], input: unknown = value): TemperatureScheduler => {
@@ -116,9 +115,7 @@ function parseTemperatureScheduler(value: unknown, ctx: z.RefinementCtx): Temper
   if (value === "none" || value === "constant") return { type: value };
   if (value === "flsw" || value === "cwsm") {
     const example = value === "flsw" ? "['flsw', beta, gamma]" : "['cwsm', beta]";
-    return fail(
-      `'${value}' needs its parameters: give the list form ${example} (TextBrewer silently breaks on a bare name)`,
-    );
+    return fail(`'${value}' needs its parameters: give the list form ${example} (TextBrewer silently breaks on a bare name)`);
   }
   if (Array.isArray(value)) {
     const [name, ...args] = value as unknown[];
@@ -132,9 +129,7 @@ function parseTemperatureScheduler(value: unknown, ctx: z.RefinementCtx): Temper
     }
     if (name === "cwsm" && args.length === 1) return fromParams(name, { beta: args[0] }, []);
     return fail(
-      name === "flsw"
-        ? "expected ['flsw', beta, gamma] or ['flsw', {beta, gamma}]"
-        : "expected ['cwsm', beta] or ['cwsm', {beta}]",
+      name === "flsw" ? "expected ['flsw', beta, gamma] or ['flsw', {beta, gamma}]" : "expected ['cwsm', beta] or ['cwsm', {beta}]",
     );
   }
   if (typeof value === "object" && value !== null && "type" in value) {
@@ -176,9 +171,7 @@ const groupOptions = z.strictObject({
 });
 
 /** TextBrewer JSON spells the group options as torch does. */
-const GROUP_OPTION_SNAKE: Record<string, string> = Object.fromEntries(
-  Object.keys(groupOptions.shape).map((k) => [camelToSnake(k), k]),
-);
+const GROUP_OPTION_SNAKE: Record<string, string> = Object.fromEntries(Object.keys(groupOptions.shape).map((k) => [camelToSnake(k), k]));
 
 const projKind = z.enum(PROJECTION_KINDS);
 const dim = z.int().min(1);
@@ -208,9 +201,7 @@ const matchFields = z.strictObject({
       ctx.addIssue({
         code: "custom",
         input: name,
-        message:
-          `unknown match loss${didYouMean(name, known)}; allowed: ${known.join(", ")} ` +
-          `(${REGISTER_HINT})`,
+        message: `unknown match loss${didYouMean(name, known)}; allowed: ${known.join(", ")} ` + `(${REGISTER_HINT})`,
       });
     }
   }),
@@ -257,9 +248,7 @@ const kdLossType = z.string().superRefine((name, ctx) => {
     ctx.addIssue({
       code: "custom",
       input: name,
-      message:
-        `unknown KD loss${didYouMean(name, known)}; allowed: ${known.join(", ")} ` +
-        `(${REGISTER_HINT})`,
+      message: `unknown KD loss${didYouMean(name, known)}; allowed: ${known.join(", ")} ` + `(${REGISTER_HINT})`,
     });
   }
 });
@@ -287,9 +276,7 @@ const schema = fields;
 export type DistillationConfig = z.output<typeof schema>;
 export type DistillationConfigInput = z.input<typeof schema>;
 
-const TOP_SNAKE: Record<string, string> = Object.fromEntries(
-  Object.keys(fields.shape).map((k) => [camelToSnake(k), k]),
-);
+const TOP_SNAKE: Record<string, string> = Object.fromEntries(Object.keys(fields.shape).map((k) => [camelToSnake(k), k]));
 const MATCH_SNAKE: Record<string, string> = {
   layer_T: "layerT",
   layer_S: "layerS",
@@ -299,9 +286,7 @@ const MATCH_SNAKE: Record<string, string> = {
   proj: "proj",
 };
 const CAMEL_TO_SNAKE: Record<string, string> = Object.fromEntries(
-  [TOP_SNAKE, MATCH_SNAKE, GROUP_OPTION_SNAKE]
-    .flatMap((m) => Object.entries(m))
-    .map(([snake, camel]) => [camel, snake]),
+  [TOP_SNAKE, MATCH_SNAKE, GROUP_OPTION_SNAKE].flatMap((m) => Object.entries(m)).map(([snake, camel]) => [camel, snake]),
 );
 
 function parse(input: unknown): DistillationConfig {

@@ -42,9 +42,7 @@ export function formatZodError(name: string, error: z.ZodError, options: FormatO
 }
 
 export function renderProblems(configName: string, problems: readonly ConfigProblem[]): string {
-  const lines = problems.map((p) =>
-    p.kind === "unknown_key" || p.path === "" ? p.message : `${p.path}: ${p.message}`,
-  );
+  const lines = problems.map((p) => (p.kind === "unknown_key" || p.path === "" ? p.message : `${p.path}: ${p.message}`));
   if (lines.length === 1) return `Invalid ${configName}: ${lines[0]}`;
   return `Invalid ${configName} (${lines.length} problems):\n${lines.map((l) => `  - ${l}`).join("\n")}`;
 }
@@ -58,13 +56,7 @@ export function zodProblems(name: string, error: z.ZodError, options: FormatOpti
 type Issue = z.core.$ZodIssue;
 type Segment = PropertyKey;
 
-function collectIssue(
-  name: string,
-  issue: Issue,
-  prefix: readonly Segment[],
-  options: FormatOptions,
-  out: ConfigProblem[],
-): void {
+function collectIssue(name: string, issue: Issue, prefix: readonly Segment[], options: FormatOptions, out: ConfigProblem[]): void {
   const path = [...prefix, ...issue.path];
   const where = formatPath(path, options.renameKey);
   const received = receivedValue(issue, path, options.input);
@@ -82,9 +74,10 @@ function collectIssue(
     }
     case "invalid_union": {
       if (issue.discriminator !== undefined && "options" in issue && issue.options) {
-        const value = issue.input !== null && typeof issue.input === "object"
-          ? (issue.input as Record<string, unknown>)[issue.discriminator]
-          : undefined;
+        const value =
+          issue.input !== null && typeof issue.input === "object"
+            ? (issue.input as Record<string, unknown>)[issue.discriminator]
+            : undefined;
         const tag: Received = value === undefined ? { kind: "missing" } : { kind: "value", value };
         const expected = `expected one of ${issue.options.map(showValue).join(", ")}`;
         out.push({ path: where, kind: "invalid_value", message: withReceived(tag, expected) });
@@ -308,9 +301,7 @@ export function readConfigJson(json: unknown, configName: string): unknown {
   try {
     return JSON.parse(json) as unknown;
   } catch (e) {
-    throw new ConfigError(configName, [
-      { path: "", kind: "invalid_value", message: `not valid JSON (${(e as Error).message})` },
-    ]);
+    throw new ConfigError(configName, [{ path: "", kind: "invalid_value", message: `not valid JSON (${(e as Error).message})` }]);
   }
 }
 

@@ -10,22 +10,13 @@
  * - The output directory is created by the training loop, not by parsing a config.
  */
 import { z } from "zod";
-import {
-  camelToSnake,
-  readConfigJson,
-  renameSnakeKeys,
-  parseConfig,
-  type ConfigProblem,
-  type SafeParseResult,
-} from "./errors.js";
+import { camelToSnake, readConfigJson, renameSnakeKeys, parseConfig, type ConfigProblem, type SafeParseResult } from "./errors.js";
 
 const NAME = "TrainingConfig";
 
 const positiveInt = z.int().min(1);
 
-const device = z
-  .string()
-  .regex(/^(auto|cpu|mps|cuda(:\d+)?)$/, { error: 'expected "auto", "cpu", "cuda", "cuda:N" or "mps"' });
+const device = z.string().regex(/^(auto|cpu|mps|cuda(:\d+)?)$/, { error: 'expected "auto", "cpu", "cuda", "cuda:N" or "mps"' });
 
 const fields = z.strictObject({
   gradientAccumulationSteps: positiveInt.default(1),
@@ -62,10 +53,7 @@ const schema = fields
 export type TrainingConfig = z.output<typeof schema>;
 export type TrainingConfigInput = z.input<typeof schema>;
 
-
-const snakeToCamel: Record<string, string> = Object.fromEntries(
-  Object.keys(fields.shape).map((k) => [camelToSnake(k), k]),
-);
+const snakeToCamel: Record<string, string> = Object.fromEntries(Object.keys(fields.shape).map((k) => [camelToSnake(k), k]));
 
 function parse(input: unknown): TrainingConfig {
   const result = safeParse(input);

@@ -59,7 +59,8 @@ export function labelNames(raw: Iterable<string>): string[] {
 /** Parses labelled text (see LabelledTextOptions). `source` names it in errors and ids. */
 export function parseLabelledText(text: string, options: LabelledTextOptions = {}, source = "data"): LabelledText {
   const format = options.format ?? (/\.(jsonl|ndjson)$/i.test(source) ? "jsonl" : "tsv");
-  if (format !== "tsv" && format !== "jsonl") throw new RangeError(`parseLabelledText: format must be "tsv" or "jsonl", got ${showValue(format)}`);
+  if (format !== "tsv" && format !== "jsonl")
+    throw new RangeError(`parseLabelledText: format must be "tsv" or "jsonl", got ${showValue(format)}`);
   const rows: Array<{ line: number; text: string; label: string }> = [];
   const lines = text.split(/\r?\n/);
   let textKey: number | string = options.text ?? (format === "tsv" ? 1 : "text");
@@ -72,7 +73,10 @@ export function parseLabelledText(text: string, options: LabelledTextOptions = {
       const i = names.indexOf(key);
       if (i < 0) {
         const guess = suggestName(key, names);
-        throw new DataFormatError(`${source}:1`, `no column named ${showValue(key)} for the ${what} in the header (${names.join(", ")})${guess ? `; did you mean ${showValue(guess)}?` : ""}`);
+        throw new DataFormatError(
+          `${source}:1`,
+          `no column named ${showValue(key)} for the ${what} in the header (${names.join(", ")})${guess ? `; did you mean ${showValue(guess)}?` : ""}`,
+        );
       }
       return i;
     };
@@ -93,28 +97,39 @@ export function parseLabelledText(text: string, options: LabelledTextOptions = {
       } catch (error) {
         throw new DataFormatError(where, `not a JSON object: ${(error as Error).message}`);
       }
-      if (row === null || typeof row !== "object" || Array.isArray(row)) throw new DataFormatError(where, `expected a JSON object, got ${showValue(row)}`);
+      if (row === null || typeof row !== "object" || Array.isArray(row))
+        throw new DataFormatError(where, `expected a JSON object, got ${showValue(row)}`);
       const r = row as Record<string, unknown>;
       const missing = [textKey, labelKey].find((k) => !(String(k) in r));
       if (missing !== undefined) {
         const guess = suggestName(String(missing), Object.keys(r));
-        throw new DataFormatError(where, `no field ${showValue(String(missing))} in ${showValue(row)}${guess ? `; did you mean ${showValue(guess)}? (set the text/label option)` : ""}`);
+        throw new DataFormatError(
+          where,
+          `no field ${showValue(String(missing))} in ${showValue(row)}${guess ? `; did you mean ${showValue(guess)}? (set the text/label option)` : ""}`,
+        );
       }
       [rawText, rawLabel] = [r[String(textKey)], r[String(labelKey)]];
     } else {
       const cols = line.split("\t");
       const [t, l] = [Number(textKey), Number(labelKey)];
       if (!Number.isInteger(t) || !Number.isInteger(l)) {
-        throw new RangeError(`parseLabelledText: text and label must be column indices in a tsv without header, got ${showValue(textKey)}, ${showValue(labelKey)}`);
+        throw new RangeError(
+          `parseLabelledText: text and label must be column indices in a tsv without header, got ${showValue(textKey)}, ${showValue(labelKey)}`,
+        );
       }
       if (t >= cols.length || l >= cols.length) {
-        throw new DataFormatError(where, `expected a label in column ${l} and a text in column ${t} (tab-separated), got ${cols.length} column${cols.length === 1 ? "" : "s"} in ${showValue(line)}`);
+        throw new DataFormatError(
+          where,
+          `expected a label in column ${l} and a text in column ${t} (tab-separated), got ${cols.length} column${cols.length === 1 ? "" : "s"} in ${showValue(line)}`,
+        );
       }
       [rawText, rawLabel] = [cols[t]!.trim(), cols[l]!.trim()];
     }
-    if (typeof rawText !== "string" || rawText.trim() === "") throw new DataFormatError(where, `empty or missing text (${showValue(rawText)})`);
+    if (typeof rawText !== "string" || rawText.trim() === "")
+      throw new DataFormatError(where, `empty or missing text (${showValue(rawText)})`);
     if (typeof rawLabel === "number" || typeof rawLabel === "boolean") rawLabel = String(rawLabel);
-    if (typeof rawLabel !== "string" || rawLabel === "") throw new DataFormatError(where, `the label must be a string or a number, got ${showValue(rawLabel)}`);
+    if (typeof rawLabel !== "string" || rawLabel === "")
+      throw new DataFormatError(where, `the label must be a string or a number, got ${showValue(rawLabel)}`);
     rows.push({ line: i + 1, text: rawText.trim(), label: rawLabel });
   }
   if (!rows.length) throw new DataFormatError(source, "no examples (blank lines only)");
@@ -125,7 +140,10 @@ export function parseLabelledText(text: string, options: LabelledTextOptions = {
     const label = index.get(r.label);
     if (label === undefined) {
       const guess = suggestName(r.label, labels);
-      throw new DataFormatError(`${source}:${r.line}`, `label ${showValue(r.label)} is not one of the labels given (${labels.join(", ")})${guess ? `; did you mean ${showValue(guess)}?` : ""}`);
+      throw new DataFormatError(
+        `${source}:${r.line}`,
+        `label ${showValue(r.label)} is not one of the labels given (${labels.join(", ")})${guess ? `; did you mean ${showValue(guess)}?` : ""}`,
+      );
     }
     return { id: `${name}:${r.line}`, text: r.text, label };
   });
@@ -144,17 +162,23 @@ export function readLabelledText(path: string, options: LabelledTextOptions = {}
 export function numClasses(data: TextData, name = "data"): number {
   const parts = ["train", "dev", "test"] as const;
   for (const p of parts) {
-    if (!Array.isArray(data[p]) || data[p].length === 0) throw new DataFormatError(`${name}.${p}`, `no examples: train, dev and test each need at least one`);
+    if (!Array.isArray(data[p]) || data[p].length === 0)
+      throw new DataFormatError(`${name}.${p}`, `no examples: train, dev and test each need at least one`);
   }
   const ids = parts.flatMap((p) => data[p].map((e) => e.label as number));
   const n = data.labels ? data.labels.length : Math.max(...ids.filter(Number.isInteger)) + 1;
-  if (!(n >= 2)) throw new DataFormatError(`${name}.labels`, `a classifier needs at least 2 classes, got ${data.labels ? showValue(data.labels) : n}`);
+  if (!(n >= 2))
+    throw new DataFormatError(`${name}.labels`, `a classifier needs at least 2 classes, got ${data.labels ? showValue(data.labels) : n}`);
   for (const p of parts) {
     data[p].forEach((e, i) => {
       if (!Number.isInteger(e.label) || (e.label as number) < 0 || (e.label as number) >= n) {
-        throw new DataFormatError(`${name}.${p}[${i}].label`, `${showValue(e.label)} is not a class id in [0, ${n})${data.labels ? ` (labels ${data.labels.join(", ")})` : ""}`);
+        throw new DataFormatError(
+          `${name}.${p}[${i}].label`,
+          `${showValue(e.label)} is not a class id in [0, ${n})${data.labels ? ` (labels ${data.labels.join(", ")})` : ""}`,
+        );
       }
-      if (typeof e.text !== "string" || e.text.trim() === "") throw new DataFormatError(`${name}.${p}[${i}].text`, `empty or missing text (${showValue(e.text)})`);
+      if (typeof e.text !== "string" || e.text.trim() === "")
+        throw new DataFormatError(`${name}.${p}[${i}].text`, `empty or missing text (${showValue(e.text)})`);
     });
   }
   return n;

@@ -72,7 +72,11 @@ export function selectRows(encoded: Encoded, rows: readonly number[], options: S
 
 /** An int64 [n] tensor of class ids. */
 export function labelTensor(labels: readonly number[]): Tensor {
-  return Tensor.fromTypedArray(BigInt64Array.from(labels, (l) => BigInt(l)), [labels.length], "int64");
+  return Tensor.fromTypedArray(
+    BigInt64Array.from(labels, (l) => BigInt(l)),
+    [labels.length],
+    "int64",
+  );
 }
 
 export interface BatchPlanOptions {
@@ -93,7 +97,8 @@ export interface BatchPlanOptions {
 /** Row indices of each batch for n examples. */
 export function batchPlan(n: number, options: BatchPlanOptions): number[][] {
   const { batchSize, rng } = options;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchPlan: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchPlan: batchSize must be a positive integer, got ${batchSize}`);
   const order = Array.from({ length: n }, (_, i) => i);
   if (rng) rng.shuffle(order);
   let batches: number[][] = [];

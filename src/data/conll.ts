@@ -78,7 +78,10 @@ export function parseConll(text: string, options: ConllOptions = {}, source = "c
   const wordColumn = options.wordColumn ?? 0;
   const tagColumn = options.tagColumn ?? -1;
   const separator = options.separator ?? "auto";
-  for (const [name, value] of [["wordColumn", wordColumn], ["tagColumn", tagColumn]] as const) {
+  for (const [name, value] of [
+    ["wordColumn", wordColumn],
+    ["tagColumn", tagColumn],
+  ] as const) {
     if (!Number.isInteger(value)) throw new RangeError(`parseConll: ${name} must be an integer column index, got ${showValue(value)}`);
   }
   if (wordColumn < 0) throw new RangeError(`parseConll: wordColumn must be >= 0, got ${wordColumn}`);
@@ -100,9 +103,14 @@ export function parseConll(text: string, options: ConllOptions = {}, source = "c
   const flush = () => {
     if (words.length) {
       const bio = ioToBio(tags);
-      if (given) bio.forEach((t, k) => {
-        if (!given.includes(t)) throw new DataFormatError(`${source}:${lines[k]}`, tagProblem(t, given) + (t !== tags[k] ? ` (read ${showValue(tags[k])}, which becomes ${showValue(t)} in BIO)` : ""));
-      });
+      if (given)
+        bio.forEach((t, k) => {
+          if (!given.includes(t))
+            throw new DataFormatError(
+              `${source}:${lines[k]}`,
+              tagProblem(t, given) + (t !== tags[k] ? ` (read ${showValue(tags[k])}, which becomes ${showValue(t)} in BIO)` : ""),
+            );
+        });
       sentences.push({ doc, words, tags: bio });
     }
     words = [];
@@ -174,7 +182,10 @@ export interface DocumentSplitOptions extends SplitOptions {
  * A deterministic split by document (sentences of one document stay together), documents shuffled with the seed and
  * cut by the fractions (rounded). Each part keeps the input's order.
  */
-export function splitByDocument(data: { sentences: readonly NerSentence[]; documents: number }, options: DocumentSplitOptions = {}): Split<NerSentence> {
+export function splitByDocument(
+  data: { sentences: readonly NerSentence[]; documents: number },
+  options: DocumentSplitOptions = {},
+): Split<NerSentence> {
   const fractions = splitFractions(options, "splitByDocument");
   if (options.fallback !== undefined && options.fallback !== "error" && options.fallback !== "sentences") {
     throw new RangeError(`splitByDocument: fallback must be "error" or "sentences", got ${showValue(options.fallback)}`);

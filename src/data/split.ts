@@ -55,7 +55,12 @@ export function describeCounts(counts: Record<SplitPart, number>): string {
  * parts are disjoint and cover the input, each in the input's order. Throws DataSplitError when a part asked for
  * would be empty (too few items).
  */
-export function splitStratified<T>(items: readonly T[], keyOf: (item: T) => string, options: SplitOptions = {}, who = "splitStratified"): Split<T> {
+export function splitStratified<T>(
+  items: readonly T[],
+  keyOf: (item: T) => string,
+  options: SplitOptions = {},
+  who = "splitStratified",
+): Split<T> {
   const fractions = splitFractions(options, who);
   const rng = seededRng(options.seed ?? 42);
   const groups = new Map<string, number[]>();

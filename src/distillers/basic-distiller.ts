@@ -8,7 +8,9 @@ export class BasicDistiller extends SingleTeacherDistiller {
   constructor(options: DistillerOptions) {
     super(options);
     if (this.distillConfig.intermediateMatches.length) {
-      throw new Error("distillConfig.intermediateMatches: BasicDistiller does not run matches (TextBrewer ignores them silently); use GeneralDistiller");
+      throw new Error(
+        "distillConfig.intermediateMatches: BasicDistiller does not run matches (TextBrewer ignores them silently); use GeneralDistiller",
+      );
     }
   }
 }

@@ -90,18 +90,28 @@ export abstract class DistillerBase {
     const t = this.distillConfig.temperatureScheduler.type;
     if (requested instanceof DistillCache) {
       const ids = target.teachers.map((m) => m.id);
-      if (JSON.stringify(requested.teacherIds) !== JSON.stringify(ids) || JSON.stringify(requested.adaptorT) !== JSON.stringify(target.adaptorT)) {
+      if (
+        JSON.stringify(requested.teacherIds) !== JSON.stringify(ids) ||
+        JSON.stringify(requested.adaptorT) !== JSON.stringify(target.adaptorT)
+      ) {
         throw new Error("teacherCache: this cache was opened for other teachers or another teacher adaptor than this distiller's");
       }
       if (requested.spec.topK && requested.spec.temperature !== this.distillConfig.temperature) {
-        throw new Error(`teacherCache: top-k logits were stored at temperature ${requested.spec.temperature}; this run uses ${this.distillConfig.temperature}`);
+        throw new Error(
+          `teacherCache: top-k logits were stored at temperature ${requested.spec.temperature}; this run uses ${this.distillConfig.temperature}`,
+        );
       }
       return { cache: requested, owned: false };
     }
     if (requested.topK && t !== "none" && t !== "constant") {
       throw new Error(`teacherCache.topK: the stored log-probabilities are for one temperature; temperatureScheduler '${t}' varies it`);
     }
-    const cache = await DistillCache.open({ ...requested, teachers: target.teachers, adaptorT: target.adaptorT, temperature: this.distillConfig.temperature });
+    const cache = await DistillCache.open({
+      ...requested,
+      teachers: target.teachers,
+      adaptorT: target.adaptorT,
+      temperature: this.distillConfig.temperature,
+    });
     return { cache, owned: true };
   }
 

@@ -33,9 +33,17 @@ export class EMDDistiller extends SingleTeacherDistiller {
       throw new Error("emd: only feature 'hidden' with loss 'hidden_mse' is defined (as in BERT-EMD)");
     }
     for (const key of ["layerNumS", "layerNumT"] as const) {
-      if (!Number.isInteger(e[key]) || e[key] < 2) throw new Error(`emd.${key}: expected an integer ≥ 2 (layers + embeddings), got ${e[key]}`);
+      if (!Number.isInteger(e[key]) || e[key] < 2)
+        throw new Error(`emd.${key}: expected an integer ≥ 2 (layers + embeddings), got ${e[key]}`);
     }
-    this.emd = { layerNumS: e.layerNumS, layerNumT: e.layerNumT, weight: e.weight ?? 1, feature: "hidden", loss: "hidden_mse", proj: e.proj ?? null };
+    this.emd = {
+      layerNumS: e.layerNumS,
+      layerNumT: e.layerNumT,
+      weight: e.weight ?? 1,
+      feature: "hidden",
+      loss: "hidden_mse",
+      proj: e.proj ?? null,
+    };
   }
 
   protected override extraPlan(): Record<string, unknown> {

@@ -85,7 +85,10 @@ export class MultiTaskDistiller extends DistillerBase {
     super(options);
     const tasks = Object.keys(options.teachers);
     if (!tasks.length) throw new Error("teachers: give one teacher per task, e.g. { sentiment: teacherA, ner: teacherB }");
-    for (const [name, rec] of [["adaptorT", options.adaptorT], ["adaptorS", options.adaptorS]] as const) {
+    for (const [name, rec] of [
+      ["adaptorT", options.adaptorT],
+      ["adaptorS", options.adaptorS],
+    ] as const) {
       const missing = tasks.filter((t) => !(t in rec));
       if (missing.length) throw new Error(`${name}: no adaptor for task(s) ${missing.join(", ")}`);
     }

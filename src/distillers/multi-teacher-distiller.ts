@@ -24,7 +24,9 @@ export class MultiTeacherDistiller extends DistillerBase {
     super(options);
     if (!options.teachers.length) throw new Error("teachers: give at least one teacher");
     if (this.distillConfig.intermediateMatches.length) {
-      throw new Error("distillConfig.intermediateMatches: MultiTeacherDistiller runs KD only (as TextBrewer); use GeneralDistiller for matches");
+      throw new Error(
+        "distillConfig.intermediateMatches: MultiTeacherDistiller runs KD only (as TextBrewer); use GeneralDistiller for matches",
+      );
     }
     this.teachers = options.teachers;
     const adaptors = Array.isArray(options.adaptorT) ? options.adaptorT : options.teachers.map(() => options.adaptorT as Adaptor);

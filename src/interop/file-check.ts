@@ -53,7 +53,8 @@ function checkSafetensors(file: string, fd: number, size: number): void {
     if (name !== "__metadata__" && Array.isArray(entry?.data_offsets)) dataEnd = Math.max(dataEnd, Number(entry.data_offsets[1]));
   }
   const available = size - 8 - Number(headerLength);
-  if (dataEnd > available) fail(file, `is not a valid safetensors file, it is truncated (its tensors need ${dataEnd} bytes of data, it holds ${available})`);
+  if (dataEnd > available)
+    fail(file, `is not a valid safetensors file, it is truncated (its tensors need ${dataEnd} bytes of data, it holds ${available})`);
 }
 
 function checkTorchFile(file: string, fd: number, size: number): void {
@@ -65,7 +66,10 @@ function checkTorchFile(file: string, fd: number, size: number): void {
     }
   } else if (magic[0] !== 0x80) {
     // neither a torch.save zip archive nor a legacy pickle (protocol 2+ starts with 0x80)
-    fail(file, `is not a PyTorch file or is damaged (it starts with bytes ${[...magic].map((b) => b.toString(16).padStart(2, "0")).join(" ")})`);
+    fail(
+      file,
+      `is not a PyTorch file or is damaged (it starts with bytes ${[...magic].map((b) => b.toString(16).padStart(2, "0")).join(" ")})`,
+    );
   }
 }
 

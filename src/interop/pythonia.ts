@@ -37,7 +37,8 @@ export async function withPython<T>(fn: (python: PythonBridge) => Promise<T>, op
   if (running) throw new Error("withPython: calls are serialised by pythonia; await the previous withPython first");
   const { python: interpreter } = resolvePython(options.python);
   const check = await execa(interpreter, ["-c", "import sys"], { reject: false });
-  if (check.exitCode !== 0) throw new PythonEnvError(`withPython: cannot run ${interpreter}: ${String(check.stderr || check.message).trim()}`);
+  if (check.exitCode !== 0)
+    throw new PythonEnvError(`withPython: cannot run ${interpreter}: ${String(check.stderr || check.message).trim()}`);
   const env = pythonEnv({ PYTHON_BIN: interpreter, REQ_TIMEOUT: String(options.timeoutMs ?? 30_000) });
   const saved: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(env)) {
@@ -78,8 +79,13 @@ function asReadableError(error: unknown): Error {
     return wrapped;
   }
   const text = String(error.stack ?? "");
-  const lines = text.split("\n").map((l) => l.replace(ANSI, "").trim()).filter(Boolean);
-  const last = [...lines].reverse().find((l) => /^[A-Za-z_.]+(Error|Exception)\b.*:/.test(l) || /^\W*[A-Za-z_.]+(Error|Exception): /.test(l));
+  const lines = text
+    .split("\n")
+    .map((l) => l.replace(ANSI, "").trim())
+    .filter(Boolean);
+  const last = [...lines]
+    .reverse()
+    .find((l) => /^[A-Za-z_.]+(Error|Exception)\b.*:/.test(l) || /^\W*[A-Za-z_.]+(Error|Exception): /.test(l));
   const wrapped = new Error(last ? last.replace(/^\W+/, "") : text || "Python call failed");
   wrapped.stack = `${wrapped.name}: ${wrapped.message}\n--- Python ---\n${text}`;
   return wrapped;

@@ -21,7 +21,8 @@ export function registerLoss(loss: CustomLoss): void {
   if (typeof loss.name !== "string" || !/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(loss.name)) {
     throw new Error(`registerLoss: name '${String(loss.name)}' must be an identifier (letters, digits, '_', '.', '-')`);
   }
-  if (loss.kind !== "kd" && loss.kind !== "match") throw new Error(`registerLoss: kind must be "kd" or "match", got '${String(loss.kind)}'`);
+  if (loss.kind !== "kd" && loss.kind !== "match")
+    throw new Error(`registerLoss: kind must be "kd" or "match", got '${String(loss.kind)}'`);
   if (!PYTHON_REF.test(loss.python) && !/^[A-Za-z_][\w.]*:[A-Za-z_]\w*$/.test(loss.python)) {
     throw new Error(`registerLoss: python '${loss.python}' should be "file.py:function" or "package.module:function"`);
   }

@@ -17,12 +17,48 @@ export type Preset = readonly PresetMatch[];
 type LayerPairs = readonly (readonly [teacher: number, student: number])[];
 type Proj = readonly ["linear", number, number];
 
-const L3: LayerPairs = [[4, 1], [8, 2], [12, 3]];
-const L3_HIDDEN: LayerPairs = [[0, 0], [4, 1], [8, 2], [12, 3]];
-const L4: LayerPairs = [[3, 1], [6, 2], [9, 3], [12, 4]];
-const L4_HIDDEN: LayerPairs = [[0, 0], [3, 1], [6, 2], [9, 3], [12, 4]];
-const L6_HIDDEN: LayerPairs = [[0, 0], [2, 1], [4, 2], [6, 3], [8, 4], [10, 5], [12, 6]];
-const SMALL_HIDDEN: LayerPairs = [[0, 0], [2, 2], [4, 4], [6, 6], [8, 8], [10, 10], [12, 12]];
+const L3: LayerPairs = [
+  [4, 1],
+  [8, 2],
+  [12, 3],
+];
+const L3_HIDDEN: LayerPairs = [
+  [0, 0],
+  [4, 1],
+  [8, 2],
+  [12, 3],
+];
+const L4: LayerPairs = [
+  [3, 1],
+  [6, 2],
+  [9, 3],
+  [12, 4],
+];
+const L4_HIDDEN: LayerPairs = [
+  [0, 0],
+  [3, 1],
+  [6, 2],
+  [9, 3],
+  [12, 4],
+];
+const L6_HIDDEN: LayerPairs = [
+  [0, 0],
+  [2, 1],
+  [4, 2],
+  [6, 3],
+  [8, 4],
+  [10, 5],
+  [12, 6],
+];
+const SMALL_HIDDEN: LayerPairs = [
+  [0, 0],
+  [2, 2],
+  [4, 4],
+  [6, 6],
+  [8, 8],
+  [10, 10],
+  [12, 12],
+];
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
@@ -38,16 +74,12 @@ function withProj(match: IntermediateMatchInput, proj: Proj | undefined): Interm
 
 /** One match per pair, each on a single layer index. */
 function single(pairs: LayerPairs, feature: "hidden" | "attention", loss: string, proj?: Proj): Preset {
-  return deepFreeze(
-    pairs.map(([t, s]) => withProj({ layerT: t, layerS: s, feature, loss, weight: 1 }, proj)),
-  );
+  return deepFreeze(pairs.map(([t, s]) => withProj({ layerT: t, layerS: s, feature, loss, weight: 1 }, proj)));
 }
 
 /** One match per pair in the list-pair form: teacher [t, t] against student [s, s]. */
 function paired(pairs: LayerPairs, loss: string, proj?: Proj): Preset {
-  return deepFreeze(
-    pairs.map(([t, s]) => withProj({ layerT: [t, t], layerS: [s, s], feature: "hidden", loss, weight: 1 }, proj)),
-  );
+  return deepFreeze(pairs.map(([t, s]) => withProj({ layerT: [t, t], layerS: [s, s], feature: "hidden", loss, weight: 1 }, proj)));
 }
 
 export const presets = Object.freeze({

@@ -47,7 +47,11 @@ export function formatNumber(v: number): string {
     }
     return GROUPED.format(v);
   }
-  if (a < 1e-3) return v.toExponential(2).replace(/\.?0+e/, "e").replace("e+", "e");
+  if (a < 1e-3)
+    return v
+      .toExponential(2)
+      .replace(/\.?0+e/, "e")
+      .replace("e+", "e");
   if (a >= 1e4) return GROUPED.format(v);
   return SIG4.format(v);
 }
@@ -120,8 +124,7 @@ function describe(
     const extreme = `${lowIsBest ? "min" : "max"} ${formatNumber(best[1])} at ${xWhat} ${best[0]}`;
     return pts.length === 1
       ? `${s.name}: ${formatNumber(y0)} at ${xWhat} ${x0}`
-      : `${s.name}: ${formatNumber(y0)} at ${xWhat} ${x0} to ${formatNumber(y1)} at ${xWhat} ${x1} ` +
-          `(${extreme}, ${pts.length} points)`;
+      : `${s.name}: ${formatNumber(y0)} at ${xWhat} ${x0} to ${formatNumber(y1)} at ${xWhat} ${x1} ` + `(${extreme}, ${pts.length} points)`;
   });
   return `Line chart, ${title}. ${parts.join("; ")}.`;
 }
@@ -158,8 +161,13 @@ export function collectPlots(run: RunData): PlotSpec[] {
   if (n) {
     const total = steps.map((s) => s.total);
     plots.push(
-      chart("total", "Total loss", lossSeries("total", xs, total), { ...stepOpts, yLabel: "loss", logY: "auto" },
-        describe("total loss over optimizer steps", "step", [{ name: "total", x: xs, y: total }], true)),
+      chart(
+        "total",
+        "Total loss",
+        lossSeries("total", xs, total),
+        { ...stepOpts, yLabel: "loss", logY: "auto" },
+        describe("total loss over optimizer steps", "step", [{ name: "total", x: xs, y: total }], true),
+      ),
     );
 
     const termKeys = unique(steps.flatMap((s) => Object.keys(s.terms)));
@@ -167,8 +175,13 @@ export function collectPlots(run: RunData): PlotSpec[] {
       const ys = steps.map((s) => s.terms[key] ?? Number.NaN);
       const label = termLabel(key);
       plots.push(
-        chart(`term-${label}`, `${label} (unweighted)`, lossSeries(label, xs, ys), { ...stepOpts, yLabel: "loss", logY: "auto" },
-          describe(`unweighted loss term ${label} over optimizer steps`, "step", [{ name: label, x: xs, y: ys }], true)),
+        chart(
+          `term-${label}`,
+          `${label} (unweighted)`,
+          lossSeries(label, xs, ys),
+          { ...stepOpts, yLabel: "loss", logY: "auto" },
+          describe(`unweighted loss term ${label} over optimizer steps`, "step", [{ name: label, x: xs, y: ys }], true),
+        ),
       );
     }
 
@@ -204,8 +217,13 @@ export function collectPlots(run: RunData): PlotSpec[] {
         ? [{ name: "learning rate", x: xs, y: perGroup[0] as number[] }]
         : perGroup.map((ys, g) => ({ name: `param group ${g}`, x: xs, y: ys }));
       plots.push(
-        chart("lr", "Learning rate", series, { ...stepOpts, yLabel: "learning rate", legend: false },
-          describe("learning rate over optimizer steps", "step", series, false)),
+        chart(
+          "lr",
+          "Learning rate",
+          series,
+          { ...stepOpts, yLabel: "learning rate", legend: false },
+          describe("learning rate over optimizer steps", "step", series, false),
+        ),
       );
     }
 
@@ -233,8 +251,13 @@ export function collectPlots(run: RunData): PlotSpec[] {
     }
     if (weightSeries.length) {
       plots.push(
-        chart("loss-weights", "Scheduled loss weights", weightSeries, { ...stepOpts, yLabel: "weight", legend: true },
-          describe("scheduled loss weights over optimizer steps", "step", weightSeries, false)),
+        chart(
+          "loss-weights",
+          "Scheduled loss weights",
+          weightSeries,
+          { ...stepOpts, yLabel: "weight", legend: true },
+          describe("scheduled loss weights over optimizer steps", "step", weightSeries, false),
+        ),
       );
     }
   }
@@ -264,8 +287,13 @@ export function collectPlots(run: RunData): PlotSpec[] {
       const series: PlotSeries[] = [{ name: k, x: cx, y: valuesOf(k), markers: true }];
       const lowIsBest = LOW_IS_BEST.test(k);
       plots.push(
-        chart(`dev-${k}`, `Dev ${k} at checkpoints`, series, { xLabel: "checkpoint step", yLabel: k, xTicks: cx },
-          describe(`dev-set ${k} at each checkpoint`, "step", series, lowIsBest)),
+        chart(
+          `dev-${k}`,
+          `Dev ${k} at checkpoints`,
+          series,
+          { xLabel: "checkpoint step", yLabel: k, xTicks: cx },
+          describe(`dev-set ${k} at each checkpoint`, "step", series, lowIsBest),
+        ),
       );
     }
   }
@@ -304,7 +332,9 @@ export function renderTable(rows: ReadonlyArray<Record<string, unknown>>, captio
     `<tbody>`,
     ...body,
     `</tbody></table>`,
-  ].filter(Boolean).join("\n");
+  ]
+    .filter(Boolean)
+    .join("\n");
 }
 
 function renderFacts(facts: ReadonlyArray<[string, string]>): string {
@@ -365,10 +395,7 @@ function termsTable(run: RunData): string {
     const pts = run.steps.filter((s) => Number.isFinite(s.terms[k]));
     const first = pts[0];
     const last = pts[pts.length - 1];
-    const min = pts.reduce<StepMetrics | undefined>(
-      (b, s) => (!b || (s.terms[k] as number) < (b.terms[k] as number) ? s : b),
-      undefined,
-    );
+    const min = pts.reduce<StepMetrics | undefined>((b, s) => (!b || (s.terms[k] as number) < (b.terms[k] as number) ? s : b), undefined);
     const wk = k.replace(/^unweighted_/, "weighted_");
     return {
       term: termLabel(k),

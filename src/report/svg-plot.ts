@@ -47,18 +47,7 @@ export interface PlotOptions {
   description?: string;
 }
 
-export const PALETTE = [
-  "#1f77b4",
-  "#d62728",
-  "#2ca02c",
-  "#ff7f0e",
-  "#9467bd",
-  "#8c564b",
-  "#e377c2",
-  "#17becf",
-  "#7f7f7f",
-  "#bcbd22",
-];
+export const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
 
 const FONT = "DejaVu Sans, Verdana, Arial, Helvetica, sans-serif";
 const TICK_FONT = 11;
@@ -344,9 +333,7 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
 
   // Legend rows below the x axis.
   const showLegend = series.length > 1 || (options.legend === true && series.length > 0);
-  const legendItems = showLegend
-    ? series.map((s, i) => ({ s, i, label: truncate(s.name, W - 60, LABEL_FONT), w: 0 }))
-    : [];
+  const legendItems = showLegend ? series.map((s, i) => ({ s, i, label: truncate(s.name, W - 60, LABEL_FONT), w: 0 })) : [];
   const legendRows: Array<typeof legendItems> = [];
   {
     let row: typeof legendItems = [];
@@ -448,9 +435,7 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
       }
       if (run.length) runs.push(run);
       const drawn = runs.map((r) => thin(r, Math.ceil(plotW * 4), px));
-      const d = drawn
-        .map((r) => r.map((p, i) => `${i === 0 ? "M" : "L"}${fmt(px(p.x))} ${fmt(py(p.y))}`).join(" "))
-        .join(" ");
+      const d = drawn.map((r) => r.map((p, i) => `${i === 0 ? "M" : "L"}${fmt(px(p.x))} ${fmt(py(p.y))}`).join(" ")).join(" ");
       const dash = s.dashed ? ` stroke-dasharray="6 4"` : "";
       out.push(
         `<path class="series" data-name="${escapeXml(s.name)}" data-points="${count}" ` +
@@ -477,8 +462,7 @@ export function renderLineChart(series: readonly PlotSeries[], options: PlotOpti
       out.push(`<g class="legend-item">`);
       const faded = it.s.opacity !== undefined ? ` stroke-opacity="${Math.max(0.45, it.s.opacity)}"` : "";
       out.push(
-        `<line x1="${fmt(x)}" x2="${fmt(x + 22)}" y1="${y + 6}" y2="${y + 6}" stroke="${color}" ` +
-          `stroke-width="2.5"${dash}${faded}/>`,
+        `<line x1="${fmt(x)}" x2="${fmt(x + 22)}" y1="${y + 6}" y2="${y + 6}" stroke="${color}" ` + `stroke-width="2.5"${dash}${faded}/>`,
       );
       if (markersOf[it.i]) {
         out.push(`<circle cx="${fmt(x + 11)}" cy="${y + 6}" r="3.5" fill="${color}" stroke="#fff" stroke-width="1"/>`);

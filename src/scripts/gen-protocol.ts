@@ -2,9 +2,7 @@ import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { protocolJsonSchema } from "../worker/protocol.js";
 
-export const PROTOCOL_SCHEMA_PATH = fileURLToPath(
-  new URL("../../python_worker/textbrewer_worker/protocol_schema.json", import.meta.url),
-);
+export const PROTOCOL_SCHEMA_PATH = fileURLToPath(new URL("../../python_worker/textbrewer_worker/protocol_schema.json", import.meta.url));
 
 export function renderProtocolSchema(): string {
   return JSON.stringify(protocolJsonSchema(), null, 2) + "\n";

@@ -4,18 +4,15 @@ import { bfloat16BitsToFloat32, float16BitsToFloat32, float32ToBfloat16Bits, flo
 export type { DType };
 
 /** Storage per dtype: float16/bfloat16 keep raw bits in a Uint16Array, bool keeps 0/1 bytes. */
-export type TensorStorage =
-  | Float32Array
-  | Float64Array
-  | Uint16Array
-  | BigInt64Array
-  | Int32Array
-  | Int8Array
-  | Uint8Array;
+export type TensorStorage = Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Int8Array | Uint8Array;
 
 export type NestedArray = number | bigint | boolean | NestedArray[];
 
-type StorageCtor = { new (length: number): TensorStorage; new (buffer: ArrayBufferLike, offset: number, length: number): TensorStorage; BYTES_PER_ELEMENT: number };
+type StorageCtor = {
+  new (length: number): TensorStorage;
+  new (buffer: ArrayBufferLike, offset: number, length: number): TensorStorage;
+  BYTES_PER_ELEMENT: number;
+};
 
 const STORAGE: Record<DType, StorageCtor> = {
   float32: Float32Array,

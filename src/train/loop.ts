@@ -99,7 +99,9 @@ function runLength(ctx: LoopContext, options: LoopOptions): { mode: TrainMode; t
   if (options.numEpochs === undefined) throw new TrainingError("train(): give numEpochs (epoch mode) or numSteps (steps mode)");
   const first = ctx.feed.epoch(0);
   if (first.length === null) {
-    throw new DataSourceError("data: epoch mode needs to know the number of batches: pass an array, or a function (epoch) => array, or use numSteps");
+    throw new DataSourceError(
+      "data: epoch mode needs to know the number of batches: pass an array, or a function (epoch) => array, or use numSteps",
+    );
   }
   const spe = stepsPerEpoch(first.length, gas);
   if (spe === 0) throw new DataSourceError(`data: ${first.length} batches make no optimizer step with gradientAccumulationSteps ${gas}`);
@@ -119,7 +121,9 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
   const optimizer = parseOptimizer(options.optimizer);
   const scheduler = parseScheduler(options.scheduler);
   if (options.resumeFrom && !ctx.feed.replayable) {
-    throw new DataSourceError("resumeFrom: resuming needs data as an array or a function (epoch) => batches, so the run can find its place");
+    throw new DataSourceError(
+      "resumeFrom: resuming needs data as an array or a function (epoch) => batches, so the run can find its place",
+    );
   }
   const { mode, totalSteps, spe, numEpochs } = runLength(ctx, options);
 

@@ -95,7 +95,9 @@ const isFunction = (v: unknown): boolean => typeof v === "function";
 export const loopOptionsShape = {
   optimizer: z.unknown(),
   scheduler: z.unknown().optional(),
-  data: z.custom<DataSource>((v) => v !== undefined && v !== null, { message: "expected an array, an (async) iterable or a function (epoch) => batches" }),
+  data: z.custom<DataSource>((v) => v !== undefined && v !== null, {
+    message: "expected an array, an (async) iterable or a function (epoch) => batches",
+  }),
   numEpochs: z.int().positive().optional(),
   numSteps: z.int().positive().optional(),
   maxGradNorm: z.number().optional(),

@@ -80,7 +80,9 @@ export async function* positions(
         throw new DataSourceError(`data: pass ${pass} yielded no batches; steps mode needs data to cycle through`);
       }
       if (!feed.replayable) {
-        throw new DataSourceError("data: the iterable ran out before numSteps; pass an array or a function (epoch) => batches so it can cycle");
+        throw new DataSourceError(
+          "data: the iterable ran out before numSteps; pass an array or a function (epoch) => batches so it can cycle",
+        );
       }
     }
     pass++;

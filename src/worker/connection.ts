@@ -121,22 +121,40 @@ export class Connection {
    */
   private encodeRequest(id: number, op: unknown, args: unknown): { header: string; frames: Uint8Array[] } {
     if (typeof op !== "string" || op.length < 1 || op.length > MAX_OP_LENGTH) {
-      const shown = typeof op === "string" ? `${JSON.stringify(op.length > 80 ? op.slice(0, 80) + "…" : op)} (${op.length} characters)` : `a ${op === null ? "null" : typeof op}`;
+      const shown =
+        typeof op === "string"
+          ? `${JSON.stringify(op.length > 80 ? op.slice(0, 80) + "…" : op)} (${op.length} characters)`
+          : `a ${op === null ? "null" : typeof op}`;
       throw new ProtocolError(`call: op must be an operation name of 1 to ${MAX_OP_LENGTH} characters, got ${shown}`, "request");
     }
     if (args === null || typeof args !== "object" || Array.isArray(args) || ArrayBuffer.isView(args) || args instanceof Tensor) {
-      const shown = Array.isArray(args) ? `an array of ${args.length}` : args === null ? "null" : ArrayBuffer.isView(args) ? "a typed array" : args instanceof Tensor ? "a Tensor" : `a ${typeof args}`;
+      const shown = Array.isArray(args)
+        ? `an array of ${args.length}`
+        : args === null
+          ? "null"
+          : ArrayBuffer.isView(args)
+            ? "a typed array"
+            : args instanceof Tensor
+              ? "a Tensor"
+              : `a ${typeof args}`;
       throw new ProtocolError(`${op}: args must be a plain object of keyword arguments, got ${shown}; pass { name: value }`, "request");
     }
     const { value, metas, frames } = encodeValue(args, op);
     const header = JSON.stringify({ v: PROTOCOL_VERSION, id, op, args: value, ...(metas.length ? { tensors: metas } : {}) });
     const tooBig = (bytes: number): boolean => bytes > this.maxMessageSize;
-    if (header.length * 3 > this.maxMessageSize && tooBig(Buffer.byteLength(header))) { // UTF-8: ≤ 3 bytes a UTF-16 unit
-      throw new ProtocolError(`${op}: the request header is ${Buffer.byteLength(header)} bytes, over maxMessageSize (${this.maxMessageSize}); send large data as Tensors or raise Worker.start({ maxMessageSize })`, "request");
+    if (header.length * 3 > this.maxMessageSize && tooBig(Buffer.byteLength(header))) {
+      // UTF-8: ≤ 3 bytes a UTF-16 unit
+      throw new ProtocolError(
+        `${op}: the request header is ${Buffer.byteLength(header)} bytes, over maxMessageSize (${this.maxMessageSize}); send large data as Tensors or raise Worker.start({ maxMessageSize })`,
+        "request",
+      );
     }
     const big = frames.findIndex((f) => tooBig(f.byteLength));
     if (big >= 0) {
-      throw new ProtocolError(`${op}: tensor ${big} of the args is ${frames[big]!.byteLength} bytes, over maxMessageSize (${this.maxMessageSize}); raise Worker.start({ maxMessageSize }) or send it in parts`, "request");
+      throw new ProtocolError(
+        `${op}: tensor ${big} of the args is ${frames[big]!.byteLength} bytes, over maxMessageSize (${this.maxMessageSize}); raise Worker.start({ maxMessageSize }) or send it in parts`,
+        "request",
+      );
     }
     return { header, frames };
   }
@@ -273,7 +291,8 @@ export class Connection {
     const pending = this.pending.get(reply.id);
     if (!pending) {
       // Id 0 is never a request's: the worker could not tell which request failed, so none of them is answered.
-      if (reply.id === 0 && !reply.ok) this.rejectUndecodable(header, `names no request (${reply.error.type}: ${reply.error.message})`, null);
+      if (reply.id === 0 && !reply.ok)
+        this.rejectUndecodable(header, `names no request (${reply.error.type}: ${reply.error.message})`, null);
       return;
     }
     this.pending.delete(reply.id);
@@ -288,7 +307,12 @@ export class Connection {
       const metas: TensorMeta[] = reply.tensors ?? [];
       pending.resolve({ result: decodeValue(reply.result, metas, frames) });
     } catch (e) {
-      pending.reject(new ProtocolError(`${pending.op}: the worker's reply cannot be decoded: ${(e as Error).message}; reply starts ${quoteStart(header)}`, "reply"));
+      pending.reject(
+        new ProtocolError(
+          `${pending.op}: the worker's reply cannot be decoded: ${(e as Error).message}; reply starts ${quoteStart(header)}`,
+          "reply",
+        ),
+      );
     }
   }
 

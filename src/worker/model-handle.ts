@@ -7,7 +7,11 @@ export type Task = "sequence-classification" | "token-classification" | "questio
 export type Batch = Record<string, Tensor> | Tensor[] | Tensor;
 
 /** Model outputs as returned by the worker: Hugging Face ModelOutput fields become keys; tuples become arrays. */
-export type ModelOutputs = { [key: string]: Tensor | Tensor[] | ModelOutputs } & { logits?: Tensor; hidden_states?: Tensor[]; attentions?: Tensor[] };
+export type ModelOutputs = { [key: string]: Tensor | Tensor[] | ModelOutputs } & {
+  logits?: Tensor;
+  hidden_states?: Tensor[];
+  attentions?: Tensor[];
+};
 
 export interface LoadModelOptions {
   /** A Hugging Face folder, a state dict (.safetensors/.pt/.bin), or a TorchScript file. */
@@ -81,7 +85,11 @@ export class ModelHandle {
 
   /** Runs the model in eval mode without gradients; `hidden`/`attention` ask HF models for those outputs. */
   async predict(batch: Batch, options: { hidden?: boolean; attention?: boolean } = {}): Promise<ModelOutputs> {
-    return (await this.invoke("predict", { batch, hidden: options.hidden ?? false, attention: options.attention ?? false })) as ModelOutputs;
+    return (await this.invoke("predict", {
+      batch,
+      hidden: options.hidden ?? false,
+      attention: options.attention ?? false,
+    })) as ModelOutputs;
   }
 
   /** TextBrewer's display_parameters table: LAYER NAME, #PARAMS, RATIO, MEM(MB). */

@@ -35,7 +35,6 @@ export type TensorMeta = z.infer<typeof TensorMeta>;
 const Id = z.int().min(0);
 export const MAX_OP_LENGTH = 64;
 
-
 /** TS → worker. */
 export const Request = z
   .object({

@@ -15,7 +15,11 @@ export interface Encoded {
 
 export const NON_FINITE_NAMES = ["NaN", "Infinity", "-Infinity"] as const;
 
-const NON_FINITE_VALUES: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, "-Infinity": Number.NEGATIVE_INFINITY };
+const NON_FINITE_VALUES: Record<string, number> = {
+  NaN: Number.NaN,
+  Infinity: Number.POSITIVE_INFINITY,
+  "-Infinity": Number.NEGATIVE_INFINITY,
+};
 
 // Objects that JSON would silently turn into `{}` or a string, losing what the caller meant.
 const REFUSED_OBJECTS: Array<[new (...args: never[]) => object, string, string]> = [
@@ -79,7 +83,11 @@ export function encodeValue(value: unknown, op = "call"): Encoded {
       out = arr;
     } else {
       const rec = v as Record<string, unknown>;
-      if (isReservedPlaceholder(rec)) refuse(`an object whose only key is '${Object.keys(rec)[0]}'`, "that key alone is reserved for the wire's placeholders; add another key or rename it");
+      if (isReservedPlaceholder(rec))
+        refuse(
+          `an object whose only key is '${Object.keys(rec)[0]}'`,
+          "that key alone is reserved for the wire's placeholders; add another key or rename it",
+        );
       const obj: Record<string, unknown> = {};
       for (const [k, x] of Object.entries(rec)) {
         if (x === undefined) continue;
@@ -96,7 +104,8 @@ export function encodeValue(value: unknown, op = "call"): Encoded {
 }
 
 export function decodeValue(value: unknown, metas: TensorMeta[], frames: Buffer[]): unknown {
-  if (metas.length !== frames.length) throw new ProtocolError(`reply describes ${metas.length} tensors but carries ${frames.length} frames`, "reply");
+  if (metas.length !== frames.length)
+    throw new ProtocolError(`reply describes ${metas.length} tensors but carries ${frames.length} frames`, "reply");
   const tensors = metas.map((m, i) => {
     try {
       return Tensor.fromBytes(frames[i]!, m.shape, m.dtype);

@@ -110,11 +110,15 @@ export class Worker implements AsyncDisposable {
     }
     const maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
     if (maxMessageSize !== Infinity && (!Number.isSafeInteger(maxMessageSize) || maxMessageSize < 1024)) {
-      throw new TypeError(`maxMessageSize: expected a whole number of bytes ≥ 1024 or Infinity, got ${maxMessageSize}; the default is ${DEFAULT_MAX_MESSAGE_SIZE} (4 GiB)`);
+      throw new TypeError(
+        `maxMessageSize: expected a whole number of bytes ≥ 1024 or Infinity, got ${maxMessageSize}; the default is ${DEFAULT_MAX_MESSAGE_SIZE} (4 GiB)`,
+      );
     }
     const curve = options.curve ?? false;
     if (curve && !zmq.capability.curve) {
-      throw new WorkerStartError("curve: this build of zeromq has no CURVE support (zmq.capability.curve is false); use an ipc or loopback tcp endpoint");
+      throw new WorkerStartError(
+        "curve: this build of zeromq has no CURVE support (zmq.capability.curve is false); use an ipc or loopback tcp endpoint",
+      );
     }
     const kind = options.endpoint ?? "ipc";
     checkEndpoint(kind, curve);
@@ -127,7 +131,8 @@ export class Worker implements AsyncDisposable {
     if (kind === "ipc") {
       privateDir = mkdtempSync(join(tmpdir(), "tbw-")); // mkdtemp creates it 0700
       endpoint = `ipc://${join(privateDir, "w.ipc")}`;
-      if (endpoint.length - 6 > 107) throw new WorkerStartError(`ipc path too long for a Unix socket: ${endpoint}; set TMPDIR shorter or use endpoint "tcp"`);
+      if (endpoint.length - 6 > 107)
+        throw new WorkerStartError(`ipc path too long for a Unix socket: ${endpoint}; set TMPDIR shorter or use endpoint "tcp"`);
     } else if (kind === "tcp") {
       endpoint = "tcp://127.0.0.1:*";
     } else {
@@ -292,7 +297,10 @@ export class Worker implements AsyncDisposable {
 
   /** Loads a Hugging Face fast tokenizer from a local folder (tokenizer.json or a vocabulary); no downloads. */
   async loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Promise<TokenizerHandle> {
-    const description = (await this.call("load_tokenizer", { path, trustRemoteCode: options.trustRemoteCode ?? false })) as TokenizerDescription;
+    const description = (await this.call("load_tokenizer", {
+      path,
+      trustRemoteCode: options.trustRemoteCode ?? false,
+    })) as TokenizerDescription;
     return new TokenizerHandle((op, args) => this.call(op, args), description, this);
   }
 
@@ -359,8 +367,7 @@ function checkEndpoint(endpoint: string, curve: boolean): void {
 
 function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise.then(() => true),
-    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms))),
-  ]).finally(() => clearTimeout(timer));
+  return Promise.race([promise.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }

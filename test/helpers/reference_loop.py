@@ -19,7 +19,9 @@ job = json.load(open(sys.argv[1]))
 torch.manual_seed(job.get("seed", 0))
 student = AutoModelForSequenceClassification.from_pretrained(job["student"], local_files_only=True)
 teacher = (
-    AutoModelForSequenceClassification.from_pretrained(job["teacher"], local_files_only=True) if job.get("teacher") else None
+    AutoModelForSequenceClassification.from_pretrained(job["teacher"], local_files_only=True)
+    if job.get("teacher")
+    else None
 )
 student.train()
 if teacher is not None:

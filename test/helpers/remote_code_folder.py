@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-CONFIG_SOURCE = '''from transformers import PretrainedConfig
+CONFIG_SOURCE = """from transformers import PretrainedConfig
 
 
 class TinyConfig(PretrainedConfig):
@@ -18,9 +18,9 @@ class TinyConfig(PretrainedConfig):
     def __init__(self, width=4, **kwargs):
         self.width = width
         super().__init__(**kwargs)
-'''
+"""
 
-MODEL_SOURCE = '''import torch
+MODEL_SOURCE = """import torch
 from transformers import PreTrainedModel
 
 from .configuration_tiny import TinyConfig
@@ -37,7 +37,7 @@ class TinyModel(PreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, **kwargs):
         x = torch.nn.functional.one_hot(input_ids % self.config.width, self.config.width).float()
         return {"logits": self.proj(x).mean(1)}
-'''
+"""
 
 folder = Path(sys.argv[1])
 folder.mkdir(parents=True)
