@@ -37,13 +37,14 @@
  *                              during it; for shared machines
  *   BENCH_THREADS              torch threads of both sides (OMP_NUM_THREADS); default: torch's default
  */
-import { execa } from "execa";
+
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BasicDistiller, GeneralDistiller, Tensor, Worker, type ModelHandle } from "../src/index.js";
+import { execa } from "execa";
 import { pythonEnv, resolvePython } from "../src/env/python-env.js";
+import { BasicDistiller, GeneralDistiller, type ModelHandle, Tensor, Worker } from "../src/index.js";
 import { emitResult } from "./emit.js";
 
 type Workload = "kd" | "hidden";

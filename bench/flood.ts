@@ -4,8 +4,9 @@
  * delay, the peak RSS, and how many times JSON.parse ran meanwhile.
  * Knobs: BENCH_FLOOD_MIB (default 512), BENCH_FLOOD_SMALL (default 200000).
  */
-import { execa } from "execa";
+
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { execa } from "execa";
 import * as zmq from "zeromq";
 import { pythonEnv, resolvePython } from "../src/env/python-env.js";
 import { Connection } from "../src/worker/connection.js";

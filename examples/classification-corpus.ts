@@ -12,8 +12,8 @@
 import { basename, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { labelNames, readLabelledText, splitStratified, type LabelledTextOptions, type TextData } from "../src/data/index.js";
-import { DEFAULT_SETTINGS, runSentimentDemo, type DemoOptions } from "./sentiment.js";
+import { type LabelledTextOptions, labelNames, readLabelledText, splitStratified, type TextData } from "../src/data/index.js";
+import { DEFAULT_SETTINGS, type DemoOptions, runSentimentDemo } from "./sentiment.js";
 
 export async function main(argv: string[], overrides: DemoOptions = {}) {
   const { values, positionals: files } = parseArgs({

@@ -12,7 +12,7 @@ import { basename, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { conllLabels, readConll, splitByDocument } from "../src/index.js";
-import { NER_SETTINGS, runNer, type NerData, type NerRunOptions } from "./ner.js";
+import { NER_SETTINGS, type NerData, type NerRunOptions, runNer } from "./ner.js";
 
 export async function main(argv: string[], overrides: NerRunOptions = {}) {
   const { values, positionals: files } = parseArgs({

@@ -6,11 +6,12 @@
  *
  *   npx tsx examples/random-tokens.ts
  */
-import { BasicTrainer, GeneralDistiller, NO_DECAY_GROUP, Worker } from "../src/index.js";
-import { accuracy, bertConfig, syntheticBatches } from "./shared/synthetic.js";
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { BasicTrainer, GeneralDistiller, NO_DECAY_GROUP, Worker } from "../src/index.js";
+import { accuracy, bertConfig, syntheticBatches } from "./shared/synthetic.js";
 
 const task = { vocab: 200, seq: 32, batch: 16 };
 const dir = mkdtempSync(join(tmpdir(), "random-tokens-"));

@@ -3,8 +3,9 @@
 // that torch and transformers types resolve). Runs every check, then fails if any failed.
 // `--fix` applies the formatters and the safe automatic fixes first, then checks what is left;
 // `--format` only applies the two formatters.
-import { execa } from "execa";
+
 import { join } from "node:path";
+import { execa } from "execa";
 import { packageRoot, venvScript } from "../dist/env/paths.js";
 import { PythonEnvError, resolvePython, setupPythonEnv, setupToolsEnv } from "../dist/env/python-env.js";
 

@@ -1,7 +1,7 @@
 // Runs the worker's pytest suite with the worker's interpreter (TEXTBREWER_PYTHON or the managed environment).
 import { execa } from "execa";
-import { pythonEnv, resolvePython } from "../dist/env/python-env.js";
 import { workerSourceDir } from "../dist/env/paths.js";
+import { pythonEnv, resolvePython } from "../dist/env/python-env.js";
 
 const { python } = resolvePython();
 const r = await execa(python, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", ...process.argv.slice(2)], {

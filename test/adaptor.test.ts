@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AdaptorError, describeSelector, toAdaptorSpec, type AdaptorFn, type AdaptorSpec } from "../src/adaptor/index.js";
+import { AdaptorError, type AdaptorFn, type AdaptorSpec, describeSelector, toAdaptorSpec } from "../src/adaptor/index.js";
 
 function adaptorError(fn: () => unknown): AdaptorError {
   try {

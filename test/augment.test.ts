@@ -5,10 +5,10 @@ import {
   longDisorderSpan,
   masking,
   nGramSampling,
+  type Rng,
   rngFromState,
   seededRng,
   shortDisorder,
-  type Rng,
 } from "../src/data/index.js";
 
 const letters = (s: string): string[] => s.split("");

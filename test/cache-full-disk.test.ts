@@ -5,7 +5,7 @@
 import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { CacheWriteError, TeacherCache, type FingerprintParts } from "../src/cache/index.js";
+import { CacheWriteError, type FingerprintParts, TeacherCache } from "../src/cache/index.js";
 import { Tensor } from "../src/tensor/tensor.js";
 import { tempDir } from "./helpers/fixtures.js";
 import { limitFileWrites, mountSmallDisk } from "./helpers/small-disk.js";

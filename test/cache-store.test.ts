@@ -4,26 +4,26 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   CacheMismatchError,
+  cacheFingerprint,
+  checkManifest,
   DATA_FILE,
   DiskStore,
+  decodeRecord,
+  encodeRecord,
+  exampleKeys,
+  type FingerprintParts,
   INDEX_FILE,
   MANIFEST_FILE,
   MemoryStore,
   RecordFormatError,
-  TeacherCache,
-  cacheFingerprint,
-  checkManifest,
-  decodeRecord,
-  encodeRecord,
-  exampleKeys,
   sliceRow,
   stackRows,
+  TeacherCache,
   toFloat32,
   toStorageDtype,
-  type FingerprintParts,
 } from "../src/cache/index.js";
 import { bfloat16BitsToFloat32, float16BitsToFloat32 } from "../src/tensor/half.js";
-import { Tensor, type DType } from "../src/tensor/tensor.js";
+import { type DType, Tensor } from "../src/tensor/tensor.js";
 import { DTYPES } from "../src/worker/protocol.js";
 
 let dir: string;

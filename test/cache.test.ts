@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
@@ -7,9 +7,9 @@ import {
   CacheWriteError,
   DistillCache,
   MultiTeacherDistiller,
+  seededRng,
   Tensor,
   Worker,
-  seededRng,
 } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 import { canMountSmallDisk, mountSmallDisk } from "./helpers/small-disk.js";

@@ -1,9 +1,10 @@
 /** Checkpoint writes that fail (a full disk) name the folder and the cause, leave no temporary folder and keep `latest`. */
-import { execa } from "execa";
+
 import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicTrainer, CheckpointWriteError, Tensor, Worker, type LoopOptions } from "../src/index.js";
+import { BasicTrainer, CheckpointWriteError, type LoopOptions, Tensor, Worker } from "../src/index.js";
 import { makeTinyBert, tempDir } from "./helpers/fixtures.js";
 
 function makeBatch(seed: number): Record<string, Tensor> {

@@ -3,9 +3,10 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  type ClassId,
+  conllLabels,
   DataFormatError,
   DataSplitError,
-  conllLabels,
   numClasses,
   parseConll,
   parseLabelledText,
@@ -14,9 +15,8 @@ import {
   splitByDocument,
   splitBySentence,
   splitStratified,
-  tagIds,
-  type ClassId,
   type TextExample,
+  tagIds,
 } from "../src/data/index.js";
 import { tempDir } from "./helpers/fixtures.js";
 

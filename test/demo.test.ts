@@ -3,16 +3,16 @@
  * tokenizer ops, the packaged-model lookup, freezing, and the whole demo pipeline in a reduced form (a tiny teacher
  * trained from scratch, a few steps) against a real worker.
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runSentimentDemo, DEFAULT_SETTINGS, augmentSentence, type DemoSettings } from "../examples/sentiment.js";
-import { Tensor, Worker, WorkerError, seededRng } from "../src/index.js";
+import { augmentSentence, DEFAULT_SETTINGS, type DemoSettings, runSentimentDemo } from "../examples/sentiment.js";
 import { batchPlan, labelTensor, makeBatches, rowLengths, selectRows } from "../src/data/collate.js";
 import { accuracy, argmax, bioEntities, entityF1, median } from "../src/data/metrics.js";
 import { loadSentiment, normalizeSentence, splitSentiment } from "../src/data/sentiment.js";
-import { WIKIGOLD_LABELS, entityCounts, ioToBio, parseWikiGold, readWikiGold, splitByDocument, tagIds } from "../src/data/wikigold.js";
-import { MINILM_L6, findPackagedModel } from "../src/models/packaged.js";
+import { entityCounts, ioToBio, parseWikiGold, readWikiGold, splitByDocument, tagIds, WIKIGOLD_LABELS } from "../src/data/wikigold.js";
+import { seededRng, Tensor, Worker, WorkerError } from "../src/index.js";
+import { findPackagedModel, MINILM_L6 } from "../src/models/packaged.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);

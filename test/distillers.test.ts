@@ -6,11 +6,11 @@ import {
   GeneralDistiller,
   MultiTaskDistiller,
   MultiTeacherDistiller,
+  registerLoss,
   TaskSampler,
   Tensor,
   Worker,
   WorkerError,
-  registerLoss,
 } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 

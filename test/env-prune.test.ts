@@ -1,6 +1,6 @@
-import { execa } from "execa";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { execa } from "execa";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { venvDir } from "../src/env/paths.js";
 import { pruneEnvironments } from "../src/env/prune.js";

@@ -1,6 +1,6 @@
-import { execa } from "execa";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { execa } from "execa";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { completeMarker, devRequirementsFile, toolsEnvDir, venvDir, venvPython } from "../src/env/paths.js";
 import { setupToolsEnv } from "../src/env/python-env.js";

@@ -2,15 +2,15 @@
  * The two "your own corpus" scripts (examples/classification-corpus.ts, examples/ner-corpus.ts) on small corpora
  * written here, through their command-line code path, with a tiny encoder folder as the teacher and a few steps.
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main as classificationMain } from "../examples/classification-corpus.js";
-import { main as nerMain } from "../examples/ner-corpus.js";
 import { NER_SETTINGS, type NerSettings } from "../examples/ner.js";
+import { main as nerMain } from "../examples/ner-corpus.js";
 import { DEFAULT_SETTINGS, type DemoSettings } from "../examples/sentiment.js";
 import { folderBytes } from "../examples/shared/prune.js";
-import { Worker, seededRng } from "../src/index.js";
+import { seededRng, Worker } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 const WORDS = {

@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MultiTaskDistiller, Tensor, Worker, seededRng, type ModelHandle } from "../src/index.js";
+import { type ModelHandle, MultiTaskDistiller, seededRng, Tensor, Worker } from "../src/index.js";
 import { makeTinyBert, tempDir } from "./helpers/fixtures.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);

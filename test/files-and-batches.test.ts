@@ -6,7 +6,7 @@
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicTrainer, Tensor, Worker, WorkerError, type ModelHandle } from "../src/index.js";
+import { BasicTrainer, type ModelHandle, Tensor, Worker, WorkerError } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 const HERE = new URL(".", import.meta.url).pathname;

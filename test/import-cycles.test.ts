@@ -1,7 +1,7 @@
-import { execa } from "execa";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { tempDir } from "./helpers/fixtures.js";
 

@@ -1,8 +1,8 @@
-import { execa } from "execa";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CheckpointInspectError, inspectCheckpoint, withPython, Worker } from "../src/index.js";
+import { CheckpointInspectError, inspectCheckpoint, Worker, withPython } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 async function inspectError(path: string): Promise<{ error: CheckpointInspectError; ms: number }> {

@@ -5,11 +5,11 @@ import {
   ADAPTOR_KEYS,
   DistillationConfig,
   GeneralDistiller,
-  Tensor,
-  Worker,
   kdLossNames,
   matchLossNames,
   registerLoss,
+  Tensor,
+  Worker,
 } from "../src/index.js";
 import { LOSS_CATALOGUE_PATH, lossInfo } from "../src/losses/catalogue.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";

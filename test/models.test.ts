@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Tensor, Worker, WorkerError, type ModelHandle } from "../src/index.js";
+import { type ModelHandle, Tensor, Worker, WorkerError } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 const batch = {

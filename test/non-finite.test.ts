@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BasicDistiller,
   BasicTrainer,
-  NonFiniteLossError,
-  Tensor,
-  Worker,
   type Batch,
   type LoopOptions,
+  NonFiniteLossError,
   type StepMetrics,
+  Tensor,
+  Worker,
 } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 

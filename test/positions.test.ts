@@ -1,7 +1,7 @@
 /** The loop's positions: which micro-batches form each optimizer step, and where a resumed run starts. */
 import { describe, expect, it } from "vitest";
 import { DataFeed } from "../src/train/data.js";
-import { positions, type PositionPlan } from "../src/train/positions.js";
+import { type PositionPlan, positions } from "../src/train/positions.js";
 import type { Batch } from "../src/worker/model-handle.js";
 
 /** Batch i is the number i, so a group reads as the batch indices it holds. */

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicTrainer, ConfigError, MultiTaskDistiller, Tensor, Worker, type LoopOptions } from "../src/index.js";
+import { BasicTrainer, ConfigError, type LoopOptions, MultiTaskDistiller, Tensor, Worker } from "../src/index.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
 
 const HERE = new URL(".", import.meta.url).pathname;

@@ -1,7 +1,8 @@
 /** Leave nothing behind: a Node process holding a worker that gets SIGINT, SIGTERM or SIGKILL. */
-import { execa, type ResultPromise } from "execa";
+
 import { existsSync } from "node:fs";
 import { dirname } from "node:path";
+import { execa, type ResultPromise } from "execa";
 import { describe, expect, it } from "vitest";
 import { waitUntilGone } from "./helpers/process.js";
 

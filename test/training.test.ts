@@ -4,13 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BasicDistiller,
   BasicTrainer,
+  type Batch,
   ConfigError,
   NO_DECAY_GROUP,
   Tensor,
   TrainingConfig,
   Worker,
   WorkerError,
-  type Batch,
 } from "../src/index.js";
 import { plannedCheckpointSteps } from "../src/train/cadence.js";
 import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";

@@ -2,16 +2,17 @@
  * The transport's guarantees: strict JSON with non-finite numbers both ways, exactly one answer per request however
  * malformed, nothing decoded for a peer that has not proved the token, bounded frames, and CURVE on tcp.
  */
-import { execa } from "execa";
+
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import * as zmq from "zeromq";
+import { pythonEnv, resolvePython } from "../src/env/python-env.js";
 import { ProtocolError, Tensor, Worker, WorkerError, WorkerStartError } from "../src/index.js";
 import { Connection } from "../src/worker/connection.js";
 import { PROTOCOL_VERSION } from "../src/worker/protocol.js";
-import { pythonEnv, resolvePython } from "../src/env/python-env.js";
 import { tempDir } from "./helpers/fixtures.js";
 
 const SLOW = Boolean(process.env.TEXTBREWER_SLOW_TESTS);

@@ -1,9 +1,9 @@
-import { execa } from "execa";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Tensor, Worker, WorkerCrashedError, WorkerError, type DType } from "../src/index.js";
 import { WORKER_MALLOC_TUNABLES } from "../src/env/python-env.js";
+import { type DType, Tensor, Worker, WorkerCrashedError, WorkerError } from "../src/index.js";
 import { tempDir } from "./helpers/fixtures.js";
 import { isRunning, waitUntilGone } from "./helpers/process.js";
 

@@ -1,5 +1,5 @@
 /** The synthetic task of the small examples: random token ids, label 1 when the first token is in the upper half. */
-import { Tensor, seededRng, type ModelHandle } from "../../src/index.js";
+import { type ModelHandle, seededRng, Tensor } from "../../src/index.js";
 
 export interface SyntheticOptions {
   vocab: number;

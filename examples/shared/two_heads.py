@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 from safetensors.torch import load_file
+from torch import nn
 from transformers import AutoConfig, BertConfig, BertModel
 
 
@@ -70,7 +70,7 @@ class TwoHeadBert(nn.Module):
 def _weights(folder: str, prefix: str = "bert.") -> dict[str, torch.Tensor]:
     """The safetensors weights of a Hugging Face folder, with `prefix` taken off the names that have it."""
     weights = load_file(f"{folder}/model.safetensors")
-    return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in weights.items()}
+    return {k.removeprefix(prefix): v for k, v in weights.items()}
 
 
 def build(

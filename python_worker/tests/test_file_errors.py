@@ -15,10 +15,10 @@ import torch
 from safetensors.torch import save_file
 from transformers import BertConfig, BertForSequenceClassification
 
+from textbrewer_worker import tokenizer_ops  # noqa: F401  (registers the ops)
 from textbrewer_worker.models import ModelLoadError, load_model
 from textbrewer_worker.ops import OPS, WorkerState
 from textbrewer_worker.tokenizer_ops import TokenizerLoadError
-from textbrewer_worker import tokenizer_ops  # noqa: F401  (registers the ops)
 
 CONFIG_SOURCE = """from transformers import PretrainedConfig
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from textbrewer_worker.ops import OPS, WorkerState
 from textbrewer_worker import packaged_models, tokenizer_ops  # noqa: F401  (registers the ops)
+from textbrewer_worker.ops import OPS, WorkerState
 
 VOCAB = [
     "[PAD]",

@@ -30,9 +30,9 @@ __all__ = [
     "AdaptorKeyError",
     "AdaptorSpecError",
     "apply_adaptor",
-    "needs_outputs",
-    "load_python_adaptor",
     "describe_selector",
+    "load_python_adaptor",
+    "needs_outputs",
 ]
 
 ADAPTOR_KEYS: tuple[str, ...] = (

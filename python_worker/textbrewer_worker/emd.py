@@ -29,8 +29,8 @@ from .projections import build_projection
 Tensor = torch.Tensor
 
 __all__ = [
-    "EMD_LOG_NAME",
     "EMBEDDING_LOG_NAME",
+    "EMD_LOG_NAME",
     "emd_loss",
     "emd_projections",
     "transport_flow",

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-_UNPICKLER_DETAIL = re.compile(r"(?:WeightsUnpickler error:\s*)?(.+?)(?:\. Please use|\n\n|$)", re.S)
+_UNPICKLER_DETAIL = re.compile(r"(?:WeightsUnpickler error:\s*)?(.+?)(?:\. Please use|\n\n|$)", re.DOTALL)
 
 
 def root_cause(err: BaseException) -> BaseException:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import fastjsonschema
 
@@ -29,7 +30,7 @@ def _schema() -> dict[str, Any]:
 _DRAFT = "http://json-schema.org/draft-07/schema#"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(kind: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile({**_schema()[kind], "$schema": _DRAFT})
 

@@ -11,9 +11,10 @@ import importlib.util
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 _MODULES: dict[str, ModuleType] = {}
 

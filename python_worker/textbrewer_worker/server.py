@@ -13,11 +13,14 @@ from typing import Any
 
 import zmq
 
-from . import (
+from . import (  # noqa: F401  (register their ops)
+    packaged_models,
+    prep_ops,
     protocol,
-    train_ops,  # noqa: F401  (registers the training ops)
+    tokenizer_ops,
+    train_ops,
+    user_ops,
 )
-from . import packaged_models, prep_ops, tokenizer_ops, user_ops  # noqa: F401  (register their ops)
 from .codec import ProtocolError, decode_tensor, decode_value, encode_value
 from .lifecycle import install_signal_handlers, start_lifeline
 from .ops import OPS, WorkerState

@@ -15,7 +15,7 @@ import torch
 Tensor = torch.Tensor
 TemperatureFn = Callable[[Tensor, Tensor, float], float | Tensor]
 
-__all__ = ["constant", "flsw", "cwsm", "build_temperature", "TemperatureFn"]
+__all__ = ["TemperatureFn", "build_temperature", "constant", "cwsm", "flsw"]
 
 
 def _up(x: Tensor) -> Tensor:

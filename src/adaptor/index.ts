@@ -1,15 +1,3 @@
-export {
-  ADAPTOR_KEYS,
-  PYTHON_REF,
-  adaptorSpecSchema,
-  describeSelector,
-  describeStep,
-  pathStepSchema,
-  pythonAdaptorSpecSchema,
-  selectAdaptorSpecSchema,
-  selectorSchema,
-  sliceStepSchema,
-} from "./spec.js";
 export type {
   AdaptorKey,
   AdaptorSpec,
@@ -21,5 +9,17 @@ export type {
   Selector,
   SliceStep,
 } from "./spec.js";
-export { AdaptorError, toAdaptorSpec } from "./trace.js";
+export {
+  ADAPTOR_KEYS,
+  adaptorSpecSchema,
+  describeSelector,
+  describeStep,
+  PYTHON_REF,
+  pathStepSchema,
+  pythonAdaptorSpecSchema,
+  selectAdaptorSpecSchema,
+  selectorSchema,
+  sliceStepSchema,
+} from "./spec.js";
 export type { Adaptor, AdaptorFn, AdaptorResult, PythonAdaptorRef, Traced } from "./trace.js";
+export { AdaptorError, toAdaptorSpec } from "./trace.js";

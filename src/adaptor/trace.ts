@@ -9,13 +9,13 @@
 import { formatZodError, showValue, suggestName } from "../config/errors.js";
 import {
   ADAPTOR_KEYS,
-  PYTHON_REF,
-  adaptorSpecSchema,
-  describeSelector,
   type AdaptorKey,
   type AdaptorSpec,
+  adaptorSpecSchema,
+  describeSelector,
   type PathSelector,
   type PathStep,
+  PYTHON_REF,
   type Selector,
 } from "./spec.js";
 

@@ -1,6 +1,6 @@
 /** Float conversions between compute and storage dtypes, rounding to nearest, ties to even. */
 import { bfloat16BitsToFloat32, float16BitsToFloat32, float32ToBfloat16Bits, float32ToFloat16Bits } from "../tensor/half.js";
-import { Tensor, type DType } from "../tensor/tensor.js";
+import { type DType, Tensor } from "../tensor/tensor.js";
 
 export type StorageDType = "float32" | "float16" | "bfloat16";
 

@@ -32,7 +32,7 @@
  * (detected by the CRC, so never served, but lost).
  */
 import { constants } from "node:fs";
-import { mkdir, open, readFile, rename, rm, type FileHandle } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { CacheMismatchError, CacheWriteError, writingCacheFile } from "./errors.js";

@@ -3,11 +3,11 @@
  * weights and spec), filled by a teacher-only pass or write-through while training, and consulted per batch so a
  * batch whose examples are all cached skips the teacher forward.
  */
-import { toAdaptorSpec, type Adaptor, type AdaptorSpec } from "../adaptor/index.js";
-import type { PreparedStep, StepHooks, StepItem, StepReply } from "../train/hooks.js";
-import { DataFeed, iterate } from "../train/data.js";
-import type { DataSource } from "../train/options.js";
+import { type Adaptor, type AdaptorSpec, toAdaptorSpec } from "../adaptor/index.js";
 import { Tensor } from "../tensor/tensor.js";
+import { DataFeed, iterate } from "../train/data.js";
+import type { PreparedStep, StepHooks, StepItem, StepReply } from "../train/hooks.js";
+import type { DataSource } from "../train/options.js";
 import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import type { StorageDType } from "./convert.js";
 import type { CacheWriteErrorPolicy } from "./errors.js";

@@ -1,25 +1,25 @@
-export { TeacherCache, DEFAULT_MEMORY_BYTES } from "./teacher-cache.js";
-export type { TeacherCacheOptions, TeacherCacheStats } from "./teacher-cache.js";
-export { DiskStore, DATA_FILE, INDEX_FILE, MAX_KEY_BYTES, removeDiskStoreFiles } from "./disk-store.js";
-export type { DiskStoreIo, DiskStoreOpenReport, DiskStoreOptions, DiskStoreStats } from "./disk-store.js";
-export { CacheWriteError, CACHE_WRITE_ERROR_POLICIES } from "./errors.js";
-export type { CacheWriteErrorPolicy } from "./errors.js";
-export { MemoryStore } from "./memory-store.js";
-export type { MemoryStoreStats } from "./memory-store.js";
-export { encodeRecord, decodeRecord, RecordFormatError, RECORD_VERSION } from "./record.js";
-export { toStorageDtype, toFloat32, isFloatDType, STORAGE_DTYPES } from "./convert.js";
 export type { StorageDType } from "./convert.js";
-export { exampleKeys, batchSize, sliceRow, rowView, stackRows } from "./example-key.js";
+export { isFloatDType, STORAGE_DTYPES, toFloat32, toStorageDtype } from "./convert.js";
+export type { DiskStoreIo, DiskStoreOpenReport, DiskStoreOptions, DiskStoreStats } from "./disk-store.js";
+export { DATA_FILE, DiskStore, INDEX_FILE, MAX_KEY_BYTES, removeDiskStoreFiles } from "./disk-store.js";
+export type { CacheWriteErrorPolicy } from "./errors.js";
+export { CACHE_WRITE_ERROR_POLICIES, CacheWriteError } from "./errors.js";
 export type { ExampleKeyOptions } from "./example-key.js";
+export { batchSize, exampleKeys, rowView, sliceRow, stackRows } from "./example-key.js";
+export type { CacheManifest, CheckManifestOptions, FingerprintParts, ManifestParts } from "./fingerprint.js";
 export {
+  CacheMismatchError,
   cacheFingerprint,
   canonicalJson,
   checkManifest,
-  readManifest,
   describeChanges,
-  manifestParts,
-  CacheMismatchError,
   MANIFEST_FILE,
   MANIFEST_VERSION,
+  manifestParts,
+  readManifest,
 } from "./fingerprint.js";
-export type { FingerprintParts, ManifestParts, CacheManifest, CheckManifestOptions } from "./fingerprint.js";
+export type { MemoryStoreStats } from "./memory-store.js";
+export { MemoryStore } from "./memory-store.js";
+export { decodeRecord, encodeRecord, RECORD_VERSION, RecordFormatError } from "./record.js";
+export type { TeacherCacheOptions, TeacherCacheStats } from "./teacher-cache.js";
+export { DEFAULT_MEMORY_BYTES, TeacherCache } from "./teacher-cache.js";

@@ -8,7 +8,7 @@
  * Dtype codes are fixed here (not derived from the protocol's dtype list), so reordering that list cannot change
  * what old records mean.
  */
-import { Tensor, bytesPerElement, type DType } from "../tensor/tensor.js";
+import { bytesPerElement, type DType, Tensor } from "../tensor/tensor.js";
 
 export const RECORD_VERSION = 1;
 

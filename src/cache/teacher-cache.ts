@@ -2,14 +2,15 @@
  * The teacher-output cache: per-example records in a memory tier (LRU, bounded) in front of an optional disk tier.
  * Reads go memory → disk (a disk hit is copied into memory); writes go to both.
  */
-import { STORAGE_DTYPES, toStorageDtype, type StorageDType } from "./convert.js";
-import { DiskStore, removeDiskStoreFiles, type DiskStoreOpenReport } from "./disk-store.js";
+
+import type { Tensor } from "../tensor/tensor.js";
+import { STORAGE_DTYPES, type StorageDType, toStorageDtype } from "./convert.js";
+import { DiskStore, type DiskStoreOpenReport, removeDiskStoreFiles } from "./disk-store.js";
 import { CACHE_WRITE_ERROR_POLICIES, CacheMismatchError, CacheWriteError, type CacheWriteErrorPolicy } from "./errors.js";
 import { exampleKeys, rowView, stackRows } from "./example-key.js";
 import { cacheFingerprint, checkManifest, type FingerprintParts } from "./fingerprint.js";
 import { MemoryStore } from "./memory-store.js";
-import { RecordFormatError, decodeRecord, encodeRecord } from "./record.js";
-import type { Tensor } from "../tensor/tensor.js";
+import { decodeRecord, encodeRecord, RecordFormatError } from "./record.js";
 
 export const DEFAULT_MEMORY_BYTES = 256 * 1024 * 1024;
 

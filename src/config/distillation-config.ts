@@ -7,16 +7,16 @@
  * scheduler is rejected (TextBrewer builds a broken scheduler from it).
  */
 import { z } from "zod";
-import { WEIGHT_SCHEDULERS } from "../schedules/weight.js";
 import { builtinLosses, lossInfo, lossNames } from "../losses/catalogue.js";
+import { WEIGHT_SCHEDULERS } from "../schedules/weight.js";
 import {
+  type ConfigProblem,
   camelToSnake,
+  parseConfig,
   readConfigJson,
   renameSnakeKeys,
-  suggestName,
-  parseConfig,
-  type ConfigProblem,
   type SafeParseResult,
+  suggestName,
 } from "./errors.js";
 
 const NAME = "DistillationConfig";

@@ -1,17 +1,3 @@
-export { ConfigError, formatZodError, suggestName } from "./errors.js";
-export type { ConfigProblem, FormatOptions } from "./errors.js";
-export { TrainingConfig } from "./training-config.js";
-export type { TrainingConfigInput } from "./training-config.js";
-export type { SafeParseResult } from "./errors.js";
-export {
-  DistillationConfig,
-  FEATURES,
-  KD_LOSS_NAMES,
-  MATCH_LOSS_NAMES,
-  PROJECTION_KINDS,
-  kdLossNames,
-  matchLossNames,
-} from "./distillation-config.js";
 export type {
   DistillationConfigInput,
   IntermediateMatch,
@@ -22,3 +8,16 @@ export type {
   TemperatureScheduler,
   TemperatureSchedulerInput,
 } from "./distillation-config.js";
+export {
+  DistillationConfig,
+  FEATURES,
+  KD_LOSS_NAMES,
+  kdLossNames,
+  MATCH_LOSS_NAMES,
+  matchLossNames,
+  PROJECTION_KINDS,
+} from "./distillation-config.js";
+export type { ConfigProblem, FormatOptions, SafeParseResult } from "./errors.js";
+export { ConfigError, formatZodError, suggestName } from "./errors.js";
+export type { TrainingConfigInput } from "./training-config.js";
+export { TrainingConfig } from "./training-config.js";

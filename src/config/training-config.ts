@@ -10,7 +10,7 @@
  * - The output directory is created by the training loop, not by parsing a config.
  */
 import { z } from "zod";
-import { camelToSnake, readConfigJson, renameSnakeKeys, parseConfig, type ConfigProblem, type SafeParseResult } from "./errors.js";
+import { type ConfigProblem, camelToSnake, parseConfig, readConfigJson, renameSnakeKeys, type SafeParseResult } from "./errors.js";
 
 const NAME = "TrainingConfig";
 

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { showValue, suggestName } from "../config/errors.js";
 import { DataFormatError, DataSplitError } from "./errors.js";
 import { seededRng } from "./rng.js";
-import { cutParts, describeCounts, emptyParts, splitFractions, splitStratified, type Split, type SplitOptions } from "./split.js";
+import { cutParts, describeCounts, emptyParts, type Split, type SplitOptions, splitFractions, splitStratified } from "./split.js";
 
 export interface NerSentence {
   /** 0-based document number (documents are separated by -DOCSTART-; empty ones are not counted). */

@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { TextExample } from "./classification.js";
-import { splitStratified, type Split, type SplitOptions } from "./split.js";
+import { type Split, type SplitOptions, splitStratified } from "./split.js";
 
 export const SENTIMENT_SOURCES = ["amazon", "imdb", "yelp"] as const;
 export type SentimentSource = (typeof SENTIMENT_SOURCES)[number];

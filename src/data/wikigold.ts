@@ -8,10 +8,10 @@
  * `-DOCSTART- O` lines between documents. Tags are IO (`I-PER`, never `B-`): the CoNLL reader (./conll.ts) turns them
  * into BIO.
  */
-import { parseConll, readConll, type ConllCorpus } from "./conll.js";
+import { type ConllCorpus, parseConll, readConll } from "./conll.js";
 
-export { entityCounts, ioToBio, splitByDocument, tagIds } from "./conll.js";
 export type { NerSentence } from "./conll.js";
+export { entityCounts, ioToBio, splitByDocument, tagIds } from "./conll.js";
 
 export const WIKIGOLD_TYPES = ["LOC", "MISC", "ORG", "PER"] as const;
 /** The BIO label set, index = class id: O, then B-/I- for each type (what `conllLabels` reads from the file). */

@@ -1,4 +1,4 @@
-import { SingleTeacherDistiller, type DistillerOptions } from "./general-distiller.js";
+import { type DistillerOptions, SingleTeacherDistiller } from "./general-distiller.js";
 
 /** KD on logits (ce or mse, temperature) plus hard-label losses (TextBrewer's BasicDistiller). */
 export class BasicDistiller extends SingleTeacherDistiller {

@@ -1,12 +1,13 @@
 /** What every distiller shares: config parsing, model checks, the plan's common part, the call into the loop. */
+
+import { type Adaptor, type AdaptorSpec, toAdaptorSpec } from "../adaptor/index.js";
+import type { IntermediateMatch } from "../config/distillation-config.js";
 import { DistillationConfig, type DistillationConfigInput } from "../config/distillation-config.js";
 import { ConfigError } from "../config/errors.js";
 import { TrainingConfig, type TrainingConfigInput } from "../config/training-config.js";
-import { toAdaptorSpec, type Adaptor, type AdaptorSpec } from "../adaptor/index.js";
+import { customLossPlan } from "../losses/registry.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import type { Worker } from "../worker/worker.js";
-import type { IntermediateMatch } from "../config/distillation-config.js";
-import { customLossPlan } from "../losses/registry.js";
 
 export type TrainingConfigLike = TrainingConfig | TrainingConfigInput;
 export type DistillationConfigLike = DistillationConfig | DistillationConfigInput;

@@ -1,22 +1,22 @@
+import type { z } from "zod";
 import type { AdaptorSpec } from "../adaptor/index.js";
+import { DistillCache } from "../cache/distill-cache.js";
 import type { DistillationConfig } from "../config/distillation-config.js";
 import type { TrainingConfig } from "../config/training-config.js";
+import { checkSparseKdLoss } from "../losses/sparse-targets.js";
 import { DataFeed } from "../train/data.js";
 import type { StepFeed, StepHooks } from "../train/hooks.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
-import type { z } from "zod";
 import type { ModelHandle } from "../worker/model-handle.js";
 import type { Worker } from "../worker/worker.js";
-import { DistillCache } from "../cache/distill-cache.js";
-import { checkSparseKdLoss } from "../losses/sparse-targets.js";
 import {
+  type DistillationConfigLike,
   objectivePlan,
   parseDistillationConfig,
   parseTrainingConfig,
   sameWorker,
-  termWeights,
-  type DistillationConfigLike,
   type TrainingConfigLike,
+  termWeights,
 } from "./common.js";
 import { distillerOptionKeys, type TrainOptions } from "./train-options.js";
 

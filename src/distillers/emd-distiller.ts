@@ -1,5 +1,5 @@
 import type { ModelHandle } from "../worker/model-handle.js";
-import { SingleTeacherDistiller, type DistillerOptions } from "./general-distiller.js";
+import { type DistillerOptions, SingleTeacherDistiller } from "./general-distiller.js";
 
 export interface EmdOptions {
   /** Student hidden-state entries including the embeddings (layers + 1). */

@@ -1,7 +1,7 @@
+import { z } from "zod";
 import type { Adaptor, AdaptorSpec } from "../adaptor/index.js";
 import { seededRng } from "../data/rng.js";
 import { DataFeed, iterate } from "../train/data.js";
-import { z } from "zod";
 import type { StepFeed, StepItem } from "../train/hooks.js";
 import type { TrainResult } from "../train/loop.js";
 import type { DataSource } from "../train/options.js";
@@ -41,7 +41,7 @@ export class TaskSampler implements StepFeed {
     this.replayable = feeds.every(([, f]) => f.replayable);
     const sizes = feeds.map(([task, f]) => [task, f.replayable ? f.epoch(0).length : null] as const);
     const known = sizes.every(([, n]) => n !== null);
-    const weights = sizes.map(([, n]) => (known ? Math.pow(n!, tau) : 1));
+    const weights = sizes.map(([, n]) => (known ? n! ** tau : 1));
     const sum = weights.reduce((a, b) => a + b, 0);
     this.probabilities = Object.fromEntries(sizes.map(([task], i) => [task, weights[i]! / sum]));
   }

@@ -1,9 +1,9 @@
 import type { Adaptor, AdaptorSpec } from "../adaptor/index.js";
 import type { TrainResult } from "../train/loop.js";
-import type { TrainOptions } from "./train-options.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import { adaptorSpec } from "./common.js";
 import { DistillerBase, type DistillerBaseOptions, type TeacherPlan } from "./distiller-base.js";
+import type { TrainOptions } from "./train-options.js";
 
 export interface MultiTeacherDistillerOptions extends DistillerBaseOptions {
   teachers: ModelHandle[];

@@ -1,7 +1,8 @@
 /** The worker's Python environment: find it, build it (`textbrewer setup`), check it (`textbrewer doctor`). */
-import { execa } from "execa";
+
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
+import { execa } from "execa";
 import {
   cacheRoot,
   completeMarker,

@@ -3,7 +3,7 @@
  * file holds all the bytes its header promises, a torch.save archive has its central directory. What these cannot
  * tell (a pickled object in a .pt file) is left to the Python side, which names the file too.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { extname, join } from "node:path";
 
 /** A checkpoint that is missing or holds a file that cannot be read; the message names the file and the cause. */

@@ -1,5 +1,5 @@
 import { CheckpointInspectError, checkCheckpointFiles } from "./file-check.js";
-import { withPython, type WithPythonOptions } from "./pythonia.js";
+import { type WithPythonOptions, withPython } from "./pythonia.js";
 
 export { CheckpointInspectError } from "./file-check.js";
 

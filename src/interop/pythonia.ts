@@ -6,9 +6,10 @@
  * requests time out quickly, and python.exit() always runs (otherwise Node never exits). Never move tensors or
  * bytes through it: it serialises calls and moves data as JSON.
  */
-import { execa } from "execa";
+
 import { createRequire } from "node:module";
-import { pythonEnv, resolvePython, PythonEnvError } from "../env/python-env.js";
+import { execa } from "execa";
+import { PythonEnvError, pythonEnv, resolvePython } from "../env/python-env.js";
 
 const require = createRequire(import.meta.url);
 

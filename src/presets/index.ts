@@ -1,2 +1,2 @@
-export { presets, recipes, presetNames } from "./matches.js";
 export type { Preset, PresetMatch, PresetName, Recipe, RecipeName } from "./matches.js";
+export { presetNames, presets, recipes } from "./matches.js";

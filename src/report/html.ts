@@ -5,7 +5,7 @@
 import { basename, resolve } from "node:path";
 import type { StepMetrics } from "../train/metrics.js";
 import type { RunData } from "./read-run.js";
-import { renderLineChart, type PlotOptions, type PlotSeries } from "./svg-plot.js";
+import { type PlotOptions, type PlotSeries, renderLineChart } from "./svg-plot.js";
 
 export interface ReportOptions {
   title?: string;

@@ -1,7 +1,7 @@
 /** `textbrewer report`: a self-contained HTML page from a run folder (metrics.jsonl, gs{step}/ checkpoints, summary.json). */
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
-import { renderReportHtml, type ReportOptions } from "./html.js";
+import { type ReportOptions, renderReportHtml } from "./html.js";
 import { METRICS_FILE, readRun, SUMMARY_FILE } from "./read-run.js";
 
 export interface BuildReportOptions extends ReportOptions {
@@ -34,27 +34,27 @@ export async function buildReport(runDir: string, options: BuildReportOptions = 
   return path;
 }
 
-export { EVAL_FILE, EvalFileError, parseEvalResult, readEvalResult, writeEvalResult, type EvalResult } from "./eval-file.js";
+export { EVAL_FILE, EvalFileError, type EvalResult, parseEvalResult, readEvalResult, writeEvalResult } from "./eval-file.js";
 export {
   collectPlots,
   escapeHtml,
   formatNumber,
   formatValue,
   humanize,
-  renderReportHtml,
-  renderTable,
   type PlotSpec,
   type ReportOptions,
+  renderReportHtml,
+  renderTable,
 } from "./html.js";
 export {
+  type CheckpointInfo,
   METRICS_FILE,
+  type MetricsFileInfo,
   normalizeStep,
   parseMetricsJsonl,
+  type RunData,
   readRun,
   SUMMARY_FILE,
-  type CheckpointInfo,
-  type MetricsFileInfo,
-  type RunData,
 } from "./read-run.js";
 export {
   escapeXml,
@@ -63,7 +63,7 @@ export {
   niceDomain,
   niceTicks,
   PALETTE,
-  renderLineChart,
   type PlotOptions,
   type PlotSeries,
+  renderLineChart,
 } from "./svg-plot.js";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { TrainerState } from "../train/checkpoint.js";
 import { TRAINER_STATE } from "../train/checkpoint.js";
 import type { StepMetrics } from "../train/metrics.js";
-import { EVAL_FILE, readEvalResult, type EvalResult } from "./eval-file.js";
+import { EVAL_FILE, type EvalResult, readEvalResult } from "./eval-file.js";
 
 export const METRICS_FILE = "metrics.jsonl";
 export const SUMMARY_FILE = "summary.json";

@@ -1,2 +1,2 @@
-export { Tensor, bytesPerElement } from "./tensor.js";
 export type { DType, NestedArray, TensorStorage } from "./tensor.js";
+export { bytesPerElement, Tensor } from "./tensor.js";

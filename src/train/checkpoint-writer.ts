@@ -7,7 +7,7 @@ import { readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { WorkerError } from "../worker/errors.js";
 import type { Worker } from "../worker/worker.js";
-import { commitCheckpoint, LATEST, tempCheckpointDir, type TrainerState } from "./checkpoint.js";
+import { commitCheckpoint, LATEST, type TrainerState, tempCheckpointDir } from "./checkpoint.js";
 import { CheckpointWriteError } from "./errors.js";
 
 /** `.gs12.tmp-4242-1712345678901` (a checkpoint being written) and `.latest.tmp-4242` (the link being moved). */

@@ -6,10 +6,10 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { z } from "zod";
 import type { TrainingConfig } from "../config/training-config.js";
-import { weightSchedule, type WeightSchedulerName } from "../schedules/weight.js";
+import { type WeightSchedulerName, weightSchedule } from "../schedules/weight.js";
 import { WorkerError } from "../worker/errors.js";
-import type { Worker } from "../worker/worker.js";
 import type { ModelHandle } from "../worker/model-handle.js";
+import type { Worker } from "../worker/worker.js";
 import { isEpochCheckpoint, isStepsCheckpoint, stepsPerEpoch } from "./cadence.js";
 import { readCheckpoint, type TrainerState } from "./checkpoint.js";
 import { removeStaleTemps, writeCheckpoint } from "./checkpoint-writer.js";
@@ -18,12 +18,12 @@ import { NonFiniteLossError, TrainingError } from "./errors.js";
 import type { PreparedStep, StepFeed, StepHooks, StepItem, StepReply } from "./hooks.js";
 import { InFlight } from "./in-flight.js";
 import { MetricsLog, type StepMetrics } from "./metrics.js";
-import { parseLoopOptions, parseOptimizer, parseScheduler, type LoopOptions } from "./options.js";
-import { positions, type Position, type TrainMode } from "./positions.js";
+import { type LoopOptions, parseLoopOptions, parseOptimizer, parseScheduler } from "./options.js";
+import { type Position, positions, type TrainMode } from "./positions.js";
 import { Progress } from "./progress.js";
 
-export type { PreparedStep, StepFeed, StepHooks, StepItem, StepReply } from "./hooks.js";
 export { TrainingError } from "./errors.js";
+export type { PreparedStep, StepFeed, StepHooks, StepItem, StepReply } from "./hooks.js";
 
 export interface WeightSchedules {
   kdLossWeight: number;

@@ -1,7 +1,7 @@
 /** Options of `train()`, shared by every distiller. */
 import { z } from "zod";
-import type { ModelHandle, Batch } from "../worker/model-handle.js";
 import { ConfigError } from "../config/errors.js";
+import type { Batch, ModelHandle } from "../worker/model-handle.js";
 
 const groupOptions = {
   lr: z.number().positive().optional(),

@@ -7,7 +7,7 @@
  * `enumerate(cycle(dataloader))`: micro-batches are counted over the cycled data, so an accumulation group may
  * run across the end of a pass.
  */
-import { iterate, DataSourceError } from "./data.js";
+import { DataSourceError, iterate } from "./data.js";
 import type { StepFeed, StepItem } from "./hooks.js";
 
 export type TrainMode = "epochs" | "steps";

@@ -8,7 +8,7 @@ import { timingSafeEqual } from "node:crypto";
 import * as zmq from "zeromq";
 import { Tensor } from "../tensor/tensor.js";
 import { ProtocolError } from "./errors.js";
-import { Heartbeat, Hello, MAX_OP_LENGTH, PROTOCOL_VERSION, Reply, type ErrorInfo, type TensorMeta } from "./protocol.js";
+import { type ErrorInfo, Heartbeat, Hello, MAX_OP_LENGTH, PROTOCOL_VERSION, Reply, type TensorMeta } from "./protocol.js";
 import { decodeValue, encodeValue } from "./wire.js";
 
 /** A hello is about 130 bytes; a stranger's message larger than this is dropped without being read. */

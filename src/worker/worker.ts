@@ -1,16 +1,16 @@
-import { execa, type ResultPromise } from "execa";
-import * as zmq from "zeromq";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execa, type ResultPromise } from "execa";
+import * as zmq from "zeromq";
 import { pythonEnv, resolvePython } from "../env/python-env.js";
 import { Connection, type ReplyError } from "./connection.js";
 import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./errors.js";
-import { ModelHandle, type CreateModelOptions, type LoadModelOptions, type ModelDescription } from "./model-handle.js";
-import { endingOnSignal, trackWorker, untrackWorker, type LiveWorker } from "./signals.js";
+import { type CreateModelOptions, type LoadModelOptions, type ModelDescription, ModelHandle } from "./model-handle.js";
+import { endingOnSignal, type LiveWorker, trackWorker, untrackWorker } from "./signals.js";
 import { StderrTail } from "./stderr-tail.js";
-import { TokenizerHandle, type LoadTokenizerOptions, type TokenizerDescription } from "./tokenizer-handle.js";
+import { type LoadTokenizerOptions, type TokenizerDescription, TokenizerHandle } from "./tokenizer-handle.js";
 
 export type Device = "auto" | "cpu" | "cuda" | "mps" | `cuda:${number}`;
 

@@ -1,8 +1,9 @@
 /** Test fixtures built on the spot with the worker's own interpreter: tiny random models saved as HF folders. */
-import { execa } from "execa";
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execa } from "execa";
 import { pythonEnv, resolvePython } from "../../src/env/python-env.js";
 
 export function tempDir(prefix = "tbts-"): { path: string; cleanup: () => void } {
