@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export function emitResult(name: string, result: unknown): void {
-  const text = JSON.stringify(result, null, 2) + "\n";
+  const text = `${JSON.stringify(result, null, 2)}\n`;
   const dir = process.env.BENCH_OUT_DIR ?? join("runs", "bench");
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.json`);

@@ -463,7 +463,7 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
     settings: s,
     timing: { batchSize: 32, repeats: s.timingRepeats, threads: worker.info.threads, device: worker.info.device },
   };
-  writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+  writeFileSync(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
   await Promise.all([st.teacher.dispose(), nt.teacher.dispose(), student.dispose()]);
   const report = await buildReport(runDir, {
     title: "textbrewer-ts: multi-task (sentiment + WikiGold NER), two MiniLM-L6 teachers → one 3-layer student",

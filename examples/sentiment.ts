@@ -197,7 +197,7 @@ function writeWordVocabulary(dir: string, examples: readonly TextExample[], size
     vocab.add(w);
   }
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "vocab.txt"), [...vocab].join("\n") + "\n");
+  writeFileSync(join(dir, "vocab.txt"), `${[...vocab].join("\n")}\n`);
   writeFileSync(
     join(dir, "tokenizer_config.json"),
     JSON.stringify({ tokenizer_class: "BertTokenizer", do_lower_case: true, model_max_length: 512 }),
@@ -440,11 +440,11 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
       teacherDev = best.accuracy;
       writeFileSync(
         markerPath,
-        JSON.stringify(
+        `${JSON.stringify(
           { fingerprint, checkpoint: relative(teacherDir, best.dir), devAccuracy: best.accuracy, step: best.step, teacherSource },
           null,
           2,
-        ) + "\n",
+        )}\n`,
       );
       teacher = await worker.loadModel({ path: best.dir, task: "sequence-classification" });
       log(`        kept step ${best.step} (dev accuracy ${fmt(100 * best.accuracy)}%)`);
@@ -570,7 +570,7 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
         device: worker.info.device,
       },
     };
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+    writeFileSync(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
     await Promise.all([teacher.dispose(), student.dispose(), tokenizer.dispose()]);
 
     // 6. Report ------------------------------------------------------------------------------------------------

@@ -27,8 +27,14 @@ function scripted(draws: { random?: number[]; choice?: number[] }): ScriptedRng 
   };
   return {
     calls,
-    random: () => (calls.random++, take(random, "random")),
-    choice: () => (calls.choice++, take(choice, "choice")),
+    random: () => {
+      calls.random++;
+      return take(random, "random");
+    },
+    choice: () => {
+      calls.choice++;
+      return take(choice, "choice");
+    },
     int: () => {
       throw new Error("int not scripted");
     },

@@ -262,7 +262,9 @@ describe("teacher-output cache (real worker)", () => {
     const stored = (await cache.store.getBatch(cache.store.keys(b0)))![0]!;
     expect(stored.dtype).toBe("float16");
     const exact = (await teacher.predict(b0)).logits!.toFlatArray();
-    stored.toFlatArray().forEach((v, i) => expect(Math.abs(v - exact[i]!)).toBeLessThanOrEqual(Math.abs(exact[i]!) * 2 ** -11 + 2 ** -25));
+    stored.toFlatArray().forEach((v, i) => {
+      expect(Math.abs(v - exact[i]!)).toBeLessThanOrEqual(Math.abs(exact[i]!) * 2 ** -11 + 2 ** -25);
+    });
     const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     const outputDir = join(tmp.path, "prefilled");
     await new BasicDistiller({ trainConfig: { outputDir, device: "cpu" }, teacher, student, adaptorT: logits, adaptorS: logits }).train({
@@ -298,7 +300,9 @@ describe("teacher-output cache (real worker)", () => {
         .sort((x, y) => y[0] - x[0])
         .slice(0, 2);
       expect((indices!.toArray() as number[][])[i]).toEqual(order.map(([, j]) => j));
-      (values!.toArray() as number[][])[i]!.forEach((v, k) => expect(v).toBeCloseTo(order[k]![0], 6));
+      (values!.toArray() as number[][])[i]!.forEach((v, k) => {
+        expect(v).toBeCloseTo(order[k]![0], 6);
+      });
       const p = order.map(([v]) => Math.exp(v));
       const z = p[0]! + p[1]!;
       const ls = logSoftmax(s[i]!, 2);

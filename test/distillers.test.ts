@@ -240,7 +240,16 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
       optimizer: { lr: 1e-4 },
       data: { a: [batch(1), batch(2), batch(3)], b: [batch(4)] },
       numSteps: 6,
-      batchPostprocessors: { a: (x) => (seen.push("a"), x), b: (x) => (seen.push("b"), x) },
+      batchPostprocessors: {
+        a: (x) => {
+          seen.push("a");
+          return x;
+        },
+        b: (x) => {
+          seen.push("b");
+          return x;
+        },
+      },
     });
     expect(result.globalStep).toBe(6);
     expect(result.checkpoints.map((c) => c.split("/").pop())).toEqual(["gs3", "gs6"]);

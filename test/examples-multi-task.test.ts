@@ -67,7 +67,9 @@ describe("two-headed student (real worker)", () => {
       const a = [...((await copy.predict(batch))[key] as Tensor).data].map(Number);
       const b = [...(await teacher.predict(batch)).logits!.data].map(Number);
       expect(a.length).toBe(b.length);
-      a.forEach((v, i) => expect(v).toBeCloseTo(b[i]!, 4));
+      a.forEach((v, i) => {
+        expect(v).toBeCloseTo(b[i]!, 4);
+      });
       await Promise.all([copy.dispose(), teacher.dispose()]);
     }
   });

@@ -53,7 +53,9 @@ describe("model handles (real worker)", () => {
     const [first, again] = [await model.predict(batch), await model.predict(batch)];
     expect(sameValues(again.logits!, first.logits!)).toBe(true);
     // the attention maps come from the eager kernel; its logits agree with the fused one to float rounding
-    first.logits!.toFlatArray().forEach((v, i) => expect(v).toBeCloseTo(out.logits!.toFlatArray()[i]!, 6));
+    first.logits!.toFlatArray().forEach((v, i) => {
+      expect(v).toBeCloseTo(out.logits!.toFlatArray()[i]!, 6);
+    });
   });
 
   it("describes its parameters as TextBrewer's display_parameters does", async () => {

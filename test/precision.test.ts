@@ -132,6 +132,8 @@ describe("precision, pipelining and compile paths on CPU (real worker)", () => {
     const eager = await train("eager", false);
     const compiled = await train("compiled", true);
     expect(compiled.length).toBe(5);
-    compiled.forEach((v, i) => expect(v).toBeCloseTo(eager[i]!, 5));
+    compiled.forEach((v, i) => {
+      expect(v).toBeCloseTo(eager[i]!, 5);
+    });
   });
 });

@@ -64,7 +64,7 @@ function makeRun(dir: string, steps = 50, { torn = true } = {}): void {
       }),
     );
   }
-  writeFileSync(join(dir, "metrics.jsonl"), lines.join("\n") + "\n");
+  writeFileSync(join(dir, "metrics.jsonl"), `${lines.join("\n")}\n`);
   if (torn) appendFileSync(join(dir, "metrics.jsonl"), `{"step":${steps + 1},"epoch":2,"time":17000`);
 
   const evals: Array<[number, Record<string, number>]> = [

@@ -44,7 +44,9 @@ describe("Worker bridge", () => {
   it.each(DTYPES)("round-trips %s bit-exactly, including 0-d and empty tensors", async (dtype) => {
     const cases = [randomTensor(dtype, [3, 5]), randomTensor(dtype, []), randomTensor(dtype, [0, 4]), randomTensor(dtype, [2, 3, 70])];
     const back = (await worker.call("echo", { xs: cases })) as { xs: Tensor[] };
-    cases.forEach((t, i) => expect(sameBytes(back.xs[i]!, t)).toBe(true));
+    cases.forEach((t, i) => {
+      expect(sameBytes(back.xs[i]!, t)).toBe(true);
+    });
   });
 
   it.each(DTYPES)("returns non-contiguous %s tensors correctly", async (dtype) => {

@@ -40,5 +40,5 @@ export function readTeacherMarker(dir: string, fingerprint?: string): TeacherMar
 }
 
 export function writeTeacherMarker(dir: string, marker: TeacherMarker): void {
-  writeFileSync(join(dir, TEACHER_MARKER), JSON.stringify(marker, null, 2) + "\n");
+  writeFileSync(join(dir, TEACHER_MARKER), `${JSON.stringify(marker, null, 2)}\n`);
 }

@@ -36,6 +36,7 @@ export class AdaptorError extends Error {
  * The placeholders stand for whatever the model returns and whatever the batch holds, so user code must be
  * able to read any path from them; `any` is what lets `out.hidden_states.slice(1)` type-check.
  */
+// biome-ignore lint/suspicious/noExplicitAny: the placeholders must accept any path, as the comment above says
 export type Traced = any;
 /** Adaptor keys are suggested by the editor; any other key is reported when the adaptor is traced. */
 export type AdaptorResult = { readonly [K in AdaptorKey]?: unknown } & { readonly [key: string]: unknown };
@@ -128,7 +129,7 @@ function checkKeys(keys: readonly string[]): void {
     return `'${k}'${guess === undefined ? "" : ` (did you mean ${guess}?)`}`;
   });
   throw new AdaptorError(
-    `unknown adaptor key ${lines.join(", ")}; allowed keys: ${ADAPTOR_KEYS.join(", ")}. ` + "Keys are TextBrewer's snake_case names.",
+    `unknown adaptor key ${lines.join(", ")}; allowed keys: ${ADAPTOR_KEYS.join(", ")}. Keys are TextBrewer's snake_case names.`,
     unknown[0],
   );
 }

@@ -104,7 +104,9 @@ export function stackRows(rows: readonly Tensor[]): Tensor {
   const out = Tensor.zeros([rows.length, ...first.shape], first.dtype);
   const bytes = out.bytes();
   const n = first.data.byteLength;
-  rows.forEach((row, i) => bytes.set(row.bytes(), i * n));
+  rows.forEach((row, i) => {
+    bytes.set(row.bytes(), i * n);
+  });
   return out;
 }
 

@@ -59,11 +59,15 @@ export function selectRows(encoded: Encoded, rows: readonly number[], options: S
     if (t.ndim === 2 && keep !== null && keep < t.shape[1]!) {
       const len = t.shape[1]!;
       const data = new (t.data.constructor as new (n: number) => typeof t.data)(rows.length * keep);
-      rows.forEach((r, i) => data.set(t.data.subarray(r * len, r * len + keep!) as never, i * keep!));
+      rows.forEach((r, i) => {
+        data.set(t.data.subarray(r * len, r * len + keep!) as never, i * keep!);
+      });
       out[key] = new Tensor(data, [rows.length, keep], t.dtype);
     } else {
       const data = new (t.data.constructor as new (n: number) => typeof t.data)(rows.length * rowSize);
-      rows.forEach((r, i) => data.set(t.data.subarray(r * rowSize, (r + 1) * rowSize) as never, i * rowSize));
+      rows.forEach((r, i) => {
+        data.set(t.data.subarray(r * rowSize, (r + 1) * rowSize) as never, i * rowSize);
+      });
       out[key] = new Tensor(data, [rows.length, ...t.shape.slice(1)], t.dtype);
     }
   }

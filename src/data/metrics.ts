@@ -92,7 +92,10 @@ export function entityF1(gold: readonly (readonly string[])[], predicted: readon
   const counts = new Map<string, { correct: number; predicted: number; support: number }>();
   const bucket = (t: string) => {
     let c = counts.get(t);
-    if (!c) counts.set(t, (c = { correct: 0, predicted: 0, support: 0 }));
+    if (!c) {
+      c = { correct: 0, predicted: 0, support: 0 };
+      counts.set(t, c);
+    }
     return c;
   };
   gold.forEach((g, i) => {

@@ -41,7 +41,7 @@ export function writeEvalResult(checkpointDir: string, step: number, metrics: Re
   const path = join(checkpointDir, EVAL_FILE);
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
-    writeFileSync(tmp, JSON.stringify({ step, metrics: clean, savedAt: new Date().toISOString() }, null, 2) + "\n");
+    writeFileSync(tmp, `${JSON.stringify({ step, metrics: clean, savedAt: new Date().toISOString() }, null, 2)}\n`);
     renameSync(tmp, path);
   } catch (error) {
     rmSync(tmp, { force: true });

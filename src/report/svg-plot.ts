@@ -67,7 +67,7 @@ function textWidth(s: string, fontSize: number): number {
 
 function truncate(s: string, maxWidth: number, fontSize: number): string {
   const maxChars = Math.max(4, Math.floor(maxWidth / (fontSize * CHAR_W)));
-  return s.length <= maxChars ? s : s.slice(0, maxChars - 1) + "…";
+  return s.length <= maxChars ? s : `${s.slice(0, maxChars - 1)}…`;
 }
 
 /** 1, 2, 2.5 or 5 × 10^k nearest above `raw`. */

@@ -72,7 +72,7 @@ export class Tensor {
 
   constructor(data: TensorStorage, shape: readonly number[], dtype: DType) {
     const ctor = STORAGE[dtype];
-    if (!(data instanceof (ctor as unknown as Function))) {
+    if (!(data instanceof ctor)) {
       throw new TypeError(`Tensor: dtype ${dtype} needs a ${ctor.name}, got ${data.constructor.name}`);
     }
     if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw new TypeError(`Tensor: invalid shape [${shape.join(", ")}]`);

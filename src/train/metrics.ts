@@ -46,6 +46,6 @@ export class MetricsLog {
   }
 
   write(m: StepMetrics): void {
-    appendFileSync(this.path, JSON.stringify(m) + "\n");
+    appendFileSync(this.path, `${JSON.stringify(m)}\n`);
   }
 }
