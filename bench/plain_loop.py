@@ -179,7 +179,11 @@ def close_run(name: str) -> None:
 
 def main() -> None:
     arg = sys.argv[1]
-    job = json.loads(arg) if arg.lstrip().startswith("{") else json.load(open(arg))
+    if arg.lstrip().startswith("{"):
+        job = json.loads(arg)
+    else:
+        with open(arg) as f:
+            job = json.load(f)
     print(json.dumps(run_job(**job)))
 
 

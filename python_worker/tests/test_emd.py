@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 import torch
@@ -140,7 +142,7 @@ def test_gradient_flows_through_cost_only():
     hs, ht = _hidden(LS, D, 4), _hidden(LT, D, 5)
     hs = [h.clone().requires_grad_(True) for h in hs]
     mask = _mask()
-    emd_term, emb_term, info = emd_loss(hs, ht, None, mask)
+    emd_term, _emb_term, info = emd_loss(hs, ht, None, mask)
     assert not info["flow"].requires_grad
     emd_term.backward()
     # d/dh_S[s+1] of Σ_t F[s, LS+t]·mse(h_S[s+1], h_T[t+1]) with F held constant
@@ -166,7 +168,7 @@ def test_optimizer_steps_decrease_emd_loss():
         (emd_term + emb_term).backward()
         losses.append(emd_term.item())
         opt.step()
-    assert all(b < a for a, b in zip(losses, losses[1:])), losses
+    assert all(b < a for a, b in pairwise(losses)), losses
     assert losses[-1] < 0.8 * losses[0]
 
 

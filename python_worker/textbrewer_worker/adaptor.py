@@ -252,7 +252,7 @@ def _read_name(value: Any, name: str, where: _Where) -> Any:
         return getattr(value, name)
     except AttributeError:
         raise missing from None
-    except Exception as e:  # a property that raised, e.g. Tensor.imag on a real tensor
+    except Exception as e:  # noqa: BLE001  (a property that raised, e.g. Tensor.imag on a real tensor)
         raise where.error(f"reading {where.written} failed: {e}") from None
 
 
@@ -299,7 +299,7 @@ def _available(value: Any) -> str:
         fields = _field_names(value) or list(value.keys())
         return ", ".join(f if value.get(f) is not None else f"{f} (None)" for f in fields)
     if isinstance(value, Mapping):
-        return ", ".join(str(k) for k in value.keys()) or "no keys"
+        return ", ".join(str(k) for k in value) or "no keys"
     if isinstance(value, torch.Tensor):
         return f"nothing to select inside a tensor of shape {tuple(value.shape)}"
     # Only instance attributes: reading every attribute of an arbitrary object could run properties.

@@ -30,7 +30,7 @@ def _safetensors_tensors(path: Path) -> dict[str, dict[str, Any]]:
 
     out: dict[str, dict[str, Any]] = {}
     with safe_open(str(path), framework="pt") as f:
-        for name in f.keys():
+        for name in f.keys():  # noqa: SIM118  (safe_open is not iterable: keys() is how it lists)
             sl = f.get_slice(name)
             out[name] = {"shape": list(sl.get_shape()), "dtype": str(sl.get_dtype())}
     return out

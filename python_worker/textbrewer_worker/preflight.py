@@ -51,23 +51,21 @@ def check_match(i: int, match: dict[str, Any], results_S: dict[str, Any], result
     feats_T = _pick(results_T[feature], match["layerT"], f"{where}.layerT")
     for s, t in zip(feats_S, feats_T):
         dim_S, dim_T = _shape(s)[-1:], _shape(t)[-1:]
-        if feature == "hidden" and loss in SAME_WIDTH_LOSSES:
-            if proj is None and dim_S != dim_T:
-                raise PreflightError(
-                    f"{where}: student width {dim_S[0]} != teacher width {dim_T[0]}; "
-                    f'add proj: ["linear", {dim_S[0]}, {dim_T[0]}]'
-                )
+        if feature == "hidden" and loss in SAME_WIDTH_LOSSES and proj is None and dim_S != dim_T:
+            raise PreflightError(
+                f"{where}: student width {dim_S[0]} != teacher width {dim_T[0]}; "
+                f'add proj: ["linear", {dim_S[0]}, {dim_T[0]}]'
+            )
         if proj is not None:
             if dim_S and proj["dimS"] != dim_S[0]:
                 raise PreflightError(f"{where}.proj: dimS is {proj['dimS']} but the student feature is {dim_S[0]} wide")
             if loss in SAME_WIDTH_LOSSES and dim_T and proj["dimT"] != dim_T[0]:
                 raise PreflightError(f"{where}.proj: dimT is {proj['dimT']} but the teacher feature is {dim_T[0]} wide")
-        if feature == "attention" and loss in ATTENTION_LOSSES and loss not in HEAD_REDUCED:
-            if _shape(s) != _shape(t):
-                raise PreflightError(
-                    f"{where}: student attention {list(_shape(s))} != teacher {list(_shape(t))}; with different head "
-                    "counts use attention_mse_sum or attention_ce_mean"
-                )
+        if feature == "attention" and loss in ATTENTION_LOSSES and loss not in HEAD_REDUCED and _shape(s) != _shape(t):
+            raise PreflightError(
+                f"{where}: student attention {list(_shape(s))} != teacher {list(_shape(t))}; with different head "
+                "counts use attention_mse_sum or attention_ce_mean"
+            )
         if _shape(s)[:2] != _shape(t)[:2]:
             raise PreflightError(
                 f"{where}: student and teacher features disagree on batch/length: {list(_shape(s))} vs {list(_shape(t))} "
