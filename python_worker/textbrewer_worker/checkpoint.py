@@ -30,7 +30,8 @@ def rng_state() -> dict[str, Any]:
         "python": list(random.getstate()[1]) + [random.getstate()[2] or -1],
         "python_version": random.getstate()[0],
     }
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)
+    assert isinstance(np_state, tuple)  # legacy=True gives MT19937's (name, keys, pos, ...) tuple
     state["numpy"] = {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": np_state[2]}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()

@@ -86,7 +86,8 @@ def tensor_bytes(t: torch.Tensor) -> tuple[dict[str, Any], memoryview]:
     view = cpu.view(torch.int16) if cpu.dtype == torch.bfloat16 else cpu
     array = view.numpy()
     meta = {"dtype": DTYPE_NAMES[t.dtype], "shape": list(cpu.shape), "byteLength": int(array.nbytes)}
-    return meta, memoryview(array.reshape(-1)).cast("B") if array.size else memoryview(b"")
+    # numpy's stubs declare ndarray.__buffer__ only for Python >= 3.12; every ndarray has the buffer protocol
+    return meta, memoryview(array.reshape(-1)).cast("B") if array.size else memoryview(b"")  # pyright: ignore[reportArgumentType]
 
 
 def encode_value(value: Any, metas: list[dict[str, Any]], frames: list[Any]) -> Any:

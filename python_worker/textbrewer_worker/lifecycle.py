@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 
 def start_lifeline(private_dir: str | None = None) -> None:
@@ -33,7 +34,7 @@ def start_lifeline(private_dir: str | None = None) -> None:
     sys.stdin = open(os.devnull)  # noqa: SIM115 - kept open for the life of the process
 
 
-def install_signal_handlers(on_term: callable[[], None]) -> None:  # type: ignore[valid-type]
+def install_signal_handlers(on_term: Callable[[], None]) -> None:
     # Node owns Ctrl-C: it sends `shutdown`, then SIGTERM, then SIGKILL.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: on_term())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -33,7 +33,7 @@ class Objective:
     temperature_scheduler: dict[str, Any]
     probability_shift: bool
     matches: list[dict[str, Any]]
-    mmd_masked_divisor: str = "hidden"
+    mmd_masked_divisor: Literal["hidden", "length"] = "hidden"
     require_logits: bool = False
     temperature_fn: Callable[..., Any] = field(init=False)
 

@@ -78,7 +78,7 @@ def _heartbeat_loop(ctx: zmq.Context, endpoint: str, token: str, stop: threading
             pass
         deadline = time.monotonic() + HEARTBEAT_INTERVAL_S
         while (remaining := deadline - time.monotonic()) > 0:
-            if poller.poll(remaining * 1000):
+            if poller.poll(int(remaining * 1000)):  # what pyzmq does with a float
                 sock.recv_multipart()
                 last_answer = time.monotonic()
         if time.monotonic() - last_answer > PARENT_SILENCE_LIMIT_S:

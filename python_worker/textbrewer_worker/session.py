@@ -84,7 +84,7 @@ def amp_settings(mode: str, device: torch.device, warnings: list[str]) -> tuple[
         if probe.dtype != dtype:
             raise RuntimeError(f"autocast produced {probe.dtype}")
         if mode == "fp16":
-            torch.amp.GradScaler(device.type)
+            torch.amp.grad_scaler.GradScaler(device.type)
     except (RuntimeError, ValueError, AssertionError) as exc:
         warnings.append(f"mixedPrecision: '{mode}' is not available on {device} ({exc}); training in float32")
         return None, False
@@ -186,7 +186,7 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         # TF32 matmuls on Ampere and later: float32 range, ~10-bit mantissa inside the tensor cores
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+    scaler = torch.amp.grad_scaler.GradScaler(device.type) if use_scaler else None
     writer = None
     if plan.get("logDir"):
         from torch.utils.tensorboard import SummaryWriter
@@ -300,7 +300,8 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
         reply["lr"] = [float(g["lr"]) for g in session.optimizer.param_groups]
         if session.writer is not None and "total" in reply:
             log_scalars(session, reply)
-    if args.get("returnTeacherLogits") and target_logits is not None:
+    # target logits come only from the distillation objective, so session.objective is set whenever they are
+    if args.get("returnTeacherLogits") and target_logits is not None and session.objective is not None:
         k = args.get("returnTopK")
         targets = [t.detach() for t in target_logits]
         reply["teacherLogits"] = topk_targets(targets, int(k), session.objective.temperature) if k else targets
