@@ -214,7 +214,9 @@ export function mentionPool(sentences: readonly NerSentence[]): MentionPool {
       if (tag.startsWith("B-")) start = i;
       const next = s.tags[i + 1];
       if (start >= 0 && !next?.startsWith("I-")) {
-        (pool[tag.slice(2)] ??= []).push(s.words.slice(start, i + 1));
+        const type = tag.slice(2);
+        pool[type] ??= [];
+        pool[type].push(s.words.slice(start, i + 1));
         start = -1;
       }
     });
@@ -236,7 +238,7 @@ export function augmentNerSentence(s: NerSentence, rng: Rng, pool: MentionPool):
     const others = pool[type];
     if (tag !== "O" && others?.length && rng.random() < 0.5) {
       const words = others[Math.floor(rng.random() * others.length)]!;
-      words.forEach((w, k) => pairs.push([w, `${k === 0 ? "B" : "I"}-${type}`]));
+      for (const [k, w] of words.entries()) pairs.push([w, `${k === 0 ? "B" : "I"}-${type}`]);
     } else {
       for (let k = i; k < end; k++) pairs.push([s.words[k]!, s.tags[k]!]);
     }
@@ -575,7 +577,7 @@ export async function runNer(options: NerRunOptions = {}) {
         device: worker.info.device,
       },
     };
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(summary, null, 2) + "\n");
+    writeFileSync(join(runDir, "summary.json"), `${JSON.stringify(summary, null, 2)}\n`);
     await Promise.all([teacher.dispose(), student.dispose(), tokenizer.dispose()]);
     const title = wikiGold
       ? `textbrewer-ts: WikiGold NER, MiniLM-L6 → ${ss.layers} layers`
@@ -584,7 +586,7 @@ export async function runNer(options: NerRunOptions = {}) {
     // The folder as it stays (both models' chosen weights, the other checkpoints' configs and scores, metrics, report),
     // measured before this line adds itself to summary.json.
     const withSize = { ...summary, runFolderBytes: folderBytes(runDir) };
-    writeFileSync(join(runDir, "summary.json"), JSON.stringify(withSize, null, 2) + "\n");
+    writeFileSync(join(runDir, "summary.json"), `${JSON.stringify(withSize, null, 2)}\n`);
     stage(5, `wrote ${relative(process.cwd(), join(runDir, "summary.json"))} and ${relative(process.cwd(), report)}`);
     for (const r of rows) {
       log(

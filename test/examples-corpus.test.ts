@@ -67,7 +67,7 @@ describe("your own corpus (real worker)", () => {
           `${cls}\t${pickOne(WORDS.shared, rng)} ${pickOne(WORDS[cls], rng)} ${pickOne(WORDS.shared, rng)} ${pickOne(WORDS[cls], rng)}`,
         );
       }
-      writeFileSync(join(tmp.path, name), lines.join("\n") + "\n");
+      writeFileSync(join(tmp.path, name), `${lines.join("\n")}\n`);
       return join(tmp.path, name);
     };
     const files = [write("train.tsv", 48), write("dev.tsv", 9), write("test.tsv", 9)];
@@ -126,7 +126,7 @@ describe("your own corpus (real worker)", () => {
       sentences.push(tokens.map(([w, t]) => `${w}\t${t}`).join("\n"));
     }
     const file = join(tmp.path, "tweets.conll");
-    writeFileSync(file, sentences.join("\n\n") + "\n");
+    writeFileSync(file, `${sentences.join("\n\n")}\n`);
     const s: NerSettings = structuredClone(NER_SETTINGS);
     Object.assign(s, { maxLength: 16, batchSize: 8, timingRepeats: 1 });
     s.teacher.epochs = 1;

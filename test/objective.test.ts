@@ -133,7 +133,7 @@ print(total)
     const dense = await run("kl-dense", false);
     const sparse = await run("kl-topk", true);
     expect(sparse.length).toBe(2);
-    sparse.forEach((v, i) => expect(v).toBeCloseTo(dense[i]!, 6));
+    for (const [i, v] of sparse.entries()) expect(v).toBeCloseTo(dense[i]!, 6);
   });
 
   it("top-k targets refuse a kdLossType without a sparse form before any step, naming the loss, topK and the fix", async () => {

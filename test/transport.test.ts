@@ -227,7 +227,12 @@ async function fakeWorker(conn: Connection, endpoint: string, reply: (header: Bu
       // closed
     }
   })();
-  return { close: () => (main.close(), hb.close()) };
+  return {
+    close: () => {
+      main.close();
+      hb.close();
+    },
+  };
 }
 
 describe("Connection: replies that cannot be decoded", () => {
@@ -383,7 +388,10 @@ describe.skipIf(!SLOW)("fuzzed calls (TEXTBREWER_SLOW_TESTS=1)", () => {
   it("3,000 random calls through call() get exactly one answer each, and echo returns what was sent", async () => {
     await using worker = await Worker.start({ device: "cpu" });
     let seed = 17;
-    const rand = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const rand = (): number => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
     const leaves: Array<() => unknown> = [
       () => NaN,

@@ -309,13 +309,13 @@ function fromTextBrewer(json: unknown): DistillationConfig {
   const top = renameSnakeKeys(readConfigJson(json, NAME), TOP_SNAKE, { configName: NAME, path: "" }, problems);
   if (top !== null && typeof top === "object" && !Array.isArray(top)) {
     const record = top as Record<string, unknown>;
-    const matches = record["intermediateMatches"];
+    const matches = record.intermediateMatches;
     if (Array.isArray(matches)) {
-      record["intermediateMatches"] = matches.map((m: unknown, i) => {
+      record.intermediateMatches = matches.map((m: unknown, i) => {
         const path = `intermediate_matches[${i}]`;
         const match = renameSnakeKeys(m, MATCH_SNAKE, { configName: NAME, path }, problems);
         if (match === null || typeof match !== "object" || Array.isArray(match)) return match;
-        const proj = (match as Record<string, unknown>)["proj"];
+        const proj = (match as Record<string, unknown>).proj;
         if (Array.isArray(proj) && proj.length === 4) {
           const where = { configName: NAME, path: `${path}.proj[3]` };
           const opts = renameSnakeKeys(proj[3], GROUP_OPTION_SNAKE, where, problems);

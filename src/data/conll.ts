@@ -118,7 +118,10 @@ export function parseConll(text: string, options: ConllOptions = {}, source = "c
     lines = [];
   };
   text.split(/\r?\n/).forEach((line, i) => {
-    if (line.trim() === "") return flush();
+    if (line.trim() === "") {
+      flush();
+      return;
+    }
     const where = `${source}:${i + 1}`;
     const parts = columns(line, separator);
     if (parts[wordColumn] === DOCSTART || parts[0] === DOCSTART) {
@@ -210,7 +213,7 @@ export function splitByDocument(
     throw new DataSplitError(`${problem}: split by sentence with splitBySentence(sentences, { seed }) or pass { fallback: "sentences" }`);
   }
   const part = new Map<number, keyof Split<NerSentence>>();
-  docs.forEach((d, k) => part.set(d, parts[k]!));
+  for (const [k, d] of docs.entries()) part.set(d, parts[k]!);
   const out: Split<NerSentence> = { train: [], dev: [], test: [] };
   for (const s of data.sentences) {
     const p = part.get(s.doc);

@@ -74,10 +74,12 @@ export function splitStratified<T>(
   for (const key of [...groups.keys()].sort()) {
     const idx = rng.shuffle(groups.get(key)!);
     const parts = cutParts(idx.length, fractions);
-    idx.forEach((i, k) => (part[i] = parts[k]!));
+    for (const [k, i] of idx.entries()) part[i] = parts[k]!;
   }
   const split: Split<T> = { train: [], dev: [], test: [] };
-  items.forEach((item, i) => split[part[i]!].push(item));
+  items.forEach((item, i) => {
+    split[part[i]!].push(item);
+  });
   const counts = { train: split.train.length, dev: split.dev.length, test: split.test.length };
   const empty = emptyParts(counts, fractions);
   if (empty.length) {

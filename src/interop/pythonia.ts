@@ -14,7 +14,7 @@ import { PythonEnvError, pythonEnv, resolvePython } from "../env/python-env.js";
 const require = createRequire(import.meta.url);
 
 /** The `python` function pythonia exports: `await python("json")` imports a module. Its types are loose. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: pythonia proxies any Python object; callers read attributes of any name from it
 export type PythonBridge = ((module: string) => Promise<any>) & { exit(): void };
 
 export interface WithPythonOptions {
@@ -63,6 +63,7 @@ export async function withPython<T>(fn: (python: PythonBridge) => Promise<T>, op
   }
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the pattern strips ANSI colour codes, which start with ESC
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 /**

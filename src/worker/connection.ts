@@ -123,7 +123,7 @@ export class Connection {
     if (typeof op !== "string" || op.length < 1 || op.length > MAX_OP_LENGTH) {
       const shown =
         typeof op === "string"
-          ? `${JSON.stringify(op.length > 80 ? op.slice(0, 80) + "…" : op)} (${op.length} characters)`
+          ? `${JSON.stringify(op.length > 80 ? `${op.slice(0, 80)}…` : op)} (${op.length} characters)`
           : `a ${op === null ? "null" : typeof op}`;
       throw new ProtocolError(`call: op must be an operation name of 1 to ${MAX_OP_LENGTH} characters, got ${shown}`, "request");
     }
@@ -219,7 +219,10 @@ export class Connection {
   }
 
   private onMessage(peer: Buffer, header: Buffer, frames: Buffer[]): void {
-    if (this.mainPeer?.equals(peer)) return this.onReply(header, frames);
+    if (this.mainPeer?.equals(peer)) {
+      this.onReply(header, frames);
+      return;
+    }
     if (this.heartbeatPeer?.equals(peer)) {
       let hb: unknown;
       try {
@@ -244,16 +247,26 @@ export class Connection {
       if (refuse && this.refusedPeers.size < MAX_REFUSED_PEERS) this.refusedPeers.add(peer.toString("latin1"));
     };
     // Both of the worker's sockets are known: nobody else has anything to say.
-    if ((this.mainPeer && this.heartbeatPeer) || this.refusedPeers.has(peer.toString("latin1"))) return drop(false);
-    if (frames.length > 0 || header.length > HELLO_MAX_BYTES) return drop(true);
+    if ((this.mainPeer && this.heartbeatPeer) || this.refusedPeers.has(peer.toString("latin1"))) {
+      drop(false);
+      return;
+    }
+    if (frames.length > 0 || header.length > HELLO_MAX_BYTES) {
+      drop(true);
+      return;
+    }
     let msg: unknown;
     try {
       msg = JSON.parse(header.toString("utf8"));
     } catch {
-      return drop(true);
+      drop(true);
+      return;
     }
     const hello = Hello.safeParse(msg);
-    if (!hello.success || !this.tokenMatches(hello.data.token)) return drop(true);
+    if (!hello.success || !this.tokenMatches(hello.data.token)) {
+      drop(true);
+      return;
+    }
     if (hello.data.role === "main" && !this.mainPeer) {
       this.mainPeer = Buffer.from(peer);
       this.workerPid = hello.data.pid;
@@ -279,13 +292,15 @@ export class Connection {
     try {
       msg = JSON.parse(header.toString("utf8"));
     } catch (e) {
-      return this.rejectUndecodable(header, `is not JSON (${(e as Error).message})`, idOf(undefined, header));
+      this.rejectUndecodable(header, `is not JSON (${(e as Error).message})`, idOf(undefined, header));
+      return;
     }
     const parsed = Reply.safeParse(msg);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const why = issue ? `${issue.path.join(".") || "(header)"}: ${issue.message}` : parsed.error.message;
-      return this.rejectUndecodable(header, `does not follow the protocol (${why})`, idOf(msg, header));
+      this.rejectUndecodable(header, `does not follow the protocol (${why})`, idOf(msg, header));
+      return;
     }
     const reply = parsed.data;
     const pending = this.pending.get(reply.id);
