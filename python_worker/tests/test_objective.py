@@ -45,7 +45,7 @@ def kept_rows(x: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
 
 def ref_row(kind: str, s: np.ndarray, t: np.ndarray, temp: float) -> float:
     log_p_s, log_p_t = log_softmax_row(s / temp), log_softmax_row(t / temp)
-    p_s, p_t = np.exp(log_p_s), np.exp(log_p_t)
+    p_t = np.exp(log_p_t)
     if kind == "ce":
         return -sum(a * b for a, b in zip(p_t, log_p_s))
     if kind == "kl":

@@ -87,7 +87,7 @@ def check_bert_folder(path: str, expect: dict[str, Any]) -> dict[str, Any]:
     layers = config.get("num_hidden_layers")
     try:
         with safe_open(os.path.join(path, weights), framework="pt") as f:
-            shapes = {k: list(f.get_slice(k).get_shape()) for k in f.keys()}
+            shapes = {k: list(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118  (safe_open is not iterable)
     except Exception as exc:
         raise PackagedModelError(read_failure(os.path.join(path, weights), exc)) from exc
     prefix = "bert." if any(k.startswith("bert.") for k in shapes) else ""

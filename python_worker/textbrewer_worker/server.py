@@ -143,7 +143,7 @@ def handle(state: WorkerState, frames: list[zmq.Frame], max_frame_bytes: int = -
                         "raise Worker.start({ maxMessageSize }) or return smaller pieces"
                     )
         return out
-    except Exception as exc:  # every failure becomes an error reply; the loop goes on
+    except Exception as exc:  # noqa: BLE001  (every failure becomes an error reply; the loop goes on)
         return [_dumps(error_reply(request_id, exc))]
 
 

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from transformers import AutoModelForSequenceClassification
 
-job = json.load(open(sys.argv[1]))
+with open(sys.argv[1]) as job_file:
+    job = json.load(job_file)
 torch.manual_seed(job.get("seed", 0))
 student = AutoModelForSequenceClassification.from_pretrained(job["student"], local_files_only=True)
 teacher = (
@@ -36,11 +37,10 @@ opt = torch.optim.AdamW(
 gas = job.get("gas", 1)
 T = job.get("temperature", 1.0)
 first_terms = None
-micro = 0
 steps = 0
 # steps mode ("num_steps"): TextBrewer's enumerate(cycle(dataloader)), micro-batches counted over the cycled data
 batches = itertools.cycle(job["batches"]) if job.get("num_steps") else job["batches"]
-for batch_json in batches:
+for micro, batch_json in enumerate(batches, start=1):
     batch = {k: torch.tensor(v, dtype=torch.int64) for k, v in batch_json.items()}
     out = student(**batch)
     terms = {"hard": out.loss}
@@ -57,7 +57,6 @@ for batch_json in batches:
     if first_terms is None:
         first_terms = {k: float(v) for k, v in terms.items()} | {"total": float(total)}
     (total / gas).backward()
-    micro += 1
     if micro % gas == 0:
         if job.get("max_grad_norm", -1) > 0:
             torch.nn.utils.clip_grad_norm_(student.parameters(), job["max_grad_norm"])
@@ -68,4 +67,5 @@ for batch_json in batches:
             break
 
 save_file({k: v.contiguous() for k, v in student.state_dict().items()}, sys.argv[2])
-json.dump(first_terms, open(sys.argv[3], "w"))
+with open(sys.argv[3], "w") as terms_file:
+    json.dump(first_terms, terms_file)
