@@ -73,7 +73,8 @@ def torch_save(obj: Any, path: Path) -> None:
         with open(path, "wb") as file:
             recorder = _WriteRecorder(file)
             try:
-                torch.save(obj, recorder)
+                # torch.save needs only write and flush of a file object; its FileLike type names IO[bytes]
+                torch.save(obj, recorder)  # pyright: ignore[reportArgumentType]
             except RuntimeError as exc:
                 if recorder.error is None:
                     raise

@@ -93,7 +93,7 @@ def torch_archive_problem(path: Path) -> str | None:
     return None
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: str | Path) -> Any:
     """json.load of a small file; the caller turns an exception into a message with ``read_failure``."""
     with open(path, encoding="utf-8") as f:
         return json.load(f)
