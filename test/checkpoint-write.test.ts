@@ -1,6 +1,6 @@
 /** Checkpoint writes that fail (a full disk) name the folder and the cause, leave no temporary folder and keep `latest`. */
 
-import { existsSync, mkdirSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readlinkSync, renameSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -129,5 +129,27 @@ describe("checkpoint writes on a full disk (real worker)", () => {
     mkdirSync(join(outputDir, live));
     expect(await train(outputDir, { numSteps: 1 })).toMatchObject({ globalStep: 1 });
     expect(temporary(outputDir)).toEqual([live]);
+  });
+
+  it("moves back a gs{N} a killed run had moved aside, and resumes from it; a damaged trainer_state.json is named", async () => {
+    const outputDir = join(tmp.path, "moved-aside");
+    mkdirSync(outputDir);
+    expect(await train(outputDir, { numSteps: 2 })).toMatchObject({ globalStep: 2 });
+    const dead = 2147483646;
+    // Killed between its two renames: gs2 moved aside, the new gs2 not in place yet, `latest` naming gs2.
+    renameSync(join(outputDir, "gs2"), join(outputDir, `gs2.old-${dead}`));
+    // Killed after both renames: the old copy of gs1 is left beside the new one.
+    cpSync(join(outputDir, "gs1"), join(outputDir, `gs1.old-${dead}`), { recursive: true });
+    expect(await train(outputDir, { numSteps: 2, resumeFrom: "latest" })).toMatchObject({ globalStep: 2 });
+    expect(
+      readdirSync(outputDir)
+        .filter((n) => n.startsWith("gs"))
+        .sort(),
+    ).toEqual(["gs1", "gs2"]);
+
+    writeFileSync(join(outputDir, "gs2", "trainer_state.json"), '{"globalStep": 2, "mo');
+    const damaged = await train(outputDir, { numSteps: 2, resumeFrom: "latest" });
+    expect(damaged).toBeInstanceOf(Error);
+    expect((damaged as Error).message).toMatch(/gs2\/trainer_state\.json' is not valid JSON .*resume from another gs\{step\} checkpoint/);
   });
 });

@@ -3,7 +3,7 @@
  * place and `latest` moves last. A failed write removes its temporary folder and leaves `latest` alone; temporary
  * folders left by a killed run are removed when a run starts in the same output folder.
  */
-import { readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { WorkerError } from "../worker/errors.js";
 import type { Worker } from "../worker/worker.js";
@@ -23,12 +23,24 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** Removes the temporary checkpoint folders of runs that are gone; returns their names. */
+/** `gs12.old-4242`: the previous gs12, moved aside while a new gs12 took its place. */
+const OLD_NAME = /^(gs\d+)\.old-(\d+)$/;
+
+/**
+ * Removes the temporary checkpoint folders of runs that are gone; returns their names. A `gs{N}.old-{pid}` folder
+ * whose run died between its two renames is the only complete gs{N}, and `latest` may name gs{N}: it is moved back.
+ */
 export function removeStaleTemps(outputDir: string): string[] {
   const removed: string[] = [];
   for (const name of readdirSync(outputDir)) {
-    const m = TEMP_NAME.exec(name);
-    if (!m || isRunning(Number(m[1]))) continue;
+    const temp = TEMP_NAME.exec(name);
+    const old = OLD_NAME.exec(name);
+    const pid = temp?.[1] ?? old?.[2];
+    if (pid === undefined || isRunning(Number(pid))) continue;
+    if (old && !existsSync(join(outputDir, old[1]!))) {
+      renameSync(join(outputDir, name), join(outputDir, old[1]!));
+      continue;
+    }
     rmSync(join(outputDir, name), { recursive: true, force: true });
     removed.push(name);
   }

@@ -54,5 +54,22 @@ export function readCheckpoint(outputDir: string, resumeFrom: string): { dir: st
   }
   const statePath = join(dir, TRAINER_STATE);
   if (!existsSync(statePath)) throw new Error(`resumeFrom: '${dir}' has no ${TRAINER_STATE}; give a gs{step} folder written by train()`);
-  return { dir, state: JSON.parse(readFileSync(statePath, "utf8")) as TrainerState };
+  return { dir, state: parseTrainerState(statePath) };
+}
+
+function parseTrainerState(statePath: string): TrainerState {
+  const damaged = (why: string): Error =>
+    new Error(`resumeFrom: '${statePath}' ${why}: the checkpoint is damaged; resume from another gs{step} checkpoint`);
+  let state: unknown;
+  try {
+    state = JSON.parse(readFileSync(statePath, "utf8"));
+  } catch (e) {
+    throw damaged(`is not valid JSON (${(e as Error).message})`);
+  }
+  const s = state as Partial<TrainerState> | null;
+  for (const key of ["globalStep", "epoch", "nextBatch", "totalSteps"] as const) {
+    if (!Number.isInteger(s?.[key]) || (s?.[key] as number) < 0) throw damaged(`has no valid '${key}'`);
+  }
+  if (s?.mode !== "epochs" && s?.mode !== "steps") throw damaged("has no valid 'mode'");
+  return state as TrainerState;
 }
