@@ -84,3 +84,14 @@ def test_skipped_steps_are_counted(tmp_path: Path) -> None:
     scalars = run(tmp_path / "tb", steps=4, **plan)
     assert [v for _, v in scalars["train/skipped_steps"]] == [0, 1, 2, 3]
     assert "train/loss_scale" not in scalars  # fp16 only
+
+
+def test_fp16_loss_scale_and_its_skipped_steps(tmp_path: Path) -> None:
+    scalars = run(tmp_path / "tb", steps=3, mixedPrecision="fp16")
+    scales = [v for _, v in scalars["train/loss_scale"]]
+    assert len(scales) == 3
+    # GradScaler skips a step exactly when it lowers the scale (from its initial 2**16)
+    before = [2.0**16, *scales[:-1]]
+    lowered = [after < b for b, after in zip(before, scales)]
+    running = [float(sum(lowered[: i + 1])) for i in range(3)]
+    assert [v for _, v in scalars["train/skipped_steps"]] == running
