@@ -302,7 +302,7 @@ describe("training loop (real worker)", () => {
     expect(splitLines.map((l) => l.total)).toEqual(fullLines.map((l) => l.total));
   });
 
-  it("writes TensorBoard event files with TextBrewer's tags when logDir is set", async () => {
+  it("writes TensorBoard event files with TextBrewer's tags and the learning rate when logDir is set", async () => {
     const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
     const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
     const logDir = join(tmp.path, "tb");
@@ -318,7 +318,12 @@ describe("training loop (real worker)", () => {
         "ea = EventAccumulator(sys.argv[1]); ea.Reload(); print(' '.join(sorted(ea.Tags()['scalars'])))",
       [logDir],
     );
-    expect(tags.trim().split(" ")).toEqual(["scalar/total_loss", "scalar/unweighted_hard_label_loss", "scalar/unweighted_kd_loss"]);
+    expect(tags.trim().split(" ")).toEqual([
+      "scalar/total_loss",
+      "scalar/unweighted_hard_label_loss",
+      "scalar/unweighted_kd_loss",
+      "train/lr",
+    ]);
     await Promise.all([teacher.dispose(), student.dispose()]);
   });
 

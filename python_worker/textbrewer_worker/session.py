@@ -117,6 +117,8 @@ class TrainSession:
     finite_checks: list[dict[str, Any]] = field(default_factory=list)
     # set once a step raised NonFiniteLossError: the steps already sent after it must not update the weights
     halted: str | None = None
+    # optimizer steps skipped so far (fp16 overflow, or onNonFinite "skip"), for TensorBoard
+    skipped_steps: int = 0
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -287,6 +289,8 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     reply: dict[str, Any] = {}
     if args.get("optimizerStep"):
         reply.update(checked_optimizer_step(session, bool(args.get("report"))))
+        if session.writer is not None:
+            log_optimizer_scalars(session, reply)
     if args.get("report"):
         values = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()}
         values["total"] = float(total.detach())
@@ -382,3 +386,20 @@ def log_scalars(session: TrainSession, reply: dict[str, Any]) -> None:
     session.writer.add_scalar("scalar/total_loss", reply["total"], step)
     for name, value in reply["terms"].items():
         session.writer.add_scalar(f"scalar/{name}", value, step)
+
+
+def log_optimizer_scalars(session: TrainSession, reply: dict[str, Any]) -> None:
+    """At each optimizer step: the learning rate of each parameter group (`train/lr` is the first group's), the
+    gradient norm when clipping computes it, and where steps can be skipped, fp16's loss scale and the skip count."""
+    step = session.forward_count
+    writer = session.writer
+    for i, group in enumerate(session.optimizer.param_groups):
+        writer.add_scalar("train/lr" if i == 0 else f"train/lr_group{i}", float(group["lr"]), step)
+    if "gradNorm" in reply:
+        writer.add_scalar("train/grad_norm", reply["gradNorm"], step)
+    if "lossScale" in reply:
+        writer.add_scalar("train/loss_scale", reply["lossScale"], step)
+    if reply.get("skipped"):
+        session.skipped_steps += 1
+    if session.scaler is not None or session.on_non_finite == "skip":
+        writer.add_scalar("train/skipped_steps", session.skipped_steps, step)

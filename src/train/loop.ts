@@ -20,7 +20,7 @@ import { InFlight } from "./in-flight.js";
 import { MetricsLog, type StepMetrics } from "./metrics.js";
 import { type LoopOptions, parseLoopOptions, parseOptimizer, parseScheduler } from "./options.js";
 import { type Position, positions, type TrainMode } from "./positions.js";
-import { Progress } from "./progress.js";
+import { LogLines, Progress } from "./progress.js";
 
 export { TrainingError } from "./errors.js";
 export type { PreparedStep, StepFeed, StepHooks, StepItem, StepReply } from "./hooks.js";
@@ -166,7 +166,12 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
   }
 
   const metrics = new MetricsLog(outputDir);
-  const progress = new Progress(totalSteps, options.progress ?? Boolean(process.stderr.isTTY), start.globalStep);
+  const showBar = options.progress ?? Boolean(process.stderr.isTTY);
+  const progress = new Progress(totalSteps, showBar, start.globalStep);
+  const logLines =
+    showBar || process.stderr.isTTY || options.logLineEvery === 0
+      ? null
+      : new LogLines({ total: totalSteps, start: start.globalStep, every: options.logLineEvery });
   const inFlight = new InFlight(options.inFlight ?? 2);
   const logEvery = options.logEvery ?? 1;
   const checkpoints: string[] = [];
@@ -209,6 +214,7 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
     };
     metrics.write(line);
     progress.update(at.globalStep, line.total, line.lr[0] ?? 0, start.globalStep);
+    logLines?.step(line, acc.samples, isCheckpoint(at));
     lastStepTime = now;
     acc = new StepAccumulator();
   };
@@ -298,6 +304,7 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
       const dir = await writeCheckpoint(worker, outputDir, trainerState(at));
       lastCheckpoint = dir;
       checkpoints.push(dir);
+      logLines?.saved(dir);
       if (options.callback) await options.callback({ step: globalStep, epoch: at.pass, student: ctx.student, checkpointDir: dir });
     }
     await inFlight.drain();

@@ -83,6 +83,11 @@ export interface LoopOptions {
   /** Show a progress bar (default: when stderr is a TTY). */
   progress?: boolean;
   /**
+   * When stderr is no TTY and no bar is shown (CI, a pipe, a log file): a plain log line every N optimizer steps,
+   * at each checkpoint and at the last step. 0 turns the lines off. Default: a line about every 15 s.
+   */
+  logLineEvery?: number;
+  /**
    * A NaN/Inf loss (fp32/bf16): "raise" rejects with NonFiniteLossError, "skip" skips the step (no update; counted
    * as `skippedSteps` in metrics.jsonl). fp16 steps GradScaler skips for overflow are never an error. Default "raise".
    */
@@ -110,6 +115,7 @@ export const loopOptionsShape = {
   compile: z.boolean().optional(),
   preflight: z.boolean().optional(),
   progress: z.boolean().optional(),
+  logLineEvery: z.int().min(0).optional(),
   onNonFinite: z.enum(["raise", "skip"]).optional(),
 } satisfies z.ZodRawShape;
 
