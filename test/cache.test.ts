@@ -139,7 +139,7 @@ describe("teacher-output cache (real worker)", () => {
     };
     const err = await distil("broken-cached", {}, 2, broken, { ckptEpochFrequency: 100 }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/index out of range/i);
-  }, 60_000);
+  });
 
   it("a second run on a filled cache folder does no teacher forward and reaches the live run's weights", async () => {
     const dir = join(tmp.path, "disk-cache");

@@ -51,7 +51,7 @@ describe("your own corpus (real worker)", () => {
   beforeAll(async () => {
     worker = await Worker.start({ device: "cpu" });
     encoder = await tinyEncoder(join(tmp.path, "encoder"));
-  }, 60_000);
+  });
   afterAll(async () => {
     await worker?.close();
     tmp.cleanup();
@@ -96,7 +96,7 @@ describe("your own corpus (real worker)", () => {
     for (const r of summary.rows) expect(r.testAccuracy).toBeGreaterThanOrEqual(0);
     expect(withWeights(runDir)).toEqual([summary.studentCheckpoint]);
     expect(existsSync(join(runDir, "report.html"))).toBe(true);
-  }, 120_000);
+  });
 
   it("distils a NER model from one CoNLL file without -DOCSTART-: labels read from the data, a sentence split with a warning, only the best weights kept", async () => {
     const rng = seededRng(12);
@@ -165,5 +165,5 @@ describe("your own corpus (real worker)", () => {
     // the reported size is the folder's (summary.json grows by its own size field after the measurement)
     expect(Math.abs(folderBytes(runDir) - summary.runFolderBytes)).toBeLessThan(64);
     expect(lines.some((l) => /^run folder .*: \d+\.\d MB/.test(l))).toBe(true);
-  }, 120_000);
+  });
 });
