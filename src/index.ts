@@ -86,10 +86,15 @@ export { NO_DECAY_GROUP } from "./train/options.js";
 export { ProtocolError, WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./worker/errors.js";
 export type {
   Batch,
+  CheckpointInitReport,
+  ConfigInitReport,
+  CopyInitReport,
   CreateModelOptions,
+  InitReport,
   LoadModelOptions,
   ModelDescription,
   ModelOutputs,
+  ShapeMismatch,
   Task,
   TrainableReport,
 } from "./worker/model-handle.js";

@@ -83,7 +83,8 @@ describe("model handles (real worker)", () => {
     const student = await worker.createModel({ config: { num_hidden_layers: 2 }, initFrom: model, layerMap: [1, 3] });
     expect(student.className).toBe("BertForSequenceClassification");
     expect(student.config!.num_hidden_layers).toBe(2);
-    const report = student.initReport as { copied: Record<string, string> };
+    const report = student.initReport;
+    if (report?.source !== "initFrom") throw new Error(`expected a copy report, got ${JSON.stringify(report)}`);
     expect(report.copied["bert.encoder.layer.0.attention.self.query.weight"]).toBe("bert.encoder.layer.1.attention.self.query.weight");
     expect(report.copied["bert.encoder.layer.1.output.dense.bias"]).toBe("bert.encoder.layer.3.output.dense.bias");
     const [s, t] = await Promise.all([student.predict(batch, { hidden: true }), model.predict(batch, { hidden: true })]);

@@ -27,6 +27,7 @@ from textbrewer_worker.models import (
     ModelLoadError,
     ModelSaveError,
     create_model,
+    init_report,
     load_model,
     num_parameters,
     save_model,
@@ -136,9 +137,11 @@ def test_hf_folder_task_defaults_to_saved_architecture(tiny_bert_dir: Path) -> N
     assert type(model) is BertForSequenceClassification
     assert model._textbrewer_load_report == {
         "task": "sequence-classification",
+        "path": str(tiny_bert_dir),
         "missing_keys": [],
         "unexpected_keys": [],
         "mismatched_keys": [],
+        "checkpoint_shapes": {},
     }
     assert logits(model).shape == (2, 3)
 
@@ -164,6 +167,112 @@ def test_sharded_hf_folder(tmp_path: Path, teacher: nn.Module) -> None:
     teacher.save_pretrained(str(folder), safe_serialization=True, max_shard_size="50KB")
     assert (folder / "model.safetensors.index.json").is_file()
     assert torch.equal(logits(load_model(str(folder))), logits(teacher))
+
+
+# ---------------------------------------------------------------------------------------- init reports
+
+
+@pytest.fixture(scope="module")
+def headless_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny BERT saved without a classification head: as a base model and as a masked LM."""
+    config = BertConfig(**{k: v for k, v in TINY_BERT_CONFIG.items() if k != "num_labels"})
+    folders = {}
+    for name, cls in (("base", BertModel), ("masked-lm", BertForMaskedLM)):
+        torch.manual_seed(4)
+        folders[name] = tmp_path_factory.mktemp(f"tiny_{name}")
+        cls(config).save_pretrained(str(folders[name]), safe_serialization=True)
+    return folders
+
+
+def test_init_report_names_a_new_classification_head(headless_dirs: dict[str, Path]) -> None:
+    model = load_model(str(headless_dirs["base"]), task="sequence-classification")
+    report = init_report(model)
+    assert report == {
+        "source": "checkpoint",
+        "task": "sequence-classification",
+        "path": str(headless_dirs["base"]),
+        "newlyInitialized": ["classifier.weight", "classifier.bias"],
+        "missing": ["classifier.bias", "classifier.weight"],
+        "unexpected": [],
+        "mismatched": [],
+    }
+    mlm = init_report(load_model(str(headless_dirs["masked-lm"]), task="sequence-classification"))
+    assert mlm is not None
+    # BertForMaskedLM has no pooler: it is new as well; its LM head is left over
+    assert mlm["newlyInitialized"] == [
+        "bert.pooler.dense.weight",
+        "bert.pooler.dense.bias",
+        "classifier.weight",
+        "classifier.bias",
+    ]
+    assert "cls.predictions.transform.dense.weight" in mlm["unexpected"]
+    same_head = init_report(load_model(str(headless_dirs["masked-lm"]), task="masked-lm"))
+    assert same_head is not None and same_head["newlyInitialized"] == [] and same_head["unexpected"] == []
+
+
+def test_init_report_gives_the_shapes_of_a_resized_head(tiny_bert_dir: Path) -> None:
+    report = init_report(load_model(str(tiny_bert_dir), task="sequence-classification", config={"num_labels": 5}))
+    assert report is not None
+    assert report["newlyInitialized"] == ["classifier.weight", "classifier.bias"]
+    assert sorted(report["mismatched"], key=lambda m: m["name"]) == [
+        {"name": "classifier.bias", "checkpoint": [3], "model": [5]},
+        {"name": "classifier.weight", "checkpoint": [3, 32], "model": [5, 32]},
+    ]
+
+
+def test_init_report_of_strict_and_unmatched_loads(tiny_bert_dir: Path, tmp_path: Path, teacher: nn.Module) -> None:
+    file = tmp_path / "weights.safetensors"
+    save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(file))
+    strict = init_report(load_model(str(file), config=str(tiny_bert_dir)))
+    assert strict == {
+        "source": "checkpoint",
+        "task": "sequence-classification",
+        "path": str(file),
+        "newlyInitialized": [],
+        "missing": [],
+        "unexpected": [],
+        "mismatched": [],
+    }
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(nn.Linear(2, 2)), str(scripted))
+    assert init_report(load_model(str(scripted))) is None
+    factory = tmp_path / "plain_factory.py"
+    factory.write_text("import torch\n\ndef build():\n    return torch.nn.Linear(2, 2)\n")
+    assert init_report(load_model(factory=f"{factory}:build")) is None
+
+
+def test_init_report_of_create_model(teacher: BertForSequenceClassification) -> None:
+    student = create_model({"num_hidden_layers": 2, "num_labels": 2}, init_from=teacher, layer_map=[1, 3])
+    report = init_report(student)
+    assert report is not None and report["source"] == "initFrom"
+    assert report["newlyInitialized"] == ["classifier.weight", "classifier.bias"]
+    assert report["mismatched"] == [
+        {"name": "classifier.weight", "checkpoint": [3, 32], "model": [2, 32]},
+        {"name": "classifier.bias", "checkpoint": [3], "model": [2]},
+    ]
+    assert report["copied"]["bert.encoder.layer.1.output.dense.weight"] == "bert.encoder.layer.3.output.dense.weight"
+    assert report["layerPrefix"] == "bert.encoder.layer" and report["layerMap"] == [1, 3]
+    assert report["missing"] == [] and report["unexpected"] == []  # unmapped teacher layers are not "unexpected"
+    scratch = create_model({**TINY_BERT_CONFIG, "model_type": "bert"})
+    from_scratch = init_report(scratch)
+    assert from_scratch is not None and from_scratch["source"] == "config" and "copied" not in from_scratch
+    assert from_scratch["newlyInitialized"] == list(scratch.state_dict())
+
+
+def test_init_report_counts_a_weight_tied_to_a_copy_as_copied(teacher: BertForSequenceClassification) -> None:
+    student = create_model({"num_hidden_layers": 1}, task="masked-lm", init_from=teacher)
+    report = init_report(student)
+    assert report is not None
+    # the decoder shares the (copied) word embeddings: not new, and equal to the teacher's
+    assert "cls.predictions.decoder.weight" not in report["newlyInitialized"]
+    assert torch.equal(student.cls.predictions.decoder.weight, teacher.bert.embeddings.word_embeddings.weight)
+    assert "cls.predictions.transform.dense.weight" in report["newlyInitialized"]
+    assert report["unexpected"] == [
+        "bert.pooler.dense.weight",
+        "bert.pooler.dense.bias",
+        "classifier.weight",
+        "classifier.bias",
+    ]
 
 
 # ----------------------------------------------------------------------------------------- state dicts

@@ -5,7 +5,8 @@ Pure library functions: the server maps requests onto them. Every user-facing fa
 (``path``, ``task``, ``format``, ``config``, ``factory``, ``factoryArgs``, ``layerMap``, ``initFrom``,
 ``directory``), quotes the value and says how to fix it. Field names are the TypeScript option names.
 
-Nothing here touches the network: Hugging Face folders are read with ``local_files_only=True``.
+Nothing here touches the network: Hugging Face folders are read with ``local_files_only=True``, and a Hub id
+(``org/name``) is found in the local Hugging Face cache by ``hub_cache`` or not at all.
 Pickle-based files (.pt/.bin/.pkl) are read with ``torch.load(weights_only=True)`` unless the caller
 explicitly passes ``weights_only=False`` (TS: ``weightsOnly: false``), which is only for trusted files. A folder
 whose config.json names code of its own (``auto_map``) is refused unless ``trust_remote_code=True`` (TS:
@@ -30,6 +31,7 @@ from safetensors.torch import load_file as _safetensors_load_file
 from safetensors.torch import save_model as _safetensors_save_model
 
 from .file_errors import is_pickle_refusal, is_read_error, read_failure, read_json, torch_archive_problem
+from .hub_cache import resolve_local_path
 from .pyref import resolve_ref
 from .remote_code import check_file, check_model_folder
 
@@ -40,6 +42,7 @@ __all__ = [
     "ModelSaveError",
     "create_model",
     "infer_task",
+    "init_report",
     "load_model",
     "load_state_dict_file",
     "num_parameters",
@@ -304,6 +307,14 @@ def _load_into(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], s
         )
     with torch.no_grad():
         model.load_state_dict(dict(state_dict), strict=False)
+    model._textbrewer_load_report = {  # type: ignore[attr-defined]
+        "task": _task_of_model(model) if _is_hf_model(model) else None,
+        "path": source,
+        "missing_keys": [],
+        "unexpected_keys": [],
+        "mismatched_keys": [],
+        "checkpoint_shapes": {},
+    }
 
 
 def _prefix_hint(missing: list[str], unexpected: list[str]) -> str:
@@ -493,13 +504,38 @@ def _load_hf_folder(
         if isinstance(err, OSError) or is_read_error(err):
             raise ModelLoadError(f"path: {read_failure(weights, err)}") from err
         raise
+    mismatched = [str(k[0]) if isinstance(k, tuple) else str(k) for k in info.get("mismatched_keys", [])]
     model._textbrewer_load_report = {  # type: ignore[attr-defined]
         "task": chosen,
+        "path": path,
         "missing_keys": list(info.get("missing_keys", [])),
         "unexpected_keys": list(info.get("unexpected_keys", [])),
-        "mismatched_keys": [str(k[0]) if isinstance(k, tuple) else str(k) for k in info.get("mismatched_keys", [])],
+        "mismatched_keys": mismatched,
+        "checkpoint_shapes": _checkpoint_shapes(Path(path), mismatched, getattr(model, "base_model_prefix", "")),
     }
     return model
+
+
+def _checkpoint_shapes(folder: Path, names: list[str], prefix: str) -> dict[str, list[int]]:
+    """Shapes that the folder's safetensors files give the model keys ``names`` (read from the headers; a key may be
+    saved with or without the base model's prefix). Keys of pytorch_model.bin files are left out."""
+    if not names:
+        return {}
+    from safetensors import safe_open
+
+    saved: dict[str, list[int]] = {}
+    for file in _weight_files(folder, "model.safetensors", "model.safetensors.index.json"):
+        with safe_open(str(file), framework="pt") as handle:
+            for key in handle.keys():  # noqa: SIM118 (safe_open has keys() but is not iterable)
+                saved[key] = list(handle.get_slice(key).get_shape())
+    shapes: dict[str, list[int]] = {}
+    for name in names:
+        bare = name[len(prefix) + 1 :] if prefix and name.startswith(f"{prefix}.") else name
+        for key in (name, bare, f"{prefix}.{name}"):
+            if key in saved:
+                shapes[name] = saved[key]
+                break
+    return shapes
 
 
 def _unpickling_error(err: BaseException) -> BaseException:
@@ -543,8 +579,9 @@ def load_model(
     - ``format="hf"`` (a folder with config.json + model.safetensors / pytorch_model.bin, sharded too):
       ``AutoModelFor<task>.from_pretrained``; ``config`` entries override the folder's config (e.g.
       num_labels, which then re-initialises a head whose shape changed). ``task=None`` takes the head
-      named by the config's ``architectures`` (else "base"). The loading report (task, missing_keys,
-      unexpected_keys, mismatched_keys) is kept as ``model._textbrewer_load_report``.
+      named by the config's ``architectures`` (else "base"). The loading report (task, path, missing_keys,
+      unexpected_keys, mismatched_keys, checkpoint_shapes) is kept as ``model._textbrewer_load_report``
+      (``init_report`` gives its wire form; a strict state-dict load records an empty one).
     - ``"safetensors"`` / ``"pt"``: a state-dict file (or a folder holding model.safetensors or
       pytorch_model.bin) loaded strictly into a model built from ``config`` (an HF config dict with
       model_type, or a config.json path / folder) or from ``factory``. A key tied to a loaded key may be
@@ -553,6 +590,9 @@ def load_model(
     - ``"factory"``: ``factory="file.py:function"`` (or "package.module:function") called with
       ``factory_args``; with ``path`` the state dict there is loaded into the returned module.
     - ``format=None`` detects the format from the path (folder content, extension, archive content).
+
+    A ``path`` that does not exist but is shaped like a Hugging Face id (``org/name``) is the snapshot folder of that
+    id in the local Hugging Face cache (see hub_cache; never downloaded).
     """
     _check_task(task)
     if format is not None and format not in FORMATS:
@@ -561,6 +601,8 @@ def load_model(
         raise ModelLoadError("factoryArgs: given without factory; pass factory 'file.py:function' as well")
     if format == "factory" and factory is None:
         raise ModelLoadError("factory: format 'factory' needs factory 'path/to/file.py:function'")
+    if path is not None:
+        path = resolve_local_path(path)
     if path is not None and not Path(path).exists():
         raise ModelLoadError(
             f"path: '{path}' does not exist (relative paths are resolved against the worker's working "
@@ -735,7 +777,10 @@ def _copy_weights(student: torch.nn.Module, teacher: torch.nn.Module, layer_map:
     layer_re = re.compile(rf"^{re.escape(prefix)}\.(\d+)\.(.+)$") if prefix is not None else None
     copied: dict[str, str] = {}
     random_init: list[str] = []
+    missing: list[str] = []
     shape_mismatch: list[str] = []
+    teacher_shapes: dict[str, list[int]] = {}
+    used: set[str] = set()
     with torch.no_grad():
         for key, target in s_state.items():
             source_key = key
@@ -744,19 +789,35 @@ def _copy_weights(student: torch.nn.Module, teacher: torch.nn.Module, layer_map:
                 source_key = f"{prefix}.{layer_map[int(match.group(1))]}.{match.group(2)}"
             source = t_state.get(source_key)
             if source is None:
+                missing.append(key)
                 random_init.append(key)
-            elif tuple(source.shape) != tuple(target.shape):
+                continue
+            used.add(source_key)
+            if tuple(source.shape) != tuple(target.shape):
                 shape_mismatch.append(key)
+                teacher_shapes[key] = list(source.shape)
                 random_init.append(key)
             else:
                 target.copy_(source)
                 copied[key] = source_key
+    # A key tied to a copied weight (e.g. an LM decoder sharing the word embeddings) holds the copy too.
+    copied_ptrs = {s_state[k].data_ptr() for k in copied if s_state[k].numel() > 0}
+    tied = {k for k in missing if s_state[k].numel() > 0 and s_state[k].data_ptr() in copied_ptrs}
+    missing = [k for k in missing if k not in tied]
+    random_init = [k for k in random_init if k not in tied]
+    # Teacher layers left out by the layer map are dropped on purpose; anything else the student has no use for
+    # (e.g. the teacher's head under another task) is reported.
+    t_layer_re = re.compile(rf"^{re.escape(prefix)}\.\d+\.") if prefix is not None else None
+    unexpected = [k for k in t_state if k not in used and not (t_layer_re is not None and t_layer_re.match(k))]
     return {
         "layer_prefix": prefix,
         "layer_map": layer_map,
         "copied": copied,
         "random_init": random_init,
+        "missing": missing,
+        "unexpected": unexpected,
         "shape_mismatch": shape_mismatch,
+        "teacher_shapes": teacher_shapes,
     }
 
 
@@ -778,8 +839,10 @@ def create_model(
     maps student layer i to teacher layer ``layer_map[i]`` — default the first N teacher layers ``[0..N-1]``
     (as for RBT3 / TextBrewer's T3 students) — and every other key (embeddings, pooler, head) is copied under
     its own name. Only keys whose shapes match are copied; the rest keep their random init.
-    ``model._textbrewer_init_report`` = ``{layer_prefix, layer_map, copied: {student_key: teacher_key},
-    random_init: [...], shape_mismatch: [...]}``. No random numbers are drawn besides the model's own init.
+    ``model._textbrewer_init_report`` = ``{source: "config" | "initFrom", task, layer_prefix, layer_map, copied: {student_key: teacher_key},
+    random_init: [...], missing: [...] (no teacher key), unexpected: [...] (teacher keys unused, outside the layer
+    stack), shape_mismatch: [...], teacher_shapes: {student_key: teacher shape}}``; ``init_report`` gives its wire
+    form. No random numbers are drawn besides the model's own init.
     """
     _check_task(task)
     config = {} if config is None else config
@@ -809,13 +872,63 @@ def create_model(
             "layer_map": None,
             "copied": {},
             "random_init": list(model.state_dict().keys()),
+            "missing": [],
+            "unexpected": [],
             "shape_mismatch": [],
+            "teacher_shapes": {},
         }
     else:
         report = _copy_weights(model, init_from, layer_map)
     report["task"] = chosen
+    report["source"] = "config" if init_from is None else "initFrom"
     model._textbrewer_init_report = report  # type: ignore[attr-defined]
     return model
+
+
+# ---------------------------------------------------------------------------------------- init reports
+
+
+def _mismatch(name: str, checkpoint: list[int] | None, model_state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
+    own = model_state.get(name)
+    return {"name": name, "checkpoint": checkpoint, "model": list(own.shape) if own is not None else None}
+
+
+def init_report(model: torch.nn.Module) -> dict[str, Any] | None:
+    """How the weights of a loaded or created model were filled, in the form the TypeScript ``InitReport`` types.
+
+    ``source``: "checkpoint" (load_model of a folder or state dict), "initFrom" (create_model copying from a
+    teacher) or "config" (create_model from a config alone: every weight is new). ``newlyInitialized``: the keys
+    holding fresh random values (missing, or re-initialised because the shapes differ), in state-dict order;
+    ``missing``, ``unexpected``, ``mismatched`` ({name, checkpoint, model} shapes). None for a TorchScript file, a
+    pickled module or a factory without weights, where nothing was matched by name.
+    """
+    state = model.state_dict()
+    load = getattr(model, "_textbrewer_load_report", None)
+    if load is not None:
+        fresh = set(load["missing_keys"]) | set(load["mismatched_keys"])
+        return {
+            "source": "checkpoint",
+            "task": load["task"],
+            "path": load["path"],
+            "newlyInitialized": [k for k in state if k in fresh] + sorted(fresh - set(state)),
+            "missing": list(load["missing_keys"]),
+            "unexpected": list(load["unexpected_keys"]),
+            "mismatched": [_mismatch(k, load["checkpoint_shapes"].get(k), state) for k in load["mismatched_keys"]],
+        }
+    made = getattr(model, "_textbrewer_init_report", None)
+    if made is None:
+        return None
+    report: dict[str, Any] = {
+        "source": made["source"],
+        "task": made["task"],
+        "newlyInitialized": list(made["random_init"]),
+        "missing": list(made["missing"]),
+        "unexpected": list(made["unexpected"]),
+        "mismatched": [_mismatch(k, made["teacher_shapes"].get(k), state) for k in made["shape_mismatch"]],
+    }
+    if report["source"] == "initFrom":
+        report.update(copied=dict(made["copied"]), layerPrefix=made["layer_prefix"], layerMap=made["layer_map"])
+    return report
 
 
 # --------------------------------------------------------------------------------------------- saving

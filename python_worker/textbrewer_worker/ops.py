@@ -105,6 +105,7 @@ def shutdown(state: WorkerState, args: dict[str, Any]) -> None:
 
 @op("load_model")
 def load_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+    from .models import init_report
     from .models import load_model as load
 
     model = load(
@@ -118,12 +119,13 @@ def load_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
         trust_remote_code=args.get("trustRemoteCode") is True,
     )
     model.to(state.torch_device)
-    return describe_handle(state, state.add_model(model))
+    return {**describe_handle(state, state.add_model(model)), "initReport": init_report(model)}
 
 
 @op("create_model")
 def create_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     from .models import create_model as create
+    from .models import init_report
 
     init_from = state.model(args, "initFrom") if args.get("initFrom") is not None else None
     model = create(
@@ -133,9 +135,7 @@ def create_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
         layer_map=args.get("layerMap"),
     )
     model.to(state.torch_device)
-    result = describe_handle(state, state.add_model(model))
-    result["initReport"] = getattr(model, "_textbrewer_init_report", None)
-    return result
+    return {**describe_handle(state, state.add_model(model)), "initReport": init_report(model)}
 
 
 def describe_handle(state: WorkerState, handle: str) -> dict[str, Any]:

@@ -8,8 +8,9 @@
                                                                word_ids}
     dispose_tokenizer {tokenizer}
 
-Tokenizers load from local files only (no hub downloads) and must be fast (Rust) tokenizers: word alignment for
-token classification needs their offsets/word ids. A folder whose tokenizer config names code of its own
+Tokenizers load from local files only (no hub downloads; a Hub id ``org/name`` is found in the local Hugging Face
+cache, as for models, see hub_cache) and must be fast (Rust) tokenizers: word alignment for token classification needs
+their offsets/word ids. A folder whose tokenizer config names code of its own
 (``auto_map``) is refused unless ``trustRemoteCode`` is true; a damaged file is named in the error.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 
 from .file_errors import read_failure, read_json
+from .hub_cache import resolve_local_path
 from .ops import WorkerState, op, require
 from .remote_code import check_tokenizer_folder
 
@@ -104,6 +106,7 @@ def _check_folder(folder: Path, trust_remote_code: bool) -> None:
 def load(path: str, trust_remote_code: bool = False) -> Any:
     from transformers import AutoTokenizer
 
+    path = resolve_local_path(path)
     folder = Path(path)
     if not folder.exists():
         raise TokenizerLoadError(f"path: cannot load a tokenizer from '{path}': it does not exist")

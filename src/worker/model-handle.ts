@@ -14,7 +14,11 @@ export type ModelOutputs = { [key: string]: Tensor | Tensor[] | ModelOutputs } &
 };
 
 export interface LoadModelOptions {
-  /** A Hugging Face folder, a state dict (.safetensors/.pt/.bin), or a TorchScript file. */
+  /**
+   * A Hugging Face folder, a state dict (.safetensors/.pt/.bin), or a TorchScript file. A path that does not exist but
+   * looks like a Hub id (`org/name`) is looked up in the local Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub` or
+   * `~/.cache/huggingface/hub`, the snapshot that `refs/main` names); nothing is ever downloaded.
+   */
   path?: string;
   task?: Task;
   /** HF config overrides (with a folder), or the HF config of a bare state dict (a dict with model_type, or a config.json path). */
@@ -30,6 +34,12 @@ export interface LoadModelOptions {
    * true lets transformers import and run that code in the worker. Only for folders whose code you trust.
    */
   trustRemoteCode?: boolean;
+  /**
+   * Weights the checkpoint does not provide (a new head, a resized one) get random values and one console warning names
+   * them (also listed in `initReport.newlyInitialized`). Pass false to silence the warning, e.g. when you will train
+   * the new head anyway.
+   */
+  warnNewWeights?: boolean;
 }
 
 export interface CreateModelOptions {
@@ -40,6 +50,81 @@ export interface CreateModelOptions {
   initFrom?: ModelHandle;
   /** Student layer i is initialised from teacher layer layerMap[i]. Default: the first layers. */
   layerMap?: number[];
+  /** With `initFrom`: false silences the warning naming the weights that were not copied (see LoadModelOptions). */
+  warnNewWeights?: boolean;
+}
+
+/** A weight whose shape differs between where it came from (checkpoint or teacher) and the model: it was re-initialised. */
+export interface ShapeMismatch {
+  name: string;
+  /** Its shape in the checkpoint or the teacher; null when it cannot be read cheaply (a `pytorch_model.bin`). */
+  checkpoint: number[] | null;
+  model: number[] | null;
+}
+
+interface InitReportBase {
+  task: Task | null;
+  /** Parameter and buffer names holding fresh random values (missing, or re-initialised for a shape), in model order. */
+  newlyInitialized: string[];
+  /** Names the model has and its source lacked. */
+  missing: string[];
+  /** Names in the source that the model does not use (for initFrom: outside the teacher's stack of layers). */
+  unexpected: string[];
+  mismatched: ShapeMismatch[];
+}
+
+/** loadModel of a Hugging Face folder or a state dict (a strict load: its lists are empty). */
+export interface CheckpointInitReport extends InitReportBase {
+  source: "checkpoint";
+  /** The folder or file the weights came from (for a Hub id, its snapshot folder in the cache). */
+  path: string;
+}
+
+/** createModel with initFrom: which teacher weight each student weight was copied from. */
+export interface CopyInitReport extends InitReportBase {
+  source: "initFrom";
+  /** Student name → teacher name. */
+  copied: Record<string, string>;
+  /** The stack of layers mapped by layerMap (e.g. "bert.encoder.layer"), null when none was found. */
+  layerPrefix: string | null;
+  layerMap: number[] | null;
+}
+
+/** createModel from a config alone: every weight is new. */
+export interface ConfigInitReport extends InitReportBase {
+  source: "config";
+}
+
+/**
+ * How a model's weights were filled. null for a TorchScript file, a pickled module or a factory without weights, where
+ * nothing is matched by name.
+ */
+export type InitReport = CheckpointInitReport | CopyInitReport | ConfigInitReport;
+
+const LISTED_NEW_WEIGHTS = 8;
+
+/**
+ * The one-line warning for weights a load or initFrom left at random values (null when there are none, or for a model
+ * built from a config, which is random by request).
+ */
+export function newWeightsWarning(report: InitReport | null, className: string, from: string): string | null {
+  if (report === null || report.source === "config" || report.newlyInitialized.length === 0) return null;
+  const names = report.newlyInitialized;
+  const more = names.length - LISTED_NEW_WEIGHTS;
+  const listed = names.slice(0, LISTED_NEW_WEIGHTS).join(", ") + (more > 0 ? ` and ${more} more (initReport.newlyInitialized)` : "");
+  const source = report.source === "checkpoint" ? "the checkpoint" : "the initFrom model";
+  return (
+    `textbrewer-ts: ${className} from ${from}: newly initialised, not in ${source}: ${listed}. ` +
+    "They hold random values until trained (worker.seed(n) before loading makes them reproducible); " +
+    "pass warnNewWeights: false to silence this"
+  );
+}
+
+/** Prints newWeightsWarning with console.warn unless `warn` is false; returns the model. */
+export function warnOfNewWeights(model: ModelHandle, from: string, warn: boolean | undefined): ModelHandle {
+  const warning = warn === false ? null : newWeightsWarning(model.initReport, model.className, from);
+  if (warning !== null) console.warn(warning);
+  return model;
 }
 
 export interface ModelDescription {
@@ -48,7 +133,7 @@ export interface ModelDescription {
   isHuggingFace: boolean;
   config: Record<string, unknown> | null;
   numParameters: number;
-  initReport?: unknown;
+  initReport?: InitReport | null;
 }
 
 type Call = (op: string, args?: Record<string, unknown>) => Promise<unknown>;
@@ -67,7 +152,8 @@ export class ModelHandle {
   readonly className: string;
   readonly isHuggingFace: boolean;
   readonly config: Record<string, unknown> | null;
-  readonly initReport: unknown;
+  /** How the weights were filled (see InitReport): for loadModel and createModel; null where nothing was matched. */
+  readonly initReport: InitReport | null;
   private disposed = false;
 
   constructor(
@@ -80,7 +166,7 @@ export class ModelHandle {
     this.className = description.className;
     this.isHuggingFace = description.isHuggingFace;
     this.config = description.config;
-    this.initReport = description.initReport;
+    this.initReport = description.initReport ?? null;
   }
 
   /** Runs the model in eval mode without gradients; `hidden`/`attention` ask HF models for those outputs. */

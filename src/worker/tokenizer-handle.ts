@@ -35,6 +35,10 @@ export interface TokenizerDescription {
   modelInputNames: string[];
 }
 
+/**
+ * Options of `worker.loadTokenizer(path, options)`. `path` is a local folder, or a Hub id (`org/name`) read from the local
+ * Hugging Face cache as for `loadModel` (never downloaded; one `ModelNotFoundError` when the cache lacks it).
+ */
 export interface LoadTokenizerOptions {
   /**
    * A folder whose tokenizer_config.json has an `auto_map` (or whose config.json names an AutoTokenizer class) ships

@@ -7,7 +7,7 @@ import * as zmq from "zeromq";
 import { pythonEnv, resolvePython } from "../env/python-env.js";
 import { Connection, type ReplyError } from "./connection.js";
 import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./errors.js";
-import { type CreateModelOptions, type LoadModelOptions, type ModelDescription, ModelHandle } from "./model-handle.js";
+import { type CreateModelOptions, type LoadModelOptions, type ModelDescription, ModelHandle, warnOfNewWeights } from "./model-handle.js";
 import { endingOnSignal, type LiveWorker, trackWorker, untrackWorker } from "./signals.js";
 import { StderrTail } from "./stderr-tail.js";
 import { type LoadTokenizerOptions, type TokenizerDescription, TokenizerHandle } from "./tokenizer-handle.js";
@@ -284,15 +284,18 @@ export class Worker implements AsyncDisposable {
 
   /** Loads a checkpoint into the worker (see LoadModelOptions for the formats). */
   async loadModel(options: LoadModelOptions): Promise<ModelHandle> {
-    const description = (await this.call("load_model", { ...options })) as ModelDescription;
-    return new ModelHandle((op, args) => this.call(op, args), description, this);
+    const { warnNewWeights, ...rest } = options;
+    const description = (await this.call("load_model", { ...rest })) as ModelDescription;
+    const model = new ModelHandle((op, args) => this.call(op, args), description, this);
+    return warnOfNewWeights(model, `'${rest.path}'`, warnNewWeights);
   }
 
   /** Builds a model from a Hugging Face config, optionally initialised from another model's layers. */
   async createModel(options: CreateModelOptions): Promise<ModelHandle> {
-    const { initFrom, ...rest } = options;
+    const { initFrom, warnNewWeights, ...rest } = options;
     const description = (await this.call("create_model", { ...rest, initFrom: initFrom?.id ?? null })) as ModelDescription;
-    return new ModelHandle((op, args) => this.call(op, args), description, this);
+    const model = new ModelHandle((op, args) => this.call(op, args), description, this);
+    return warnOfNewWeights(model, `initFrom ${initFrom?.className}`, warnNewWeights);
   }
 
   /** Loads a Hugging Face fast tokenizer from a local folder (tokenizer.json or a vocabulary); no downloads. */
