@@ -67,7 +67,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
 function parseArgsMessage(error: Error & { code?: string }, known: readonly string[]): string {
   if (error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
     const option = /'([^']+)'/.exec(error.message)?.[1] ?? "";
-    const guess = suggestName(option.replace(/^-+/, ""), known);
+    const guess = closestName(option.replace(/^-+/, ""), known);
     return guess
       ? `unknown option '${option}' (did you mean '--${guess}'?)`
       : `unknown option '${option}'; options: ${known.map((k) => `--${k}`).join(", ")}`;
@@ -78,6 +78,13 @@ function parseArgsMessage(error: Error & { code?: string }, known: readonly stri
     if (option) return `${option} takes no value`;
   }
   return error.message;
+}
+
+const letters = (word: string): string => [...word.toLowerCase()].sort().join("");
+
+/** The known name closest to `word`: suggestName's pick, or one with the same letters (a transposition: --froce). */
+export function closestName(word: string, known: readonly string[]): string | undefined {
+  return suggestName(word, known) ?? known.find((name) => letters(name) === letters(word));
 }
 
 /** The usage of one command: its line and its options. */

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 /** `textbrewer <command>`: setup, doctor, inspect, report. */
-import { suggestName } from "../config/errors.js";
 import { doctor, formatDoctor, packageVersion, setupPythonEnv } from "../env/python-env.js";
-import { type CommandSpec, commandUsage, parseCommand, synopsis, UsageError } from "./args.js";
+import { type CommandSpec, closestName, commandUsage, parseCommand, synopsis, UsageError } from "./args.js";
 
 const COMMANDS = {
   setup: {
@@ -118,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (Object.hasOwn(COMMANDS, command)) return run(command as CommandName, rest);
   const what = command.startsWith("-") ? "option" : "command";
-  const guess = suggestName(command.replace(/^-+/, ""), [...Object.keys(COMMANDS), "version", "help"]);
+  const guess = closestName(command.replace(/^-+/, ""), [...Object.keys(COMMANDS), "version", "help"]);
   const hint = guess ? ` (did you mean '${guess === "version" || guess === "help" ? `--${guess}` : guess}'?)` : "";
   throw new UsageError(undefined, `unknown ${what} '${command}'${hint}`);
 }

@@ -392,7 +392,7 @@ export async function doctor(options: { python?: string } = {}): Promise<DoctorR
     if (p.status === "missing" && p.required) problems.push(`module '${p.module}' is missing: ${fix}`);
     if (p.status === "mismatch") {
       const line = `${p.package} ${p.installed} is not a version the worker accepts (${p.accepts}; pinned ${p.pinned}): ${fix}`;
-      (p.required ? problems : warnings).push(p.required ? line : `${line} (optional: only ${p.purpose} needs it)`);
+      (p.required ? problems : warnings).push(p.required ? line : `${line} (optional: used for ${p.purpose})`);
     }
   }
   return {
