@@ -34,7 +34,7 @@
 import { constants } from "node:fs";
 import { type FileHandle, mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
+import { crc32 } from "./crc32.js";
 import { CacheMismatchError, CacheWriteError, writingCacheFile } from "./errors.js";
 
 export const DATA_FILE = "records.bin";

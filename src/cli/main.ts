@@ -1,29 +1,77 @@
 #!/usr/bin/env node
 /** `textbrewer <command>`: setup, doctor, inspect, report. */
-import { doctor, formatDoctor, setupPythonEnv } from "../env/python-env.js";
+import { doctor, formatDoctor, packageVersion, setupPythonEnv } from "../env/python-env.js";
+import { type CommandSpec, closestName, commandUsage, parseCommand, synopsis, UsageError } from "./args.js";
 
-const USAGE = `usage: textbrewer <command>
+const COMMANDS = {
+  setup: {
+    name: "setup",
+    positionals: [],
+    options: {
+      force: { type: "boolean", description: "rebuild even when the environment is complete" },
+      prune: { type: "boolean", description: "then delete the environments of other versions (several GB each)" },
+    },
+    description: "build the worker's Python environment (cached, keyed by the pinned requirements)",
+  },
+  doctor: {
+    name: "doctor",
+    positionals: [],
+    options: { json: { type: "boolean", description: "print the report as JSON" } },
+    description:
+      "check the interpreter: Python, torch, transformers and the other packages against the pinned versions\n" +
+      "(torch and transformers: the pin's major.minor; the others: the pin's major), CUDA; exits 1 on a problem",
+  },
+  inspect: {
+    name: "inspect",
+    positionals: ["checkpoint"],
+    options: { json: { type: "boolean", description: "print everything as JSON (config included)" } },
+    description: "describe a checkpoint (tensors, shapes, dtypes, parameters) without starting a worker",
+  },
+  report: {
+    name: "report",
+    positionals: ["runDir"],
+    options: {
+      out: { type: "string", value: "file", description: "where to write it (default <runDir>/report.html)" },
+      title: { type: "string", value: "text", description: "the report's title" },
+    },
+    description: "write a self-contained HTML report (loss curves, dev metrics, summary) of a run folder",
+  },
+} as const satisfies Record<string, CommandSpec>;
 
-commands:
-  setup [--force] [--prune]
-                         build the worker's Python environment (cached, keyed by the pinned requirements);
-                         --prune then deletes the environments of other versions (several GB each)
-  doctor                 show the interpreter, torch, CUDA, transformers and pyzmq, and what is missing
-  inspect <checkpoint>   describe a checkpoint (config, tensors, parameters) without starting a worker
-  report <runDir> [--out file] [--title text]
-                         write a self-contained HTML report (loss curves, dev metrics, summary) of a run folder
-                         (default <runDir>/report.html)
+type CommandName = keyof typeof COMMANDS;
 
-environment:
-  TEXTBREWER_PYTHON      use this interpreter instead of the managed environment
-  TEXTBREWER_CACHE       where the managed environment lives (default ~/.cache/textbrewer-ts)`;
+/** Every environment variable the package reads. */
+const ENVIRONMENT: readonly [string, string][] = [
+  ["TEXTBREWER_PYTHON", "use this interpreter instead of the managed environment"],
+  ["TEXTBREWER_BASE_PYTHON", "the Python `setup` builds the managed environment from (default: first ≥ 3.10 on PATH)"],
+  ["TEXTBREWER_CACHE", "where the managed environment lives (default $XDG_CACHE_HOME/textbrewer-ts or ~/.cache/textbrewer-ts)"],
+  ["TEXTBREWER_WORKER_LOG", "1: copy the worker's stdout and stderr to this process's stderr"],
+  ["GLIBC_TUNABLES", "replaces the worker's malloc settings"],
+];
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
+const USAGE = [
+  "usage: textbrewer <command> [options]     (textbrewer <command> --help for its options)",
+  "",
+  "commands:",
+  ...Object.values(COMMANDS).flatMap((spec) => [`  ${synopsis(spec)}`, `      ${spec.description.split("\n").join("\n      ")}`]),
+  "",
+  "  textbrewer --version                    print the version",
+  "",
+  "environment:",
+  ...ENVIRONMENT.map(([name, text]) => `  ${name.padEnd(24)}${text}`),
+].join("\n");
+
+async function run(command: CommandName, argv: readonly string[]): Promise<number> {
+  const spec: CommandSpec = COMMANDS[command];
+  const { values, positionals } = parseCommand(spec, argv);
+  if (values.help) {
+    console.log(commandUsage(spec));
+    return 0;
+  }
   switch (command) {
     case "setup": {
-      const { python } = await setupPythonEnv({ force: rest.includes("--force") });
-      if (rest.includes("--prune")) {
+      const { python } = await setupPythonEnv({ force: values.force === true });
+      if (values.prune) {
         const { pruneEnvironments } = await import("../env/prune.js");
         const { removed, skipped } = pruneEnvironments();
         for (const dir of removed) console.error(`setup: removed ${dir}`);
@@ -34,66 +82,57 @@ async function main(argv: string[]): Promise<number> {
     }
     case "doctor": {
       const report = await doctor();
-      console.log(formatDoctor(report));
+      console.log(values.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
       return report.ok ? 0 : 1;
     }
     case "inspect": {
-      if (!rest[0]) {
-        console.error("usage: textbrewer inspect <checkpoint>");
-        return 2;
-      }
       const { inspectCheckpoint } = await import("../interop/inspect.js");
-      console.log(JSON.stringify(await inspectCheckpoint(rest[0]), null, 2));
+      const info = await inspectCheckpoint(positionals[0]!);
+      if (values.json) console.log(JSON.stringify(info, null, 2));
+      else console.log((await import("./inspect-table.js")).formatInspect(info));
       return 0;
     }
     case "report": {
-      const args = parseReportArgs(rest);
-      if (typeof args === "string") {
-        console.error(`textbrewer report: ${args}\nusage: textbrewer report <runDir> [--out file] [--title text]`);
-        return 2;
-      }
       const { buildReport } = await import("../report/index.js");
-      console.log(await buildReport(args.runDir, args.options));
+      const options = { ...(values.out ? { out: String(values.out) } : {}), ...(values.title ? { title: String(values.title) } : {}) };
+      console.log(await buildReport(positionals[0]!, options));
       return 0;
     }
-    case undefined:
-    case "-h":
-    case "--help":
-    case "help":
-      console.log(USAGE);
-      return command ? 0 : 2;
-    default:
-      console.error(`textbrewer: unknown command '${command}'\n\n${USAGE}`);
-      return 2;
   }
 }
 
-function parseReportArgs(args: string[]): { runDir: string; options: { out?: string; title?: string } } | string {
-  let runDir: string | undefined;
-  const options: { out?: string; title?: string } = {};
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] as string;
-    const eq = /^--(out|title)=(.*)$/s.exec(arg);
-    if (eq) {
-      options[eq[1] as "out" | "title"] = eq[2] as string;
-    } else if (arg === "--out" || arg === "--title") {
-      const value = args[++i];
-      if (value === undefined) return `${arg} needs a value`;
-      options[arg === "--out" ? "out" : "title"] = value;
-    } else if (arg.startsWith("-")) {
-      return `unknown option '${arg}'`;
-    } else if (runDir === undefined) {
-      runDir = arg;
-    } else {
-      return `unexpected argument '${arg}'`;
-    }
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    console.error(USAGE);
+    return 2;
   }
-  return runDir === undefined ? "missing <runDir>" : { runDir, options };
+  if (command === "--version" || command === "-v") {
+    console.log(packageVersion());
+    return 0;
+  }
+  if (command === "--help" || command === "-h" || command === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  if (Object.hasOwn(COMMANDS, command)) return run(command as CommandName, rest);
+  const what = command.startsWith("-") ? "option" : "command";
+  const guess = closestName(command.replace(/^-+/, ""), [...Object.keys(COMMANDS), "version", "help"]);
+  const hint = guess ? ` (did you mean '${guess === "version" || guess === "help" ? `--${guess}` : guess}'?)` : "";
+  throw new UsageError(undefined, `unknown ${what} '${command}'${hint}`);
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
+    if (error instanceof UsageError) {
+      const spec = error.command ? COMMANDS[error.command as CommandName] : undefined;
+      const usage = spec
+        ? `usage: ${synopsis(spec)}   (--help for more)`
+        : "usage: textbrewer <command> [options]   (--help for the commands)";
+      console.error(`textbrewer${spec ? ` ${spec.name}` : ""}: ${error.message}\n${usage}`);
+      process.exit(2);
+    }
     console.error(`textbrewer: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   },

@@ -8,6 +8,7 @@ import {
   completeMarker,
   devRequirementsFile,
   noDepsRequirementsFile,
+  packageRoot,
   requirementsFile,
   requirementsHash,
   toolsEnvDir,
@@ -15,6 +16,7 @@ import {
   venvPython,
   workerSourceDir,
 } from "./paths.js";
+import { acceptedRange, acceptsVersion, readPins } from "./pinned-versions.js";
 
 export class PythonEnvError extends Error {
   override readonly name = "PythonEnvError";
@@ -236,26 +238,64 @@ export async function setupToolsEnv(options: SetupOptions & { lockFile?: string 
   return dir;
 }
 
-export interface DoctorReport {
-  ok: boolean;
-  python: string;
-  source: ResolvedPython["source"] | "missing";
-  versions: Record<string, string | null>;
-  cuda: { available: boolean; version: string | null; devices: string[] } | null;
-  problems: string[];
+/** One of the worker's Python packages as `doctor` found it, against its pin in python_worker/requirements.lock. */
+export interface PackageCheck {
+  /** The distribution's name, as pip spells it (pyzmq, POT). */
+  package: string;
+  /** The module the worker imports (zmq, ot). */
+  module: string;
+  /** Whether the worker needs it; optional ones serve one feature (`purpose`). */
+  required: boolean;
+  purpose?: string;
+  /** The installed version, or null when the module does not import. */
+  installed: string | null;
+  pinned: string | null;
+  /** The versions accepted, e.g. "2.9.*" (see pinned-versions.ts); null when the lock has no pin. */
+  accepts: string | null;
+  status: "ok" | "missing" | "mismatch";
 }
 
-const REQUIRED_MODULES = ["torch", "transformers", "safetensors", "zmq", "numpy", "fastjsonschema"] as const;
+export interface DoctorReport {
+  ok: boolean;
+  /** This package's version. */
+  textbrewer: string;
+  python: string;
+  source: ResolvedPython["source"] | "missing";
+  /** Python's version and each module's, by module name (null: missing). */
+  versions: Record<string, string | null>;
+  packages: PackageCheck[];
+  cuda: { available: boolean; version: string | null; devices: string[] } | null;
+  /** What stops the worker from running, each with its fix. */
+  problems: string[];
+  /** What works but differs from the pins (an optional package outside its accepted versions). */
+  warnings: string[];
+}
+
+/** The worker's packages: distribution name, module name, and for optional ones what they serve. */
+const WORKER_PACKAGES: readonly { package: string; module: string; purpose?: string }[] = [
+  { package: "torch", module: "torch" },
+  { package: "transformers", module: "transformers" },
+  { package: "safetensors", module: "safetensors" },
+  { package: "pyzmq", module: "zmq" },
+  { package: "numpy", module: "numpy" },
+  { package: "fastjsonschema", module: "fastjsonschema" },
+  { package: "tensorboard", module: "tensorboard", purpose: "TensorBoard logging" },
+  { package: "POT", module: "ot", purpose: "the EMD losses" },
+];
 
 const DOCTOR_SCRIPT = `
-import importlib, json, sys
+import importlib, importlib.metadata, json, sys
 out = {"python": sys.version.split()[0], "executable": sys.executable, "modules": {}, "cuda": None}
-for name in ${JSON.stringify(REQUIRED_MODULES)} + ["tensorboard", "ot"]:
+for dist, name in ${JSON.stringify(WORKER_PACKAGES.map((p) => [p.package, p.module]))}:
     try:
         m = importlib.import_module(name)
-        out["modules"][name] = getattr(m, "__version__", "present")
-    except Exception as e:
+    except Exception:
         out["modules"][name] = None
+        continue
+    try:
+        out["modules"][name] = importlib.metadata.version(dist)
+    except Exception:
+        out["modules"][name] = getattr(m, "__version__", "present")
 try:
     import torch
     out["cuda"] = {"available": torch.cuda.is_available(), "version": torch.version.cuda,
@@ -265,56 +305,127 @@ except Exception:
 print(json.dumps(out))
 `;
 
-/** Checks an interpreter: Python version, required modules, CUDA. Never throws. */
+/** This package's version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string }).version;
+}
+
+/** How to fix an interpreter that cannot run, by where it came from. */
+function interpreterFix(resolved: ResolvedPython): string {
+  switch (resolved.source) {
+    case "TEXTBREWER_PYTHON":
+      return "set TEXTBREWER_PYTHON to a Python ≥ 3.10 with the worker's packages, or unset it to use the managed environment (`npx textbrewer setup`)";
+    case "option":
+      return "pass the path of a Python ≥ 3.10 with the worker's packages";
+    case "managed":
+      return "rebuild the managed environment: `npx textbrewer setup --force`";
+  }
+}
+
+/** Why an interpreter did not run, in one line (never the script it was given). */
+function runFailure(result: { code?: string; exitCode?: number; stderr?: unknown; signal?: string }): string {
+  if (result.code === "ENOENT") return "no such file";
+  if (result.code === "EACCES") return "not executable (permission denied)";
+  if (result.code) return result.code;
+  const lastLine = String(result.stderr ?? "")
+    .trim()
+    .split("\n")
+    .pop();
+  if (lastLine) return lastLine;
+  return result.signal ? `killed by ${result.signal}` : `exit code ${result.exitCode}`;
+}
+
+function checkPackage(spec: (typeof WORKER_PACKAGES)[number], installed: string | null, pins: Map<string, string>): PackageCheck {
+  const pinned = pins.get(spec.package.toLowerCase()) ?? null;
+  const accepts = pinned === null ? null : acceptedRange(spec.package, pinned);
+  const matches = installed === null || pinned === null || installed === "present" || acceptsVersion(spec.package, pinned, installed);
+  return {
+    package: spec.package,
+    module: spec.module,
+    required: spec.purpose === undefined,
+    ...(spec.purpose === undefined ? {} : { purpose: spec.purpose }),
+    installed,
+    pinned,
+    accepts,
+    status: installed === null ? "missing" : matches ? "ok" : "mismatch",
+  };
+}
+
+/** Checks an interpreter: Python version, the worker's packages against the lock's pins, CUDA. Never throws. */
 export async function doctor(options: { python?: string } = {}): Promise<DoctorReport> {
+  const textbrewer = packageVersion();
+  const empty = { versions: {}, packages: [], cuda: null, warnings: [] };
   let resolved: ResolvedPython;
   try {
     resolved = resolvePython(options.python);
   } catch (e) {
-    return { ok: false, python: "", source: "missing", versions: {}, cuda: null, problems: [(e as Error).message] };
+    return { ok: false, textbrewer, python: "", source: "missing", ...empty, problems: [(e as Error).message] };
   }
   const problems: string[] = [];
   const r = await execa(resolved.python, ["-c", DOCTOR_SCRIPT], { reject: false, env: pythonEnv() });
-  if (r.exitCode !== 0 || typeof r.stdout !== "string") {
-    problems.push(`cannot run ${resolved.python}: ${String(r.stderr || r.message).trim()}`);
-    return { ok: false, python: resolved.python, source: resolved.source, versions: {}, cuda: null, problems };
+  let info: { python: string; modules: Record<string, string | null>; cuda: DoctorReport["cuda"] } | undefined;
+  if (r.exitCode === 0) {
+    try {
+      info = JSON.parse(String(r.stdout).trim().split("\n").pop()!);
+    } catch {
+      /* not Python, or a Python that printed something else */
+    }
   }
-  const info = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
-    python: string;
-    modules: Record<string, string | null>;
-    cuda: DoctorReport["cuda"];
-  };
+  if (!info) {
+    const name = resolved.source === "TEXTBREWER_PYTHON" ? `TEXTBREWER_PYTHON=${resolved.python}` : resolved.python;
+    problems.push(`cannot run ${name}: ${runFailure(r as Parameters<typeof runFailure>[0])}; ${interpreterFix(resolved)}`);
+    return { ok: false, textbrewer, python: resolved.python, source: resolved.source, ...empty, problems };
+  }
   const [maj, min] = info.python.split(".").map(Number);
   if (maj! < MIN_PYTHON[0] || (maj === MIN_PYTHON[0] && min! < MIN_PYTHON[1])) {
     problems.push(`Python ${info.python} is too old; ${MIN_PYTHON.join(".")} or newer is needed`);
   }
-  for (const m of REQUIRED_MODULES) {
-    if (!info.modules[m]) {
-      const pkg = m === "zmq" ? "pyzmq" : m;
-      problems.push(
-        resolved.source === "managed"
-          ? `module '${m}' is missing from the managed environment: run \`npx textbrewer setup --force\``
-          : `module '${m}' is missing: \`${resolved.python} -m pip install ${pkg}\` (pinned versions in python_worker/requirements.lock)`,
-      );
+  const pins = readPins();
+  const packages = WORKER_PACKAGES.map((spec) => checkPackage(spec, info.modules[spec.module] ?? null, pins));
+  const warnings: string[] = [];
+  for (const p of packages) {
+    const pin = p.pinned ? `${p.package}==${p.pinned}` : p.package;
+    const fix =
+      resolved.source === "managed"
+        ? "run `npx textbrewer setup --force`"
+        : `\`${resolved.python} -m pip install ${pin}\` (pins in python_worker/requirements.lock)`;
+    if (p.status === "missing" && p.required) problems.push(`module '${p.module}' is missing: ${fix}`);
+    if (p.status === "mismatch") {
+      const line = `${p.package} ${p.installed} is not a version the worker accepts (${p.accepts}; pinned ${p.pinned}): ${fix}`;
+      (p.required ? problems : warnings).push(p.required ? line : `${line} (optional: used for ${p.purpose})`);
     }
   }
   return {
     ok: problems.length === 0,
+    textbrewer,
     python: resolved.python,
     source: resolved.source,
     versions: { python: info.python, ...info.modules },
+    packages,
     cuda: info.cuda,
     problems,
+    warnings,
   };
 }
 
+function packageLine(p: PackageCheck): string {
+  const range = p.accepts ? `pinned ${p.pinned}, accepts ${p.accepts}` : "not pinned";
+  const what = p.required ? range : `optional, for ${p.purpose}; ${range}`;
+  const status = p.status === "ok" ? "ok" : p.status === "missing" ? (p.required ? "MISSING" : "not installed") : "MISMATCH";
+  return `${p.package.padEnd(15)}${(p.installed ?? "-").padEnd(14)}${status.padEnd(14)}(${what})`;
+}
+
 export function formatDoctor(report: DoctorReport): string {
+  const python = report.versions.python;
   const lines = [
-    `interpreter   ${report.python || "(none)"}  [${report.source}]`,
-    ...Object.entries(report.versions).map(([k, v]) => `${k.padEnd(13)} ${v ?? "MISSING"}`),
-    `cuda          ${report.cuda ? (report.cuda.available ? `yes (CUDA ${report.cuda.version})` : "no (CPU only)") : "unknown"}`,
-    ...(report.cuda?.devices.length ? report.cuda.devices.map((d, i) => `  device ${i}    ${d}`) : []),
-    report.ok ? "status        ok" : "status        PROBLEMS:",
+    `textbrewer-ts  ${report.textbrewer} (Node ${process.versions.node})`,
+    `interpreter    ${report.python || "(none)"}  [${report.source}]`,
+    ...(python ? [`python         ${python.padEnd(14)}${"".padEnd(14)}(accepts ${MIN_PYTHON.join(".")} or newer)`] : []),
+    ...report.packages.map(packageLine),
+    `cuda           ${report.cuda ? (report.cuda.available ? `yes (CUDA ${report.cuda.version})` : "no (CPU only)") : "unknown"}`,
+    ...(report.cuda?.devices.length ? report.cuda.devices.map((d, i) => `  device ${i}     ${d}`) : []),
+    ...report.warnings.map((w) => `warning        ${w}`),
+    report.ok ? "status         ok" : "status         PROBLEMS:",
     ...report.problems.map((p) => `  - ${p}`),
   ];
   return lines.join("\n");
