@@ -11,6 +11,9 @@ import { type CreateModelOptions, type LoadModelOptions, type ModelDescription, 
 import { endingOnSignal, type LiveWorker, trackWorker, untrackWorker } from "./signals.js";
 import { StderrTail } from "./stderr-tail.js";
 import { type LoadTokenizerOptions, type TokenizerDescription, TokenizerHandle } from "./tokenizer-handle.js";
+import type { CallOptions, WorkerInfo, WorkerLink } from "./worker-link.js";
+
+export type { CallOptions, WorkerInfo } from "./worker-link.js";
 
 export type Device = "auto" | "cpu" | "cuda" | "mps" | `cuda:${number}`;
 
@@ -51,27 +54,8 @@ export interface WorkerOptions {
   spinMicros?: number;
 }
 
-export interface WorkerInfo {
-  python: string;
-  executable: string;
-  torch: string;
-  transformers: string;
-  pyzmq: string;
-  libzmq: string;
-  numpy: string;
-  cuda: boolean;
-  cudaVersion: string | null;
-  devices: string[];
-  device: string;
-  threads: number;
-}
-
-export interface CallOptions {
-  signal?: AbortSignal;
-}
-
 /** A Python worker process holding models; talk to it through its methods, end it with close() or `await using`. */
-export class Worker implements AsyncDisposable {
+export class Worker implements WorkerLink, AsyncDisposable {
   readonly endpoint: string;
   readonly pid: number;
   info!: WorkerInfo;
