@@ -47,8 +47,8 @@ export interface WorkerOptions {
   env?: Record<string, string>;
   /**
    * Microseconds the worker busy-polls for the next request after each reply before it blocks. Waking from a
-   * blocking poll takes tens of microseconds, a large share of a small request's round trip (1000 took the median
-   * round trip from 131 to 77 µs in `npm run bench:ipc`); spinning spends up to this much CPU per request. Training
+   * blocking poll takes tens of microseconds, a large share of a small request's round trip (figures under Performance in
+   * the README, from `npm run bench:ipc` with BENCH_SPIN_US); spinning spends up to this much CPU per request. Training
    * steps keep requests queued, so it does not matter there. Default 0.
    */
   spinMicros?: number;
