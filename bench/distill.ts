@@ -29,8 +29,8 @@
  *                                           replies less the (a) step run inside it
  *                                runs       one fresh worker per pair runs (a) and then (b) whole, or (b) then (a)
  *                                processes  (a) its own Python process, (b) its own worker, as a user runs them
- *                              Separate processes of the very same loop differ by up to ±20 % on a small VM, and
- *                              the machine's speed drifts within seconds; alternating steps cancels both.
+ *                              Separate processes of the very same loop differ in speed on a small VM, and the
+ *                              machine's speed drifts within seconds; alternating steps cancels both (README.md).
  *   BENCH_FRESH_WORKER (1)     0: one worker serves every run instead of a fresh one per run (or per pair)
  *   BENCH_QUIET_WAIT (0)       before each run, wait up to this many seconds for other processes to go quiet, and
  *                              measure a pair again (up to BENCH_RETRIES (3) times) when others used > 0.15 cores

@@ -1,6 +1,7 @@
 // Lint and format checks over the whole tree: Biome (TypeScript and JavaScript), ruff (every Python file, with
 // python_worker/pyproject.toml's settings) and pyright (the worker package, against the worker's interpreter so
-// that torch and transformers types resolve). Runs every check, then fails if any failed.
+// that torch and transformers types resolve), and import cycles under src/ (type-only ones included). Runs every
+// check, then fails if any failed.
 // `--fix` applies the formatters and the safe automatic fixes first, then checks what is left;
 // `--format` only applies the two formatters.
 
@@ -41,6 +42,7 @@ const checks = [
   ["ruff format", [ruff, "format", "--check", "--config", ruffConfig, "."]],
   ["ruff check", [ruff, "check", "--config", ruffConfig, "."]],
   ["pyright", ["pyright", "-p", "python_worker", "--pythonpath", python]],
+  ["import cycles", [process.execPath, "scripts/import-cycles.mjs"]],
 ];
 
 const failed = await runAll([...(fix ? fixes : []), ...checks]);

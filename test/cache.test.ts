@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   BasicDistiller,
   CacheMismatchError,
@@ -9,9 +10,8 @@ import {
   MultiTeacherDistiller,
   seededRng,
   Tensor,
-  Worker,
 } from "../src/index.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { compareWeights, makeTinyBert, runPython, useRealWorker } from "./helpers/fixtures.js";
 import { canMountSmallDisk, mountSmallDisk } from "./helpers/small-disk.js";
 
 const N = 24; // examples
@@ -52,20 +52,8 @@ function lines(dir: string): Array<{ total: number; terms: Record<string, number
 const logits = (_b: any, o: any) => ({ logits: o.logits, losses: o.loss });
 
 describe("teacher-output cache (real worker)", () => {
-  const tmp = tempDir();
-  let worker: Worker;
-  let teacherDir: string;
-  let studentDir: string;
-
-  beforeAll(async () => {
-    teacherDir = await makeTinyBert(join(tmp.path, "teacher"), { layers: 4, seed: 1, dropout: 0 });
-    studentDir = await makeTinyBert(join(tmp.path, "student"), { layers: 2, seed: 2, dropout: 0 });
-    worker = await Worker.start({ device: "cpu" });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
-  });
+  const suite = useRealWorker({ models: { teacher: { layers: 4, seed: 1, dropout: 0 }, student: { layers: 2, seed: 2, dropout: 0 } } });
+  const { tmp, models } = suite;
 
   async function distil(
     name: string,
@@ -74,8 +62,8 @@ describe("teacher-output cache (real worker)", () => {
     data = epochBatches,
     trainConfig: Record<string, unknown> = {},
   ) {
-    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const teacher = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
+    const student = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
     const outputDir = join(tmp.path, name);
     try {
       await new BasicDistiller({
@@ -103,11 +91,8 @@ describe("teacher-output cache (real worker)", () => {
     expect(end.teacherForwards).toBe(6); // epoch 1 only
     expect(end.teacherForwardsSkipped).toBe(6); // every batch of epoch 2
     expect(end.cacheHits).toBe(N);
-    const weights = await runPython(
-      "import sys\nfrom safetensors.torch import load_file\na, b = load_file(sys.argv[1]), load_file(sys.argv[2])\nprint(max(float((a[k]-b[k]).abs().max()) for k in a))",
-      [join(live, "gs12", "model.safetensors"), join(cached, "gs12", "model.safetensors")],
-    );
-    expect(Number(weights)).toBe(0);
+    const weights = await compareWeights(join(live, "gs12", "model.safetensors"), join(cached, "gs12", "model.safetensors"));
+    expect(weights.maxDiff).toBe(0);
   });
 
   it("an epoch that starts with the examples still in flight waits for their write instead of running the teacher", async () => {
@@ -150,16 +135,13 @@ describe("teacher-output cache (real worker)", () => {
     const c = lines(second).at(-1)!.counters!;
     expect(c.teacherForwards).toBe(0);
     expect(c.cacheMisses).toBe(0);
-    const diff = await runPython(
-      "import sys\nfrom safetensors.torch import load_file\na, b = load_file(sys.argv[1]), load_file(sys.argv[2])\nprint(max(float((a[k]-b[k]).abs().max()) for k in a))",
-      [join(live, "gs6", "model.safetensors"), join(second, "gs6", "model.safetensors")],
-    );
-    expect(Number(diff)).toBe(0);
+    const diff = await compareWeights(join(live, "gs6", "model.safetensors"), join(second, "gs6", "model.safetensors"));
+    expect(diff.maxDiff).toBe(0);
   });
 
   it("refuses a cache filled for another teacher or adaptor, and rebuilds it when asked", async () => {
     const dir = join(tmp.path, "fp-cache");
-    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+    const teacher = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
     const first = await DistillCache.open({ teachers: teacher, adaptorT: logits, dir });
     await first.fill({ data: epochBatches(0) });
     await first.close();
@@ -167,9 +149,9 @@ describe("teacher-output cache (real worker)", () => {
     await runPython(
       "import sys, shutil, torch\nfrom safetensors.torch import load_file, save_file\nshutil.copytree(sys.argv[1], sys.argv[2])\n" +
         "sd = load_file(sys.argv[2] + '/model.safetensors'); sd['classifier.bias'][0] += 0.5; save_file(sd, sys.argv[2] + '/model.safetensors', metadata={'format': 'pt'})",
-      [teacherDir, altered],
+      [models.teacher, altered],
     );
-    const changed = await worker.loadModel({ path: altered, task: "sequence-classification" });
+    const changed = await suite.worker.loadModel({ path: altered, task: "sequence-classification" });
     const err = await DistillCache.open({ teachers: changed, adaptorT: logits, dir }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CacheMismatchError);
     expect((err as Error).message).toMatch(/teacher weights changed/);
@@ -185,8 +167,8 @@ describe("teacher-output cache (real worker)", () => {
 
   it("records.bin copied in from another teacher's cache folder: refused naming the folder; rebuilt, 0 wrong logits served", async () => {
     const otherDir = await makeTinyBert(join(tmp.path, "teacher-b"), { layers: 2, seed: 9, dropout: 0 });
-    const teacherA = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const teacherB = await worker.loadModel({ path: otherDir, task: "sequence-classification" });
+    const teacherA = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
+    const teacherB = await suite.worker.loadModel({ path: otherDir, task: "sequence-classification" });
     const dirA = join(tmp.path, "copy-a");
     const dirB = join(tmp.path, "copy-b");
     for (const [teachers, dir] of [
@@ -216,7 +198,8 @@ describe("teacher-output cache (real worker)", () => {
     await Promise.all([teacherA.dispose(), teacherB.dispose()]);
   });
 
-  it.skipIf(!canMountSmallDisk(tmp.path))(
+  // probed at collection, before the suite's folder exists: any parent tells whether a tmpfs can be mounted
+  it.skipIf(!canMountSmallDisk(tmpdir()))(
     "a full disk while training: CacheWriteError naming the folder, or one warning and the live run's losses",
     async () => {
       // a 3-page tmpfs: manifest.json, records.bin and index.bin take a page each, records.bin filled to 43 bytes short
@@ -225,7 +208,7 @@ describe("teacher-output cache (real worker)", () => {
       const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
       try {
         const dir = join(disk.path, "cache");
-        const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+        const teacher = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
         const cache = await DistillCache.open({ teachers: teacher, adaptorT: logits, dir, temperature: 2 });
         await cache.store.putBatch(["pad"], [Tensor.zeros([1, 987], "float32")]);
         await cache.close();
@@ -254,7 +237,7 @@ describe("teacher-output cache (real worker)", () => {
   );
 
   it("precompute pass, then training with zero teacher forwards; float16 storage within rounding", async () => {
-    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+    const teacher = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
     const cache = await DistillCache.open({ teachers: teacher, adaptorT: logits, dtype: "float16" });
     const filled = await cache.fill({ data: epochBatches(0), batchSize: 12 });
     expect(filled.teacherForwards).toBe(2); // 6 batches of 4 merged into 2 forwards of 12
@@ -265,7 +248,7 @@ describe("teacher-output cache (real worker)", () => {
     stored.toFlatArray().forEach((v, i) => {
       expect(Math.abs(v - exact[i]!)).toBeLessThanOrEqual(Math.abs(exact[i]!) * 2 ** -11 + 2 ** -25);
     });
-    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const student = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
     const outputDir = join(tmp.path, "prefilled");
     await new BasicDistiller({ trainConfig: { outputDir, device: "cpu" }, teacher, student, adaptorT: logits, adaptorS: logits }).train({
       optimizer: { lr: 1e-3 },
@@ -279,8 +262,8 @@ describe("teacher-output cache (real worker)", () => {
   });
 
   it("top-k storage: exact values and indices, and the sparse KD term equals a reference computation", async () => {
-    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const teacher = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
+    const student = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
     const cache = await DistillCache.open({ teachers: teacher, adaptorT: logits, topK: 2, temperature: 2 });
     await cache.fill({ data: epochBatches(0) });
     const b0 = epochBatches(0)[0]!;
@@ -338,10 +321,10 @@ describe("teacher-output cache (real worker)", () => {
 
   it("MultiTeacherDistiller caches the teachers' mean", async () => {
     const other = await makeTinyBert(join(tmp.path, "teacher2"), { layers: 2, seed: 8, dropout: 0 });
-    const t1 = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const t2 = await worker.loadModel({ path: other, task: "sequence-classification" });
+    const t1 = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
+    const t2 = await suite.worker.loadModel({ path: other, task: "sequence-classification" });
     const run = async (name: string, teacherCache: unknown) => {
-      const s = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+      const s = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
       await new MultiTeacherDistiller({
         trainConfig: { outputDir: join(tmp.path, name), device: "cpu" },
         teachers: [t1, t2],

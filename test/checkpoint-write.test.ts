@@ -43,19 +43,20 @@ def restore() -> None:
 `;
 
 describe("checkpoint writes on a full disk (real worker)", () => {
-  const tmp = tempDir();
+  let tmp: ReturnType<typeof tempDir>;
   let worker: Worker;
   let studentDir: string;
   let mounted: string | null = null;
 
   beforeAll(async () => {
+    tmp = tempDir();
     studentDir = await makeTinyBert(join(tmp.path, "student"), { layers: 2, seed: 3 });
     worker = await Worker.start({ device: "cpu" });
   });
   afterAll(async () => {
     await worker?.close();
     if (mounted) await execa("umount", [mounted]).catch(() => undefined);
-    tmp.cleanup();
+    tmp?.cleanup();
   });
 
   async function train(outputDir: string, options: Partial<LoopOptions>): Promise<unknown> {

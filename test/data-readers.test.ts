@@ -1,7 +1,7 @@
 /** The generic data readers and splits: CoNLL files of any label set and layout, labelled-text files, and splits that refuse to return an empty part. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type ClassId,
   conllLabels,
@@ -18,10 +18,9 @@ import {
   type TextExample,
   tagIds,
 } from "../src/data/index.js";
-import { tempDir } from "./helpers/fixtures.js";
+import { useTempDir } from "./helpers/fixtures.js";
 
-const tmp = tempDir("tbts-data-");
-afterAll(() => tmp.cleanup());
+const tmp = useTempDir("tbts-data-");
 
 /** Twitter-style NER: lower-case types with dashes, tab-separated, BIO, no -DOCSTART-. */
 function tweets(n: number): string {

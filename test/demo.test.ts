@@ -5,15 +5,15 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { augmentSentence, DEFAULT_SETTINGS, type DemoSettings, runSentimentDemo } from "../examples/sentiment.js";
 import { batchPlan, labelTensor, makeBatches, rowLengths, selectRows } from "../src/data/collate.js";
 import { accuracy, argmax, bioEntities, entityF1, median } from "../src/data/metrics.js";
 import { loadSentiment, normalizeSentence, splitSentiment } from "../src/data/sentiment.js";
 import { entityCounts, ioToBio, parseWikiGold, readWikiGold, splitByDocument, tagIds, WIKIGOLD_LABELS } from "../src/data/wikigold.js";
-import { seededRng, Tensor, Worker, WorkerError } from "../src/index.js";
+import { seededRng, Tensor, type Worker, WorkerError } from "../src/index.js";
 import { findPackagedModel, MINILM_L6 } from "../src/models/packaged.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { makeTinyBert, makeWordTokenizer, useRealWorker } from "./helpers/fixtures.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const WIKIGOLD = process.env.WIKIGOLD_PATH ?? join(ROOT, "..", "shared", "data", "wikigold", "wikigold.conll.txt");
@@ -243,25 +243,17 @@ function tinySettings(): DemoSettings {
 }
 
 describe("demo pieces (real worker)", () => {
-  const tmp = tempDir();
+  const suite = useRealWorker();
+  const { tmp } = suite;
   let worker: Worker;
 
-  beforeAll(async () => {
-    worker = await Worker.start({ device: "cpu" });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
+  beforeAll(() => {
+    ({ worker } = suite);
   });
 
   it("tokenizes texts and pre-split words through the worker", async () => {
-    const dir = join(tmp.path, "tok");
-    await runPython(
-      "import sys, os\nfrom transformers import BertTokenizerFast\nos.makedirs(sys.argv[1])\n" +
-        "open(sys.argv[1] + '/vocab.txt', 'w').write('\\n'.join(['[PAD]','[UNK]','[CLS]','[SEP]','[MASK]','good','food','new','york','play','##ing']) + '\\n')\n" +
-        "BertTokenizerFast(vocab_file=sys.argv[1] + '/vocab.txt').save_pretrained(sys.argv[1])",
-      [dir],
-    );
+    const vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "food", "new", "york", "play", "##ing"];
+    const dir = await makeWordTokenizer(join(tmp.path, "tok"), vocab);
     const tok = await worker.loadTokenizer(dir);
     expect(tok.className).toBe("BertTokenizerFast");
     expect([tok.padTokenId, tok.clsTokenId, tok.sepTokenId]).toEqual([0, 2, 3]);

@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   EMDDistiller,
   GeneralDistiller,
@@ -9,10 +9,9 @@ import {
   registerLoss,
   TaskSampler,
   Tensor,
-  Worker,
   WorkerError,
 } from "../src/index.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { batchJson, makeTinyBert, runReference, useRealWorker } from "./helpers/fixtures.js";
 
 function ids(seed: number, n: number, len: number, vocab = 100): Tensor {
   return Tensor.from(
@@ -45,24 +44,17 @@ function metrics(dir: string): Array<{ step: number; terms: Record<string, numbe
 const full = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
 
 describe("distillers (real worker)", () => {
-  const tmp = tempDir();
-  let worker: Worker;
-  let wideTeacher: string;
-  let student: string;
-
-  beforeAll(async () => {
-    wideTeacher = await makeTinyBert(join(tmp.path, "teacher48"), { layers: 4, hidden: 48, seed: 1, dropout: 0 });
-    student = await makeTinyBert(join(tmp.path, "student32"), { layers: 2, hidden: 32, seed: 2, dropout: 0 });
-    worker = await Worker.start({ device: "cpu" });
+  const suite = useRealWorker({
+    models: {
+      teacher48: { layers: 4, hidden: 48, seed: 1, dropout: 0 },
+      student32: { layers: 2, hidden: 32, seed: 2, dropout: 0 },
+    },
   });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
-  });
+  const { tmp } = suite;
 
   it("GeneralDistiller: one step with hidden_mse + mmd matches and a projection equals a plain PyTorch step (1e-6)", async () => {
-    const t = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: student, task: "sequence-classification" });
+    const t = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
     const b = batch(5);
     const outputDir = join(tmp.path, "general-one");
     await new GeneralDistiller({
@@ -82,43 +74,14 @@ describe("distillers (real worker)", () => {
     }).train({ optimizer: { lr: 1e-3 }, data: [b], numEpochs: 1 });
     const [line] = metrics(outputDir);
     const ref = JSON.parse(
-      await runPython(
-        `
-import json, sys, torch, torch.nn.functional as F
-from safetensors.torch import load_file
-from transformers import AutoModelForSequenceClassification as M
-d = json.loads(sys.argv[1])
-torch.manual_seed(11)
-proj = torch.nn.Linear(32, 48); torch.nn.init.normal_(proj.weight, 0, 0.02); torch.nn.init.zeros_(proj.bias)
-t = M.from_pretrained(d["t"], local_files_only=True).eval(); s = M.from_pretrained(d["s"], local_files_only=True).train()
-b = {k: torch.tensor(v) for k, v in d["batch"].items()}
-m = b["attention_mask"].float()
-with torch.no_grad(): ot = t(**b, output_hidden_states=True)
-os_ = s(**b, output_hidden_states=True)
-T = 3.0
-kd = -(F.softmax(ot.logits / T, -1) * F.log_softmax(os_.logits / T, -1)).sum(-1).mean()
-hs = proj(os_.hidden_states[2]); ht = ot.hidden_states[4]
-hmse = (((hs - ht) ** 2) * m.unsqueeze(-1)).sum() / (m.sum() * ht.shape[-1])
-def gram(a, b): return a @ b.transpose(1, 2) / a.shape[-1]
-gs = gram(os_.hidden_states[0], os_.hidden_states[2]); gt = gram(ot.hidden_states[0], ot.hidden_states[4])
-mm = m.unsqueeze(2) * m.unsqueeze(1)
-mmd = (((gs - gt) ** 2) * mm).sum() / (m.sum(1) ** 2).sum()
-total = kd + 2 * hmse + mmd + 0.5 * os_.loss
-opt = torch.optim.AdamW(list(s.parameters()) + list(proj.parameters()), lr=1e-3)
-total.backward(); opt.step()
-ours = load_file(d["ckpt"] + "/model.safetensors"); pj = load_file(d["ckpt"] + "/projections.safetensors")
-diff = max(float((ours[k] - v).abs().max()) for k, v in s.state_dict().items() if k in ours)
-pdiff = max(float((pj["0.weight"] - proj.weight).abs().max()), float((pj["0.bias"] - proj.bias).abs().max()))
-print(json.dumps({"kd": kd.item(), "hmse": hmse.item(), "mmd": mmd.item(), "hard": os_.loss.item(), "total": total.item(), "diff": diff, "pdiff": pdiff}))`,
-        [
-          JSON.stringify({
-            t: wideTeacher,
-            s: student,
-            ckpt: join(outputDir, "gs1"),
-            batch: Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v.toArray()])),
-          }),
-        ],
-      ),
+      await runReference("general_distiller_step.py", [
+        JSON.stringify({
+          t: suite.models.teacher48,
+          s: suite.models.student32,
+          ckpt: join(outputDir, "gs1"),
+          batch: batchJson(b),
+        }),
+      ]),
     );
     expect(line!.terms.unweighted_kd_loss).toBeCloseTo(ref.kd, 6);
     expect(line!.terms.unweighted_hidden_hidden_mse_2_4).toBeCloseTo(ref.hmse, 6);
@@ -131,8 +94,8 @@ print(json.dumps({"kd": kd.item(), "hmse": hmse.item(), "mmd": mmd.item(), "hard
   });
 
   it("GeneralDistiller: every logged term decreases over training", async () => {
-    const t = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: student, task: "sequence-classification" });
+    const t = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
     const outputDir = join(tmp.path, "general-many");
     await new GeneralDistiller({
       trainConfig: { outputDir, device: "cpu", seed: 3 },
@@ -159,8 +122,8 @@ print(json.dumps({"kd": kd.item(), "hmse": hmse.item(), "mmd": mmd.item(), "hard
   });
 
   it("preflight names the fix for a width mismatch and an out-of-range layer", async () => {
-    const t = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: student, task: "sequence-classification" });
+    const t = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
     const run = (m: object) =>
       new GeneralDistiller({
         trainConfig: { outputDir: join(tmp.path, "preflight"), device: "cpu" },
@@ -184,9 +147,9 @@ print(json.dumps({"kd": kd.item(), "hmse": hmse.item(), "mmd": mmd.item(), "hard
 
   it("MultiTeacherDistiller: the KD target is the mean of the teachers' logits", async () => {
     const t2 = await makeTinyBert(join(tmp.path, "teacherB"), { layers: 2, hidden: 32, seed: 9, dropout: 0 });
-    const a = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
-    const b2 = await worker.loadModel({ path: t2, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: student, task: "sequence-classification" });
+    const a = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const b2 = await suite.worker.loadModel({ path: t2, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
     const b = batch(7);
     const outputDir = join(tmp.path, "multi-teacher");
     await new MultiTeacherDistiller({
@@ -198,25 +161,13 @@ print(json.dumps({"kd": kd.item(), "hmse": hmse.item(), "mmd": mmd.item(), "hard
       adaptorS: (_b: any, o: any) => ({ logits: o.logits }),
     }).train({ optimizer: { lr: 1e-4 }, data: [b], numEpochs: 1 });
     const ref = JSON.parse(
-      await runPython(
-        `
-import json, sys, torch, torch.nn.functional as F
-from transformers import AutoModelForSequenceClassification as M
-d = json.loads(sys.argv[1]); b = {k: torch.tensor(v) for k, v in d["batch"].items()}
-with torch.no_grad():
-    ls = [M.from_pretrained(p, local_files_only=True).eval()(**b).logits for p in d["teachers"]]
-    s = M.from_pretrained(d["s"], local_files_only=True).eval()(**b).logits
-mean = (ls[0] + ls[1]) / 2
-kd = lambda t: float(-(F.softmax(t / 0.01, -1) * F.log_softmax(s / 0.01, -1)).sum(-1).mean())
-print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
-        [
-          JSON.stringify({
-            teachers: [wideTeacher, t2],
-            s: student,
-            batch: Object.fromEntries(Object.entries(b).map(([k, v]) => [k, v.toArray()])),
-          }),
-        ],
-      ),
+      await runReference("multi_teacher_kd.py", [
+        JSON.stringify({
+          teachers: [suite.models.teacher48, t2],
+          s: suite.models.student32,
+          batch: batchJson(b),
+        }),
+      ]),
     );
     const [line] = metrics(outputDir);
     expect(line!.terms.unweighted_kd_loss).toBeCloseTo(ref.mean, 4);
@@ -225,9 +176,9 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
   });
 
   it("MultiTaskDistiller: trains one student from a teacher per task", async () => {
-    const t1 = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
-    const t2 = await worker.loadModel({ path: student, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: student, task: "sequence-classification" });
+    const t1 = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const t2 = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
     const outputDir = join(tmp.path, "multi-task");
     const seen: string[] = [];
     const result = await new MultiTaskDistiller({
@@ -259,8 +210,8 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
 
   it("split batches: teacher and student with different vocabularies and lengths", async () => {
     const smallVocab = await makeTinyBert(join(tmp.path, "student-vocab50"), { layers: 2, vocab: 50, seed: 4, dropout: 0 });
-    const t = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: smallVocab, task: "sequence-classification" });
+    const t = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: smallVocab, task: "sequence-classification" });
     const split = (seed: number) => ({
       teacher: { input_ids: ids(seed, 4, 10, 100), attention_mask: mask(4, 10) },
       student: { input_ids: ids(seed, 4, 6, 50), attention_mask: mask(4, 6) },
@@ -280,8 +231,8 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
   });
 
   it("precomputed teacherOutputs stand in for the teacher's forward", async () => {
-    const t = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: student, task: "sequence-classification" });
+    const t = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
     const b = batch(3);
     const given = Tensor.from([
       [4, 0, 0],
@@ -299,7 +250,7 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
       adaptorS: (_b: any, o: any) => ({ logits: o.logits }),
     }).train({ optimizer: { lr: 1e-4 }, data: [{ ...b, teacherOutputs: { logits: given } }] as never, numEpochs: 1, preflight: false });
     // the reference uses the student's weights before the step
-    const fresh = await worker.loadModel({ path: student, task: "sequence-classification" });
+    const fresh = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
     const sl = (await fresh.predict(b)).logits!.toArray() as number[][];
     const g = given.toArray() as number[][];
     const kd =
@@ -313,8 +264,8 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
   });
 
   it("EMDDistiller on a 2-layer student and a 4-layer teacher: the EMD loss decreases", async () => {
-    const t = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: student, task: "sequence-classification" });
+    const t = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
     const outputDir = join(tmp.path, "emd");
     await new EMDDistiller({
       trainConfig: { outputDir, device: "cpu", seed: 2 },
@@ -342,8 +293,8 @@ print(json.dumps({"mean": kd(mean), "first": kd(ls[0])}))`,
     );
     registerLoss({ name: "double_mse", kind: "kd", python: `${file}:double_mse` });
     registerLoss({ name: "broken_kd", kind: "kd", python: `${file}:broken` });
-    const t = await worker.loadModel({ path: wideTeacher, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: student, task: "sequence-classification" });
+    const t = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
     const make = (kdLossType: string, dir: string) =>
       new GeneralDistiller({
         trainConfig: { outputDir: join(tmp.path, dir), device: "cpu" },

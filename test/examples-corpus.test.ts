@@ -4,14 +4,14 @@
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { main as classificationMain } from "../examples/classification-corpus.js";
 import { NER_SETTINGS, type NerSettings } from "../examples/ner.js";
 import { main as nerMain } from "../examples/ner-corpus.js";
 import { DEFAULT_SETTINGS, type DemoSettings } from "../examples/sentiment.js";
 import { folderBytes } from "../examples/shared/prune.js";
-import { seededRng, Worker } from "../src/index.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { seededRng, type Worker } from "../src/index.js";
+import { makeTinyBert, makeWordTokenizer, useRealWorker } from "./helpers/fixtures.js";
 
 const WORDS = {
   sport: ["goal", "match", "team", "coach", "league"],
@@ -26,13 +26,7 @@ const WORDS = {
 async function tinyEncoder(dir: string): Promise<string> {
   await makeTinyBert(dir, { arch: "BertModel", layers: 4, vocab: 64, seed: 5 });
   const vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ...new Set(Object.values(WORDS).flat())];
-  await runPython(
-    "import sys, json\nfrom transformers import BertTokenizerFast\n" +
-      "open(sys.argv[1] + '/vocab.txt', 'w').write('\\n'.join(json.loads(sys.argv[2])) + '\\n')\n" +
-      "BertTokenizerFast(vocab_file=sys.argv[1] + '/vocab.txt').save_pretrained(sys.argv[1])",
-    [dir, JSON.stringify(vocab)],
-  );
-  return dir;
+  return makeWordTokenizer(dir, vocab);
 }
 
 const pickOne = <T>(xs: readonly T[], rng: ReturnType<typeof seededRng>): T => xs[rng.int(xs.length)]!;
@@ -45,16 +39,13 @@ function withWeights(dir: string): string[] {
 }
 
 describe("your own corpus (real worker)", () => {
-  const tmp = tempDir("tbts-corpus-");
+  const suite = useRealWorker({ prefix: "tbts-corpus-" });
+  const { tmp } = suite;
   let worker: Worker;
   let encoder: string;
   beforeAll(async () => {
-    worker = await Worker.start({ device: "cpu" });
+    ({ worker } = suite);
     encoder = await tinyEncoder(join(tmp.path, "encoder"));
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
   });
 
   it("distils a three-class classifier from three label<TAB>text files; the head's classes come from the data", async () => {

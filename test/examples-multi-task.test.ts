@@ -5,39 +5,23 @@
  */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ModelHandle, MultiTaskDistiller, seededRng, Tensor, Worker } from "../src/index.js";
-import { makeTinyBert, tempDir } from "./helpers/fixtures.js";
+import { describe, expect, it } from "vitest";
+import { type ModelHandle, MultiTaskDistiller, seededRng, Tensor } from "../src/index.js";
+import { useRealWorker } from "./helpers/fixtures.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
 const TWO_HEADS = join(ROOT, "examples", "shared", "two_heads.py");
 
 describe("two-headed student (real worker)", () => {
-  let worker: Worker;
-  const tmp = tempDir("tbts-two-heads-");
-  const dirs = { base: "", sentiment: "", ner: "" };
-  beforeAll(async () => {
-    worker = await Worker.start({ device: "cpu" });
-    dirs.base = await makeTinyBert(join(tmp.path, "base"), { arch: "BertModel", layers: 4, seed: 1, dropout: 0 });
-    dirs.sentiment = await makeTinyBert(join(tmp.path, "sentiment"), {
-      arch: "BertForSequenceClassification",
-      layers: 4,
-      numLabels: 2,
-      seed: 2,
-      dropout: 0,
-    });
-    dirs.ner = await makeTinyBert(join(tmp.path, "ner"), {
-      arch: "BertForTokenClassification",
-      layers: 4,
-      numLabels: 9,
-      seed: 3,
-      dropout: 0,
-    });
+  const suite = useRealWorker({
+    prefix: "tbts-two-heads-",
+    models: {
+      base: { arch: "BertModel", layers: 4, seed: 1, dropout: 0 },
+      sentiment: { arch: "BertForSequenceClassification", layers: 4, numLabels: 2, seed: 2, dropout: 0 },
+      ner: { arch: "BertForTokenClassification", layers: 4, numLabels: 9, seed: 3, dropout: 0 },
+    },
   });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
-  });
+  const { tmp, models: dirs } = suite;
 
   const ids = (rows: number, len: number, seed: number) => {
     const rng = seededRng(seed);
@@ -59,11 +43,11 @@ describe("two-headed student (real worker)", () => {
       [dirs.ner, "token-classification", "token_logits"],
       [dirs.sentiment, "sequence-classification", "sentence_logits"],
     ] as const) {
-      const copy = await worker.loadModel({
+      const copy = await suite.worker.loadModel({
         factory: `${TWO_HEADS}:build`,
         factoryArgs: { ...args, encoder_from: [dir], sentence_head_from: dirs.sentiment, token_head_from: dirs.ner },
       });
-      const teacher = await worker.loadModel({ path: dir, task });
+      const teacher = await suite.worker.loadModel({ path: dir, task });
       const a = [...((await copy.predict(batch))[key] as Tensor).data].map(Number);
       const b = [...(await teacher.predict(batch)).logits!.data].map(Number);
       expect(a.length).toBe(b.length);
@@ -76,7 +60,7 @@ describe("two-headed student (real worker)", () => {
 
   it("starts from the teachers, answers both tasks, takes the loss of the head its labels fit, and trains with MultiTaskDistiller", async () => {
     const args = { base: dirs.base, layer_map: [1, 3], sentence_labels: 2, token_labels: 9 };
-    const student = await worker.loadModel({
+    const student = await suite.worker.loadModel({
       factory: `${TWO_HEADS}:build`,
       factoryArgs: { ...args, encoder_from: [dirs.ner, dirs.sentiment], sentence_head_from: dirs.sentiment, token_head_from: dirs.ner },
     });
@@ -85,8 +69,8 @@ describe("two-headed student (real worker)", () => {
     expect((out.sentence_logits as Tensor).shape).toEqual([3, 2]);
     expect((out.token_logits as Tensor).shape).toEqual([3, 7, 9]);
     expect((out.hidden_states as Tensor[]).length).toBe(3);
-    const sentimentTeacher = await worker.loadModel({ path: dirs.sentiment, task: "sequence-classification" });
-    const nerTeacher = await worker.loadModel({ path: dirs.ner, task: "token-classification" });
+    const sentimentTeacher = await suite.worker.loadModel({ path: dirs.sentiment, task: "sequence-classification" });
+    const nerTeacher = await suite.worker.loadModel({ path: dirs.ner, task: "token-classification" });
     const withSentenceLabels = await student.predict({ ...batch, labels: Tensor.from([0n, 1n, 1n], "int64") });
     const withTokenLabels = await student.predict({
       ...batch,
@@ -143,7 +127,7 @@ describe("two-headed student (real worker)", () => {
     const weights = join(outputDir, "gs8", "model.safetensors");
     expect(existsSync(weights)).toBe(true);
     const after = await student.predict(batch);
-    const loaded: ModelHandle = await worker.loadModel({ factory: `${TWO_HEADS}:build`, factoryArgs: args, path: weights });
+    const loaded: ModelHandle = await suite.worker.loadModel({ factory: `${TWO_HEADS}:build`, factoryArgs: args, path: weights });
     const reloaded = await loaded.predict(batch);
     expect([...(reloaded.token_logits as Tensor).data].map(Number)).toEqual([...(after.token_logits as Tensor).data].map(Number));
     expect([...(reloaded.sentence_logits as Tensor).data].map(Number)).toEqual([...(after.sentence_logits as Tensor).data].map(Number));

@@ -5,9 +5,9 @@
  */
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicTrainer, type ModelHandle, Tensor, Worker, WorkerError } from "../src/index.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { BasicTrainer, type ModelHandle, Tensor, type Worker, WorkerError } from "../src/index.js";
+import { makeWordTokenizer, runPython, useRealWorker } from "./helpers/fixtures.js";
 
 const HERE = new URL(".", import.meta.url).pathname;
 /** transformers' "run the custom code? [y/N]" prompt waits 15 s; a refusal must come well before. */
@@ -41,34 +41,29 @@ async function timedRejection(promise: Promise<unknown>): Promise<{ error: Worke
 }
 
 describe("folders with code of their own and damaged files (real worker)", () => {
-  const tmp = tempDir();
+  const suite = useRealWorker({
+    models: { bert: { layers: 1, seed: 1 } },
+    // transformers copies trusted code into HF_MODULES_CACHE: keep it in the test's folder
+    worker: (dir) => ({ env: { HF_MODULES_CACHE: join(dir, "modules") } }),
+  });
+  const { tmp } = suite;
   let worker: Worker;
   let bert: string;
   let tokenizer: string;
 
   beforeAll(async () => {
-    bert = await makeTinyBert(join(tmp.path, "bert"), { layers: 1, seed: 1 });
-    tokenizer = join(tmp.path, "tok");
+    ({ worker } = suite);
+    bert = suite.models.bert;
+    tokenizer = await makeWordTokenizer(join(tmp.path, "tok"), ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie"]);
     await runPython(
-      `import sys
-from pathlib import Path
-from transformers import AutoModelForSequenceClassification, BertTokenizerFast
-out = Path(sys.argv[1]); out.mkdir()
-(out / "vocab.txt").write_text("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie"]) + "\\n")
-BertTokenizerFast(vocab_file=str(out / "vocab.txt")).save_pretrained(str(out))
-AutoModelForSequenceClassification.from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3], safe_serialization=False)`,
-      [tokenizer, bert, join(tmp.path, "bert-bin")],
+      "import sys\nfrom transformers import AutoModelForSequenceClassification\n" +
+        "AutoModelForSequenceClassification.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2], safe_serialization=False)",
+      [bert, join(tmp.path, "bert-bin")],
     );
     const builder = readFileSync(join(HERE, "helpers/remote_code_folder.py"), "utf8");
     await runPython(builder, [join(tmp.path, "remote"), "tiny-remote"]);
     await runPython(builder, [join(tmp.path, "remote-bert"), "bert"]);
-    // transformers copies trusted code into HF_MODULES_CACHE: keep it in the test's folder
-    worker = await Worker.start({ device: "cpu", env: { HF_MODULES_CACHE: join(tmp.path, "modules") } });
     await (await worker.loadModel({ path: bert })).dispose(); // imports transformers before anything is timed
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
   });
 
   it("refuses a folder whose config.json has an auto_map at once, with and without a model_type it knows", async () => {
@@ -139,7 +134,8 @@ AutoModelForSequenceClassification.from_pretrained(sys.argv[2]).save_pretrained(
 });
 
 describe("resuming from a damaged checkpoint names the file (real worker)", () => {
-  const tmp = tempDir();
+  const suite = useRealWorker({ models: { student: { layers: 1, seed: 2, dropout: 0 } } });
+  const { tmp } = suite;
   let worker: Worker;
   let studentDir: string;
   const batches = [makeBatch(1), makeBatch(2)];
@@ -165,13 +161,9 @@ describe("resuming from a damaged checkpoint names the file (real worker)", () =
   };
 
   beforeAll(async () => {
-    studentDir = await makeTinyBert(join(tmp.path, "student"), { layers: 1, seed: 2, dropout: 0 });
-    worker = await Worker.start({ device: "cpu" });
+    ({ worker } = suite);
+    studentDir = suite.models.student;
     await run(join(tmp.path, "run"));
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
   });
 
   const pickled = async (file: string): Promise<void> => {
@@ -227,8 +219,8 @@ describe("resuming from a damaged checkpoint names the file (real worker)", () =
 });
 
 describe("batches are checked (real worker)", () => {
-  const tmp = tempDir();
-  let worker: Worker;
+  const suite = useRealWorker({ models: { bert: { layers: 1, seed: 5 } } });
+  const { tmp } = suite;
   let model: ModelHandle;
 
   const train = (data: Array<Record<string, Tensor>>, preflight = true): Promise<unknown> =>
@@ -244,13 +236,7 @@ describe("batches are checked (real worker)", () => {
     });
 
   beforeAll(async () => {
-    const dir = await makeTinyBert(join(tmp.path, "bert"), { layers: 1, seed: 5 });
-    worker = await Worker.start({ device: "cpu" });
-    model = await worker.loadModel({ path: dir, task: "sequence-classification" });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
+    model = await suite.worker.loadModel({ path: suite.models.bert, task: "sequence-classification" });
   });
 
   it("refuses an attention_mask of another shape in preflight, naming every tensor", async () => {

@@ -46,4 +46,10 @@ describe("scripts/import-cycles.mjs", () => {
     expect(runtime.exitCode).toBe(0);
     expect(runtime.stdout).toContain("none among 4 modules");
   });
+
+  it("finds no cycle among the modules under src/, type-only imports included", async () => {
+    const r = await execa("node", [script], { reject: false });
+    expect(r.stdout).toMatch(/^import cycles: none among \d+ modules under src\//);
+    expect(r.exitCode).toBe(0);
+  });
 });

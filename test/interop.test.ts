@@ -1,9 +1,9 @@
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { CheckpointInspectError, inspectCheckpoint, Worker, withPython } from "../src/index.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { makeTinyBert, runPython, useTempDir } from "./helpers/fixtures.js";
 
 async function inspectError(path: string): Promise<{ error: CheckpointInspectError; ms: number }> {
   const start = Date.now();
@@ -17,12 +17,11 @@ async function inspectError(path: string): Promise<{ error: CheckpointInspectErr
 }
 
 describe("pythonia interop (no worker)", () => {
-  const tmp = tempDir();
+  const tmp = useTempDir();
   let folder: string;
   beforeAll(async () => {
     folder = await makeTinyBert(join(tmp.path, "bert"), { layers: 2, seed: 4 });
   });
-  afterAll(() => tmp.cleanup());
 
   it("inspects a checkpoint: config, tensors and the parameter count the worker agrees with", async () => {
     const info = await inspectCheckpoint(folder);

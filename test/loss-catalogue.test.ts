@@ -1,18 +1,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ADAPTOR_KEYS,
-  DistillationConfig,
-  GeneralDistiller,
-  kdLossNames,
-  matchLossNames,
-  registerLoss,
-  Tensor,
-  Worker,
-} from "../src/index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ADAPTOR_KEYS, DistillationConfig, GeneralDistiller, kdLossNames, matchLossNames, registerLoss, Tensor } from "../src/index.js";
 import { LOSS_CATALOGUE_PATH, lossInfo } from "../src/losses/catalogue.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { runPython, runReference, useRealWorker } from "./helpers/fixtures.js";
 
 describe("loss catalogue", () => {
   it("TypeScript accepts exactly the losses (with their layer forms) and adaptor keys the worker implements", async () => {
@@ -43,17 +34,13 @@ print(json.dumps({
 });
 
 describe("a match loss defined in Python only (real worker)", () => {
-  const tmp = tempDir();
-  let worker: Worker;
-  let teacherDir: string;
-  let studentDir: string;
+  const suite = useRealWorker({
+    models: { teacher: { layers: 2, seed: 1, dropout: 0 }, student: { layers: 1, seed: 2, dropout: 0 } },
+  });
+  const { tmp, models } = suite;
   let lossFile: string;
 
-  beforeAll(async () => {
-    [teacherDir, studentDir] = await Promise.all([
-      makeTinyBert(join(tmp.path, "teacher"), { layers: 2, seed: 1, dropout: 0 }),
-      makeTinyBert(join(tmp.path, "student"), { layers: 1, seed: 2, dropout: 0 }),
-    ]);
+  beforeAll(() => {
     lossFile = join(tmp.path, "my_losses.py");
     writeFileSync(
       lossFile,
@@ -68,11 +55,6 @@ def masked_l1(feat_S: torch.Tensor, feat_T: torch.Tensor, mask: torch.Tensor | N
     return ((feat_S - feat_T).abs() * m).sum() / (m.sum() * feat_S.shape[-1])
 `,
     );
-    worker = await Worker.start({ device: "cpu" });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
   });
 
   it("is accepted by the config after registerLoss, with no TypeScript edit, and trains (float64 reference)", async () => {
@@ -81,8 +63,8 @@ def masked_l1(feat_S: torch.Tensor, feat_T: torch.Tensor, mask: torch.Tensor | N
     registerLoss({ name: "masked_l1", kind: "match", python: `${lossFile}:masked_l1` });
     expect(DistillationConfig.parse({ intermediateMatches: [match] }).intermediateMatches[0]!.loss).toBe("masked_l1");
 
-    const t = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const s = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const t = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
     const adaptor = (b: any, o: any) => ({ hidden: o.hidden_states, inputs_mask: b.attention_mask });
     const batch = {
       input_ids: Tensor.from(
@@ -116,34 +98,20 @@ def masked_l1(feat_S: torch.Tensor, feat_T: torch.Tensor, mask: torch.Tensor | N
         .split("\n")[0]!,
     );
     const ref = Number(
-      await runPython(
-        `
-import json, sys, torch
-from transformers import AutoModelForSequenceClassification as M
-d = json.loads(sys.argv[1])
-t = M.from_pretrained(d["t"], local_files_only=True).eval(); s = M.from_pretrained(d["s"], local_files_only=True).train()
-ids, mask = torch.tensor(d["ids"]), torch.tensor(d["mask"])
-with torch.no_grad():
-    hs = s(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[1].double()
-    ht = t(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[2].double()
-keep = mask.double().unsqueeze(-1)
-print(float(((hs - ht).abs() * keep).sum() / (keep.sum() * hs.shape[-1])))
-`,
-        [
-          JSON.stringify({
-            t: teacherDir,
-            s: studentDir,
-            ids: [
-              [5, 6, 7, 8, 9],
-              [10, 11, 12, 0, 0],
-            ],
-            mask: [
-              [1, 1, 1, 1, 1],
-              [1, 1, 1, 0, 0],
-            ],
-          }),
-        ],
-      ),
+      await runReference("masked_l1_match.py", [
+        JSON.stringify({
+          t: models.teacher,
+          s: models.student,
+          ids: [
+            [5, 6, 7, 8, 9],
+            [10, 11, 12, 0, 0],
+          ],
+          mask: [
+            [1, 1, 1, 1, 1],
+            [1, 1, 1, 0, 0],
+          ],
+        }),
+      ]),
     );
     expect(line.terms.unweighted_hidden_masked_l1_1_2).toBeCloseTo(ref, 6);
 

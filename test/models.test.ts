@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ModelHandle, Tensor, Worker, WorkerError } from "../src/index.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type ModelHandle, Tensor, type Worker, WorkerError } from "../src/index.js";
+import { runPython, useRealWorker } from "./helpers/fixtures.js";
 
 const batch = {
   input_ids: Tensor.from(
@@ -26,19 +26,16 @@ function sameValues(a: Tensor, b: Tensor): boolean {
 }
 
 describe("model handles (real worker)", () => {
-  const tmp = tempDir();
+  const suite = useRealWorker({ models: { bert: { layers: 4, seed: 3 } } });
+  const { tmp } = suite;
   let worker: Worker;
   let folder: string;
   let model: ModelHandle;
 
   beforeAll(async () => {
-    folder = await makeTinyBert(join(tmp.path, "bert"), { layers: 4, seed: 3 });
-    worker = await Worker.start({ device: "cpu" });
+    ({ worker } = suite);
+    folder = suite.models.bert;
     model = await worker.loadModel({ path: folder, task: "sequence-classification" });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
   });
 
   it("loads a Hugging Face folder and predicts logits, hidden states and attentions", async () => {

@@ -1,20 +1,9 @@
 /** A NaN/Inf loss is a decision (raise or skip), never a hang; fp16 overflow steps are logged as skipped. */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  BasicDistiller,
-  BasicTrainer,
-  type Batch,
-  type LoopOptions,
-  NonFiniteLossError,
-  type StepMetrics,
-  Tensor,
-  Worker,
-} from "../src/index.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
-
-const HERE = new URL(".", import.meta.url).pathname;
+import { describe, expect, it } from "vitest";
+import { BasicDistiller, BasicTrainer, type Batch, type LoopOptions, NonFiniteLossError, type StepMetrics, Tensor } from "../src/index.js";
+import { compareWeights, useRealWorker } from "./helpers/fixtures.js";
 
 function makeBatch(seed: number): Record<string, Tensor> {
   const ids = Array.from({ length: 4 }, (_, i) => Array.from({ length: 6 }, (_, j) => BigInt(1 + ((seed * 31 + i * 7 + j * 13) % 99))));
@@ -47,30 +36,18 @@ const metrics = (dir: string): StepMetrics[] =>
     .map((l) => JSON.parse(l) as StepMetrics);
 
 async function maxDiff(a: string, b: string): Promise<number> {
-  return (JSON.parse(await runPython(readFileSync(join(HERE, "helpers/compare.py"), "utf8"), [a, b])) as { maxDiff: number }).maxDiff;
+  return (await compareWeights(a, b)).maxDiff;
 }
 
 const logitsAdaptor = (_b: any, o: any) => ({ logits: o.logits, losses: o.loss });
 
 describe("non-finite losses (real worker)", () => {
-  const tmp = tempDir();
-  let worker: Worker;
-  let teacherDir: string;
-  let studentDir: string;
-
-  beforeAll(async () => {
-    teacherDir = await makeTinyBert(join(tmp.path, "teacher"), { layers: 2, seed: 1, dropout: 0 });
-    studentDir = await makeTinyBert(join(tmp.path, "student"), { layers: 2, seed: 2, dropout: 0 });
-    worker = await Worker.start({ device: "cpu" });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
-  });
+  const suite = useRealWorker({ models: { teacher: { layers: 2, seed: 1, dropout: 0 }, student: { layers: 2, seed: 2, dropout: 0 } } });
+  const { tmp, models } = suite;
 
   async function distil(name: string, data: Batch[], options: Partial<LoopOptions> & { mixedPrecision?: "no" | "fp16" } = {}) {
-    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const teacher = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
+    const student = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
     const outputDir = join(tmp.path, name);
     const { mixedPrecision, ...rest } = options;
     try {
@@ -132,7 +109,7 @@ describe("non-finite losses (real worker)", () => {
   });
 
   it("a diverging run (lr 1e6) rejects with NonFiniteLossError instead of hanging", async () => {
-    const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const model = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
     const outputDir = join(tmp.path, "diverge");
     try {
       const err = await new BasicTrainer({

@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicTrainer, GeneralDistiller, Tensor, Worker } from "../src/index.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
+import { describe, expect, it } from "vitest";
+import { BasicTrainer, GeneralDistiller, Tensor } from "../src/index.js";
+import { compareWeights, useRealWorker } from "./helpers/fixtures.js";
 
 function batch(seed: number): Record<string, Tensor> {
   const ids = Array.from({ length: 4 }, (_, i) => Array.from({ length: 8 }, (_, j) => BigInt(1 + ((seed * 29 + i * 7 + j * 13) % 99))));
@@ -19,23 +19,12 @@ const adaptor = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states
 const data = [batch(1), batch(2), batch(3), batch(4)];
 
 describe("precision, pipelining and compile paths on CPU (real worker)", () => {
-  const tmp = tempDir();
-  let worker: Worker;
-  let teacherDir: string;
-  let studentDir: string;
-  beforeAll(async () => {
-    teacherDir = await makeTinyBert(join(tmp.path, "t"), { layers: 4, seed: 1 });
-    studentDir = await makeTinyBert(join(tmp.path, "s"), { layers: 2, seed: 2 });
-    worker = await Worker.start({ device: "cpu" });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
-  });
+  const suite = useRealWorker({ models: { teacher: { layers: 4, seed: 1 }, student: { layers: 2, seed: 2 } } });
+  const { tmp, models } = suite;
 
   async function run(name: string, extra: { mixedPrecision?: "no" | "bf16" | "fp16"; inFlight?: number; compile?: boolean }) {
-    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const teacher = await suite.worker.loadModel({ path: models.teacher, task: "sequence-classification" });
+    const student = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
     const outputDir = join(tmp.path, name);
     try {
       await new GeneralDistiller({
@@ -62,12 +51,7 @@ describe("precision, pipelining and compile paths on CPU (real worker)", () => {
   }
 
   const maxDiff = async (a: string, b: string) =>
-    Number(
-      await runPython(
-        "import sys\nfrom safetensors.torch import load_file\na, b = load_file(sys.argv[1]), load_file(sys.argv[2])\nprint(max(float((a[k].float()-b[k].float()).abs().max()) for k in a))",
-        [join(a, "gs8", "model.safetensors"), join(b, "gs8", "model.safetensors")],
-      ),
-    );
+    (await compareWeights(join(a, "gs8", "model.safetensors"), join(b, "gs8", "model.safetensors"))).maxDiff;
 
   it.each(["bf16", "fp16"] as const)("%s autocast trains with finite losses close to float32", async (mode) => {
     const fp32 = await run(`fp32-${mode}`, {});
@@ -111,7 +95,7 @@ describe("precision, pipelining and compile paths on CPU (real worker)", () => {
       },
     ];
     const train = async (name: string, compile: boolean) => {
-      const model = await worker.loadModel({ factory: `${factory}:make` });
+      const model = await suite.worker.loadModel({ factory: `${factory}:make` });
       const outputDir = join(tmp.path, name);
       await new BasicTrainer({
         trainConfig: { outputDir, device: "cpu" },

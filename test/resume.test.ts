@@ -1,11 +1,9 @@
 /** Resume from every checkpoint of a run ends with the uninterrupted run's weights, bit for bit; train() options are checked. */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicTrainer, ConfigError, type LoopOptions, MultiTaskDistiller, Tensor, Worker } from "../src/index.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
-
-const HERE = new URL(".", import.meta.url).pathname;
+import { describe, expect, it } from "vitest";
+import { BasicTrainer, ConfigError, type LoopOptions, MultiTaskDistiller, Tensor } from "../src/index.js";
+import { compareWeights, makeTinyBert, useRealWorker } from "./helpers/fixtures.js";
 
 function makeBatch(seed: number): Record<string, Tensor> {
   const ids = Array.from({ length: 2 }, (_, i) => Array.from({ length: 6 }, (_, j) => BigInt(1 + ((seed * 31 + i * 7 + j * 13) % 99))));
@@ -20,10 +18,7 @@ function makeBatch(seed: number): Record<string, Tensor> {
 }
 
 async function maxDiff(a: string, b: string): Promise<number> {
-  const r = JSON.parse(await runPython(readFileSync(join(HERE, "helpers/compare.py"), "utf8"), [a, b])) as {
-    maxDiff: number;
-    common: number;
-  };
+  const r = await compareWeights(a, b);
   expect(r.common).toBeGreaterThan(30);
   return r.maxDiff;
 }
@@ -35,22 +30,12 @@ const checkpointSteps = (dir: string): number[] =>
     .sort((a, b) => a - b);
 
 describe("exact resume at every position (real worker)", () => {
-  const tmp = tempDir();
-  let worker: Worker;
-  let studentDir: string;
-
-  beforeAll(async () => {
-    // dropout on: a resumed run matches only if the RNG state is restored too
-    studentDir = await makeTinyBert(join(tmp.path, "student"), { layers: 2, seed: 6 });
-    worker = await Worker.start({ device: "cpu" });
-  });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
-  });
+  // dropout on: a resumed run matches only if the RNG state is restored too
+  const suite = useRealWorker({ models: { student: { layers: 2, seed: 6 } } });
+  const { tmp, models } = suite;
 
   async function train(outputDir: string, trainConfig: Record<string, unknown>, options: Omit<LoopOptions, "optimizer">): Promise<number> {
-    const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const model = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
     try {
       const r = await new BasicTrainer({
         trainConfig: { outputDir, device: "cpu", seed: 11, ...trainConfig },
@@ -120,8 +105,8 @@ describe("exact resume at every position (real worker)", () => {
     const adaptor = (_b: any, o: any) => ({ logits: o.logits, losses: o.loss });
     const data = { a: [makeBatch(1), makeBatch(2)], b: [makeBatch(3), makeBatch(4), makeBatch(5)] };
     const run = async (outputDir: string, resumeFrom?: string): Promise<void> => {
-      const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
-      const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
+      const student = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
+      const teacher = await suite.worker.loadModel({ path: teacherDir, task: "sequence-classification" });
       try {
         await new MultiTaskDistiller({
           trainConfig: { outputDir, device: "cpu", seed: 5, ckptSteps: 2, gradientAccumulationSteps: 2 },

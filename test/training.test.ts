@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   BasicDistiller,
   BasicTrainer,
@@ -9,13 +9,10 @@ import {
   NO_DECAY_GROUP,
   Tensor,
   TrainingConfig,
-  Worker,
   WorkerError,
 } from "../src/index.js";
 import { plannedCheckpointSteps } from "../src/train/cadence.js";
-import { makeTinyBert, runPython, tempDir } from "./helpers/fixtures.js";
-
-const HERE = new URL(".", import.meta.url).pathname;
+import { batchJson, compareWeights, makeTinyBert, runReference, useRealWorker } from "./helpers/fixtures.js";
 
 function makeBatch(seed: number, n = 4, len = 8): Record<string, Tensor> {
   const ids = Array.from({ length: n }, (_, i) => Array.from({ length: len }, (_, j) => BigInt(1 + ((seed * 31 + i * 7 + j * 13) % 99))));
@@ -24,20 +21,13 @@ function makeBatch(seed: number, n = 4, len = 8): Record<string, Tensor> {
   return { input_ids: Tensor.from(ids, "int64"), attention_mask: Tensor.from(mask, "int64"), labels: Tensor.from(labels, "int64") };
 }
 
-function batchJson(b: Record<string, Tensor>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(b).map(([k, t]) => [k, t.toArray()]));
-}
-
-async function maxDiff(a: string, b: string): Promise<{ maxDiff: number; common: number }> {
-  return JSON.parse(await runPython(readFileSync(join(HERE, "helpers/compare.py"), "utf8"), [a, b]));
-}
-
+/** The loss terms and final weights of test/reference/training_loop.py, the independent loop, for a job. */
 async function reference(job: Record<string, unknown>, dir: string): Promise<{ weights: string; terms: Record<string, number> }> {
   const jobPath = join(dir, `job-${Date.now()}.json`);
   writeFileSync(jobPath, JSON.stringify(job));
   const weights = join(dir, `ref-${Date.now()}.safetensors`);
   const termsPath = join(dir, `ref-${Date.now()}.json`);
-  await runPython(readFileSync(join(HERE, "helpers/reference_loop.py"), "utf8"), [jobPath, weights, termsPath]);
+  await runReference("training_loop.py", [jobPath, weights, termsPath]);
   return { weights, terms: JSON.parse(readFileSync(termsPath, "utf8")) };
 }
 
@@ -53,24 +43,14 @@ function metricsLines(
 const logitsAdaptor = (_b: any, o: any) => ({ logits: o.logits, losses: o.loss });
 
 describe("training loop (real worker)", () => {
-  const tmp = tempDir();
-  let worker: Worker;
-  let teacherDir: string;
-  let studentDir: string;
-
-  beforeAll(async () => {
-    teacherDir = await makeTinyBert(join(tmp.path, "teacher"), { layers: 4, seed: 1, dropout: 0 });
-    studentDir = await makeTinyBert(join(tmp.path, "student"), { layers: 2, seed: 2, dropout: 0 });
-    worker = await Worker.start({ device: "cpu" });
+  const suite = useRealWorker({
+    models: { teacher: { layers: 4, seed: 1, dropout: 0 }, student: { layers: 2, seed: 2, dropout: 0 } },
   });
-  afterAll(async () => {
-    await worker?.close();
-    tmp.cleanup();
-  });
+  const { tmp } = suite;
 
   it("one BasicDistiller step equals a plain PyTorch step (loss terms and every parameter, 1e-6)", async () => {
-    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const teacher = await suite.worker.loadModel({ path: suite.models.teacher, task: "sequence-classification" });
+    const student = await suite.worker.loadModel({ path: suite.models.student, task: "sequence-classification" });
     const batch = makeBatch(1);
     const outputDir = join(tmp.path, "kd-run");
     const distiller = new BasicDistiller({
@@ -89,8 +69,8 @@ describe("training loop (real worker)", () => {
     expect(result.globalStep).toBe(1);
     const ref = await reference(
       {
-        student: studentDir,
-        teacher: teacherDir,
+        student: suite.models.student,
+        teacher: suite.models.teacher,
         batches: [batchJson(batch)],
         lr: 1e-3,
         weight_decay: 0.01,
@@ -105,14 +85,14 @@ describe("training loop (real worker)", () => {
     expect(line!.terms.unweighted_hard_label_loss).toBeCloseTo(ref.terms.hard!, 6);
     expect(line!.total).toBeCloseTo(ref.terms.total!, 6);
     expect(line!.weighted.weighted_kd_loss).toBeCloseTo(0.7 * ref.terms.kd!, 6);
-    const d = await maxDiff(join(outputDir, "gs1", "model.safetensors"), ref.weights);
+    const d = await compareWeights(join(outputDir, "gs1", "model.safetensors"), ref.weights);
     expect(d.common).toBeGreaterThan(30);
     expect(d.maxDiff).toBeLessThan(1e-6);
     await Promise.all([teacher.dispose(), student.dispose()]);
   });
 
   it("one BasicTrainer step with gradient accumulation 2 and maxGradNorm equals a plain PyTorch step", async () => {
-    const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const model = await suite.worker.loadModel({ path: suite.models.student, task: "sequence-classification" });
     const batches = [makeBatch(3), makeBatch(4)];
     const outputDir = join(tmp.path, "trainer-run");
     const trainer = new BasicTrainer({
@@ -127,10 +107,10 @@ describe("training loop (real worker)", () => {
       maxGradNorm: 0.05,
     });
     const ref = await reference(
-      { student: studentDir, batches: batches.map(batchJson), lr: 5e-3, weight_decay: 0.01, gas: 2, max_grad_norm: 0.05 },
+      { student: suite.models.student, batches: batches.map(batchJson), lr: 5e-3, weight_decay: 0.01, gas: 2, max_grad_norm: 0.05 },
       tmp.path,
     );
-    const d = await maxDiff(join(outputDir, "gs1", "model.safetensors"), ref.weights);
+    const d = await compareWeights(join(outputDir, "gs1", "model.safetensors"), ref.weights);
     expect(d.maxDiff).toBeLessThan(1e-6);
     const [line] = metricsLines(outputDir);
     expect(line!.gradNorm).toBeGreaterThan(0.05); // it was clipped
@@ -138,7 +118,7 @@ describe("training loop (real worker)", () => {
   });
 
   it("steps mode accumulates across the end of a pass like a loop over the cycled data (7 batches, accumulation 2)", async () => {
-    const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const model = await suite.worker.loadModel({ path: suite.models.student, task: "sequence-classification" });
     const batches = Array.from({ length: 7 }, (_, i) => makeBatch(20 + i, 2, 6));
     const outputDir = join(tmp.path, "steps-accumulation");
     // 5 optimizer steps = 10 micro-batches: groups (0,1) (2,3) (4,5) (6,0) (1,2), the 4th across the end of pass 0
@@ -153,10 +133,10 @@ describe("training loop (real worker)", () => {
       progress: false,
     });
     const ref = await reference(
-      { student: studentDir, batches: batches.map(batchJson), lr: 5e-3, weight_decay: 0.01, gas: 2, num_steps: 5 },
+      { student: suite.models.student, batches: batches.map(batchJson), lr: 5e-3, weight_decay: 0.01, gas: 2, num_steps: 5 },
       tmp.path,
     );
-    const d = await maxDiff(join(outputDir, "gs5", "model.safetensors"), ref.weights);
+    const d = await compareWeights(join(outputDir, "gs5", "model.safetensors"), ref.weights);
     expect(d.common).toBeGreaterThan(30);
     expect(d.maxDiff).toBeLessThan(1e-6);
     await model.dispose();
@@ -167,7 +147,7 @@ describe("training loop (real worker)", () => {
     { ckptFrequency: 2, ckptEpochFrequency: 1, numEpochs: 2, batches: 5, gas: 1 },
     { ckptFrequency: 3, ckptEpochFrequency: 2, numEpochs: 3, batches: 7, gas: 2 },
   ])("saves exactly TextBrewer's epoch-mode checkpoints: %o", async (c) => {
-    const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const model = await suite.worker.loadModel({ path: suite.models.student, task: "sequence-classification" });
     const outputDir = join(tmp.path, `cadence-${c.ckptFrequency}-${c.ckptEpochFrequency}-${c.batches}`);
     const seen: number[] = [];
     await new BasicTrainer({
@@ -207,7 +187,7 @@ describe("training loop (real worker)", () => {
   });
 
   it("saves every ckptSteps and at the end in steps mode, cycling the data", async () => {
-    const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const model = await suite.worker.loadModel({ path: suite.models.student, task: "sequence-classification" });
     const outputDir = join(tmp.path, "steps-mode");
     const seen: number[] = [];
     const r = await new BasicTrainer({
@@ -226,7 +206,7 @@ describe("training loop (real worker)", () => {
   });
 
   it("reports how long the worker waited for the script: workerIdleMs in metrics.jsonl", async () => {
-    const model = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const model = await suite.worker.loadModel({ path: suite.models.student, task: "sequence-classification" });
     const run = async (name: string, delayMs: number): Promise<number[]> => {
       async function* feed(): AsyncGenerator<Batch> {
         for (let i = 0; i < 4; i++) {
@@ -263,8 +243,8 @@ describe("training loop (real worker)", () => {
     const dropStudent = await makeTinyBert(join(tmp.path, "student-dropout"), { layers: 2, seed: 6 });
     const data = Array.from({ length: 4 }, (_, i) => makeBatch(10 + i));
     const run = async (outputDir: string, stopAt?: number, resume?: string) => {
-      const teacher = await worker.loadModel({ path: dropTeacher, task: "sequence-classification" });
-      const student = await worker.loadModel({ path: dropStudent, task: "sequence-classification" });
+      const teacher = await suite.worker.loadModel({ path: dropTeacher, task: "sequence-classification" });
+      const student = await suite.worker.loadModel({ path: dropStudent, task: "sequence-classification" });
       try {
         return await new BasicDistiller({
           trainConfig: { outputDir, device: "cpu", seed: 7, ckptFrequency: 2 },
@@ -294,7 +274,7 @@ describe("training loop (real worker)", () => {
     expect(existsSync(join(split, "gs2", "model.safetensors"))).toBe(true); // the checkpoint before the throw stays
     expect(existsSync(join(split, "gs4"))).toBe(false);
     await run(split, undefined, "latest");
-    const d = await maxDiff(join(full, "gs8", "model.safetensors"), join(split, "gs8", "model.safetensors"));
+    const d = await compareWeights(join(full, "gs8", "model.safetensors"), join(split, "gs8", "model.safetensors"));
     expect(d.maxDiff).toBe(0);
     const fullLines = metricsLines(full);
     const splitLines = metricsLines(split);
@@ -303,8 +283,8 @@ describe("training loop (real worker)", () => {
   });
 
   it("writes TensorBoard event files with TextBrewer's tags and the learning rate when logDir is set", async () => {
-    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const teacher = await suite.worker.loadModel({ path: suite.models.teacher, task: "sequence-classification" });
+    const student = await suite.worker.loadModel({ path: suite.models.student, task: "sequence-classification" });
     const logDir = join(tmp.path, "tb");
     await new BasicDistiller({
       trainConfig: { outputDir: join(tmp.path, "tb-run"), logDir, device: "cpu" },
@@ -313,11 +293,7 @@ describe("training loop (real worker)", () => {
       adaptorT: logitsAdaptor,
       adaptorS: logitsAdaptor,
     }).train({ optimizer: { lr: 1e-4 }, data: [makeBatch(1), makeBatch(2)], numEpochs: 1 });
-    const tags = await runPython(
-      "import sys, glob\nfrom tensorboard.backend.event_processing.event_accumulator import EventAccumulator\n" +
-        "ea = EventAccumulator(sys.argv[1]); ea.Reload(); print(' '.join(sorted(ea.Tags()['scalars'])))",
-      [logDir],
-    );
+    const tags = await runReference("tensorboard_tags.py", [logDir]);
     expect(tags.trim().split(" ")).toEqual([
       "scalar/total_loss",
       "scalar/unweighted_hard_label_loss",
@@ -330,8 +306,8 @@ describe("training loop (real worker)", () => {
   it("names the field in config, adaptor and data errors", async () => {
     expect(() => TrainingConfig.parse({ ckpt_frequency: 2 })).toThrow(ConfigError);
     expect(() => TrainingConfig.parse({ gradientAccumulationSteps: 0 })).toThrow(/gradientAccumulationSteps/);
-    const teacher = await worker.loadModel({ path: teacherDir, task: "sequence-classification" });
-    const student = await worker.loadModel({ path: studentDir, task: "sequence-classification" });
+    const teacher = await suite.worker.loadModel({ path: suite.models.teacher, task: "sequence-classification" });
+    const student = await suite.worker.loadModel({ path: suite.models.student, task: "sequence-classification" });
     expect(
       () => new BasicDistiller({ teacher, student, adaptorT: (_b: any, o: any) => ({ logits: o.logits * 2 }), adaptorS: logitsAdaptor }),
     ).toThrow(/adaptorT.*select/s);

@@ -13,7 +13,7 @@ import { pythonEnv, resolvePython } from "../src/env/python-env.js";
 import { ProtocolError, Tensor, Worker, WorkerError, WorkerStartError } from "../src/index.js";
 import { Connection } from "../src/worker/connection.js";
 import { PROTOCOL_VERSION } from "../src/worker/protocol.js";
-import { tempDir } from "./helpers/fixtures.js";
+import { useTempDir } from "./helpers/fixtures.js";
 
 const SLOW = Boolean(process.env.TEXTBREWER_SLOW_TESTS);
 
@@ -39,7 +39,7 @@ async function waitFor(condition: () => boolean, ms: number, what: string): Prom
 
 describe("non-finite numbers and malformed requests through a real worker", () => {
   let worker: Worker;
-  const tmp = tempDir();
+  const tmp = useTempDir();
   let fns: string;
 
   beforeAll(async () => {
@@ -67,7 +67,6 @@ describe("non-finite numbers and malformed requests through a real worker", () =
   });
   afterAll(async () => {
     await worker?.close();
-    tmp.cleanup();
   });
 
   it("a Python result holding nan/inf arrives as NaN/Infinity instead of hanging", async () => {

@@ -4,7 +4,7 @@ import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WORKER_MALLOC_TUNABLES } from "../src/env/python-env.js";
 import { type DType, Tensor, Worker, WorkerCrashedError, WorkerError } from "../src/index.js";
-import { tempDir } from "./helpers/fixtures.js";
+import { tempDir, useTempDir } from "./helpers/fixtures.js";
 import { isRunning, waitUntilGone } from "./helpers/process.js";
 
 const DTYPES: DType[] = ["float32", "float16", "bfloat16", "float64", "int64", "int32", "int8", "uint8", "bool"];
@@ -25,14 +25,13 @@ function sameBytes(a: Tensor, b: Tensor): boolean {
 
 describe("Worker bridge", () => {
   let worker: Worker;
-  const tmp = tempDir();
+  const tmp = useTempDir();
 
   beforeAll(async () => {
     worker = await Worker.start({ device: "cpu" });
   });
   afterAll(async () => {
     await worker?.close();
-    tmp.cleanup();
   });
 
   it("reports its environment", () => {

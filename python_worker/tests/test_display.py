@@ -1,4 +1,4 @@
-"""display_parameters reproduces TextBrewer 0.2.1's utils.display_parameters table (spec §1.5)."""
+"""display_parameters reproduces TextBrewer 0.2.1's utils.display_parameters table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""BERT-EMD (spec §4.4) against a cost matrix rebuilt from the formula and an independent LP solve."""
+"""BERT-EMD against a cost matrix rebuilt from the formula and an independent LP solve."""
 
 from __future__ import annotations
 

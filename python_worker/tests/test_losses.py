@@ -1,4 +1,4 @@
-"""Losses against independent float64 references written from the formulas (spec §2, §3)."""
+"""Losses against independent float64 references written from the formulas."""
 
 from __future__ import annotations
 

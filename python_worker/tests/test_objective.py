@@ -1,5 +1,5 @@
 """The objective's KD term against independent float64 references: list logits with their masks, and top-k
-targets for each kdLossType (spec §1.3, §3)."""
+targets for each kdLossType."""
 
 from __future__ import annotations
 

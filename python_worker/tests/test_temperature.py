@@ -1,4 +1,4 @@
-"""Temperature functions against hand computations (spec §3)."""
+"""Temperature functions against hand computations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""TextBrewer's ``utils.display_parameters`` table (reference spec §1.5), reimplemented.
+"""TextBrewer's ``utils.display_parameters`` table, reimplemented.
 
 The table is a tree over the state-dict keys split on '.', buffers included. Every leaf holds
 ``[numel, MB]`` with ``MB = numel * element_size / 2**20``; parents hold the sums of their leaves.

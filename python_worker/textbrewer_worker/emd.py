@@ -1,4 +1,4 @@
-"""BERT-EMD layer matching (reference §4.4, TextBrewer's EMDDistiller example).
+"""BERT-EMD layer matching (TextBrewer's EMDDistiller example).
 
 Every student layer may learn from every teacher layer. With LS and LT the layer counts without the
 embeddings, the cost matrix ``D`` is (LS+LT)×(LS+LT)::
@@ -82,7 +82,7 @@ def emd_loss(
     weights_S: Tensor | None = None,
     weights_T: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-    """BERT-EMD loss between all student and all teacher layers (reference §4.4).
+    """BERT-EMD loss between all student and all teacher layers.
 
     Args:
         hidden_S: student hidden states, entry 0 the embeddings, then one (B, L, D_S) tensor per layer.
@@ -141,7 +141,7 @@ def emd_loss(
 def emd_projections(layer_num_S: int, dim_S: int, dim_T: int, kind: str) -> list[nn.Module]:
     """One projection per student hidden state, ``layer_num_S`` counting the embeddings (index 0).
 
-    ``kind`` is linear, relu or tanh; weights ~ N(0, 0.02), bias 0 (reference §4.2).
+    ``kind`` is linear, relu or tanh; weights ~ N(0, 0.02), bias 0, as TextBrewer's projections.
     """
     if layer_num_S < 2:
         raise ValueError(f"emd: layer_num_S counts the embeddings and must be at least 2, got {layer_num_S}")

@@ -1,4 +1,4 @@
-"""Distillation losses: TextBrewer's KD and matching losses (spec §2) plus KL, JSD, TVD and sparse top-k KD.
+"""Distillation losses: TextBrewer's KD and matching losses plus KL, JSD, TVD and sparse top-k KD.
 
 All functions are pure. Half-precision inputs (float16, bfloat16) are upcast and the loss is computed and
 returned in float32; float32 and float64 inputs keep their dtype. "mean over rows" is the mean over every
@@ -443,7 +443,7 @@ def _att_inputs(name: str, feat_S: Tensor, feat_T: Tensor) -> tuple[Tensor, Tens
 
 @loss("attention_mse", kind="match", layers="single", features=["attention"])
 def att_mse_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
-    """'attention_mse' on (B,H,L,L) (a 3-D input is one head): see spec §2."""
+    """'attention_mse' on (B,H,L,L) (a 3-D input is one head); the masked form is in ``_att_mse``."""
     S, T = _att_inputs("attention_mse", feat_S, feat_T)
     return _att_mse("attention_mse", _heads(S), _heads(T), mask)
 
@@ -459,7 +459,7 @@ def att_mse_sum_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None)
 
 @loss("attention_ce", kind="match", layers="single", features=["attention"])
 def att_ce_loss(feat_S: Tensor, feat_T: Tensor, mask: Tensor | None = None) -> Tensor:
-    """'attention_ce' on (B,H,L,L) (a 3-D input is one head): see spec §2."""
+    """'attention_ce' on (B,H,L,L) (a 3-D input is one head); the masked form is in ``_att_ce``."""
     S, T = _att_inputs("attention_ce", feat_S, feat_T)
     return _att_ce("attention_ce", _heads(S), _heads(T), mask)
 

@@ -1,4 +1,4 @@
-"""The distillation objective: KD on logits, intermediate matches, hard-label losses (reference §1.3, §3, §4)."""
+"""The distillation objective: KD on logits, intermediate matches, hard-label losses."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Projections from student to teacher feature width (reference §4.2)."""
+"""Projections from student to teacher feature width (TextBrewer's projections)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Validates messages against protocol_schema.json, generated from the TypeScript definition (src/worker/protocol.ts).
 
 fastjsonschema compiles each schema into a Python function once (the schema is this package's own file, never
-anything from the wire): about 2 µs per request header, against about 65 µs for an interpreting validator.
+anything from the wire), which validates a request header many times faster than an interpreting validator (figures
+in bench/README.md).
 """
 
 from __future__ import annotations

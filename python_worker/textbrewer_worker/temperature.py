@@ -1,4 +1,4 @@
-"""Per-batch KD temperature functions (spec §3): constant, flsw, cwsm.
+"""Per-batch KD temperature functions: constant, flsw, cwsm.
 
 Each is called as f(logits_S, logits_T, base) after logits masking and probability shift. flsw and cwsm
 return a detached tensor τ of shape logits.shape[:-1] (float32 for half-precision logits); their `mean`

@@ -7,7 +7,7 @@ import { ConfigError } from "../config/errors.js";
 import { TrainingConfig, type TrainingConfigInput } from "../config/training-config.js";
 import { customLossPlan } from "../losses/registry.js";
 import type { ModelHandle } from "../worker/model-handle.js";
-import type { Worker } from "../worker/worker.js";
+import type { WorkerLink } from "../worker/worker-link.js";
 
 export type TrainingConfigLike = TrainingConfig | TrainingConfigInput;
 export type DistillationConfigLike = DistillationConfig | DistillationConfigInput;
@@ -21,7 +21,7 @@ export function parseDistillationConfig(input: DistillationConfigLike | undefine
 }
 
 /** Every model of a run must live in the same worker, on the device the config asks for. */
-export function sameWorker(models: Record<string, ModelHandle>, config: TrainingConfig): Worker {
+export function sameWorker(models: Record<string, ModelHandle>, config: TrainingConfig): WorkerLink {
   const entries = Object.entries(models);
   const worker = entries[0]![1].worker;
   for (const [name, m] of entries) {

@@ -8,7 +8,7 @@ import { DataFeed } from "../train/data.js";
 import type { StepFeed, StepHooks } from "../train/hooks.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
 import type { ModelHandle } from "../worker/model-handle.js";
-import type { Worker } from "../worker/worker.js";
+import type { WorkerLink } from "../worker/worker-link.js";
 import {
   type DistillationConfigLike,
   objectivePlan,
@@ -138,7 +138,7 @@ export abstract class DistillerBase {
     else await opened?.cache.flush();
   }
 
-  private loop(worker: Worker, teacherPlan: TeacherPlan, hooks: StepHooks | undefined, options: TrainOptions): Promise<TrainResult> {
+  private loop(worker: WorkerLink, teacherPlan: TeacherPlan, hooks: StepHooks | undefined, options: TrainOptions): Promise<TrainResult> {
     const d = this.distillConfig;
     return runTraining(
       {

@@ -44,15 +44,15 @@ export function resolvePython(explicit?: string): ResolvedPython {
 /** Environment variables of every Python process we start: the worker package on PYTHONPATH. */
 /**
  * glibc malloc settings for Python processes (your own GLIBC_TUNABLES wins). Fresh memory faults in page by page,
- * which on a VM costs about 12 µs per 4 KiB page. By default glibc hands the top of its heap back to the system
- * once more than its trim threshold (128 KiB, rising to 64 MiB as large blocks are freed) is free there, and maps
- * blocks above its mmap threshold afresh each time, so a training step that frees its activations and allocates
- * them again the next step can fault them in again: in the benchmark's KD workload GELU, the first to write a
- * fresh activation buffer, ran twice as slow inside the worker. Here the heap keeps up to 1 GiB of free memory (RSS stays near the peak step's, which recurs
- * anyway), blocks up to 32 MiB come from the heap, and larger ones get huge pages (`hugetlb=1`), which also makes
- * big tensor frames several times faster to receive. Set the two thresholds together: setting either one turns off
- * glibc's adjustment of the other, and a trim threshold alone leaves the mmap threshold at 128 KiB (in the benchmark,
- * 500 times the page faults).
+ * which is slow on a VM. By default glibc hands the top of its heap back to the system once more than its trim
+ * threshold (128 KiB, rising to 64 MiB as large blocks are freed) is free there, and maps blocks above its mmap
+ * threshold afresh each time, so a training step that frees its activations and allocates them again the next step
+ * can fault them in again, and the first operation to write a fresh activation buffer runs slow. Here the heap
+ * keeps up to 1 GiB of free memory (RSS stays near the peak step's, which recurs anyway), blocks up to 32 MiB come
+ * from the heap, and larger ones get huge pages (`hugetlb=1`), which also makes big tensor frames faster to receive.
+ * Set the two thresholds together: setting either one turns off glibc's adjustment of the other, and a trim
+ * threshold alone leaves the mmap threshold at 128 KiB. What these settings changed in the benchmarks:
+ * bench/README.md, "Figures behind settings in the code".
  */
 export const WORKER_MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.trim_threshold=1073741824:glibc.malloc.mmap_threshold=33554432";
 

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { WorkerError } from "../worker/errors.js";
-import type { Worker } from "../worker/worker.js";
+import type { WorkerLink } from "../worker/worker-link.js";
 import { commitCheckpoint, LATEST, type TrainerState, tempCheckpointDir } from "./checkpoint.js";
 import { CheckpointWriteError } from "./errors.js";
 
@@ -70,7 +70,7 @@ function isWriteFailure(error: unknown): boolean {
 }
 
 /** Saves the worker's training state and `state` as outputDir/gs{step}; returns the folder. */
-export async function writeCheckpoint(worker: Worker, outputDir: string, state: TrainerState): Promise<string> {
+export async function writeCheckpoint(worker: WorkerLink, outputDir: string, state: TrainerState): Promise<string> {
   const folder = join(outputDir, `gs${state.globalStep}`);
   let tmp: string | null = null;
   try {

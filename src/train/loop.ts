@@ -9,7 +9,7 @@ import type { TrainingConfig } from "../config/training-config.js";
 import { type WeightSchedulerName, weightSchedule } from "../schedules/weight.js";
 import { WorkerError } from "../worker/errors.js";
 import type { ModelHandle } from "../worker/model-handle.js";
-import type { Worker } from "../worker/worker.js";
+import type { WorkerLink } from "../worker/worker-link.js";
 import { isEpochCheckpoint, isStepsCheckpoint, stepsPerEpoch } from "./cadence.js";
 import { readCheckpoint, type TrainerState } from "./checkpoint.js";
 import { removeStaleTemps, writeCheckpoint } from "./checkpoint-writer.js";
@@ -33,7 +33,7 @@ export interface WeightSchedules {
 }
 
 export interface LoopContext {
-  worker: Worker;
+  worker: WorkerLink;
   student: ModelHandle;
   /** The strategy's part of the plan (models, adaptors, objective). */
   plan: Record<string, unknown>;

@@ -1,5 +1,5 @@
 import type { Tensor } from "../tensor/tensor.js";
-import type { Worker } from "./worker.js";
+import type { WorkerLink } from "./worker-link.js";
 
 export type Task = "sequence-classification" | "token-classification" | "question-answering" | "masked-lm" | "causal-lm" | "base";
 
@@ -160,7 +160,7 @@ export class ModelHandle {
     private readonly call: Call,
     description: ModelDescription,
     /** The worker this model lives in. */
-    readonly worker: Worker,
+    readonly worker: WorkerLink,
   ) {
     this.id = description.handle;
     this.className = description.className;

@@ -1,5 +1,5 @@
 import type { Tensor } from "../tensor/tensor.js";
-import type { Worker } from "./worker.js";
+import type { WorkerLink } from "./worker-link.js";
 
 export type Padding = "longest" | "max_length" | "do_not_pad";
 
@@ -67,7 +67,7 @@ export class TokenizerHandle {
     private readonly call: Call,
     description: TokenizerDescription,
     /** The worker this tokenizer lives in. */
-    readonly worker: Worker,
+    readonly worker: WorkerLink,
   ) {
     this.id = description.handle;
     this.className = description.className;

@@ -11,6 +11,9 @@ import { type CreateModelOptions, type LoadModelOptions, type ModelDescription, 
 import { endingOnSignal, type LiveWorker, trackWorker, untrackWorker } from "./signals.js";
 import { StderrTail } from "./stderr-tail.js";
 import { type LoadTokenizerOptions, type TokenizerDescription, TokenizerHandle } from "./tokenizer-handle.js";
+import type { CallOptions, WorkerInfo, WorkerLink } from "./worker-link.js";
+
+export type { CallOptions, WorkerInfo } from "./worker-link.js";
 
 export type Device = "auto" | "cpu" | "cuda" | "mps" | `cuda:${number}`;
 
@@ -44,34 +47,15 @@ export interface WorkerOptions {
   env?: Record<string, string>;
   /**
    * Microseconds the worker busy-polls for the next request after each reply before it blocks. Waking from a
-   * blocking poll takes tens of microseconds, a large share of a small request's round trip (1000 took the median
-   * round trip from 131 to 77 µs in `npm run bench:ipc`); spinning spends up to this much CPU per request. Training
+   * blocking poll takes tens of microseconds, a large share of a small request's round trip (figures under Performance in
+   * the README, from `npm run bench:ipc` with BENCH_SPIN_US); spinning spends up to this much CPU per request. Training
    * steps keep requests queued, so it does not matter there. Default 0.
    */
   spinMicros?: number;
 }
 
-export interface WorkerInfo {
-  python: string;
-  executable: string;
-  torch: string;
-  transformers: string;
-  pyzmq: string;
-  libzmq: string;
-  numpy: string;
-  cuda: boolean;
-  cudaVersion: string | null;
-  devices: string[];
-  device: string;
-  threads: number;
-}
-
-export interface CallOptions {
-  signal?: AbortSignal;
-}
-
 /** A Python worker process holding models; talk to it through its methods, end it with close() or `await using`. */
-export class Worker implements AsyncDisposable {
+export class Worker implements WorkerLink, AsyncDisposable {
   readonly endpoint: string;
   readonly pid: number;
   info!: WorkerInfo;
