@@ -4,6 +4,7 @@ trust, damaged weights and damaged tokenizer files. Every damaged file is built 
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import json
 import shutil
 import time
@@ -20,36 +21,6 @@ from textbrewer_worker.models import ModelLoadError, load_model
 from textbrewer_worker.ops import OPS, WorkerState
 from textbrewer_worker.tokenizer_ops import TokenizerLoadError
 
-CONFIG_SOURCE = """from transformers import PretrainedConfig
-
-
-class TinyConfig(PretrainedConfig):
-    model_type = "tiny-remote"
-
-    def __init__(self, width=4, **kwargs):
-        self.width = width
-        super().__init__(**kwargs)
-"""
-
-MODEL_SOURCE = """import torch
-from transformers import PreTrainedModel
-
-from .configuration_tiny import TinyConfig
-
-
-class TinyModel(PreTrainedModel):
-    config_class = TinyConfig
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.proj = torch.nn.Linear(config.width, 2)
-        self.post_init()
-
-    def forward(self, input_ids=None, attention_mask=None, **kwargs):
-        x = torch.nn.functional.one_hot(input_ids % self.config.width, self.config.width).float()
-        return {"logits": self.proj(x).mean(1)}
-"""
-
 AUTO_MAP = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie"]
 # Loading must not wait for an answer on stdin; transformers' prompt waits 15 s.
@@ -58,14 +29,17 @@ FAST_S = 5.0
 
 def remote_code_folder(folder: Path) -> Path:
     """A model whose config names code in the folder (a model_type transformers does not know)."""
-    folder.mkdir(parents=True)
-    (folder / "configuration_tiny.py").write_text(CONFIG_SOURCE)
-    (folder / "modeling_tiny.py").write_text(MODEL_SOURCE)
-    torch.manual_seed(0)
-    save_file({"proj.weight": torch.randn(2, 4), "proj.bias": torch.zeros(2)}, str(folder / "model.safetensors"))
-    config = {"model_type": "tiny-remote", "width": 4, "architectures": ["TinyModel"], "auto_map": AUTO_MAP}
-    (folder / "config.json").write_text(json.dumps(config))
-    return folder
+    return _remote_code_helper().write_remote_code_folder(folder)
+
+
+def _remote_code_helper() -> Any:
+    """The builder the TypeScript tests run too (test/helpers/remote_code_folder.py), so the sources live once."""
+    path = Path(__file__).resolve().parents[2] / "test" / "helpers" / "remote_code_folder.py"
+    spec = importlib.util.spec_from_file_location("remote_code_folder", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def bert_folder(folder: Path, safetensors: bool = True) -> Path:

@@ -1,6 +1,7 @@
-"""Writes into argv[1] a tiny model whose config.json names code in the folder (auto_map), as remote-code models do.
+"""A tiny model whose config.json names code in the folder (auto_map), as remote-code models do.
 
-argv[2] is the model_type: "tiny-remote" (its own config class, unknown to transformers) or "bert"."""
+Run as a script: writes into argv[1], with argv[2] the model_type: "tiny-remote" (its own config class, unknown to
+transformers) or "bert". The worker's pytest suite imports `write_remote_code_folder` from here."""
 
 import json
 import sys
@@ -39,19 +40,29 @@ class TinyModel(PreTrainedModel):
         return {"logits": self.proj(x).mean(1)}
 """
 
-folder = Path(sys.argv[1])
-folder.mkdir(parents=True)
-(folder / "configuration_tiny.py").write_text(CONFIG_SOURCE)
-(folder / "modeling_tiny.py").write_text(MODEL_SOURCE)
-torch.manual_seed(0)
-if sys.argv[2] == "bert":
-    from transformers import BertConfig, BertModel
+AUTO_MAP = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}
 
-    config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
-    BertModel(config).save_pretrained(str(folder), safe_serialization=True)
-    values = json.loads((folder / "config.json").read_text())
-else:
-    save_file({"proj.weight": torch.randn(2, 4), "proj.bias": torch.zeros(2)}, str(folder / "model.safetensors"))
-    values = {"model_type": sys.argv[2], "width": 4, "architectures": ["TinyModel"]}
-values["auto_map"] = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}
-(folder / "config.json").write_text(json.dumps(values))
+
+def write_remote_code_folder(folder: Path, model_type: str = "tiny-remote") -> Path:
+    folder.mkdir(parents=True)
+    (folder / "configuration_tiny.py").write_text(CONFIG_SOURCE)
+    (folder / "modeling_tiny.py").write_text(MODEL_SOURCE)
+    torch.manual_seed(0)
+    if model_type == "bert":
+        from transformers import BertConfig, BertModel
+
+        config = BertConfig(
+            vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16
+        )
+        BertModel(config).save_pretrained(str(folder), safe_serialization=True)
+        values = json.loads((folder / "config.json").read_text())
+    else:
+        save_file({"proj.weight": torch.randn(2, 4), "proj.bias": torch.zeros(2)}, str(folder / "model.safetensors"))
+        values = {"model_type": model_type, "width": 4, "architectures": ["TinyModel"]}
+    values["auto_map"] = AUTO_MAP
+    (folder / "config.json").write_text(json.dumps(values))
+    return folder
+
+
+if __name__ == "__main__":
+    write_remote_code_folder(Path(sys.argv[1]), sys.argv[2])
