@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 import torch
+from op_call import call_op
 from safetensors.torch import save_file
 from transformers import BertConfig, BertForSequenceClassification
 
 from textbrewer_worker import tokenizer_ops  # noqa: F401  (registers the ops)
 from textbrewer_worker.models import ModelLoadError, load_model
 from textbrewer_worker.ops import WorkerState
-
-from op_call import call_op
 from textbrewer_worker.tokenizer_ops import TokenizerLoadError
 
 AUTO_MAP = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from op_call import call_op
 from transformers import BertConfig, BertForSequenceClassification
 
 from textbrewer_worker import prep_ops  # noqa: F401  (registers the ops)
 from textbrewer_worker.ops import WorkerState
-
-from op_call import call_op
 from textbrewer_worker.optim import parameter_groups
 from textbrewer_worker.protocol import InvalidArgsError
 

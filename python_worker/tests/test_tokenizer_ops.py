@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from op_call import call_op
 
 from textbrewer_worker import packaged_models, tokenizer_ops  # noqa: F401  (registers the ops)
 from textbrewer_worker.ops import WorkerState
 from textbrewer_worker.protocol import InvalidArgsError
-
-from op_call import call_op
 
 VOCAB = [
     "[PAD]",
@@ -79,7 +78,9 @@ def test_load_tokenizer_errors_name_the_path(tmp_path: Path) -> None:
 
 def test_tokenize_pads_to_the_longest(loaded: tuple[WorkerState, str]) -> None:
     state, handle = loaded
-    out = call_op(state, "tokenize", {"tokenizer": handle, "texts": ["The movie was great!", "bad"], "padding": "longest"})
+    out = call_op(
+        state, "tokenize", {"tokenizer": handle, "texts": ["The movie was great!", "bad"], "padding": "longest"}
+    )
     assert set(out) == {"input_ids", "attention_mask", "token_type_ids"}
     assert all(t.dtype == torch.int64 for t in out.values())
     assert out["input_ids"].tolist() == [
@@ -129,7 +130,9 @@ def test_tokenize_words_labels_the_first_sub_token(loaded: tuple[WorkerState, st
     state, handle = loaded
     words = [["John", "lives", "in", "New", "York", "cities"], ["playing", "."]]
     labels = [[1, 0, 0, 2, 3, 0], [0, 0]]
-    out = call_op(state, "tokenize_words", {"tokenizer": handle, "words": words, "labels": labels, "padding": "longest"})
+    out = call_op(
+        state, "tokenize_words", {"tokenizer": handle, "words": words, "labels": labels, "padding": "longest"}
+    )
     # "cities" is not in the vocabulary: [UNK]; "playing" -> play ##ing
     assert out["input_ids"].tolist()[0] == [2, *ids("john", "lives", "in", "new", "york"), 1, 3]
     assert out["input_ids"].tolist()[1] == [2, *ids("play", "##ing", "."), 3, 0, 0, 0]
@@ -139,7 +142,9 @@ def test_tokenize_words_labels_the_first_sub_token(loaded: tuple[WorkerState, st
     ]
     assert out["word_ids"].tolist() == [[-1, 0, 1, 2, 3, 4, 5, -1], [-1, 0, 0, 1, -1, -1, -1, -1]]
     every = call_op(
-        state, "tokenize_words", {"tokenizer": handle, "words": [["playing"]], "labels": [[4]], "labelAllSubwords": True}
+        state,
+        "tokenize_words",
+        {"tokenizer": handle, "words": [["playing"]], "labels": [[4]], "labelAllSubwords": True},
     )
     assert every["labels"].tolist() == [[-100, 4, 4, -100]]
 
@@ -258,5 +263,6 @@ def test_find_packaged_model_checks_shapes(tmp_path: Path, monkeypatch: pytest.M
     ):
         call_op(
             WorkerState(device="cpu"),
-            "find_packaged_model", {"distribution": "fake-model", "subdir": "fake_model/model"}
+            "find_packaged_model",
+            {"distribution": "fake-model", "subdir": "fake_model/model"},
         )

@@ -4,19 +4,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from op_call import call_op
 
 from textbrewer_worker import user_ops  # noqa: F401  (registers the op)
 from textbrewer_worker.ops import WorkerState
-
-from op_call import call_op
 
 
 def test_call_python_passes_keyword_arguments_and_returns_the_result(tmp_path: Path) -> None:
     file = tmp_path / "fns.py"
     file.write_text("def mean_row(x, row):\n    return {'mean': x[row].mean(), 'rows': x.shape[0]}\n")
     out = call_op(
-        WorkerState(device="cpu"),
-        "call_python", {"ref": f"{file}:mean_row", "args": {"x": torch.eye(3), "row": 1}}
+        WorkerState(device="cpu"), "call_python", {"ref": f"{file}:mean_row", "args": {"x": torch.eye(3), "row": 1}}
     )
     assert out["rows"] == 3 and torch.isclose(out["mean"], torch.tensor(1 / 3))
 

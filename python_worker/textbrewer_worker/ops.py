@@ -22,12 +22,15 @@ from .ops_types import (
     DescribeResult,
     DisposeArgs,
     EchoArgs,
+    InfoArgs,
     InfoResult,
     LoadModelArgs,
     NumParametersArgs,
+    PingArgs,
     PredictArgs,
     SaveModelArgs,
     SaveModelResult,
+    ShutdownArgs,
 )
 from .outputs import outputs_to_wire
 
@@ -71,7 +74,7 @@ class WorkerState:
 
 
 @op("ping")
-def ping(state: WorkerState, args: dict[str, Any]) -> None:
+def ping(state: WorkerState, args: PingArgs) -> None:
     return None
 
 
@@ -84,7 +87,7 @@ def echo(state: WorkerState, args: EchoArgs) -> Any:
 
 
 @op("info")
-def info(state: WorkerState, args: dict[str, Any]) -> InfoResult:
+def info(state: WorkerState, args: InfoArgs) -> InfoResult:
     import numpy
     import transformers
     import zmq
@@ -108,7 +111,7 @@ def info(state: WorkerState, args: dict[str, Any]) -> InfoResult:
 
 
 @op("shutdown")
-def shutdown(state: WorkerState, args: dict[str, Any]) -> None:
+def shutdown(state: WorkerState, args: ShutdownArgs) -> None:
     state.shutdown_requested = True
 
 

@@ -21,7 +21,7 @@ export function checkArgs<N extends OpName>(op: N, args: unknown): OpParsedArgs<
   const schema = OPS[op].args;
   const parsed = schema.safeParse(args);
   if (!parsed.success) {
-    throw new ProtocolError(`${op}: ${formatZodError(`${op} args`, parsed.error, { schema, input: args })}; nothing was sent`, "request");
+    throw new ProtocolError(`${op}: ${formatZodError("args", parsed.error, { schema, input: args })}; nothing was sent`, "request");
   }
   // safeParse of OPS[op].args gives OpParsedArgs<N>; TypeScript cannot follow the lookup through the generic N
   return parsed.data as OpParsedArgs<N>;
@@ -33,7 +33,7 @@ export function checkResult<N extends OpName>(op: N, result: unknown): OpResult<
   const parsed = schema.safeParse(result);
   if (!parsed.success) {
     throw new ProtocolError(
-      `${op}: the worker's result does not match the op catalogue (src/worker/ops/): ${formatZodError(`${op} result`, parsed.error, { schema, input: result })}`,
+      `${op}: the worker's result does not match the op catalogue (src/worker/ops/): ${formatZodError("result", parsed.error, { schema, input: result })}`,
       "reply",
     );
   }
