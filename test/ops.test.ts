@@ -1,6 +1,6 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { type ModelDescription, ProtocolError, Tensor, type Worker, WorkerError } from "../src/index.js";
-import { checkArgs } from "../src/worker/ops/check.js";
+import { checkArgs, checkOpName } from "../src/worker/ops/check.js";
 import { OP_NAMES, type OpResult } from "../src/worker/ops/index.js";
 import { useRealWorker } from "./helpers/fixtures.js";
 
@@ -32,6 +32,9 @@ describe("op catalogue", () => {
     );
     expect(wrong(() => checkArgs("load_model", { path: "x", task: "sequence-clasification" })).message).toMatch(
       /task: received "sequence-clasification"; expected one of "sequence-classification", /,
+    );
+    expect(wrong(() => checkOpName("load_modle")).message).toMatch(
+      /^call: unknown op "load_modle" \(did you mean 'load_model'\?\); the worker's ops are /,
     );
     expect(wrong(() => checkArgs("train_step", { batch: { x: Tensor.from([1]) }, kdWeight: "1" })).message).toMatch(
       /kdWeight: received "1"; expected a number/,

@@ -94,7 +94,7 @@ describe("non-finite numbers and malformed requests through a real worker", () =
     expect((err as WorkerError).message).toMatch(/reserved for the wire's placeholders/);
   });
 
-  it("every kind of malformed request through call() gets exactly one typed answer", async () => {
+  it("every kind of malformed request through callUnchecked() (the raw wire) gets exactly one typed answer", async () => {
     const circular: Record<string, unknown> = { a: 1 };
     circular.self = circular;
     const cases: Array<{ name: string; call: () => Promise<unknown>; expected: new (...a: never[]) => Error; message: RegExp }> = [
@@ -185,7 +185,12 @@ describe("non-finite numbers and malformed requests through a real worker", () =
         message: /only key is '\$f'/,
       },
       { name: "unknown op", call: () => worker.callUnchecked("no_such_op"), expected: WorkerError, message: /unknown op 'no_such_op'/ },
-      { name: "op with wrong args", call: () => worker.callUnchecked("seed", { seed: "abc" }), expected: WorkerError, message: /./ },
+      {
+        name: "op with wrong args",
+        call: () => worker.callUnchecked("seed", { seed: "abc" }),
+        expected: WorkerError,
+        message: /seed: args\.seed must be integer, got 'abc'/,
+      },
       {
         name: "runPython of a missing file",
         call: () => worker.runPython("/nonexistent/file.py:f"),
