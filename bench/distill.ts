@@ -304,8 +304,8 @@ let cpuStamps: CpuStamp[] | null = null;
 /** Records the worker's and this process's CPU time at every train_step reply (the bench's own wrapper). */
 function recordStepCpu(worker: Worker): void {
   const call = worker.call.bind(worker);
-  worker.call = async (op, args, options) => {
-    const result = await call(op, args, options);
+  worker.call = async (op, ...rest) => {
+    const result = await call(op, ...rest);
     if (op === "train_step" && cpuStamps) {
       const node = process.cpuUsage();
       cpuStamps.push({ worker: processCpuSeconds(worker.pid), node: (node.user + node.system) / 1e6 });

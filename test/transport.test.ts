@@ -94,83 +94,103 @@ describe("non-finite numbers and malformed requests through a real worker", () =
     expect((err as WorkerError).message).toMatch(/reserved for the wire's placeholders/);
   });
 
-  it("every kind of malformed request through call() gets exactly one typed answer", async () => {
+  it("every kind of malformed request through callUnchecked() (the raw wire) gets exactly one typed answer", async () => {
     const circular: Record<string, unknown> = { a: 1 };
     circular.self = circular;
     const cases: Array<{ name: string; call: () => Promise<unknown>; expected: new (...a: never[]) => Error; message: RegExp }> = [
       {
         name: "op of 65 characters",
-        call: () => worker.call("x".repeat(65)),
+        call: () => worker.callUnchecked("x".repeat(65)),
         expected: ProtocolError,
         message: /op must be an operation name of 1 to 64 characters/,
       },
-      { name: "empty op", call: () => worker.call(""), expected: ProtocolError, message: /op must be/ },
-      { name: "op not a string", call: () => worker.call(42 as unknown as string), expected: ProtocolError, message: /got a number/ },
+      { name: "empty op", call: () => worker.callUnchecked(""), expected: ProtocolError, message: /op must be/ },
+      {
+        name: "op not a string",
+        call: () => worker.callUnchecked(42 as unknown as string),
+        expected: ProtocolError,
+        message: /got a number/,
+      },
       {
         name: "args an array",
-        call: () => worker.call("ping", [1, 2] as unknown as Record<string, unknown>),
+        call: () => worker.callUnchecked("ping", [1, 2] as unknown as Record<string, unknown>),
         expected: ProtocolError,
         message: /ping: args must be a plain object of keyword arguments, got an array of 2; pass \{ name: value \}/,
       },
       {
         name: "args null",
-        call: () => worker.call("ping", null as unknown as Record<string, unknown>),
+        call: () => worker.callUnchecked("ping", null as unknown as Record<string, unknown>),
         expected: ProtocolError,
         message: /got null/,
       },
       {
         name: "args a string",
-        call: () => worker.call("ping", "x" as unknown as Record<string, unknown>),
+        call: () => worker.callUnchecked("ping", "x" as unknown as Record<string, unknown>),
         expected: ProtocolError,
         message: /got a string/,
       },
       {
         name: "args a Tensor",
-        call: () => worker.call("echo", Tensor.from([1]) as unknown as Record<string, unknown>),
+        call: () => worker.callUnchecked("echo", Tensor.from([1]) as unknown as Record<string, unknown>),
         expected: ProtocolError,
         message: /got a Tensor; pass \{ name: value \}/,
       },
       {
         name: "a function",
-        call: () => worker.call("echo", { f: () => 1 }),
+        call: () => worker.callUnchecked("echo", { f: () => 1 }),
         expected: ProtocolError,
         message: /echo: args\.f is a function/,
       },
       {
         name: "a bigint",
-        call: () => worker.call("echo", { n: [1, 2n] }),
+        call: () => worker.callUnchecked("echo", { n: [1, 2n] }),
         expected: ProtocolError,
         message: /args\.n\[1\] is a bigint \(2n\).*int64 Tensor/,
       },
-      { name: "a symbol", call: () => worker.call("echo", { s: Symbol("s") }), expected: ProtocolError, message: /args\.s is a symbol/ },
+      {
+        name: "a symbol",
+        call: () => worker.callUnchecked("echo", { s: Symbol("s") }),
+        expected: ProtocolError,
+        message: /args\.s is a symbol/,
+      },
       {
         name: "a cycle",
-        call: () => worker.call("echo", { c: circular }),
+        call: () => worker.callUnchecked("echo", { c: circular }),
         expected: ProtocolError,
         message: /args\.c\.self is a circular reference/,
       },
       {
         name: "a typed array",
-        call: () => worker.call("echo", { t: new Float32Array(2) }),
+        call: () => worker.callUnchecked("echo", { t: new Float32Array(2) }),
         expected: ProtocolError,
         message: /typed array.*Tensor/,
       },
-      { name: "a Map", call: () => worker.call("echo", { m: new Map() }), expected: ProtocolError, message: /a Map.*plain object/ },
-      { name: "a Date", call: () => worker.call("echo", { d: new Date(0) }), expected: ProtocolError, message: /a Date/ },
+      {
+        name: "a Map",
+        call: () => worker.callUnchecked("echo", { m: new Map() }),
+        expected: ProtocolError,
+        message: /a Map.*plain object/,
+      },
+      { name: "a Date", call: () => worker.callUnchecked("echo", { d: new Date(0) }), expected: ProtocolError, message: /a Date/ },
       {
         name: "a reserved tensor placeholder",
-        call: () => worker.call("echo", { x: { $t: 0 } }),
+        call: () => worker.callUnchecked("echo", { x: { $t: 0 } }),
         expected: ProtocolError,
         message: /only key is '\$t'/,
       },
       {
         name: "a reserved non-finite placeholder",
-        call: () => worker.call("echo", { x: { $f: "NaN" } }),
+        call: () => worker.callUnchecked("echo", { x: { $f: "NaN" } }),
         expected: ProtocolError,
         message: /only key is '\$f'/,
       },
-      { name: "unknown op", call: () => worker.call("no_such_op"), expected: WorkerError, message: /unknown op 'no_such_op'/ },
-      { name: "op with wrong args", call: () => worker.call("seed", { seed: "abc" }), expected: WorkerError, message: /./ },
+      { name: "unknown op", call: () => worker.callUnchecked("no_such_op"), expected: WorkerError, message: /unknown op 'no_such_op'/ },
+      {
+        name: "op with wrong args",
+        call: () => worker.callUnchecked("seed", { seed: "abc" }),
+        expected: WorkerError,
+        message: /seed: args\.seed must be integer, got 'abc'/,
+      },
       {
         name: "runPython of a missing file",
         call: () => worker.runPython("/nonexistent/file.py:f"),
@@ -185,7 +205,7 @@ describe("non-finite numbers and malformed requests through a real worker", () =
       expect(error, c.name).toBeInstanceOf(c.expected);
       expect((error as Error).message, c.name).toMatch(c.message);
     }
-    await expect(worker.call("ping")).resolves.toBeUndefined();
+    await expect(worker.callUnchecked("ping")).resolves.toBeUndefined();
   });
 
   it("maxMessageSize bounds frames both ways with a clear error, and the worker keeps serving", async () => {
@@ -437,7 +457,7 @@ describe.skipIf(!SLOW)("fuzzed calls (TEXTBREWER_SLOW_TESTS=1)", () => {
       const calls = Array.from({ length: 50 }, () => {
         const op = pick(ops);
         const args = rand() < 0.05 ? pick([[1, 2], null, "args", 5]) : (value(0) as Record<string, unknown>);
-        return { op, args, answer: answerOf(worker.call(op, args as Record<string, unknown>), 30_000) };
+        return { op, args, answer: answerOf(worker.callUnchecked(op, args as Record<string, unknown>), 30_000) };
       });
       for (const c of calls) {
         const answer = await c.answer;

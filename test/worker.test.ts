@@ -65,7 +65,7 @@ describe("Worker bridge", () => {
   });
 
   it("answers a failing request with WorkerError and keeps serving", async () => {
-    const err = await worker.call("no_such_op").catch((e: unknown) => e);
+    const err = await worker.callUnchecked("no_such_op").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkerError);
     expect((err as WorkerError).pythonType).toBe("ProtocolError");
     expect((err as WorkerError).message).toMatch(/unknown op 'no_such_op'/);

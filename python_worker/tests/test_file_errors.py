@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 import torch
+from op_call import call_op
 from safetensors.torch import save_file
 from transformers import BertConfig, BertForSequenceClassification
 
 from textbrewer_worker import tokenizer_ops  # noqa: F401  (registers the ops)
 from textbrewer_worker.models import ModelLoadError, load_model
-from textbrewer_worker.ops import OPS, WorkerState
+from textbrewer_worker.ops import WorkerState
 from textbrewer_worker.tokenizer_ops import TokenizerLoadError
 
 AUTO_MAP = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}
@@ -204,7 +205,7 @@ def tokenizer_dir(tmp_path: Path) -> Path:
 
 
 def load_tokenizer(path: Path, **args: Any) -> dict[str, Any]:
-    return OPS["load_tokenizer"](WorkerState(device="cpu"), {"path": str(path), **args})
+    return call_op(WorkerState(device="cpu"), "load_tokenizer", {"path": str(path), **args})
 
 
 def test_tokenizer_with_auto_map_is_refused_at_once(tokenizer_dir: Path, no_prompt: list[str]) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from op_call import call_op
 from transformers import BertConfig, BertForSequenceClassification
 
 from textbrewer_worker import prep_ops  # noqa: F401  (registers the ops)
-from textbrewer_worker.ops import OPS, WorkerState
+from textbrewer_worker.ops import WorkerState
 from textbrewer_worker.optim import parameter_groups
+from textbrewer_worker.protocol import InvalidArgsError
 
 
 def tiny_bert() -> BertForSequenceClassification:
@@ -31,7 +33,7 @@ def test_freeze_and_unfreeze_by_pattern() -> None:
     model = tiny_bert()
     handle = state.add_model(model)
     total = sum(p.numel() for p in model.parameters())
-    out = OPS["set_trainable"](state, {"model": handle, "pattern": r"word_embeddings", "trainable": False})
+    out = call_op(state, "set_trainable", {"model": handle, "pattern": r"word_embeddings", "trainable": False})
     assert out["matched"] == ["bert.embeddings.word_embeddings.weight"]
     assert out["parameters"] == total and out["trainableParameters"] == total - 50 * 16
     assert not model.bert.embeddings.word_embeddings.weight.requires_grad
@@ -41,7 +43,7 @@ def test_freeze_and_unfreeze_by_pattern() -> None:
     model(input_ids=ids, labels=torch.tensor([0, 1])).loss.backward()
     assert model.bert.embeddings.word_embeddings.weight.grad is None
     assert model.classifier.weight.grad is not None
-    back = OPS["set_trainable"](state, {"model": handle, "pattern": r"embeddings", "trainable": True})
+    back = call_op(state, "set_trainable", {"model": handle, "pattern": r"embeddings", "trainable": True})
     assert back["trainableParameters"] == total and len(back["matched"]) == 5
 
 
@@ -49,24 +51,24 @@ def test_pattern_errors() -> None:
     state = WorkerState(device="cpu")
     handle = state.add_model(tiny_bert())
     with pytest.raises(ValueError, match="matches no parameter"):
-        OPS["set_trainable"](state, {"model": handle, "pattern": "nothing_like_this", "trainable": False})
+        call_op(state, "set_trainable", {"model": handle, "pattern": "nothing_like_this", "trainable": False})
     with pytest.raises(ValueError, match="not a valid regular expression"):
-        OPS["set_trainable"](state, {"model": handle, "pattern": "(", "trainable": False})
-    with pytest.raises(TypeError):
-        OPS["set_trainable"](state, {"model": handle, "pattern": "x", "trainable": "no"})
+        call_op(state, "set_trainable", {"model": handle, "pattern": "(", "trainable": False})
+    with pytest.raises(InvalidArgsError, match="set_trainable: args.trainable must be boolean, got 'no'"):
+        call_op(state, "set_trainable", {"model": handle, "pattern": "x", "trainable": "no"})
 
 
 def test_seed_makes_a_new_head_reproducible() -> None:
     state = WorkerState(device="cpu")
-    OPS["seed"](state, {"seed": 5})
+    call_op(state, "seed", {"seed": 5})
     a = tiny_bert_unseeded()
-    OPS["seed"](state, {"seed": 5})
+    call_op(state, "seed", {"seed": 5})
     b = tiny_bert_unseeded()
     assert torch.equal(a.classifier.weight, b.classifier.weight)
-    OPS["seed"](state, {"seed": 6})
+    call_op(state, "seed", {"seed": 6})
     assert not torch.equal(a.classifier.weight, tiny_bert_unseeded().classifier.weight)
-    with pytest.raises(ValueError):
-        OPS["seed"](state, {"seed": -1})
+    with pytest.raises(InvalidArgsError, match="seed: args.seed must be bigger than or equal to 0, got -1"):
+        call_op(state, "seed", {"seed": -1})
 
 
 def tiny_bert_unseeded() -> BertForSequenceClassification:

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 import torch
+from op_call import call_op
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
+from textbrewer_worker import train_ops  # noqa: F401  (registers the ops)
 from textbrewer_worker.ops import WorkerState
-from textbrewer_worker.train_ops import train_configure, train_end, train_step
 
 LOSSES_ADAPTOR = {"kind": "select", "keys": {"losses": {"from": "out", "path": ["loss"]}}}
 
@@ -32,8 +33,9 @@ def run(log_dir: Path, steps: int, **plan: Any) -> dict[str, list[tuple[int, flo
     """Trains TinyRegressor for `steps` optimizer steps through the worker's ops; returns each scalar's events."""
     state = WorkerState(device="cpu")
     handle = state.add_model(TinyRegressor())
-    train_configure(
+    call_op(
         state,
+        "train_configure",
         {
             "plan": {
                 "strategy": "trainer",
@@ -49,8 +51,8 @@ def run(log_dir: Path, steps: int, **plan: Any) -> dict[str, list[tuple[int, flo
     generator = torch.Generator().manual_seed(1)
     for _ in range(steps):
         batch = {"x": torch.randn(8, 4, generator=generator), "y": torch.randn(8, generator=generator)}
-        train_step(state, {"batch": batch, "optimizerStep": True, "report": True})
-    train_end(state, {})
+        call_op(state, "train_step", {"batch": batch, "optimizerStep": True, "report": True})
+    call_op(state, "train_end", {})
     events = EventAccumulator(str(log_dir))
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from op_call import call_op
 
 from textbrewer_worker import packaged_models, tokenizer_ops  # noqa: F401  (registers the ops)
-from textbrewer_worker.ops import OPS, WorkerState
+from textbrewer_worker.ops import WorkerState
+from textbrewer_worker.protocol import InvalidArgsError
 
 VOCAB = [
     "[PAD]",
@@ -51,7 +53,7 @@ def tokenizer_dir(tmp_path: Path) -> str:
 @pytest.fixture()
 def loaded(tokenizer_dir: str) -> tuple[WorkerState, str]:
     state = WorkerState(device="cpu")
-    info = OPS["load_tokenizer"](state, {"path": tokenizer_dir})
+    info = call_op(state, "load_tokenizer", {"path": tokenizer_dir})
     return state, info["handle"]
 
 
@@ -61,22 +63,24 @@ def ids(*tokens: str) -> list[int]:
 
 def test_load_tokenizer_describes_it(tokenizer_dir: str) -> None:
     state = WorkerState(device="cpu")
-    info = OPS["load_tokenizer"](state, {"path": tokenizer_dir})
+    info = call_op(state, "load_tokenizer", {"path": tokenizer_dir})
     assert info["handle"] == "t1"
     assert info["className"] == "BertTokenizerFast"
     assert info["vocabSize"] == len(VOCAB)
     assert (info["padTokenId"], info["clsTokenId"], info["sepTokenId"]) == (0, 2, 3)
-    assert OPS["load_tokenizer"](state, {"path": tokenizer_dir})["handle"] == "t2"
+    assert call_op(state, "load_tokenizer", {"path": tokenizer_dir})["handle"] == "t2"
 
 
 def test_load_tokenizer_errors_name_the_path(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="cannot load a tokenizer"):
-        OPS["load_tokenizer"](WorkerState(device="cpu"), {"path": str(tmp_path / "nowhere")})
+        call_op(WorkerState(device="cpu"), "load_tokenizer", {"path": str(tmp_path / "nowhere")})
 
 
 def test_tokenize_pads_to_the_longest(loaded: tuple[WorkerState, str]) -> None:
     state, handle = loaded
-    out = OPS["tokenize"](state, {"tokenizer": handle, "texts": ["The movie was great!", "bad"], "padding": "longest"})
+    out = call_op(
+        state, "tokenize", {"tokenizer": handle, "texts": ["The movie was great!", "bad"], "padding": "longest"}
+    )
     assert set(out) == {"input_ids", "attention_mask", "token_type_ids"}
     assert all(t.dtype == torch.int64 for t in out.values())
     assert out["input_ids"].tolist() == [
@@ -89,8 +93,9 @@ def test_tokenize_pads_to_the_longest(loaded: tuple[WorkerState, str]) -> None:
 
 def test_tokenize_max_length_truncates_and_pads(loaded: tuple[WorkerState, str]) -> None:
     state, handle = loaded
-    out = OPS["tokenize"](
+    out = call_op(
         state,
+        "tokenize",
         {
             "tokenizer": handle,
             "texts": ["the movie was great", "bad"],
@@ -104,7 +109,7 @@ def test_tokenize_max_length_truncates_and_pads(loaded: tuple[WorkerState, str])
 
 def test_tokenize_pairs_set_token_types(loaded: tuple[WorkerState, str]) -> None:
     state, handle = loaded
-    out = OPS["tokenize"](state, {"tokenizer": handle, "texts": ["the movie"], "textPairs": ["great"]})
+    out = call_op(state, "tokenize", {"tokenizer": handle, "texts": ["the movie"], "textPairs": ["great"]})
     assert out["input_ids"].tolist() == [[2, *ids("the", "movie"), 3, *ids("great"), 3]]
     assert out["token_type_ids"].tolist() == [[0, 0, 0, 0, 1, 1]]
 
@@ -112,20 +117,22 @@ def test_tokenize_pairs_set_token_types(loaded: tuple[WorkerState, str]) -> None
 def test_tokenize_rejects_bad_arguments(loaded: tuple[WorkerState, str]) -> None:
     state, handle = loaded
     with pytest.raises(ValueError, match="maxLength: required"):
-        OPS["tokenize"](state, {"tokenizer": handle, "texts": ["a"], "padding": "max_length"})
-    with pytest.raises(TypeError, match=r"texts\[1\]"):
-        OPS["tokenize"](state, {"tokenizer": handle, "texts": ["a", 3]})
-    with pytest.raises(ValueError, match="padding"):
-        OPS["tokenize"](state, {"tokenizer": handle, "texts": ["a"], "padding": "shortest"})
+        call_op(state, "tokenize", {"tokenizer": handle, "texts": ["a"], "padding": "max_length"})
+    with pytest.raises(InvalidArgsError, match=r"tokenize: args.texts\[1\] must be string, got 3"):
+        call_op(state, "tokenize", {"tokenizer": handle, "texts": ["a", 3]})
+    with pytest.raises(InvalidArgsError, match="tokenize: args.padding must be one of"):
+        call_op(state, "tokenize", {"tokenizer": handle, "texts": ["a"], "padding": "shortest"})
     with pytest.raises(KeyError, match="no tokenizer 't9'"):
-        OPS["tokenize"](state, {"tokenizer": "t9", "texts": ["a"]})
+        call_op(state, "tokenize", {"tokenizer": "t9", "texts": ["a"]})
 
 
 def test_tokenize_words_labels_the_first_sub_token(loaded: tuple[WorkerState, str]) -> None:
     state, handle = loaded
     words = [["John", "lives", "in", "New", "York", "cities"], ["playing", "."]]
     labels = [[1, 0, 0, 2, 3, 0], [0, 0]]
-    out = OPS["tokenize_words"](state, {"tokenizer": handle, "words": words, "labels": labels, "padding": "longest"})
+    out = call_op(
+        state, "tokenize_words", {"tokenizer": handle, "words": words, "labels": labels, "padding": "longest"}
+    )
     # "cities" is not in the vocabulary: [UNK]; "playing" -> play ##ing
     assert out["input_ids"].tolist()[0] == [2, *ids("john", "lives", "in", "new", "york"), 1, 3]
     assert out["input_ids"].tolist()[1] == [2, *ids("play", "##ing", "."), 3, 0, 0, 0]
@@ -134,16 +141,19 @@ def test_tokenize_words_labels_the_first_sub_token(loaded: tuple[WorkerState, st
         [-100, 0, -100, 0, -100, -100, -100, -100],
     ]
     assert out["word_ids"].tolist() == [[-1, 0, 1, 2, 3, 4, 5, -1], [-1, 0, 0, 1, -1, -1, -1, -1]]
-    every = OPS["tokenize_words"](
-        state, {"tokenizer": handle, "words": [["playing"]], "labels": [[4]], "labelAllSubwords": True}
+    every = call_op(
+        state,
+        "tokenize_words",
+        {"tokenizer": handle, "words": [["playing"]], "labels": [[4]], "labelAllSubwords": True},
     )
     assert every["labels"].tolist() == [[-100, 4, 4, -100]]
 
 
 def test_tokenize_words_truncates_and_checks_label_counts(loaded: tuple[WorkerState, str]) -> None:
     state, handle = loaded
-    out = OPS["tokenize_words"](
+    out = call_op(
         state,
+        "tokenize_words",
         {
             "tokenizer": handle,
             "words": [["the", "movie", "was", "great"]],
@@ -154,16 +164,16 @@ def test_tokenize_words_truncates_and_checks_label_counts(loaded: tuple[WorkerSt
     assert out["labels"].tolist() == [[-100, 1, 2, -100]]
     assert out["word_ids"].tolist() == [[-1, 0, 1, -1]]
     with pytest.raises(ValueError, match=r"labels\[0\]: 1 labels for 2 words"):
-        OPS["tokenize_words"](state, {"tokenizer": handle, "words": [["the", "movie"]], "labels": [[1]]})
-    without = OPS["tokenize_words"](state, {"tokenizer": handle, "words": [["the"]]})
+        call_op(state, "tokenize_words", {"tokenizer": handle, "words": [["the", "movie"]], "labels": [[1]]})
+    without = call_op(state, "tokenize_words", {"tokenizer": handle, "words": [["the"]]})
     assert "labels" not in without and without["word_ids"].tolist() == [[-1, 0, -1]]
 
 
 def test_dispose_tokenizer(loaded: tuple[WorkerState, str]) -> None:
     state, handle = loaded
-    OPS["dispose_tokenizer"](state, {"tokenizer": handle})
+    call_op(state, "dispose_tokenizer", {"tokenizer": handle})
     with pytest.raises(KeyError):
-        OPS["tokenize"](state, {"tokenizer": handle, "texts": ["a"]})
+        call_op(state, "tokenize", {"tokenizer": handle, "texts": ["a"]})
 
 
 def _fake_distribution(
@@ -210,8 +220,9 @@ BERT_CONFIG = {
 
 def test_find_packaged_model_through_the_file_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_distribution(tmp_path, monkeypatch, BERT_CONFIG, _bert_shapes(2, 4))
-    out = OPS["find_packaged_model"](
+    out = call_op(
         WorkerState(device="cpu"),
+        "find_packaged_model",
         {
             "distribution": "fake-model",
             "subdir": "fake_model/model",
@@ -227,18 +238,19 @@ def test_find_packaged_model_fails_clearly(tmp_path: Path, monkeypatch: pytest.M
     _fake_distribution(tmp_path, monkeypatch, BERT_CONFIG, _bert_shapes(3, 4))
     state = WorkerState(device="cpu")
     with pytest.raises(packaged_models.PackagedModelError, match="num_hidden_layers is 2, expected 6"):
-        OPS["find_packaged_model"](
+        call_op(
             state,
+            "find_packaged_model",
             {"distribution": "fake-model", "subdir": "fake_model/model", "expect": {"num_hidden_layers": 6}},
         )
     with pytest.raises(
         packaged_models.PackagedModelError, match="encoder.layer.2.attention.self.query.weight: present"
     ):
-        OPS["find_packaged_model"](state, {"distribution": "fake-model", "subdir": "fake_model/model"})
+        call_op(state, "find_packaged_model", {"distribution": "fake-model", "subdir": "fake_model/model"})
     with pytest.raises(packaged_models.PackagedModelError, match="has no config.json"):
-        OPS["find_packaged_model"](state, {"distribution": "fake-model", "subdir": "fake_model"})
+        call_op(state, "find_packaged_model", {"distribution": "fake-model", "subdir": "fake_model"})
     with pytest.raises(packaged_models.PackagedModelError, match="not installed"):
-        OPS["find_packaged_model"](state, {"distribution": "no-such-distribution-xyz", "subdir": "x"})
+        call_op(state, "find_packaged_model", {"distribution": "no-such-distribution-xyz", "subdir": "x"})
 
 
 def test_find_packaged_model_checks_shapes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -249,6 +261,8 @@ def test_find_packaged_model_checks_shapes(tmp_path: Path, monkeypatch: pytest.M
         packaged_models.PackagedModelError,
         match=r"layer.1.attention.self.query.weight: shape \[4, 5\], expected \[4, 4\]",
     ):
-        OPS["find_packaged_model"](
-            WorkerState(device="cpu"), {"distribution": "fake-model", "subdir": "fake_model/model"}
+        call_op(
+            WorkerState(device="cpu"),
+            "find_packaged_model",
+            {"distribution": "fake-model", "subdir": "fake_model/model"},
         )

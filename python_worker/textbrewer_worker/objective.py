@@ -101,7 +101,7 @@ def sparse_kd_term(
     for i, (l_S, (values, indices)) in enumerate(zip(logits_S, pairs)):
         if masks is not None:
             l_S, values, indices = (select_logits(x, masks[i]) for x in (l_S, values, indices))
-        total = total + loss_fn(l_S, values, indices, objective.temperature, tail=topk.get("tail", "ignore"))
+        total = total + loss_fn(l_S, values, indices, objective.temperature, tail=topk["tail"])
     return total  # type: ignore[return-value]
 
 

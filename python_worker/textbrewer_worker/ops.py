@@ -1,10 +1,14 @@
-"""Request handlers. Each takes the worker state and the decoded args and returns a JSON-able value (tensors allowed)."""
+"""Request handlers. Each takes the worker state and the decoded args and returns a JSON-able value (tensors allowed).
+
+The server validates a request's args against its op's schema (ops_schema.json, generated from the TypeScript op
+catalogue in src/worker/ops/) and fills in the defaults before the handler runs, so a handler reads its args as the
+typed dict of ops_types.py: every field with a default is there, and no handler restates a default."""
 
 from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,9 +16,26 @@ import torch
 
 from .batch_check import check_batch
 from .device import resolve_device, to_device
+from .ops_types import (
+    CreateModelArgs,
+    DescribeArgs,
+    DescribeResult,
+    DisposeArgs,
+    EchoArgs,
+    InfoArgs,
+    InfoResult,
+    LoadModelArgs,
+    NumParametersArgs,
+    PingArgs,
+    PredictArgs,
+    SaveModelArgs,
+    SaveModelResult,
+    ShutdownArgs,
+)
 from .outputs import outputs_to_wire
 
-Op = Callable[["WorkerState", dict[str, Any]], Any]
+# a handler's args are the TypedDict of its op (ops_types.py); the registry holds handlers of every op
+Op = Callable[["WorkerState", Any], Any]
 OPS: dict[str, Op] = {}
 
 
@@ -45,29 +66,20 @@ class WorkerState:
         self.models[handle] = model
         return handle
 
-    def model(self, args: dict[str, Any], key: str = "model") -> torch.nn.Module:
+    def model(self, args: Mapping[str, Any], key: str = "model") -> torch.nn.Module:
         handle = args.get(key)
         if handle not in self.models:
             raise KeyError(f"{key}: no model '{handle}' in this worker (disposed, or from another worker?)")
         return self.models[handle]
 
 
-def require(args: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
-    if key not in args:
-        raise ValueError(f"{key}: missing")
-    value = args[key]
-    if not isinstance(value, kind):
-        raise TypeError(f"{key}: expected {kind}, got {type(value).__name__} {value!r}")
-    return value
-
-
 @op("ping")
-def ping(state: WorkerState, args: dict[str, Any]) -> None:
+def ping(state: WorkerState, args: PingArgs) -> None:
     return None
 
 
 @op("echo")
-def echo(state: WorkerState, args: dict[str, Any]) -> Any:
+def echo(state: WorkerState, args: EchoArgs) -> Any:
     """Sends args back; `transpose: true` returns each 2-D tensor transposed (a non-contiguous view)."""
     if args.get("transpose"):
         return {k: (v.t() if isinstance(v, torch.Tensor) and v.dim() == 2 else v) for k, v in args.items()}
@@ -75,7 +87,7 @@ def echo(state: WorkerState, args: dict[str, Any]) -> Any:
 
 
 @op("info")
-def info(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def info(state: WorkerState, args: InfoArgs) -> InfoResult:
     import numpy
     import transformers
     import zmq
@@ -99,12 +111,12 @@ def info(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("shutdown")
-def shutdown(state: WorkerState, args: dict[str, Any]) -> None:
+def shutdown(state: WorkerState, args: ShutdownArgs) -> None:
     state.shutdown_requested = True
 
 
 @op("load_model")
-def load_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def load_model(state: WorkerState, args: LoadModelArgs) -> dict[str, Any]:
     from .models import init_report
     from .models import load_model as load
 
@@ -115,25 +127,20 @@ def load_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
         factory=args.get("factory"),
         factory_args=args.get("factoryArgs"),
         format=args.get("format"),
-        weights_only=bool(args.get("weightsOnly", True)),
-        trust_remote_code=args.get("trustRemoteCode") is True,
+        weights_only=args["weightsOnly"],
+        trust_remote_code=args["trustRemoteCode"],
     )
     model.to(state.torch_device)
     return {**describe_handle(state, state.add_model(model)), "initReport": init_report(model)}
 
 
 @op("create_model")
-def create_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def create_model(state: WorkerState, args: CreateModelArgs) -> dict[str, Any]:
     from .models import create_model as create
     from .models import init_report
 
-    init_from = state.model(args, "initFrom") if args.get("initFrom") is not None else None
-    model = create(
-        config=args.get("config") or {},
-        task=args.get("task"),
-        init_from=init_from,
-        layer_map=args.get("layerMap"),
-    )
+    init_from = state.model(args, "initFrom") if args["initFrom"] is not None else None
+    model = create(config=args["config"], task=args.get("task"), init_from=init_from, layer_map=args["layerMap"])
     model.to(state.torch_device)
     return {**describe_handle(state, state.add_model(model)), "initReport": init_report(model)}
 
@@ -153,15 +160,15 @@ def describe_handle(state: WorkerState, handle: str) -> dict[str, Any]:
 
 
 @op("predict")
-def predict(state: WorkerState, args: dict[str, Any]) -> Any:
+def predict(state: WorkerState, args: PredictArgs) -> Any:
     model = state.model(args)
-    check_batch(args.get("batch"))
-    batch = to_device(args.get("batch"), state.torch_device)
+    check_batch(args["batch"])
+    batch = to_device(args["batch"], state.torch_device)
     flags: dict[str, Any] = {}
     if getattr(model, "config", None) is not None:
-        if args.get("hidden"):
+        if args["hidden"]:
             flags["output_hidden_states"] = True
-        if args.get("attention"):
+        if args["attention"]:
             flags["output_attentions"] = True
             ensure_eager_attention(model)
     was_training = model.training
@@ -205,30 +212,29 @@ def call_model(model: torch.nn.Module, batch: Any, extra: dict[str, Any]) -> Any
 
 
 @op("describe")
-def describe(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def describe(state: WorkerState, args: DescribeArgs) -> DescribeResult:
     from .display import display_parameters
 
-    max_level = args.get("maxLevel")
-    return {"table": display_parameters(state.model(args), max_level=max_level)}
+    return {"table": display_parameters(state.model(args), max_level=args["maxLevel"])}
 
 
 @op("num_parameters")
-def num_params(state: WorkerState, args: dict[str, Any]) -> int:
+def num_params(state: WorkerState, args: NumParametersArgs) -> int:
     from .models import num_parameters
 
-    return num_parameters(state.model(args), trainable_only=bool(args.get("trainableOnly", False)))
+    return num_parameters(state.model(args), trainable_only=args["trainableOnly"])
 
 
 @op("save_model")
-def save_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def save_model(state: WorkerState, args: SaveModelArgs) -> SaveModelResult:
     from .models import save_model as save
 
-    files = save(state.model(args), require(args, "dir", str))
+    files = save(state.model(args), args["dir"])
     return {"files": files}
 
 
 @op("dispose")
-def dispose(state: WorkerState, args: dict[str, Any]) -> None:
+def dispose(state: WorkerState, args: DisposeArgs) -> None:
     state.model(args)
     del state.models[args["model"]]
     if state.torch_device.type == "cuda":

@@ -15,7 +15,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from .file_errors import read_failure, read_json
-from .ops import WorkerState, op, require
+from .ops import WorkerState, op
+from .ops_types import FindPackagedModelArgs
 
 REQUIRED_FILES = ("config.json",)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -115,10 +116,7 @@ def check_bert_folder(path: str, expect: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("find_packaged_model")
-def find_packaged_model_op(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
-    found = find_packaged_model(require(args, "distribution", str), require(args, "subdir", str))
-    expect = args.get("expect") or {}
-    if not isinstance(expect, dict):
-        raise TypeError("expect: expected an object of config keys and values")
-    found["config"] = check_bert_folder(found["path"], expect)
+def find_packaged_model_op(state: WorkerState, args: FindPackagedModelArgs) -> dict[str, Any]:
+    found = find_packaged_model(args["distribution"], args["subdir"])
+    found["config"] = check_bert_folder(found["path"], args["expect"])
     return found

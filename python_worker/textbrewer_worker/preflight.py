@@ -14,6 +14,7 @@ from .batch_check import check_batch
 from .device import to_device
 from .objective import distill_loss, match_name, post_adaptor, trainer_loss
 from .ops import call_model
+from .ops_types import TrainPreflightArgs
 from .session import DEFAULT_TASK, TrainSession, pop_teacher_outputs, split_batch, teacher_results
 
 SAME_WIDTH_LOSSES = {"hidden_mse", "cos", "pkd", "fsp", "gram"}
@@ -98,8 +99,8 @@ def check_logits_lists(results_S: dict[str, Any], results_T: list[dict[str, Any]
         )
 
 
-def preflight(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
-    task = args.get("task") or DEFAULT_TASK
+def preflight(session: TrainSession, args: TrainPreflightArgs) -> dict[str, Any]:
+    task = args["task"] or DEFAULT_TASK
     check_batch(args["batch"])
     rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None

@@ -11,27 +11,24 @@ the word embeddings of a small BERT also saves most of the optimizer's work per 
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from .models import num_parameters
-from .ops import WorkerState, op, require
+from .ops import WorkerState, op
+from .ops_types import SeedArgs, SetTrainableArgs, SetTrainableResult
 
 
 @op("seed")
-def seed(state: WorkerState, args: dict[str, Any]) -> None:
+def seed(state: WorkerState, args: SeedArgs) -> None:
     from .session import seed_everything
 
-    value = require(args, "seed", int)
-    if isinstance(value, bool) or value < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {value!r}")
-    seed_everything(value)
+    seed_everything(args["seed"])
 
 
 @op("set_trainable")
-def set_trainable(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def set_trainable(state: WorkerState, args: SetTrainableArgs) -> SetTrainableResult:
     model = state.model(args)
-    pattern = require(args, "pattern", str)
-    trainable = require(args, "trainable", bool)
+    pattern = args["pattern"]
+    trainable = args["trainable"]
     try:
         regex = re.compile(pattern)
     except re.error as exc:

@@ -1,4 +1,5 @@
-"""Validates messages against protocol_schema.json, generated from the TypeScript definition (src/worker/protocol.ts).
+"""Validates messages against protocol_schema.json, generated from the TypeScript definition (src/worker/protocol.ts),
+and each request's args against its op's schema in ops_schema.json, generated from the op catalogue (src/worker/ops/).
 
 fastjsonschema compiles each schema into a Python function once (the schema is this package's own file, never
 anything from the wire), which validates a request header many times faster than an interpreting validator (figures
@@ -19,6 +20,11 @@ import fastjsonschema
 from .codec import ProtocolError
 
 SCHEMA_PATH = Path(__file__).with_name("protocol_schema.json")
+OPS_SCHEMA_PATH = Path(__file__).with_name("ops_schema.json")
+
+
+class InvalidArgsError(ProtocolError):
+    """A request's args do not fit its op's schema; the message names the op, the field and the value."""
 
 
 @lru_cache(maxsize=1)
@@ -34,6 +40,38 @@ _DRAFT = "http://json-schema.org/draft-07/schema#"
 @cache
 def _validator(kind: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile({**_schema()[kind], "$schema": _DRAFT})
+
+
+@lru_cache(maxsize=1)
+def _ops_schema() -> dict[str, Any]:
+    return json.loads(OPS_SCHEMA_PATH.read_text(encoding="utf-8"))["ops"]
+
+
+def catalogue_ops() -> list[str]:
+    """The op names of the TypeScript catalogue."""
+    return sorted(_ops_schema())
+
+
+@cache
+def _args_validator(op: str) -> Callable[[Any], Any] | None:
+    entry = _ops_schema().get(op)
+    return None if entry is None else fastjsonschema.compile({**entry["args"], "$schema": _DRAFT})
+
+
+def validate_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """`args` in their wire form (tensors and non-finite numbers still placeholders) checked against the op's schema,
+    with every missing field that has a default filled in (in place). An op outside the catalogue (one a plugin
+    registered) passes unchecked."""
+    validator = _args_validator(op)
+    if validator is None:
+        return args
+    try:
+        return validator(args)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        message = exc.message.replace("data", "args", 1)  # fastjsonschema names the root "data"
+        shown = repr(exc.value)
+        shown = shown if len(shown) <= 200 else f"{shown[:200]}…"
+        raise InvalidArgsError(f"{op}: {message}, got {shown}; see the op's schema in src/worker/ops/") from None
 
 
 def protocol_version() -> int:

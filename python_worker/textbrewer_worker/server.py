@@ -120,10 +120,10 @@ def handle(state: WorkerState, frames: list[zmq.Frame], max_frame_bytes: int = -
         if len(metas) != len(frames) - 1:
             raise ProtocolError(f"header describes {len(metas)} tensors but {len(frames) - 1} frames came")
         tensors = [decode_tensor(meta, frame) for meta, frame in zip(metas, frames[1:])]
-        args = decode_value(header.get("args", {}), tensors)
         op = OPS.get(header["op"])
         if op is None:
             raise ProtocolError(f"unknown op '{header['op']}'; known ops: {', '.join(sorted(OPS))}")
+        args = decode_value(protocol.validate_args(header["op"], header.get("args", {})), tensors)
         result = op(state, args)
         out_metas: list[dict[str, Any]] = []
         out_frames: list[Any] = []

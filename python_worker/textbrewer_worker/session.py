@@ -19,6 +19,7 @@ from .device import to_device
 from .emd import emd_projections
 from .objective import Objective, distill_loss, post_adaptor, topk_targets, trainer_loss
 from .ops import WorkerState, call_model, ensure_eager_attention
+from .ops_types import TrainStepArgs
 from .optim import build_optimizer, build_scheduler, parameter_groups, torch_group_options
 from .projections import build_projections
 
@@ -235,11 +236,11 @@ def teacher_results(session: TrainSession, task: str, batch_T: Any, extra: dict[
     return results
 
 
-def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
+def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
     if session.halted is not None:
         raise RuntimeError(f"training stopped after an earlier step: {session.halted}")
     plan = session.plan
-    task = args.get("task") or DEFAULT_TASK
+    task = args["task"] or DEFAULT_TASK
     if task not in session.adaptor_S:
         raise KeyError(f"task: '{task}' is not one of {', '.join(sorted(session.adaptor_S))}")
     check_batch(args["batch"])
@@ -252,7 +253,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     topk = args.get("teacherTopK")
     if topk is not None:
         topk = {**topk, "targets": to_device(topk["targets"], session.device)}
-    if args.get("zeroGrad"):
+    if args["zeroGrad"]:
         session.optimizer.zero_grad(set_to_none=True)
     target_logits = None
     with session.autocast():
@@ -272,8 +273,8 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
                 results_S,
                 results_T,
                 cached,
-                float(args.get("kdWeight", 1.0)),
-                float(args.get("hardWeight", 0.0)),
+                float(args["kdWeight"]),
+                float(args["hardWeight"]),
                 session.projections,
                 session.emd,
                 topk,
@@ -287,11 +288,11 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     else:
         loss.backward()
     reply: dict[str, Any] = {}
-    if args.get("optimizerStep"):
-        reply.update(checked_optimizer_step(session, bool(args.get("report"))))
+    if args["optimizerStep"]:
+        reply.update(checked_optimizer_step(session, args["report"]))
         if session.writer is not None:
             log_optimizer_scalars(session, reply)
-    if args.get("report"):
+    if args["report"]:
         values = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()}
         values["total"] = float(total.detach())
         # non-finite numbers stay out of the reply: their names are listed instead
@@ -305,8 +306,8 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
         if session.writer is not None and "total" in reply:
             log_scalars(session, reply)
     # target logits come only from the distillation objective, so session.objective is set whenever they are
-    if args.get("returnTeacherLogits") and target_logits is not None and session.objective is not None:
-        k = args.get("returnTopK")
+    if args["returnTeacherLogits"] and target_logits is not None and session.objective is not None:
+        k = args["returnTopK"]
         targets = [t.detach() for t in target_logits]
         reply["teacherLogits"] = topk_targets(targets, int(k), session.objective.temperature) if k else targets
     session.forward_count += 1

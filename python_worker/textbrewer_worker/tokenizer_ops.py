@@ -1,12 +1,11 @@
 """Tokenizer ops: Hugging Face fast tokenizers held by the worker, returning int64 tensors ready to be batches.
 
-    load_tokenizer {path, trustRemoteCode?}                -> {handle, className, vocabSize, ...}
-    tokenize {tokenizer, texts, textPairs?, maxLength?, padding, truncation}
-                                                           -> {input_ids, attention_mask, token_type_ids?}
-    tokenize_words {tokenizer, words, labels?, maxLength?, padding, labelAllSubwords}
-                                                           -> {input_ids, attention_mask, token_type_ids?, labels?,
-                                                               word_ids}
-    dispose_tokenizer {tokenizer}
+    load_tokenizer      -> {handle, className, vocabSize, ...}
+    tokenize            -> {input_ids, attention_mask, token_type_ids?}
+    tokenize_words      -> {input_ids, attention_mask, token_type_ids?, labels?, word_ids}
+    dispose_tokenizer
+
+(their args: src/worker/ops/tokenizers.ts, checked before a handler runs, and ops_types.py).
 
 Tokenizers load from local files only (no hub downloads; a Hub id ``org/name`` is found in the local Hugging Face
 cache, as for models, see hub_cache) and must be fast (Rust) tokenizers: word alignment for token classification needs
@@ -23,11 +22,17 @@ import torch
 
 from .file_errors import read_failure, read_json
 from .hub_cache import resolve_local_path
-from .ops import WorkerState, op, require
+from .ops import WorkerState, op
+from .ops_types import (
+    DisposeTokenizerArgs,
+    LoadTokenizerArgs,
+    LoadTokenizerResult,
+    TokenizeArgs,
+    TokenizeWordsArgs,
+)
 from .remote_code import check_tokenizer_folder
 
 IGNORE_INDEX = -100
-PADDING = ("longest", "max_length", "do_not_pad")
 JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
 # Any one of these makes a folder a tokenizer folder (a fast tokenizer file, its config, or a vocabulary).
 TOKENIZER_FILES = (
@@ -49,33 +54,20 @@ def _tokenizers(state: WorkerState) -> dict[str, Any]:
     return state.extensions.setdefault("tokenizers", {})
 
 
-def _tokenizer(state: WorkerState, args: dict[str, Any]) -> Any:
-    handle = args.get("tokenizer")
+def _tokenizer(state: WorkerState, args: TokenizeArgs | TokenizeWordsArgs | DisposeTokenizerArgs) -> Any:
+    handle = args["tokenizer"]
     table = _tokenizers(state)
     if handle not in table:
         raise KeyError(f"tokenizer: no tokenizer '{handle}' in this worker (disposed, or from another worker?)")
     return table[handle]
 
 
-def _string_list(args: dict[str, Any], key: str) -> list[str]:
-    value = require(args, key, list)
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise TypeError(f"{key}[{i}]: expected a string, got {type(item).__name__}")
-    return value
-
-
-def _length_options(args: dict[str, Any]) -> dict[str, Any]:
-    padding = args.get("padding", "longest")
-    if padding not in PADDING:
-        raise ValueError(f"padding: expected one of {', '.join(PADDING)}, got {padding!r}")
-    max_length = args.get("maxLength")
-    if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2):
-        raise ValueError(f"maxLength: expected an integer >= 2, got {max_length!r}")
+def _length_options(args: TokenizeArgs | TokenizeWordsArgs) -> dict[str, Any]:
+    padding = args["padding"]
+    max_length = args["maxLength"]
     if padding == "max_length" and max_length is None:
         raise ValueError('maxLength: required with padding "max_length"')
-    truncation = bool(args.get("truncation", True))
-    return {"padding": padding, "max_length": max_length, "truncation": truncation}
+    return {"padding": padding, "max_length": max_length, "truncation": args["truncation"]}
 
 
 def _as_int64(encoding: Any) -> dict[str, torch.Tensor]:
@@ -135,8 +127,8 @@ def load(path: str, trust_remote_code: bool = False) -> Any:
 
 
 @op("load_tokenizer")
-def load_tokenizer(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
-    tok = load(require(args, "path", str), args.get("trustRemoteCode") is True)
+def load_tokenizer(state: WorkerState, args: LoadTokenizerArgs) -> LoadTokenizerResult:
+    tok = load(args["path"], args["trustRemoteCode"])
     table = _tokenizers(state)
     state.extensions["next_tokenizer"] = state.extensions.get("next_tokenizer", 0) + 1
     handle = f"t{state.extensions['next_tokenizer']}"
@@ -156,20 +148,18 @@ def load_tokenizer(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("dispose_tokenizer")
-def dispose_tokenizer(state: WorkerState, args: dict[str, Any]) -> None:
+def dispose_tokenizer(state: WorkerState, args: DisposeTokenizerArgs) -> None:
     _tokenizer(state, args)
     del _tokenizers(state)[args["tokenizer"]]
 
 
 @op("tokenize")
-def tokenize(state: WorkerState, args: dict[str, Any]) -> dict[str, torch.Tensor]:
+def tokenize(state: WorkerState, args: TokenizeArgs) -> dict[str, torch.Tensor]:
     tok = _tokenizer(state, args)
-    texts = _string_list(args, "texts")
-    pairs = _string_list(args, "textPairs") if args.get("textPairs") is not None else None
+    texts = args["texts"]
+    pairs = args["textPairs"]
     if pairs is not None and len(pairs) != len(texts):
         raise ValueError(f"textPairs: {len(pairs)} pairs for {len(texts)} texts")
-    if not texts:
-        raise ValueError("texts: empty")
     options = _length_options(args)
     encoding = tok(texts, pairs, return_tensors="pt", **options)
     return _as_int64(encoding)
@@ -192,24 +182,17 @@ def align_labels(word_ids: list[int | None], labels: list[int] | None, label_all
 
 
 @op("tokenize_words")
-def tokenize_words(state: WorkerState, args: dict[str, Any]) -> dict[str, torch.Tensor]:
+def tokenize_words(state: WorkerState, args: TokenizeWordsArgs) -> dict[str, torch.Tensor]:
     tok = _tokenizer(state, args)
-    words = require(args, "words", list)
-    if not words:
-        raise ValueError("words: empty")
-    for i, sentence in enumerate(words):
-        if not isinstance(sentence, list) or not all(isinstance(w, str) for w in sentence):
-            raise TypeError(f"words[{i}]: expected an array of strings")
-    labels = args.get("labels")
+    words = args["words"]
+    labels = args["labels"]
     if labels is not None:
-        if not isinstance(labels, list) or len(labels) != len(words):
+        if len(labels) != len(words):
             raise ValueError(f"labels: expected one array per sentence ({len(words)})")
         for i, (ws, ls) in enumerate(zip(words, labels)):
-            if not isinstance(ls, list) or len(ls) != len(ws):
-                raise ValueError(f"labels[{i}]: {len(ls) if isinstance(ls, list) else 'no'} labels for {len(ws)} words")
-            if not all(isinstance(x, int) and not isinstance(x, bool) for x in ls):
-                raise TypeError(f"labels[{i}]: expected integers")
-    label_all = bool(args.get("labelAllSubwords", False))
+            if len(ls) != len(ws):
+                raise ValueError(f"labels[{i}]: {len(ls)} labels for {len(ws)} words")
+    label_all = args["labelAllSubwords"]
     options = _length_options(args)
     encoding = tok(words, is_split_into_words=True, return_tensors="pt", **options)
     out = _as_int64(encoding)

@@ -12,6 +12,17 @@ from .adaptor import apply_adaptor
 from .device import to_device
 from .objective import post_adaptor, topk_targets
 from .ops import WorkerState, call_model, op
+from .ops_types import (
+    ModelFingerprintArgs,
+    TeacherLogitsArgs,
+    TrainConfigureArgs,
+    TrainConfigureResult,
+    TrainEndArgs,
+    TrainLoadArgs,
+    TrainPreflightArgs,
+    TrainSaveArgs,
+    TrainStepArgs,
+)
 from .preflight import preflight
 from .session import TrainSession, configure, output_flags, step
 
@@ -27,7 +38,7 @@ def session_of(state: WorkerState) -> TrainSession:
 
 
 @op("train_configure")
-def train_configure(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def train_configure(state: WorkerState, args: TrainConfigureArgs) -> TrainConfigureResult:
     end(state)
     session = configure(state, args["plan"])
     state.extensions[SESSION_KEY] = session
@@ -42,9 +53,9 @@ def train_configure(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("train_step")
-def train_step(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def train_step(state: WorkerState, args: TrainStepArgs) -> dict[str, Any]:
     reply = step(session_of(state), args)
-    if args.get("optimizerStep"):
+    if args["optimizerStep"]:
         # time this worker waited for requests since the previous optimizer step: ~0 when the client keeps up
         mark = state.extensions.get(IDLE_MARK_KEY, state.idle_seconds)
         reply["workerIdleMs"] = (state.idle_seconds - mark) * 1000.0
@@ -53,22 +64,22 @@ def train_step(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
 
 
 @op("train_preflight")
-def train_preflight(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def train_preflight(state: WorkerState, args: TrainPreflightArgs) -> dict[str, Any]:
     return preflight(session_of(state), args)
 
 
 @op("train_save")
-def train_save(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def train_save(state: WorkerState, args: TrainSaveArgs) -> dict[str, Any]:
     return {"files": checkpoint.save(session_of(state), args["dir"])}
 
 
 @op("train_load")
-def train_load(state: WorkerState, args: dict[str, Any]) -> None:
+def train_load(state: WorkerState, args: TrainLoadArgs) -> None:
     checkpoint.load(session_of(state), args["dir"])
 
 
 @op("train_end")
-def train_end(state: WorkerState, args: dict[str, Any]) -> None:
+def train_end(state: WorkerState, args: TrainEndArgs) -> None:
     end(state)
 
 
@@ -79,7 +90,7 @@ def end(state: WorkerState) -> None:
 
 
 @op("teacher_logits")
-def teacher_logits(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+def teacher_logits(state: WorkerState, args: TeacherLogitsArgs) -> dict[str, Any]:
     """Teacher-only forward without gradients: the logits the adaptor selects (averaged over several teachers)."""
     teachers = [state.model({"model": h}) for h in args["teachers"]]
     specs = args["adaptors"]
@@ -90,19 +101,20 @@ def teacher_logits(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     with torch.inference_mode():
         for teacher, spec in zip(teachers, specs):
             teacher.eval()
-            out = call_model(teacher, batch, {**(args.get("forwardArgs") or {}), **output_flags(teacher, spec)})
+            out = call_model(teacher, batch, {**args["forwardArgs"], **output_flags(teacher, spec)})
             results = post_adaptor(apply_adaptor(spec, batch, out))
             if "logits" not in results:
                 raise KeyError("logits: the teacher adaptor returns no 'logits' to cache")
             per_teacher.append(results["logits"])
     logits = per_teacher[0] if len(per_teacher) == 1 else [torch.stack(g).mean(0) for g in zip(*per_teacher)]
-    if args.get("topK"):
-        return {"logits": topk_targets(logits, int(args["topK"]), float(args["temperature"]))}
+    top_k = args["topK"]
+    if top_k:
+        return {"logits": topk_targets(logits, top_k, float(args["temperature"]))}
     return {"logits": logits}
 
 
 @op("model_fingerprint")
-def model_fingerprint(state: WorkerState, args: dict[str, Any]) -> str:
+def model_fingerprint(state: WorkerState, args: ModelFingerprintArgs) -> str:
     """sha256 over the model's state dict (names, dtypes, shapes, bytes): one weight changed, another hash."""
     digest = hashlib.sha256()
     for name, tensor in state.model(args).state_dict().items():

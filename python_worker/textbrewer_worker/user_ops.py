@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ops import WorkerState, op, require
+from .ops import WorkerState, op
+from .ops_types import CallPythonArgs
 from .pyref import resolve_ref
 
 
 @op("call_python")
-def call_python(state: WorkerState, args: dict[str, Any]) -> Any:
-    ref = require(args, "ref", str)
-    kwargs = args.get("args", {})
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"runPython: args must be an object of keyword arguments, got {type(kwargs).__name__}")
-    fn = resolve_ref(ref, "runPython")
-    return fn(**kwargs)
+def call_python(state: WorkerState, args: CallPythonArgs) -> Any:
+    fn = resolve_ref(args["ref"], "runPython")
+    return fn(**args["args"])

@@ -100,7 +100,7 @@ export class DistillCache {
     if (topK !== null && (!Number.isInteger(topK) || topK < 1))
       throw new Error(`teacherCache.topK: expected a positive integer, got ${topK}`);
     const temperature = options.temperature ?? 1;
-    const weights = await Promise.all(teachers.map((t) => t.worker.call("model_fingerprint", { model: t.id }) as Promise<string>));
+    const weights = await Promise.all(teachers.map((t) => t.worker.call("model_fingerprint", { model: t.id })));
     const dtype = options.dtype ?? "float32";
     const store = await TeacherCache.open({
       ...(options.dir !== undefined ? { dir: options.dir } : {}),
@@ -141,14 +141,14 @@ export class DistillCache {
           this.counters.teacherForwardsSkipped++;
           continue;
         }
-        const reply = (await worker.call("teacher_logits", {
+        const reply = await worker.call("teacher_logits", {
           teachers: this.teacherIds,
           adaptors: this.adaptorT,
           batch: withoutKey(part, this.spec.idKey),
-          forwardArgs: options.forwardArgs ?? {},
-          topK: this.spec.topK ?? null,
+          forwardArgs: options.forwardArgs,
+          topK: this.spec.topK,
           temperature: this.spec.temperature,
-        })) as { logits: Tensor[] | Tensor };
+        });
         this.counters.teacherForwards++;
         await this.store.putBatch(keys, Array.isArray(reply.logits) ? reply.logits : [reply.logits]);
       }
@@ -200,7 +200,7 @@ export class DistillCache {
       afterStep: async (prepared: PreparedStep, reply: StepReply): Promise<void> => {
         if (!prepared.state) return;
         try {
-          if (reply.teacherLogits) await this.store.putBatch((prepared.state as WriteState).keys, reply.teacherLogits as Tensor[]);
+          if (reply.teacherLogits) await this.store.putBatch((prepared.state as WriteState).keys, reply.teacherLogits);
         } finally {
           release(prepared.state);
         }

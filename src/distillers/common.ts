@@ -69,7 +69,10 @@ export function matchTermName(m: IntermediateMatch): string {
   return `unweighted_${m.feature}_${m.loss}_${layer(m.layerS)}_${layer(m.layerT)}`;
 }
 
-export function objectivePlan(d: DistillationConfig, options: { requireLogits: boolean; withMatches: boolean }): Record<string, unknown> {
+export function objectivePlan(
+  d: DistillationConfig,
+  options: { requireLogits: boolean; withMatches: boolean },
+): { strategy: "distiller"; [key: string]: unknown } {
   return {
     strategy: "distiller",
     kdLossType: d.kdLossType,

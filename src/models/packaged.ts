@@ -2,6 +2,8 @@
  * Pretrained models shipped inside Python distributions: the worker finds the Hugging Face folder through the
  * distribution's installed file list (never importing the package's code) and checks its config and weight shapes.
  */
+import type { z } from "zod";
+import type { packagedModel } from "../worker/ops/packaged.js";
 import type { Worker } from "../worker/worker.js";
 
 export interface PackagedModelSpec {
@@ -13,24 +15,8 @@ export interface PackagedModelSpec {
   expect?: Record<string, unknown>;
 }
 
-export interface PackagedModel {
-  /** Absolute path of the folder (config.json, weights, tokenizer files). */
-  path: string;
-  distribution: string;
-  version: string;
-  files: string[];
-  config: {
-    model_type: string;
-    num_hidden_layers: number;
-    hidden_size: number;
-    num_attention_heads?: number;
-    intermediate_size?: number;
-    vocab_size?: number;
-    max_position_embeddings?: number;
-    weights: string;
-    checkedTensors: number;
-  };
-}
+/** A packaged model's folder, as the worker found and checked it. */
+export type PackagedModel = z.output<typeof packagedModel>;
 
 /**
  * all-MiniLM-L6-v2 (a BERT: 6 layers, hidden 384, 12 heads, uncased WordPiece vocabulary of 30,522), as shipped by
@@ -44,9 +30,5 @@ export const MINILM_L6: PackagedModelSpec = {
 
 /** Finds and checks a packaged model folder in the worker's Python environment; rejects with a clear WorkerError. */
 export async function findPackagedModel(worker: Worker, spec: PackagedModelSpec): Promise<PackagedModel> {
-  return (await worker.call("find_packaged_model", {
-    distribution: spec.distribution,
-    subdir: spec.subdir,
-    expect: spec.expect ?? {},
-  })) as PackagedModel;
+  return worker.call("find_packaged_model", { distribution: spec.distribution, subdir: spec.subdir, expect: spec.expect });
 }

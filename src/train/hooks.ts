@@ -1,5 +1,7 @@
 /** What a distiller or the teacher cache plugs into the loop: the feed of micro-batches and per-step hooks. */
+import type { z } from "zod";
 import type { Batch } from "../worker/model-handle.js";
+import type { stepReply, trainStepExtras } from "../worker/ops/training.js";
 
 /** One micro-batch as the loop sees it. */
 export interface StepItem {
@@ -13,26 +15,14 @@ export interface StepFeed {
   epoch(index: number): { items: AsyncIterable<StepItem> | Iterable<StepItem>; length: number | null };
 }
 
-export interface StepReply {
-  total?: number;
-  terms?: Record<string, number>;
-  lr?: number[];
-  gradNorm?: number;
-  /** Milliseconds the worker waited for requests since the previous optimizer step. */
-  workerIdleMs?: number;
-  teacherLogits?: unknown;
-  /** The optimizer step did not update the weights: a non-finite loss (onNonFinite "skip") or an fp16 overflow. */
-  skipped?: "non-finite" | "overflow";
-  /** The loss terms that were not finite (left out of `total` / `terms`). */
-  nonFinite?: string[];
-  /** fp16: GradScaler's loss scale after this step. */
-  lossScale?: number;
-}
+/** The worker's reply to a step (the train_step op's result). */
+export type StepReply = z.output<typeof stepReply>;
 
 /** What a hook makes of a micro-batch before it is sent: a replacement batch, extra step args, its own state. */
 export interface PreparedStep {
   batch?: Batch;
-  args?: Record<string, unknown>;
+  /** Step args beyond the loop's own (cached teacher targets, or asking for them back). */
+  args?: z.input<typeof trainStepExtras>;
   state?: unknown;
 }
 

@@ -9,6 +9,7 @@ import type { TrainingConfig } from "../config/training-config.js";
 import { type WeightSchedulerName, weightSchedule } from "../schedules/weight.js";
 import { WorkerError } from "../worker/errors.js";
 import type { ModelHandle } from "../worker/model-handle.js";
+import type { TrainPlan } from "../worker/ops/plan.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 import { isEpochCheckpoint, isStepsCheckpoint, stepsPerEpoch } from "./cadence.js";
 import { readCheckpoint, type TrainerState } from "./checkpoint.js";
@@ -36,7 +37,7 @@ export interface LoopContext {
   worker: WorkerLink;
   student: ModelHandle;
   /** The strategy's part of the plan (models, adaptors, objective). */
-  plan: Record<string, unknown>;
+  plan: TrainPlan;
   trainConfig: TrainingConfig;
   weights: WeightSchedules | null;
   /** Weight of a named term other than kd / hard-label (intermediate matches). */
@@ -145,8 +146,8 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
     onNonFinite: options.onNonFinite ?? "raise",
   };
   const worker = ctx.worker;
-  const configured = (await worker.call("train_configure", { plan })) as { warnings?: string[] };
-  for (const w of configured.warnings ?? []) console.warn(`textbrewer-ts: ${w}`);
+  const configured = await worker.call("train_configure", { plan });
+  for (const w of configured.warnings) console.warn(`textbrewer-ts: ${w}`);
 
   let start = { globalStep: 0, pass: 0, index: 0 };
   let kdWeight = ctx.weights?.kdLossWeight ?? 1;
@@ -227,14 +228,14 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
     const batch = prepared.batch ?? processed;
     if (!checked) {
       checked = true;
-      await worker.call("train_preflight", { batch, task: item.task ?? null });
+      await worker.call("train_preflight", { batch, task: item.task });
     }
     const kd = kdWeight;
     const hard = hardWeight;
     const samples = batchSize(batch);
     const request = worker.call("train_step", {
       batch,
-      task: item.task ?? null,
+      task: item.task,
       optimizerStep: at.optimizerStep,
       report,
       kdWeight: kd,
@@ -243,8 +244,7 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
     });
     request.catch(() => ctx.hooks?.stepFailed?.(prepared));
     const handled = request.then(
-      async (raw) => {
-        const reply = raw as StepReply;
+      async (reply) => {
         if (ctx.hooks?.afterStep) await ctx.hooks.afterStep(prepared, reply);
         acc.add(reply, samples);
         if (at.optimizerStep) logStep(at, reply, kd, hard);

@@ -1,17 +1,23 @@
+import type { z } from "zod";
 import type { Tensor } from "../tensor/tensor.js";
+import type {
+  checkpointInitReport,
+  configInitReport,
+  copyInitReport,
+  initReport,
+  ModelOutputs,
+  modelDescription,
+  task,
+  trainableReport,
+} from "./ops/models.js";
 import type { WorkerLink } from "./worker-link.js";
 
-export type Task = "sequence-classification" | "token-classification" | "question-answering" | "masked-lm" | "causal-lm" | "base";
+export type { ModelOutputs } from "./ops/models.js";
+
+export type Task = z.output<typeof task>;
 
 /** A batch: a record of tensors (keyword arguments), an array (positional), or one tensor. */
 export type Batch = Record<string, Tensor> | Tensor[] | Tensor;
-
-/** Model outputs as returned by the worker: Hugging Face ModelOutput fields become keys; tuples become arrays. */
-export type ModelOutputs = { [key: string]: Tensor | Tensor[] | ModelOutputs } & {
-  logits?: Tensor;
-  hidden_states?: Tensor[];
-  attentions?: Tensor[];
-};
 
 export interface LoadModelOptions {
   /**
@@ -55,51 +61,31 @@ export interface CreateModelOptions {
 }
 
 /** A weight whose shape differs between where it came from (checkpoint or teacher) and the model: it was re-initialised. */
-export interface ShapeMismatch {
-  name: string;
-  /** Its shape in the checkpoint or the teacher; null when it cannot be read cheaply (a `pytorch_model.bin`). */
-  checkpoint: number[] | null;
-  model: number[] | null;
-}
+export type ShapeMismatch = CheckpointInitReport["mismatched"][number];
 
-interface InitReportBase {
-  task: Task | null;
-  /** Parameter and buffer names holding fresh random values (missing, or re-initialised for a shape), in model order. */
-  newlyInitialized: string[];
-  /** Names the model has and its source lacked. */
-  missing: string[];
-  /** Names in the source that the model does not use (for initFrom: outside the teacher's stack of layers). */
-  unexpected: string[];
-  mismatched: ShapeMismatch[];
-}
+/**
+ * loadModel of a Hugging Face folder or a state dict (a strict load: its lists are empty). `path`: the folder or file
+ * the weights came from (for a Hub id, its snapshot folder in the cache). `newlyInitialized`: parameter and buffer names
+ * holding fresh random values (missing, or re-initialised for a shape), in model order; `missing`: names the model has
+ * and its source lacked; `unexpected`: names in the source that the model does not use; `mismatched`: shapes that differ
+ * (`checkpoint` null when it cannot be read cheaply, a `pytorch_model.bin`).
+ */
+export type CheckpointInitReport = z.output<typeof checkpointInitReport>;
 
-/** loadModel of a Hugging Face folder or a state dict (a strict load: its lists are empty). */
-export interface CheckpointInitReport extends InitReportBase {
-  source: "checkpoint";
-  /** The folder or file the weights came from (for a Hub id, its snapshot folder in the cache). */
-  path: string;
-}
-
-/** createModel with initFrom: which teacher weight each student weight was copied from. */
-export interface CopyInitReport extends InitReportBase {
-  source: "initFrom";
-  /** Student name → teacher name. */
-  copied: Record<string, string>;
-  /** The stack of layers mapped by layerMap (e.g. "bert.encoder.layer"), null when none was found. */
-  layerPrefix: string | null;
-  layerMap: number[] | null;
-}
+/**
+ * createModel with initFrom: `copied` maps each student name to the teacher name it was copied from; `layerPrefix` is the
+ * stack of layers mapped by layerMap (e.g. "bert.encoder.layer"), null when none was found.
+ */
+export type CopyInitReport = z.output<typeof copyInitReport>;
 
 /** createModel from a config alone: every weight is new. */
-export interface ConfigInitReport extends InitReportBase {
-  source: "config";
-}
+export type ConfigInitReport = z.output<typeof configInitReport>;
 
 /**
  * How a model's weights were filled. null for a TorchScript file, a pickled module or a factory without weights, where
  * nothing is matched by name.
  */
-export type InitReport = CheckpointInitReport | CopyInitReport | ConfigInitReport;
+export type InitReport = z.output<typeof initReport>;
 
 const LISTED_NEW_WEIGHTS = 8;
 
@@ -127,26 +113,13 @@ export function warnOfNewWeights(model: ModelHandle, from: string, warn: boolean
   return model;
 }
 
-export interface ModelDescription {
-  handle: string;
-  className: string;
-  isHuggingFace: boolean;
-  config: Record<string, unknown> | null;
-  numParameters: number;
-  initReport?: InitReport | null;
-}
+/** What the worker says of a model it loaded or created. */
+export type ModelDescription = z.output<typeof modelDescription>;
 
-type Call = (op: string, args?: Record<string, unknown>) => Promise<unknown>;
+/** What setTrainable changed: the names the pattern matched, the parameter elements that still train, and all of them. */
+export type TrainableReport = z.output<typeof trainableReport>;
 
 /** A model living in the worker process. */
-export interface TrainableReport {
-  /** Names of the parameters the pattern matched. */
-  matched: string[];
-  /** Parameter elements that still train, and all of them. */
-  trainableParameters: number;
-  parameters: number;
-}
-
 export class ModelHandle {
   readonly id: string;
   readonly className: string;
@@ -157,7 +130,6 @@ export class ModelHandle {
   private disposed = false;
 
   constructor(
-    private readonly call: Call,
     description: ModelDescription,
     /** The worker this model lives in. */
     readonly worker: WorkerLink,
@@ -166,26 +138,21 @@ export class ModelHandle {
     this.className = description.className;
     this.isHuggingFace = description.isHuggingFace;
     this.config = description.config;
-    this.initReport = description.initReport ?? null;
+    this.initReport = description.initReport;
   }
 
   /** Runs the model in eval mode without gradients; `hidden`/`attention` ask HF models for those outputs. */
   async predict(batch: Batch, options: { hidden?: boolean; attention?: boolean } = {}): Promise<ModelOutputs> {
-    return (await this.invoke("predict", {
-      batch,
-      hidden: options.hidden ?? false,
-      attention: options.attention ?? false,
-    })) as ModelOutputs;
+    return this.worker.call("predict", { model: this.live(), batch, hidden: options.hidden, attention: options.attention });
   }
 
   /** TextBrewer's display_parameters table: LAYER NAME, #PARAMS, RATIO, MEM(MB). */
   async describe(options: { maxLevel?: number } = {}): Promise<string> {
-    const r = (await this.invoke("describe", { maxLevel: options.maxLevel ?? null })) as { table: string };
-    return r.table;
+    return (await this.worker.call("describe", { model: this.live(), maxLevel: options.maxLevel })).table;
   }
 
   async numParameters(options: { trainableOnly?: boolean } = {}): Promise<number> {
-    return (await this.invoke("num_parameters", { trainableOnly: options.trainableOnly ?? false })) as number;
+    return this.worker.call("num_parameters", { model: this.live(), trainableOnly: options.trainableOnly });
   }
 
   /**
@@ -194,23 +161,23 @@ export class ModelHandle {
    * roughly halves a training step on CPU. Call it before `train()`; a pattern that matches nothing is an error.
    */
   async setTrainable(pattern: string, trainable: boolean): Promise<TrainableReport> {
-    return (await this.invoke("set_trainable", { pattern, trainable })) as TrainableReport;
+    return this.worker.call("set_trainable", { model: this.live(), pattern, trainable });
   }
 
   /** Writes a Hugging Face folder with safetensors (or a safetensors state dict for other modules), atomically. */
   async save(dir: string): Promise<string[]> {
-    const r = (await this.invoke("save_model", { dir })) as { files: string[] };
-    return r.files;
+    return (await this.worker.call("save_model", { model: this.live(), dir })).files;
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
-    await this.invoke("dispose", {});
+    await this.worker.call("dispose", { model: this.live() });
     this.disposed = true;
   }
 
-  private invoke(op: string, args: Record<string, unknown>): Promise<unknown> {
-    if (this.disposed) return Promise.reject(new Error(`model ${this.id} (${this.className}) was disposed`));
-    return this.call(op, { ...args, model: this.id });
+  /** The model's handle in the worker, for a request; throws once the model is disposed. */
+  private live(): string {
+    if (this.disposed) throw new Error(`model ${this.id} (${this.className}) was disposed`);
+    return this.id;
   }
 }

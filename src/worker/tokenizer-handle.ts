@@ -1,7 +1,9 @@
+import type { z } from "zod";
 import type { Tensor } from "../tensor/tensor.js";
+import type { PADDINGS, tokenizerDescription } from "./ops/tokenizers.js";
 import type { WorkerLink } from "./worker-link.js";
 
-export type Padding = "longest" | "max_length" | "do_not_pad";
+export type Padding = (typeof PADDINGS)[number];
 
 export interface EncodeOptions {
   /** Cut (and with padding "max_length", pad) to this many tokens, special tokens included. */
@@ -22,18 +24,8 @@ export interface EncodeWordsOptions {
   labelAllSubwords?: boolean;
 }
 
-export interface TokenizerDescription {
-  handle: string;
-  className: string;
-  vocabSize: number;
-  modelMaxLength: number | null;
-  padTokenId: number | null;
-  clsTokenId: number | null;
-  sepTokenId: number | null;
-  maskTokenId: number | null;
-  unkTokenId: number | null;
-  modelInputNames: string[];
-}
+/** What the worker says of a tokenizer it loaded. */
+export type TokenizerDescription = z.output<typeof tokenizerDescription>;
 
 /**
  * Options of `worker.loadTokenizer(path, options)`. `path` is a local folder, or a Hub id (`org/name`) read from the local
@@ -46,8 +38,6 @@ export interface LoadTokenizerOptions {
    */
   trustRemoteCode?: boolean;
 }
-
-type Call = (op: string, args?: Record<string, unknown>) => Promise<unknown>;
 
 /** A Hugging Face fast tokenizer living in the worker; its results are int64 tensors, ready to be batches. */
 export class TokenizerHandle {
@@ -64,7 +54,6 @@ export class TokenizerHandle {
   private disposed = false;
 
   constructor(
-    private readonly call: Call,
     description: TokenizerDescription,
     /** The worker this tokenizer lives in. */
     readonly worker: WorkerLink,
@@ -83,13 +72,14 @@ export class TokenizerHandle {
 
   /** Texts (and optional pairs) → { input_ids, attention_mask, token_type_ids? }, int64 [n, length]. */
   async encode(texts: readonly string[], options: EncodeOptions = {}): Promise<Record<string, Tensor>> {
-    return (await this.invoke("tokenize", {
+    return this.worker.call("tokenize", {
+      tokenizer: this.live(),
       texts: [...texts],
       textPairs: options.textPairs ? [...options.textPairs] : null,
-      maxLength: options.maxLength ?? null,
-      padding: options.padding ?? "longest",
-      truncation: options.truncation ?? true,
-    })) as Record<string, Tensor>;
+      maxLength: options.maxLength,
+      padding: options.padding,
+      truncation: options.truncation,
+    });
   }
 
   /**
@@ -102,24 +92,26 @@ export class TokenizerHandle {
     labels?: readonly (readonly number[])[] | null,
     options: EncodeWordsOptions = {},
   ): Promise<Record<string, Tensor>> {
-    return (await this.invoke("tokenize_words", {
+    return this.worker.call("tokenize_words", {
+      tokenizer: this.live(),
       words: words.map((w) => [...w]),
       labels: labels ? labels.map((l) => [...l]) : null,
-      maxLength: options.maxLength ?? null,
-      padding: options.padding ?? "longest",
-      truncation: options.truncation ?? true,
-      labelAllSubwords: options.labelAllSubwords ?? false,
-    })) as Record<string, Tensor>;
+      maxLength: options.maxLength,
+      padding: options.padding,
+      truncation: options.truncation,
+      labelAllSubwords: options.labelAllSubwords,
+    });
   }
 
   async dispose(): Promise<void> {
     if (this.disposed) return;
-    await this.invoke("dispose_tokenizer", {});
+    await this.worker.call("dispose_tokenizer", { tokenizer: this.live() });
     this.disposed = true;
   }
 
-  private invoke(op: string, args: Record<string, unknown>): Promise<unknown> {
-    if (this.disposed) return Promise.reject(new Error(`tokenizer ${this.id} (${this.className}) was disposed`));
-    return this.call(op, { ...args, tokenizer: this.id });
+  /** The tokenizer's handle in the worker, for a request; throws once the tokenizer is disposed. */
+  private live(): string {
+    if (this.disposed) throw new Error(`tokenizer ${this.id} (${this.className}) was disposed`);
+    return this.id;
   }
 }

@@ -7,13 +7,15 @@ import * as zmq from "zeromq";
 import { pythonEnv, resolvePython } from "../env/python-env.js";
 import { Connection, type ReplyError } from "./connection.js";
 import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./errors.js";
-import { type CreateModelOptions, type LoadModelOptions, type ModelDescription, ModelHandle, warnOfNewWeights } from "./model-handle.js";
+import { type CreateModelOptions, type LoadModelOptions, ModelHandle, warnOfNewWeights } from "./model-handle.js";
+import { checkArgs, checkOpName, checkResult } from "./ops/check.js";
+import type { OpName, OpResult } from "./ops/index.js";
 import { endingOnSignal, type LiveWorker, trackWorker, untrackWorker } from "./signals.js";
 import { StderrTail } from "./stderr-tail.js";
-import { type LoadTokenizerOptions, type TokenizerDescription, TokenizerHandle } from "./tokenizer-handle.js";
-import type { CallOptions, WorkerInfo, WorkerLink } from "./worker-link.js";
+import { type LoadTokenizerOptions, TokenizerHandle } from "./tokenizer-handle.js";
+import type { CallArgs, CallOptions, WorkerInfo, WorkerLink } from "./worker-link.js";
 
-export type { CallOptions, WorkerInfo } from "./worker-link.js";
+export type { CallArgs, CallOptions, WorkerInfo } from "./worker-link.js";
 
 export type Device = "auto" | "cpu" | "cuda" | "mps" | `cuda:${number}`;
 
@@ -220,7 +222,7 @@ export class Worker implements WorkerLink, AsyncDisposable {
     }
     worker = new Worker({ endpoint, conn, child, stderr, privateDir, exited, live });
     try {
-      worker.info = (await worker.call("info")) as WorkerInfo;
+      worker.info = await worker.call("info");
     } catch (e) {
       await worker.close();
       throw e;
@@ -229,10 +231,27 @@ export class Worker implements WorkerLink, AsyncDisposable {
   }
 
   /**
-   * Sends one request; resolves with its result (tensors as Tensor), rejects with WorkerError / WorkerCrashedError.
-   * An op or args that cannot travel (see ProtocolError) reject before anything is sent; NaN and ±Infinity travel.
+   * Sends one request of the op catalogue (src/worker/ops/); resolves with its result, typed and checked (tensors as
+   * Tensor), rejects with WorkerError / WorkerCrashedError. An unknown op, args that do not fit the op's schema and
+   * values that cannot travel reject with ProtocolError before anything is sent (missing args with a default get it);
+   * a result that does not fit the op's schema rejects with ProtocolError naming the op and the field. NaN and
+   * ±Infinity travel.
    */
-  async call(op: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<unknown> {
+  async call<N extends OpName>(op: N, ...[args, options]: CallArgs<N>): Promise<OpResult<N>> {
+    checkOpName(op);
+    const result = await this.send(op, checkArgs(op, args ?? {}), options);
+    return checkResult(op, result);
+  }
+
+  /**
+   * Sends `op` and `args` as they are, without the catalogue: no args check, no defaults, the result unchecked and
+   * untyped. For an op of your own that Python code registered in the worker (`@op("name")`), and for testing the wire.
+   */
+  async callUnchecked(op: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<unknown> {
+    return this.send(op, args, options);
+  }
+
+  private async send(op: string, args: Record<string, unknown>, options: CallOptions = {}): Promise<unknown> {
     if (endingOnSignal()) return new Promise<never>(() => {}); // the process is about to end on SIGINT/SIGTERM
     if (this.crashed) throw this.crashed;
     if (this.closing) throw new WorkerClosedError();
@@ -269,26 +288,21 @@ export class Worker implements WorkerLink, AsyncDisposable {
   /** Loads a checkpoint into the worker (see LoadModelOptions for the formats). */
   async loadModel(options: LoadModelOptions): Promise<ModelHandle> {
     const { warnNewWeights, ...rest } = options;
-    const description = (await this.call("load_model", { ...rest })) as ModelDescription;
-    const model = new ModelHandle((op, args) => this.call(op, args), description, this);
+    const model = new ModelHandle(await this.call("load_model", rest), this);
     return warnOfNewWeights(model, `'${rest.path}'`, warnNewWeights);
   }
 
   /** Builds a model from a Hugging Face config, optionally initialised from another model's layers. */
   async createModel(options: CreateModelOptions): Promise<ModelHandle> {
     const { initFrom, warnNewWeights, ...rest } = options;
-    const description = (await this.call("create_model", { ...rest, initFrom: initFrom?.id ?? null })) as ModelDescription;
-    const model = new ModelHandle((op, args) => this.call(op, args), description, this);
+    const model = new ModelHandle(await this.call("create_model", { ...rest, initFrom: initFrom?.id ?? null }), this);
     return warnOfNewWeights(model, `initFrom ${initFrom?.className}`, warnNewWeights);
   }
 
   /** Loads a Hugging Face fast tokenizer from a local folder (tokenizer.json or a vocabulary); no downloads. */
   async loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Promise<TokenizerHandle> {
-    const description = (await this.call("load_tokenizer", {
-      path,
-      trustRemoteCode: options.trustRemoteCode ?? false,
-    })) as TokenizerDescription;
-    return new TokenizerHandle((op, args) => this.call(op, args), description, this);
+    const description = await this.call("load_tokenizer", { path, trustRemoteCode: options.trustRemoteCode });
+    return new TokenizerHandle(description, this);
   }
 
   /** The last lines the worker wrote to stderr (warnings, prints from user code). */
