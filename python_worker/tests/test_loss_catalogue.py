@@ -22,7 +22,7 @@ from textbrewer_worker.losses import (
     register_loss,
     unregister_loss,
 )
-from textbrewer_worker.objective import Objective, distill_loss
+from textbrewer_worker.objective import Objective
 
 
 def test_losses_json_is_up_to_date() -> None:
@@ -43,13 +43,8 @@ def test_builtin_catalogue_is_the_registries() -> None:
 
 
 def objective(matches: list[dict[str, Any]]) -> Objective:
-    return Objective(
-        kd_loss_type=None,
-        temperature=1.0,
-        temperature_scheduler={"type": "none"},
-        probability_shift=False,
-        matches=matches,
-    )
+    specs = [{"kind": "match", "proj": None, "mmdMaskedDivisor": "hidden", **m} for m in matches]
+    return Objective(specs, torch.device("cpu"), [])
 
 
 def test_a_decorated_match_loss_is_usable_by_name_with_its_metadata() -> None:
@@ -68,7 +63,8 @@ def test_a_decorated_match_loss_is_usable_by_name_with_its_metadata() -> None:
         expected = sum(abs(s[b, i] - t[b, i]).sum() for b in range(2) for i in range(3) if mask[b, i]) / (3 * 4)
         match = {"layerS": 0, "layerT": 0, "feature": "hidden", "loss": "test_masked_l1", "weight": 1.0}
         results_S = {"hidden": [torch.from_numpy(s)], "inputs_mask": torch.from_numpy(mask)}
-        _, terms, _ = distill_loss(objective([match]), results_S, [{"hidden": [torch.from_numpy(t)]}], None, 1, 0, [])
+        obj = objective([match])
+        _, terms = obj.loss(obj.inputs(results_S, [{"hidden": [torch.from_numpy(t)]}], {}))
         assert math.isclose(float(terms["unweighted_hidden_test_masked_l1_0_0"]), expected, rel_tol=1e-12)
         refused = r"intermediateMatches\[0\]\.layerS: loss 'test_masked_l1' takes one layer"
         with pytest.raises(ValueError, match=refused):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from textbrewer_worker.losses import KD_LOSSES, SPARSE_KD_LOSSES
-from textbrewer_worker.objective import Objective, distill_loss, post_adaptor
+from textbrewer_worker.objective import Objective, post_adaptor
 
 B, L = 2, 5
 # one mask with a 0.5 weight (TextBrewer keeps every row with mask ≠ 0) and a second, different one
@@ -20,13 +20,28 @@ MASK_B = np.array([[0.0, 1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 1.0, 0.0]])
 
 
 def objective(kind: str = "ce", temperature: float = 2.0, probability_shift: bool = False) -> Objective:
-    return Objective(
-        kd_loss_type=kind,
-        temperature=temperature,
-        temperature_scheduler={"type": "none"},
-        probability_shift=probability_shift,
-        matches=[],
-    )
+    kd = {
+        "kind": "kd",
+        "lossType": kind,
+        "temperature": temperature,
+        "temperatureScheduler": {"type": "none"},
+        "probabilityShift": probability_shift,
+        "required": False,
+        "weight": 1.0,
+        "weightScheduler": "none",
+    }
+    return Objective([kd], torch.device("cpu"), [])
+
+
+def distill_loss(
+    objective: Objective,
+    results_S: dict[str, Any],
+    results_T: list[dict[str, Any]],
+    teacher_logits: list[torch.Tensor] | None = None,
+    teacher_topk: dict[str, Any] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    inputs = objective.inputs(results_S, results_T, {"kdWeight": 1.0}, teacher_logits, teacher_topk)
+    return objective.loss(inputs)
 
 
 def t64(x: np.ndarray) -> torch.Tensor:
@@ -69,7 +84,7 @@ def list_logits(seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return [g.normal(0, 2, sh) for sh in shapes], [g.normal(0, 2, sh) for sh in shapes]
 
 
-def kd_of(out: tuple[torch.Tensor, dict[str, torch.Tensor], Any]) -> float:
+def kd_of(out: tuple[torch.Tensor, dict[str, torch.Tensor]]) -> float:
     return float(out[1]["unweighted_kd_loss"])
 
 
@@ -83,7 +98,7 @@ def test_list_logits_with_one_mask_apply_it_to_every_item(kind: str) -> None:
     s, t = list_logits(1)
     results_S = post_adaptor({"logits": [t64(x) for x in s], "logits_mask": t64(MASK_A)})
     results_T = [post_adaptor({"logits": [t64(x) for x in t], "logits_mask": t64(MASK_A)})]
-    out = distill_loss(objective(kind), results_S, results_T, None, 1.0, 0.0, [])
+    out = distill_loss(objective(kind), results_S, results_T)
     close(kd_of(out), ref_kd(kind, [(s[0], t[0], MASK_A), (s[1], t[1], MASK_A)], 2.0))
 
 
@@ -92,14 +107,14 @@ def test_list_logits_with_one_mask_per_item() -> None:
     masks = [t64(MASK_A), t64(MASK_B)]
     results_S = post_adaptor({"logits": [t64(x) for x in s], "logits_mask": masks})
     results_T = [post_adaptor({"logits": [t64(x) for x in t], "logits_mask": masks})]
-    out = distill_loss(objective(), results_S, results_T, None, 1.0, 0.0, [])
+    out = distill_loss(objective(), results_S, results_T)
     close(kd_of(out), ref_kd("ce", [(s[0], t[0], MASK_A), (s[1], t[1], MASK_B)], 2.0))
 
 
 def test_cached_teacher_logits_take_the_student_single_mask_for_every_item() -> None:
     s, t = list_logits(3)
     results_S = post_adaptor({"logits": [t64(x) for x in s], "logits_mask": t64(MASK_B)})
-    out = distill_loss(objective(), results_S, [], [t64(x) for x in t], 1.0, 0.0, [])
+    out = distill_loss(objective(), results_S, [], teacher_logits=[t64(x) for x in t])
     close(kd_of(out), ref_kd("ce", [(s[0], t[0], MASK_B), (s[1], t[1], MASK_B)], 2.0))
 
 
@@ -109,7 +124,7 @@ def test_mask_count_mismatch_is_refused_with_both_counts() -> None:
     results_S = post_adaptor({"logits": [t64(x) for x in s], "logits_mask": three})
     results_T = [post_adaptor({"logits": [t64(x) for x in t]})]
     with pytest.raises(ValueError, match="student adaptor gives 3 logits_mask tensors for 2 logits tensors"):
-        distill_loss(objective(), results_S, results_T, None, 1.0, 0.0, [])
+        distill_loss(objective(), results_S, results_T)
 
 
 def test_probability_shift_labels_count_mismatch_is_refused() -> None:
@@ -118,7 +133,7 @@ def test_probability_shift_labels_count_mismatch_is_refused() -> None:
     results_S = post_adaptor({"logits": [t64(x) for x in s], "labels": labels})
     results_T = [post_adaptor({"logits": [t64(x) for x in t]})]
     with pytest.raises(ValueError, match="1 labels tensors for 2 logits tensors"):
-        distill_loss(objective(probability_shift=True), results_S, results_T, None, 1.0, 0.0, [])
+        distill_loss(objective(probability_shift=True), results_S, results_T)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -150,7 +165,7 @@ def topk_results(s: list[np.ndarray], t: list[np.ndarray], temp: float, tail: st
 def test_topk_targets_at_full_vocab_give_the_asked_loss_for_list_logits_with_one_mask(kind: str, tail: str) -> None:
     s, t = list_logits(6)
     results_S = post_adaptor({"logits": [t64(x) for x in s], "logits_mask": t64(MASK_A)})
-    out = distill_loss(objective(kind), results_S, [], None, 1.0, 0.0, [], None, topk_results(s, t, 2.0, tail))
+    out = distill_loss(objective(kind), results_S, [], teacher_topk=topk_results(s, t, 2.0, tail))
     close(kd_of(out), ref_kd(kind, [(s[0], t[0], MASK_A), (s[1], t[1], MASK_A)], 2.0))
 
 
@@ -162,4 +177,4 @@ def test_topk_targets_refuse_the_losses_without_a_sparse_form() -> None:
     assert refused == ["jsd", "mse", "reverse_kl", "tvd"]
     for kind in refused:
         with pytest.raises(ValueError, match=rf"kdLossType '{kind}' cannot learn from top-k"):
-            distill_loss(objective(kind), results_S, [], None, 1.0, 0.0, [], None, topk)
+            distill_loss(objective(kind), results_S, [], teacher_topk=topk)

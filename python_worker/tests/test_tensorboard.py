@@ -38,7 +38,8 @@ def run(log_dir: Path, steps: int, **plan: Any) -> dict[str, list[tuple[int, flo
         "train_configure",
         {
             "plan": {
-                "strategy": "trainer",
+                "terms": [{"kind": "supervised"}],
+                "customLosses": [],
                 "student": handle,
                 "adaptorS": LOSSES_ADAPTOR,
                 "optimizer": {"type": "SGD", "lr": 0.1, "groups": [{"pattern": "bias", "lr": 0.01}]},

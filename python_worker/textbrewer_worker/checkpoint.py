@@ -92,9 +92,11 @@ def save(session: TrainSession, folder: str) -> list[str]:
         torch_save(session.scheduler.state_dict(), out / "scheduler.pt")
     if session.scaler is not None:
         torch_save(session.scaler.state_dict(), out / "scaler.pt")
+    # the objective's terms own these modules (match and EMD projections); keys are "{slot}.{name}", slots
+    # numbered across the terms in plan order
     projections = {
         f"{i}.{name}": tensor.detach().contiguous().cpu()
-        for i, proj in enumerate(session.projections)
+        for i, proj in enumerate(session.objective.modules())
         if proj is not None
         for name, tensor in proj.state_dict().items()
     }
@@ -157,7 +159,7 @@ def load(session: TrainSession, folder: str) -> None:
     projections_file = src / "projections.safetensors"
     if projections_file.exists():
         tensors = _read(projections_file, lambda: load_file(str(projections_file), device=str(session.device)))
-        for i, proj in enumerate(session.projections):
+        for i, proj in enumerate(session.objective.modules()):
             if proj is not None:
                 prefix = f"{i}."
                 part = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}

@@ -280,8 +280,169 @@ class TokenizeWordsArgs(TypedDict):
 TokenizeWordsResult: TypeAlias = dict[str, torch.Tensor]
 
 
+class TrainConfigureArgsPlanAdaptorSSelectKeys(TypedDict):
+    logits: NotRequired[Any]
+    logits_mask: NotRequired[Any]
+    labels: NotRequired[Any]
+    losses: NotRequired[Any]
+    hidden: NotRequired[Any]
+    attention: NotRequired[Any]
+    inputs_mask: NotRequired[Any]
+
+
+class TrainConfigureArgsPlanAdaptorSSelect(TypedDict):
+    kind: Literal["select"]
+    keys: TrainConfigureArgsPlanAdaptorSSelectKeys
+
+
+class TrainConfigureArgsPlanAdaptorSPython(TypedDict):
+    kind: Literal["python"]
+    ref: str
+
+
+class TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerNone(TypedDict):
+    type: Literal["none"]
+
+
+class TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerConstant(TypedDict):
+    type: Literal["constant"]
+
+
+class TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerFlsw(TypedDict):
+    type: Literal["flsw"]
+    beta: float
+    gamma: float
+    eps: float
+
+
+class TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerCwsm(TypedDict):
+    type: Literal["cwsm"]
+    beta: float
+
+
+class TrainConfigureArgsPlanTermsItemKd(TypedDict):
+    kind: Literal["kd"]
+    lossType: str
+    temperature: float
+    temperatureScheduler: TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerNone | TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerConstant | TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerFlsw | TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerCwsm
+    probabilityShift: bool
+    required: bool
+    weight: float
+    weightScheduler: Literal["none", "linear_decay", "linear_growth"]
+
+
+class TrainConfigureArgsPlanTermsItemHardLabel(TypedDict):
+    kind: Literal["hard_label"]
+    weight: float
+    weightScheduler: Literal["none", "linear_decay", "linear_growth"]
+
+
+class TrainConfigureArgsPlanTermsItemSupervised(TypedDict):
+    kind: Literal["supervised"]
+
+
+class TrainConfigureArgsPlanTermsItemMatchProjGroupOptions(TypedDict):
+    lr: NotRequired[float]
+    weightDecay: NotRequired[float]
+    betas: NotRequired[tuple[float, float]]
+    eps: NotRequired[float]
+    momentum: NotRequired[float]
+    dampening: NotRequired[float]
+    nesterov: NotRequired[bool]
+    amsgrad: NotRequired[bool]
+    maximize: NotRequired[bool]
+
+
+class TrainConfigureArgsPlanTermsItemMatchProj(TypedDict):
+    kind: Literal["linear", "relu", "tanh"]
+    dimS: int
+    dimT: int
+    groupOptions: TrainConfigureArgsPlanTermsItemMatchProjGroupOptions
+
+
+class TrainConfigureArgsPlanTermsItemMatch(TypedDict):
+    kind: Literal["match"]
+    feature: Literal["hidden", "attention"]
+    loss: str
+    layerS: int | tuple[int, int]
+    layerT: int | tuple[int, int]
+    weight: float
+    proj: TrainConfigureArgsPlanTermsItemMatchProj | None
+    mmdMaskedDivisor: Literal["hidden", "length"]
+
+
+class TrainConfigureArgsPlanTermsItemEmd(TypedDict):
+    kind: Literal["emd"]
+    layerNumS: int
+    layerNumT: int
+    weight: float
+    feature: Literal["hidden"]
+    loss: Literal["hidden_mse"]
+    proj: TrainConfigureArgsPlanTermsItemMatchProj | None
+
+
+class TrainConfigureArgsPlanTermsItemRegistered(TypedDict):
+    kind: Literal["registered"]
+    name: str
+    python: NotRequired[str]
+    weight: float
+    options: dict[str, Any]
+
+
+class TrainConfigureArgsPlanCustomLossesItem(TypedDict):
+    kind: Literal["kd", "match"]
+    name: str
+    python: str
+
+
+class TrainConfigureArgsPlanOptimizerGroupsItem(TypedDict):
+    pattern: str
+    lr: NotRequired[float]
+    weightDecay: NotRequired[float]
+    betas: NotRequired[tuple[float, float]]
+    eps: NotRequired[float]
+    momentum: NotRequired[float]
+
+
+class TrainConfigureArgsPlanOptimizer(TypedDict):
+    type: Literal["AdamW", "Adam", "SGD"]
+    lr: float
+    weightDecay: NotRequired[float]
+    betas: NotRequired[tuple[float, float]]
+    eps: NotRequired[float]
+    momentum: NotRequired[float]
+    groups: list[TrainConfigureArgsPlanOptimizerGroupsItem]
+
+
+class TrainConfigureArgsPlanScheduler(TypedDict):
+    type: Literal["constant", "linear", "cosine"]
+    warmupSteps: int
+    totalSteps: int
+    minLrRatio: float
+
+
+class TrainConfigureArgsPlan(TypedDict):
+    student: str
+    teachers: list[str] | dict[str, list[str]]
+    adaptorS: TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython | dict[str, TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython]
+    adaptorT: list[TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython] | dict[str, list[TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython]]
+    tasks: NotRequired[list[str]]
+    terms: list[TrainConfigureArgsPlanTermsItemKd | TrainConfigureArgsPlanTermsItemHardLabel | TrainConfigureArgsPlanTermsItemSupervised | TrainConfigureArgsPlanTermsItemMatch | TrainConfigureArgsPlanTermsItemEmd | TrainConfigureArgsPlanTermsItemRegistered]
+    customLosses: list[TrainConfigureArgsPlanCustomLossesItem]
+    optimizer: TrainConfigureArgsPlanOptimizer
+    scheduler: TrainConfigureArgsPlanScheduler | None
+    maxGradNorm: float
+    gradientAccumulationSteps: int
+    mixedPrecision: Literal["no", "fp16", "bf16"]
+    seed: int | None
+    forwardArgs: dict[str, Any]
+    compile: bool
+    logDir: str | None
+    onNonFinite: Literal["raise", "skip"]
+
+
 class TrainConfigureArgs(TypedDict):
-    plan: dict[str, Any]
+    plan: TrainConfigureArgsPlan
 
 
 class TrainConfigureResult(TypedDict):

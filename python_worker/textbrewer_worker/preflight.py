@@ -12,71 +12,13 @@ import torch
 from .adaptor import apply_adaptor
 from .batch_check import check_batch
 from .device import to_device
-from .objective import distill_loss, match_name, post_adaptor, trainer_loss
+from .objective import post_adaptor
 from .ops import call_model
 from .ops_types import TrainPreflightArgs
 from .session import DEFAULT_TASK, TrainSession, pop_teacher_outputs, split_batch, teacher_results
+from .terms import PreflightError
 
-SAME_WIDTH_LOSSES = {"hidden_mse", "cos", "pkd", "fsp", "gram"}
-ATTENTION_LOSSES = {"attention_mse", "attention_ce", "attention_mse_sum", "attention_ce_mean"}
-HEAD_REDUCED = {"attention_mse_sum", "attention_ce_mean"}
-
-
-class PreflightError(ValueError):
-    """The plan does not fit the models' outputs."""
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    return tuple(x.shape) if isinstance(x, torch.Tensor) else ()
-
-
-def _pick(features: list[Any], layer: Any, where: str) -> list[torch.Tensor]:
-    layers = layer if isinstance(layer, list) else [layer]
-    out = []
-    for index in layers:
-        if not -len(features) <= index < len(features):
-            raise PreflightError(f"{where}: layer {index} is out of range; the adaptor gives {len(features)} entries")
-        out.append(features[index])
-    return out
-
-
-def check_match(i: int, match: dict[str, Any], results_S: dict[str, Any], results_T: dict[str, Any]) -> None:
-    where = f"intermediateMatches[{i}] ({match_name(match)})"
-    feature, loss, proj = match["feature"], match["loss"], match.get("proj")
-    for side, results in (("student", results_S), ("teacher", results_T)):
-        if feature not in results:
-            raise PreflightError(
-                f"{where}: the {side} adaptor returns no '{feature}'; add it to adaptor{side[0].upper()}"
-            )
-    feats_S = _pick(results_S[feature], match["layerS"], f"{where}.layerS")
-    feats_T = _pick(results_T[feature], match["layerT"], f"{where}.layerT")
-    for s, t in zip(feats_S, feats_T):
-        dim_S, dim_T = _shape(s)[-1:], _shape(t)[-1:]
-        if feature == "hidden" and loss in SAME_WIDTH_LOSSES and proj is None and dim_S != dim_T:
-            raise PreflightError(
-                f"{where}: student width {dim_S[0]} != teacher width {dim_T[0]}; "
-                f'add proj: ["linear", {dim_S[0]}, {dim_T[0]}]'
-            )
-        if proj is not None:
-            if dim_S and proj["dimS"] != dim_S[0]:
-                raise PreflightError(f"{where}.proj: dimS is {proj['dimS']} but the student feature is {dim_S[0]} wide")
-            if loss in SAME_WIDTH_LOSSES and dim_T and proj["dimT"] != dim_T[0]:
-                raise PreflightError(f"{where}.proj: dimT is {proj['dimT']} but the teacher feature is {dim_T[0]} wide")
-        if feature == "attention" and loss in ATTENTION_LOSSES and loss not in HEAD_REDUCED and _shape(s) != _shape(t):
-            raise PreflightError(
-                f"{where}: student attention {list(_shape(s))} != teacher {list(_shape(t))}; with different head "
-                "counts use attention_mse_sum or attention_ce_mean"
-            )
-        if _shape(s)[:2] != _shape(t)[:2]:
-            raise PreflightError(
-                f"{where}: student and teacher features disagree on batch/length: {list(_shape(s))} vs {list(_shape(t))} "
-                "(split batches with different tokenizers cannot be matched position by position)"
-            )
-    mask = results_S.get("inputs_mask")
-    if isinstance(mask, torch.Tensor) and feature == "hidden" and _shape(feats_S[0])[:2] != _shape(mask):
-        raise PreflightError(
-            f"{where}: inputs_mask {list(_shape(mask))} does not fit the features {list(_shape(feats_S[0]))}"
-        )
+__all__ = ["PreflightError", "check_logits_lists", "preflight"]
 
 
 def check_logits_lists(results_S: dict[str, Any], results_T: list[dict[str, Any]], probability_shift: bool) -> None:
@@ -113,19 +55,20 @@ def preflight(session: TrainSession, args: TrainPreflightArgs) -> dict[str, Any]
             extra = session.plan.get("forwardArgs") or {}
             out_S = call_model(session.student, batch_S, {**extra, **session.flags_S[task]})
             results_S = post_adaptor(apply_adaptor(session.adaptor_S[task], batch_S, out_S))
-            if session.objective is None:
-                _, terms = trainer_loss(results_S)
-                return {"terms": sorted(terms)}
-            if teacher_outputs is not None:
+            if not session.adaptor_T[task]:
+                results_T = []
+            elif teacher_outputs is not None:
                 results_T = [post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))]
             else:
                 results_T = teacher_results(session, task, batch_T, extra)
-            check_logits_lists(results_S, results_T, session.objective.probability_shift)
-            for i, match in enumerate(session.objective.matches):
-                check_match(i, match, results_S, results_T[0])
-            _, terms, _ = distill_loss(
-                session.objective, results_S, results_T, None, 1.0, 1.0, session.projections, session.emd
-            )
+            objective = session.objective
+            kd = objective.kd
+            if kd is not None:
+                check_logits_lists(results_S, results_T, kd.probability_shift)
+            inputs = objective.inputs(results_S, results_T, {"kdWeight": 1.0, "hardWeight": 1.0})
+            for t in objective.terms:
+                t.preflight(inputs)
+            _, terms = objective.loss(inputs)
             return {"terms": sorted(terms)}
     finally:
         session.student.train(was_training)

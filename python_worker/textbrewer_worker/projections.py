@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
 KINDS = ("linear", "relu", "tanh")
@@ -20,7 +19,3 @@ def build_projection(spec: dict[str, Any]) -> nn.Module:
     if kind == "linear":
         return linear
     return nn.Sequential(linear, nn.ReLU() if kind == "relu" else nn.Tanh())
-
-
-def build_projections(matches: list[dict[str, Any]], device: torch.device) -> list[nn.Module | None]:
-    return [build_projection(m["proj"]).to(device) if m.get("proj") else None for m in matches]

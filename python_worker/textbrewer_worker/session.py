@@ -14,14 +14,11 @@ from torch import nn
 
 from .adaptor import apply_adaptor, needs_outputs
 from .batch_check import check_batch
-from .custom_losses import ensure_registered
 from .device import to_device
-from .emd import emd_projections
-from .objective import Objective, distill_loss, post_adaptor, topk_targets, trainer_loss
+from .objective import Objective, post_adaptor, topk_targets
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .ops_types import TrainStepArgs
-from .optim import build_optimizer, build_scheduler, parameter_groups, torch_group_options
-from .projections import build_projections
+from .optim import build_optimizer, build_scheduler, parameter_groups
 
 DEFAULT_TASK = "_"
 NON_FINITE_ACTIONS = ("raise", "skip")
@@ -100,14 +97,12 @@ class TrainSession:
     teachers: dict[str, list[nn.Module]]
     adaptor_S: dict[str, dict[str, Any]]
     adaptor_T: dict[str, list[dict[str, Any]]]
-    objective: Objective | None
-    projections: list[nn.Module | None]
+    objective: Objective
     optimizer: torch.optim.Optimizer
     scheduler: Any
     scaler: Any
     autocast_dtype: torch.dtype | None
     writer: Any = None
-    emd: dict[str, Any] | None = None
     forward_student: Any = None
     warnings: list[str] = field(default_factory=list)
     forward_count: int = 0
@@ -145,42 +140,10 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
             raise ValueError(
                 f"adaptorT: {len(models)} teacher(s) for task '{task}' but {len(adaptor_T.get(task, []))} adaptor(s)"
             )
-    ensure_registered(plan.get("customLosses", []))
-    objective = None
-    if plan["strategy"] == "distiller":
-        objective = Objective(
-            kd_loss_type=plan.get("kdLossType", "ce"),
-            temperature=float(plan.get("temperature", 4.0)),
-            temperature_scheduler=plan.get("temperatureScheduler", {"type": "none"}),
-            probability_shift=bool(plan.get("probabilityShift", False)),
-            matches=plan.get("matches", []),
-            mmd_masked_divisor=plan.get("mmdMaskedDivisor", "hidden"),
-            require_logits=bool(plan.get("requireLogits", False)),
-        )
-    projections = build_projections(plan.get("matches", []), device) if objective else []
-    emd = None
-    if objective is not None and plan.get("emd"):
-        spec = plan["emd"]
-        proj = spec.get("proj")
-        emd_projs: list[nn.Module | None] = (
-            [p.to(device) for p in emd_projections(spec["layerNumS"], proj["dimS"], proj["dimT"], proj["kind"])]
-            if proj
-            else [None] * spec["layerNumS"]
-        )
-        emd = {"weight": float(spec.get("weight", 1.0)), "projections": emd_projs}
+    # the terms create their parameters (projections) here, in plan order, after the seed
+    objective = Objective(plan["terms"], device, plan["customLosses"])
     opt_spec = plan.get("optimizer", {"type": "AdamW", "lr": 5e-5})
-    groups = parameter_groups(student, opt_spec.get("groups", []))
-    for proj, match in zip(projections, plan.get("matches", [])):
-        if proj is not None:
-            groups.append(
-                {
-                    "params": list(proj.parameters()),
-                    **torch_group_options(match["proj"].get("groupOptions", {})),
-                }
-            )
-    if emd is not None and any(p is not None for p in emd["projections"]):
-        groups.append({"params": [w for p in emd["projections"] if p is not None for w in p.parameters()]})
-        projections = projections + emd["projections"]  # saved and restored with the match projections
+    groups = parameter_groups(student, opt_spec.get("groups", [])) + objective.param_groups()
     optimizer = build_optimizer(opt_spec, groups)
     scheduler = build_scheduler(plan.get("scheduler"), optimizer)
     warnings: list[str] = []
@@ -210,13 +173,11 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         adaptor_S=adaptor_S,
         adaptor_T=adaptor_T,
         objective=objective,
-        projections=projections,
         optimizer=optimizer,
         scheduler=scheduler,
         scaler=scaler,
         autocast_dtype=autocast_dtype,
         writer=writer,
-        emd=emd,
         warnings=warnings,
         on_non_finite=on_non_finite,
     )
@@ -255,30 +216,17 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
         topk = {**topk, "targets": to_device(topk["targets"], session.device)}
     if args["zeroGrad"]:
         session.optimizer.zero_grad(set_to_none=True)
-    target_logits = None
     with session.autocast():
         out_S = call_model(session.forward_student, batch_S, {**extra, **session.flags_S[task]})
         results_S = post_adaptor(apply_adaptor(session.adaptor_S[task], batch_S, out_S))
-        if session.objective is None:
-            total, terms = trainer_loss(results_S)
+        if cached is not None or topk is not None or not session.adaptor_T[task]:
+            results_T = []
+        elif teacher_outputs is not None:
+            results_T = [post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))]
         else:
-            if cached is not None or topk is not None:
-                results_T = []
-            elif teacher_outputs is not None:
-                results_T = [post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))]
-            else:
-                results_T = teacher_results(session, task, batch_T, extra)
-            total, terms, target_logits = distill_loss(
-                session.objective,
-                results_S,
-                results_T,
-                cached,
-                float(args["kdWeight"]),
-                float(args["hardWeight"]),
-                session.projections,
-                session.emd,
-                topk,
-            )
+            results_T = teacher_results(session, task, batch_T, extra)
+        inputs = session.objective.inputs(results_S, results_T, args, cached, topk)
+        total, terms = session.objective.loss(inputs)
     loss = total / int(plan.get("gradientAccumulationSteps", 1))
     if session.scaler is None:
         # fp16 leaves non-finite values to GradScaler, which skips such steps and lowers its scale
@@ -305,11 +253,11 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
         reply["lr"] = [float(g["lr"]) for g in session.optimizer.param_groups]
         if session.writer is not None and "total" in reply:
             log_scalars(session, reply)
-    # target logits come only from the distillation objective, so session.objective is set whenever they are
-    if args["returnTeacherLogits"] and target_logits is not None and session.objective is not None:
+    kd = session.objective.kd
+    if args["returnTeacherLogits"] and inputs.target_logits is not None and kd is not None:
         k = args["returnTopK"]
-        targets = [t.detach() for t in target_logits]
-        reply["teacherLogits"] = topk_targets(targets, int(k), session.objective.temperature) if k else targets
+        targets = [t.detach() for t in inputs.target_logits]
+        reply["teacherLogits"] = topk_targets(targets, int(k), kd.temperature) if k else targets
     session.forward_count += 1
     return reply
 

@@ -45,7 +45,7 @@ def train_configure(state: WorkerState, args: TrainConfigureArgs) -> TrainConfig
     state.extensions[IDLE_MARK_KEY] = state.idle_seconds
     return {
         "projectionParameters": sum(
-            p.numel() for proj in session.projections if proj is not None for p in proj.parameters()
+            p.numel() for proj in session.objective.modules() if proj is not None for p in proj.parameters()
         ),
         "parameterGroups": len(session.optimizer.param_groups),
         "warnings": session.warnings,

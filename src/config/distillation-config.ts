@@ -158,7 +158,8 @@ const temperatureScheduler = z.custom<TemperatureSchedulerInput>(() => true).tra
 export const FEATURES = ["hidden", "attention"] as const;
 export const PROJECTION_KINDS = ["linear", "relu", "tanh"] as const;
 
-const groupOptions = z.strictObject({
+/** Optimizer options of a projection's parameter group. */
+export const projectionGroupOptions = z.strictObject({
   lr: z.number().positive().optional(),
   weightDecay: z.number().min(0).optional(),
   betas: z.tuple([z.number(), z.number()]).optional(),
@@ -169,6 +170,8 @@ const groupOptions = z.strictObject({
   amsgrad: z.boolean().optional(),
   maximize: z.boolean().optional(),
 });
+
+const groupOptions = projectionGroupOptions;
 
 /** TextBrewer JSON spells the group options as torch does. */
 const GROUP_OPTION_SNAKE: Record<string, string> = Object.fromEntries(Object.keys(groupOptions.shape).map((k) => [camelToSnake(k), k]));

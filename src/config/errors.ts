@@ -63,7 +63,7 @@ function collectIssue(name: string, issue: Issue, prefix: readonly Segment[], op
 
   switch (issue.code) {
     case "unrecognized_keys": {
-      const allowed = options.schema ? objectKeysAt(options.schema, path) : undefined;
+      const allowed = options.schema ? objectKeysAt(options.schema, path, issue.input) : undefined;
       const spelled = allowed?.map((k) => rename(k, options.renameKey));
       const location = where === "" ? name : `${name}.${where}`;
       for (const key of issue.keys) {
@@ -319,6 +319,7 @@ interface DefLike {
   readonly element?: unknown;
   readonly items?: readonly unknown[];
   readonly options?: readonly unknown[];
+  readonly values?: readonly unknown[];
   readonly getter?: () => unknown;
 }
 
@@ -338,14 +339,29 @@ function unwrap(schema: unknown): unknown {
   return schema;
 }
 
-/** The keys of the object schema found at `path` inside `schema` (through wrappers, arrays, tuples and unions). */
-export function objectKeysAt(schema: unknown, path: readonly Segment[]): string[] | undefined {
-  const candidates = descend([schema], path);
-  for (const s of candidates) {
+/**
+ * The keys of the object schema found at `path` inside `schema` (through wrappers, arrays, tuples and unions). Of a
+ * union's objects, the one whose literal keys (a discriminator such as `kind`) `value` has is preferred.
+ */
+export function objectKeysAt(schema: unknown, path: readonly Segment[], value?: unknown): string[] | undefined {
+  const objects = descend([schema], path)
+    .map((s) => defOf(unwrap(s)))
+    .filter((def): def is DefLike & { shape: Readonly<Record<string, unknown>> } => def?.type === "object" && def.shape !== undefined);
+  const fits = objects.find((def) => hasLiterals(def.shape, value)) ?? objects[0];
+  return fits ? Object.keys(fits.shape) : undefined;
+}
+
+/** Whether `value` holds every literal of an object schema's shape (and the shape has one). */
+function hasLiterals(shape: Readonly<Record<string, unknown>>, value: unknown): boolean {
+  if (value === null || typeof value !== "object") return false;
+  let tested = false;
+  for (const [key, s] of Object.entries(shape)) {
     const def = defOf(unwrap(s));
-    if (def?.type === "object" && def.shape) return Object.keys(def.shape);
+    if (def?.type !== "literal" || !def.values) continue;
+    if (!def.values.includes((value as Record<string, unknown>)[key])) return false;
+    tested = true;
   }
-  return undefined;
+  return tested;
 }
 
 /** Whether the schema at `path` is an integer schema and whether it accepts null (seen through wrappers). */

@@ -34,10 +34,8 @@ export class BasicTrainer {
       {
         worker,
         student: this.model,
-        plan: { strategy: "trainer", student: this.model.id, adaptorS: this.adaptor, teachers: [], adaptorT: [] },
+        plan: { student: this.model.id, adaptorS: this.adaptor, terms: [{ kind: "supervised" }] },
         trainConfig: this.trainConfig,
-        weights: null,
-        termWeights: {},
         configs: { trainConfig: this.trainConfig, adaptor: this.adaptor },
         feed: new DataFeed(options.data),
       },

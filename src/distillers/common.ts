@@ -1,11 +1,10 @@
 /** What every distiller shares: config parsing, model checks, the plan's common part, the call into the loop. */
 
 import { type Adaptor, type AdaptorSpec, toAdaptorSpec } from "../adaptor/index.js";
-import type { IntermediateMatch } from "../config/distillation-config.js";
 import { DistillationConfig, type DistillationConfigInput } from "../config/distillation-config.js";
 import { ConfigError } from "../config/errors.js";
 import { TrainingConfig, type TrainingConfigInput } from "../config/training-config.js";
-import { customLossPlan } from "../losses/registry.js";
+import type { TermSpecInput } from "../train/plan.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 
@@ -63,29 +62,25 @@ export function adaptorSpec(adaptor: Adaptor, name: string): AdaptorSpec {
   }
 }
 
-/** The name TextBrewer logs a match under, also the key of its term in metrics. */
-export function matchTermName(m: IntermediateMatch): string {
-  const layer = (x: number | readonly number[]): string => (Array.isArray(x) ? x.join("-") : String(x));
-  return `unweighted_${m.feature}_${m.loss}_${layer(m.layerS)}_${layer(m.layerT)}`;
-}
-
-export function objectivePlan(
-  d: DistillationConfig,
-  options: { requireLogits: boolean; withMatches: boolean },
-): { strategy: "distiller"; [key: string]: unknown } {
+/** KD as the config asks for it; `required`: adaptors without logits are an error (else KD skips the batch). */
+export function kdTerm(d: DistillationConfig, options: { required: boolean }): TermSpecInput {
   return {
-    strategy: "distiller",
-    kdLossType: d.kdLossType,
+    kind: "kd",
+    lossType: d.kdLossType,
     temperature: d.temperature,
     temperatureScheduler: d.temperatureScheduler,
     probabilityShift: d.probabilityShift,
-    matches: options.withMatches ? d.intermediateMatches : [],
-    mmdMaskedDivisor: d.mmdMaskedDivisor,
-    requireLogits: options.requireLogits,
-    customLosses: customLossPlan(),
+    required: options.required,
+    weight: d.kdLossWeight,
+    weightScheduler: d.kdLossWeightScheduler,
   };
 }
 
-export function termWeights(d: DistillationConfig): Record<string, number> {
-  return Object.fromEntries(d.intermediateMatches.map((m) => [matchTermName(m), m.weight]));
+/** One term per intermediate match of the config, in its order. */
+export function matchTerms(d: DistillationConfig): TermSpecInput[] {
+  return d.intermediateMatches.map((m) => ({ kind: "match", ...m, mmdMaskedDivisor: d.mmdMaskedDivisor }));
+}
+
+export function hardLabelTerm(d: DistillationConfig): TermSpecInput {
+  return { kind: "hard_label", weight: d.hardLabelWeight, weightScheduler: d.hardLabelWeightScheduler };
 }

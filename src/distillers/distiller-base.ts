@@ -3,20 +3,20 @@ import type { AdaptorSpec } from "../adaptor/index.js";
 import { DistillCache } from "../cache/distill-cache.js";
 import type { DistillationConfig } from "../config/distillation-config.js";
 import type { TrainingConfig } from "../config/training-config.js";
+import { customLossPlan } from "../losses/registry.js";
 import { checkSparseKdLoss } from "../losses/sparse-targets.js";
 import { DataFeed } from "../train/data.js";
 import type { StepFeed, StepHooks } from "../train/hooks.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
+import type { TermSpecInput } from "../train/plan.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 import {
   type DistillationConfigLike,
-  objectivePlan,
   parseDistillationConfig,
   parseTrainingConfig,
   sameWorker,
   type TrainingConfigLike,
-  termWeights,
 } from "./common.js";
 import { distillerOptionKeys, type TrainOptions } from "./train-options.js";
 
@@ -26,7 +26,7 @@ export interface DistillerBaseOptions {
   student: ModelHandle;
 }
 
-/** What differs between distillers: which teachers, which adaptors, and which objective parts. */
+/** Which teachers and adaptors a distiller runs (its objective is its terms()). */
 export interface TeacherPlan {
   teachers: string[] | Record<string, string[]>;
   adaptorT: AdaptorSpec[] | Record<string, AdaptorSpec[]>;
@@ -34,13 +34,14 @@ export interface TeacherPlan {
   tasks?: string[];
 }
 
-/** One class per TextBrewer distiller compiles its configs into a plan; the loop is shared. */
+/**
+ * One class per TextBrewer distiller compiles its configs into a plan: its teachers and adaptors, and the terms of
+ * its objective (kd, hard_label, match, emd, or a kind registered in the worker); the loop is shared.
+ */
 export abstract class DistillerBase {
   readonly trainConfig: TrainingConfig;
   readonly distillConfig: DistillationConfig;
   readonly student: ModelHandle;
-  protected abstract readonly withMatches: boolean;
-  protected abstract readonly requireLogits: boolean;
 
   constructor(options: DistillerBaseOptions) {
     this.trainConfig = parseTrainingConfig(options.trainConfig);
@@ -49,16 +50,10 @@ export abstract class DistillerBase {
   }
 
   protected abstract teacherPlan(): TeacherPlan;
+  /** The objective's terms, in the order the worker adds their weighted values. */
+  protected abstract terms(): TermSpecInput[];
   /** Every model of the run, by the option name that holds it (for error messages). */
   protected abstract models(): Record<string, ModelHandle>;
-
-  protected extraPlan(): Record<string, unknown> {
-    return {};
-  }
-
-  protected extraTermWeights(): Record<string, number> {
-    return {};
-  }
 
   protected feed(options: TrainOptions): StepFeed {
     return new DataFeed(options.data);
@@ -144,15 +139,8 @@ export abstract class DistillerBase {
       {
         worker,
         student: this.student,
-        plan: {
-          ...objectivePlan(d, { requireLogits: this.requireLogits, withMatches: this.withMatches }),
-          ...this.extraPlan(),
-          ...teacherPlan,
-          student: this.student.id,
-        },
+        plan: { ...teacherPlan, student: this.student.id, terms: this.terms(), customLosses: customLossPlan() },
         trainConfig: this.trainConfig,
-        weights: d,
-        termWeights: { ...termWeights(d), ...this.extraTermWeights() },
         configs: { trainConfig: this.trainConfig, distillConfig: d, ...teacherPlan },
         feed: this.feed(options),
         stepsOnly: this.stepsOnly,

@@ -1,5 +1,6 @@
-import type { ModelHandle } from "../worker/model-handle.js";
-import { type DistillerOptions, SingleTeacherDistiller } from "./general-distiller.js";
+import type { TermSpecInput } from "../train/plan.js";
+import { hardLabelTerm, kdTerm } from "./common.js";
+import { type DistillerOptions, SingleTeacherDistiller } from "./single-teacher.js";
 
 export interface EmdOptions {
   /** Student hidden-state entries including the embeddings (layers + 1). */
@@ -22,8 +23,6 @@ export interface EmdDistillerOptions extends DistillerOptions {
  * them (an exact solver, POT), plus the embedding term; on top of KD and hard labels as BasicDistiller.
  */
 export class EMDDistiller extends SingleTeacherDistiller {
-  protected readonly withMatches = false;
-  protected readonly requireLogits = true;
   readonly emd: Required<Omit<EmdOptions, "proj">> & { proj: EmdOptions["proj"] | null };
 
   constructor(options: EmdDistillerOptions) {
@@ -46,20 +45,14 @@ export class EMDDistiller extends SingleTeacherDistiller {
     };
   }
 
-  protected override extraPlan(): Record<string, unknown> {
+  protected terms(): TermSpecInput[] {
+    const d = this.distillConfig;
     const p = this.emd.proj;
-    return { emd: { ...this.emd, proj: p ? { kind: p[0], dimS: p[1], dimT: p[2] } : null } };
-  }
-
-  protected override extraTermWeights(): Record<string, number> {
-    return { unweighted_hidden_hidden_mse_emd: this.emd.weight, unweighted_embedding_hidden_mse: this.emd.weight };
+    const emd: TermSpecInput = { kind: "emd", ...this.emd, proj: p ? { kind: p[0], dimS: p[1], dimT: p[2] } : null };
+    return [kdTerm(d, { required: true }), emd, hardLabelTerm(d)];
   }
 
   protected override cacheable(): string {
     return "EMD matches the teacher's hidden states every step, and only logits are cached";
-  }
-
-  protected override models(): Record<string, ModelHandle> {
-    return { teacher: this.teacher };
   }
 }

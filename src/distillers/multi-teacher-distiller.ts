@@ -1,7 +1,8 @@
 import type { Adaptor, AdaptorSpec } from "../adaptor/index.js";
 import type { TrainResult } from "../train/loop.js";
+import type { TermSpecInput } from "../train/plan.js";
 import type { ModelHandle } from "../worker/model-handle.js";
-import { adaptorSpec } from "./common.js";
+import { adaptorSpec, hardLabelTerm, kdTerm } from "./common.js";
 import { DistillerBase, type DistillerBaseOptions, type TeacherPlan } from "./distiller-base.js";
 import type { TrainOptions } from "./train-options.js";
 
@@ -14,8 +15,6 @@ export interface MultiTeacherDistillerOptions extends DistillerBaseOptions {
 
 /** KD against the mean of several teachers' logits (TextBrewer's MultiTeacherDistiller; MT-DNN style). */
 export class MultiTeacherDistiller extends DistillerBase {
-  protected readonly withMatches = false;
-  protected readonly requireLogits = true;
   readonly teachers: ModelHandle[];
   private readonly adaptorT: AdaptorSpec[];
   private readonly adaptorS: AdaptorSpec;
@@ -40,6 +39,11 @@ export class MultiTeacherDistiller extends DistillerBase {
   /** Distils with the shared loop; resolves when training ends (see TrainOptions). */
   train(options: TrainOptions): Promise<TrainResult> {
     return this.run(options);
+  }
+
+  protected terms(): TermSpecInput[] {
+    const d = this.distillConfig;
+    return [kdTerm(d, { required: true }), hardLabelTerm(d)];
   }
 
   protected teacherPlan(): TeacherPlan {

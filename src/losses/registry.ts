@@ -36,6 +36,6 @@ export function registerLoss(loss: CustomLoss): void {
 }
 
 /** The plan entries the worker imports at configure time. */
-export function customLossPlan(): Array<{ kind: string; name: string; python: string }> {
+export function customLossPlan(): CustomLoss[] {
   return [...registered.values()].map(({ kind, name, python }) => ({ kind, name, python }));
 }

@@ -6,10 +6,9 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { z } from "zod";
 import type { TrainingConfig } from "../config/training-config.js";
-import { type WeightSchedulerName, weightSchedule } from "../schedules/weight.js";
+import { weightSchedule } from "../schedules/weight.js";
 import { WorkerError } from "../worker/errors.js";
 import type { ModelHandle } from "../worker/model-handle.js";
-import type { TrainPlan } from "../worker/ops/plan.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 import { isEpochCheckpoint, isStepsCheckpoint, stepsPerEpoch } from "./cadence.js";
 import { readCheckpoint, type TrainerState } from "./checkpoint.js";
@@ -20,28 +19,19 @@ import type { PreparedStep, StepFeed, StepHooks, StepItem, StepReply } from "./h
 import { InFlight } from "./in-flight.js";
 import { MetricsLog, type StepMetrics } from "./metrics.js";
 import { type LoopOptions, parseLoopOptions, parseOptimizer, parseScheduler } from "./options.js";
+import { fixedTermWeights, type ObjectivePlan, parsePlan, weightSchedules } from "./plan.js";
 import { type Position, positions, type TrainMode } from "./positions.js";
 import { LogLines, Progress } from "./progress.js";
 
 export { TrainingError } from "./errors.js";
 export type { PreparedStep, StepFeed, StepHooks, StepItem, StepReply } from "./hooks.js";
 
-export interface WeightSchedules {
-  kdLossWeight: number;
-  hardLabelWeight: number;
-  kdLossWeightScheduler: WeightSchedulerName;
-  hardLabelWeightScheduler: WeightSchedulerName;
-}
-
 export interface LoopContext {
   worker: WorkerLink;
   student: ModelHandle;
-  /** The strategy's part of the plan (models, adaptors, objective). */
-  plan: TrainPlan;
+  /** The distiller's part of the plan: models, adaptors and the objective's terms. */
+  plan: ObjectivePlan;
   trainConfig: TrainingConfig;
-  weights: WeightSchedules | null;
-  /** Weight of a named term other than kd / hard-label (intermediate matches). */
-  termWeights: Record<string, number>;
   configs: Record<string, unknown>;
   feed: StepFeed;
   hooks?: StepHooks;
@@ -132,7 +122,7 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
   const outputDir = resolve(cfg.outputDir);
   mkdirSync(outputDir, { recursive: true });
   removeStaleTemps(outputDir);
-  const plan = {
+  const plan = parsePlan({
     ...ctx.plan,
     optimizer,
     scheduler: scheduler ? { type: scheduler.type, warmupSteps, totalSteps, minLrRatio: scheduler.minLrRatio ?? 0 } : null,
@@ -144,14 +134,16 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
     compile: options.compile ?? false,
     logDir: cfg.logDir ? resolve(cfg.logDir) : null,
     onNonFinite: options.onNonFinite ?? "raise",
-  };
+  });
+  const weights = weightSchedules(plan.terms);
+  const termWeights = fixedTermWeights(plan.terms);
   const worker = ctx.worker;
   const configured = await worker.call("train_configure", { plan });
   for (const w of configured.warnings) console.warn(`textbrewer-ts: ${w}`);
 
   let start = { globalStep: 0, pass: 0, index: 0 };
-  let kdWeight = ctx.weights?.kdLossWeight ?? 1;
-  let hardWeight = ctx.weights?.hardLabelWeight ?? 0;
+  let kdWeight = weights?.kdLossWeight ?? 1;
+  let hardWeight = weights?.hardLabelWeight ?? 0;
   let lastCheckpoint: string | null = null;
   if (options.resumeFrom) {
     const { dir, state } = readCheckpoint(outputDir, options.resumeFrom);
@@ -184,7 +176,7 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
   const weighted = (terms: Record<string, number>, kd: number, hard: number): Record<string, number> => {
     const out: Record<string, number> = {};
     for (const [name, v] of Object.entries(terms)) {
-      const w = name === "unweighted_kd_loss" ? kd : name === "unweighted_hard_label_loss" ? hard : (ctx.termWeights[name] ?? 1);
+      const w = name === "unweighted_kd_loss" ? kd : name === "unweighted_hard_label_loss" ? hard : (termWeights[name] ?? 1);
       out[name.replace(/^unweighted_/, "weighted_")] = v * w;
     }
     return out;
@@ -206,7 +198,7 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
       gradNorm: reply.gradNorm ?? null,
       samplesPerSecond: acc.samples / Math.max(1e-3, (now - lastStepTime) / 1000),
       ...(reply.workerIdleMs !== undefined ? { workerIdleMs: reply.workerIdleMs } : {}),
-      ...(ctx.weights ? { kdWeight: kd, hardWeight: hard } : {}),
+      ...(weights ? { kdWeight: kd, hardWeight: hard } : {}),
       ...(ctx.hooks?.metrics ? { counters: ctx.hooks.metrics() } : {}),
       ...(reply.skipped ? { skipped: reply.skipped } : {}),
       ...(reply.nonFinite?.length ? { nonFinite: reply.nonFinite } : {}),
@@ -294,10 +286,10 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
       await inFlight.add((await send(item, at)).handled);
       if (!at.optimizerStep) continue;
       globalStep = at.globalStep;
-      if (ctx.weights) {
+      if (weights) {
         const x = globalStep / totalSteps;
-        kdWeight = weightSchedule(ctx.weights.kdLossWeightScheduler, x) ?? kdWeight;
-        hardWeight = weightSchedule(ctx.weights.hardLabelWeightScheduler, x) ?? hardWeight;
+        kdWeight = weightSchedule(weights.kdLossWeightScheduler, x) ?? kdWeight;
+        hardWeight = weightSchedule(weights.hardLabelWeightScheduler, x) ?? hardWeight;
       }
       if (!isCheckpoint(at)) continue;
       await inFlight.drain();

@@ -1,0 +1,136 @@
+"""KD on logits: one kdLossType at a (scheduled) temperature, dense or from cached top-k targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..losses import get_loss, get_sparse_kd_loss, probability_shift_, select_logits
+from ..temperature import build_temperature
+from .base import Tensor, Term, TermInputs, term
+
+KD_LOG_NAME = "unweighted_kd_loss"
+
+
+def masks_for(logits: list[Tensor], masks: list[Tensor] | None, side: str) -> list[Tensor] | None:
+    """One logits_mask per logits tensor: a single mask applies to every one (as in TextBrewer), else the
+    counts must agree (zip would silently drop the logits past the last mask)."""
+    if masks is None:
+        return None
+    if len(masks) == 1:
+        return masks * len(logits)
+    if len(masks) != len(logits):
+        raise ValueError(
+            f"logits_mask: the {side} adaptor gives {len(masks)} logits_mask tensors for {len(logits)} logits "
+            "tensors; give one mask for all of them or one per logits tensor"
+        )
+    return masks
+
+
+def topk_targets(logits: list[Tensor], k: int, temperature: float) -> list[Tensor]:
+    """Per logits tensor: the top-k teacher log-probabilities at `temperature` (full-vocabulary softmax) and their
+    indices, as [values_0, indices_0, values_1, indices_1, ...]."""
+    out: list[Tensor] = []
+    for l in logits:
+        logprobs = torch.log_softmax(l.float() / temperature, dim=-1)
+        values, indices = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
+        out.extend([values, indices])
+    return out
+
+
+@term("kd")
+class KdTerm(Term):
+    """Σ over logits tensors of kd_fn(student, teacher, τ), times the step's kdWeight (its schedule runs in the loop).
+
+    With `required`, an adaptor without logits is an error (Basic, MultiTeacher, EMD); otherwise KD is skipped.
+    """
+
+    def __init__(self, spec: dict[str, Any], index: int, device: torch.device) -> None:
+        super().__init__(spec, index, device)
+        self.loss_type: str = spec["lossType"]
+        self.temperature = float(spec["temperature"])
+        self.temperature_fn = build_temperature(spec["temperatureScheduler"])
+        self.probability_shift = bool(spec["probabilityShift"])
+        self.required = bool(spec["required"])
+        self.kd_fn = get_loss("kd", self.loss_type)
+
+    def __call__(self, inputs: TermInputs) -> tuple[Tensor | None, dict[str, Tensor]]:
+        results_S = inputs.results_S
+        if self.required and (
+            "logits" not in results_S or (inputs.target_logits is None and inputs.teacher_topk is None)
+        ):
+            side = "student" if "logits" not in results_S else "teacher"
+            raise KeyError(f"logits: the {side} adaptor must return 'logits' for this distiller")
+        weight = float(inputs.args.get("kdWeight", 1.0))
+        if inputs.teacher_topk is not None:
+            if "logits" not in results_S:
+                raise KeyError(
+                    "logits: the student adaptor must return 'logits' to learn from cached top-k teacher logits"
+                )
+            kd = self.sparse(results_S["logits"], results_S.get("logits_mask"), inputs.teacher_topk)
+            return kd * weight, {KD_LOG_NAME: kd}
+        if "logits" in results_S and inputs.target_logits is not None:
+            fallback = results_S.get("logits_mask") if inputs.teacher_logits is not None else None
+            kd = self.dense(
+                results_S["logits"],
+                inputs.target_logits,
+                results_S.get("logits_mask"),
+                inputs.first_T.get("logits_mask", fallback),
+                results_S.get("labels"),
+            )
+            return kd * weight, {KD_LOG_NAME: kd}
+        return None, {}
+
+    def dense(
+        self,
+        logits_S: list[Tensor],
+        logits_T: list[Tensor],
+        masks_S: list[Tensor] | None,
+        masks_T: list[Tensor] | None,
+        labels: list[Tensor] | None,
+    ) -> Tensor:
+        if len(logits_S) != len(logits_T):
+            raise ValueError(
+                f"logits: the student gives {len(logits_S)} logits tensors and the teacher {len(logits_T)}"
+            )
+        masks_S = masks_for(logits_S, masks_S, "student")
+        masks_T = masks_for(logits_T, masks_T, "teacher")
+        if masks_S is not None:
+            logits_S = [select_logits(l, m) for l, m in zip(logits_S, masks_S)]
+        if masks_T is not None:
+            logits_T = [select_logits(l, m) for l, m in zip(logits_T, masks_T)]
+        if self.probability_shift:
+            if labels is None:
+                raise ValueError("probabilityShift: the student adaptor must return 'labels'")
+            if len(labels) != len(logits_T):
+                raise ValueError(
+                    f"probabilityShift: the student adaptor gives {len(labels)} labels tensors for {len(logits_T)} "
+                    "logits tensors; give one labels tensor per logits tensor"
+                )
+            # clone: never mutate the caller's tensors (e.g. cached teacher logits)
+            logits_T = [probability_shift_(l.clone(), y) for l, y in zip(logits_T, labels)]
+        total: Tensor | float = 0.0
+        for l_S, l_T in zip(logits_S, logits_T):
+            if l_S.shape != l_T.shape:
+                raise ValueError(
+                    f"logits: student shape {tuple(l_S.shape)} != teacher shape {tuple(l_T.shape)} "
+                    "(after logits_mask selection); the two must have the same classes and selected rows"
+                )
+            temperature = self.temperature_fn(l_S, l_T, self.temperature)
+            total = total + self.kd_fn(l_S, l_T, temperature)
+        return total  # type: ignore[return-value]
+
+    def sparse(self, logits_S: list[Tensor], masks_S: list[Tensor] | None, topk: dict[str, Any]) -> Tensor:
+        flat = topk["targets"]
+        pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+        if len(pairs) != len(logits_S):
+            raise ValueError(f"teacherTopK: {len(pairs)} cached logits for {len(logits_S)} student logits")
+        loss_fn = get_sparse_kd_loss(self.loss_type)
+        masks = masks_for(logits_S, masks_S, "student")
+        total: Tensor | float = 0.0
+        for i, (l_S, (values, indices)) in enumerate(zip(logits_S, pairs)):
+            if masks is not None:
+                l_S, values, indices = (select_logits(x, masks[i]) for x in (l_S, values, indices))
+            total = total + loss_fn(l_S, values, indices, self.temperature, tail=topk["tail"])
+        return total  # type: ignore[return-value]

@@ -1,0 +1,205 @@
+/**
+ * The training plan: what `train_configure` sends the worker once per run. The models and adaptors, the objective
+ * as an ordered list of terms, and the optimizer, schedule and precision. This schema is the plan's one definition
+ * and holds its defaults; the worker reads the parsed plan and restates none of them.
+ *
+ * The objective is the sum of its terms' weighted values, added in list order. Built-in kinds have their own
+ * schema here; any other kind the worker has registered (a Term subclass decorated with `@term(name)`) is
+ * `{ kind: "registered", name, python?, weight, options }`, its options checked by the worker's class.
+ */
+import { z } from "zod";
+import { adaptorSpecSchema, PYTHON_REF } from "../adaptor/spec.js";
+import { FEATURES, kdLossNames, matchLossNames, PROJECTION_KINDS, projectionGroupOptions } from "../config/distillation-config.js";
+import { ConfigError, suggestName } from "../config/errors.js";
+import { WEIGHT_SCHEDULERS, type WeightSchedulerName } from "../schedules/weight.js";
+import { OptimizerSpec } from "./options.js";
+
+const weight = z.number().min(0);
+const weightScheduler = z.enum(WEIGHT_SCHEDULERS);
+
+/** A loss name the worker knows (built in, or added with registerLoss), checked when the plan is parsed. */
+function lossName(kind: "kd" | "match", known: () => string[]) {
+  return z.string().superRefine((name, ctx) => {
+    const names = known();
+    if (names.includes(name)) return;
+    const guess = suggestName(name, names);
+    ctx.addIssue({
+      code: "custom",
+      input: name,
+      message: `unknown ${kind} loss${guess ? ` (did you mean '${guess}'?)` : ""}; allowed: ${names.join(", ")}`,
+    });
+  });
+}
+
+export const TemperatureSchedulerSpec = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("none") }),
+  z.strictObject({ type: z.literal("constant") }),
+  z.strictObject({ type: z.literal("flsw"), beta: z.number(), gamma: z.number(), eps: z.number().positive() }),
+  z.strictObject({ type: z.literal("cwsm"), beta: z.number() }),
+]);
+
+export const ProjectionSpec = z.strictObject({
+  kind: z.enum(PROJECTION_KINDS),
+  dimS: z.int().min(1),
+  dimT: z.int().min(1),
+  groupOptions: projectionGroupOptions.default({}),
+});
+
+const layer = z.union([z.int(), z.tuple([z.int(), z.int()])], {
+  error: "expected a layer index (an integer, negative counts from the end) or a pair of indices [a, b]",
+});
+
+/** KD on logits at a (scheduled) temperature; its weight follows `weightScheduler` over the run. */
+export const KdTermSpec = z.strictObject({
+  kind: z.literal("kd"),
+  lossType: lossName("kd", kdLossNames).default("ce"),
+  temperature: z.number().positive().default(4),
+  temperatureScheduler: TemperatureSchedulerSpec.default({ type: "none" }),
+  probabilityShift: z.boolean().default(false),
+  /** An adaptor without logits is an error (true) or leaves KD out of that batch (false). */
+  required: z.boolean().default(false),
+  weight: weight.default(1),
+  weightScheduler: weightScheduler.default("none"),
+});
+
+/** The sum of the means of the student adaptor's `losses`, weighted; left out of a batch without them. */
+export const HardLabelTermSpec = z.strictObject({
+  kind: z.literal("hard_label"),
+  weight: weight.default(1),
+  weightScheduler: weightScheduler.default("none"),
+});
+
+/** BasicTrainer's objective: the sum of the means of `losses`, unweighted and not reported as a term. */
+export const SupervisedTermSpec = z.strictObject({ kind: z.literal("supervised") });
+
+/** One intermediate match, with its own projection (trained, checkpointed) when `proj` is set. */
+export const MatchTermSpec = z.strictObject({
+  kind: z.literal("match"),
+  feature: z.enum(FEATURES),
+  loss: lossName("match", matchLossNames),
+  layerS: layer,
+  layerT: layer,
+  weight: weight.default(1),
+  proj: ProjectionSpec.nullable().default(null),
+  /** Divisor of the masked mmd/nst Gram matrices: "hidden" (TextBrewer HEAD) or "length" (PyPI 0.2.1). */
+  mmdMaskedDivisor: z.enum(["hidden", "length"]).default("hidden"),
+});
+
+/** BERT-EMD over every student and teacher layer (counts include the embeddings), one projection per student entry. */
+export const EmdTermSpec = z.strictObject({
+  kind: z.literal("emd"),
+  layerNumS: z.int().min(2),
+  layerNumT: z.int().min(2),
+  weight: weight.default(1),
+  feature: z.literal("hidden").default("hidden"),
+  loss: z.literal("hidden_mse").default("hidden_mse"),
+  proj: ProjectionSpec.nullable().default(null),
+});
+
+/** A term kind the worker has registered; `python` ("file.py:Class") is imported first when given. */
+export const RegisteredTermSpec = z.strictObject({
+  kind: z.literal("registered"),
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected an identifier (letters, digits, '_')" }),
+  python: z.string().regex(PYTHON_REF, { error: 'expected "path/to/file.py:Class"' }).optional(),
+  weight: weight.default(1),
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const TermSpec = z.discriminatedUnion("kind", [
+  KdTermSpec,
+  HardLabelTermSpec,
+  SupervisedTermSpec,
+  MatchTermSpec,
+  EmdTermSpec,
+  RegisteredTermSpec,
+]);
+export type TermSpec = z.output<typeof TermSpec>;
+export type TermSpecInput = z.input<typeof TermSpec>;
+
+const modelId = z.string().min(1);
+
+/** The scheduler as the loop resolves it (warmup in steps, the run's length). */
+export const ResolvedScheduler = z.strictObject({
+  type: z.enum(["constant", "linear", "cosine"]),
+  warmupSteps: z.int().min(0),
+  totalSteps: z.int().min(0),
+  minLrRatio: z.number().min(0).max(1).default(0),
+});
+
+export const TrainPlan = z.strictObject({
+  student: modelId,
+  /** One list of teachers, or one per task (with `tasks`). */
+  teachers: z.union([z.array(modelId), z.record(z.string(), z.array(modelId))]).default([]),
+  adaptorS: z.union([adaptorSpecSchema, z.record(z.string(), adaptorSpecSchema)]),
+  adaptorT: z.union([z.array(adaptorSpecSchema), z.record(z.string(), z.array(adaptorSpecSchema))]).default([]),
+  tasks: z.array(z.string()).optional(),
+  terms: z.array(TermSpec).min(1),
+  /** Python losses added with registerLoss, imported by the worker before the terms are built. */
+  customLosses: z.array(z.strictObject({ kind: z.enum(["kd", "match"]), name: z.string(), python: z.string() })).default([]),
+  optimizer: OptimizerSpec,
+  scheduler: ResolvedScheduler.nullable().default(null),
+  maxGradNorm: z.number().default(-1),
+  gradientAccumulationSteps: z.int().positive().default(1),
+  mixedPrecision: z.enum(["no", "fp16", "bf16"]).default("no"),
+  seed: z.int().nullable().default(null),
+  forwardArgs: z.record(z.string(), z.unknown()).default({}),
+  compile: z.boolean().default(false),
+  logDir: z.string().nullable().default(null),
+  onNonFinite: z.enum(["raise", "skip"]).default("raise"),
+});
+export type TrainPlan = z.output<typeof TrainPlan>;
+export type TrainPlanInput = z.input<typeof TrainPlan>;
+
+/** What a distiller contributes to the plan: models, adaptors and terms (the loop adds the rest). */
+export type ObjectivePlan = Pick<TrainPlanInput, "student" | "teachers" | "adaptorS" | "adaptorT" | "tasks" | "terms" | "customLosses">;
+
+/** Parses a plan; a mistake is a ConfigError naming the path, the value and what is allowed. */
+export function parsePlan(input: TrainPlanInput): TrainPlan {
+  const r = TrainPlan.safeParse(input, { reportInput: true });
+  if (!r.success) throw ConfigError.fromZod("train plan", r.error, { schema: TrainPlan, input });
+  return r.data;
+}
+
+/** The name a match is logged under (TextBrewer's), also the key of its term in metrics. */
+export function matchTermName(m: {
+  feature: string;
+  loss: string;
+  layerS: number | readonly number[];
+  layerT: number | readonly number[];
+}): string {
+  const layer = (x: number | readonly number[]): string => (typeof x === "number" ? String(x) : x.join("-"));
+  return `unweighted_${m.feature}_${m.loss}_${layer(m.layerS)}_${layer(m.layerT)}`;
+}
+
+export const EMD_TERM_NAMES = ["unweighted_hidden_hidden_mse_emd", "unweighted_embedding_hidden_mse"] as const;
+
+/** The weights of the reported terms whose weight is fixed (kd and hard_label follow their schedules). */
+export function fixedTermWeights(terms: readonly TermSpec[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of terms) {
+    if (t.kind === "match") out[matchTermName(t)] = t.weight;
+    else if (t.kind === "emd") for (const name of EMD_TERM_NAMES) out[name] = t.weight;
+    else if (t.kind === "registered") out[`unweighted_${t.name}`] = t.weight;
+  }
+  return out;
+}
+
+export interface WeightSchedules {
+  kdLossWeight: number;
+  hardLabelWeight: number;
+  kdLossWeightScheduler: WeightSchedulerName;
+  hardLabelWeightScheduler: WeightSchedulerName;
+}
+
+/** The scheduled weights (kd, hard_label) the loop sends with each step; null for a plan with neither. */
+export function weightSchedules(terms: readonly TermSpec[]): WeightSchedules | null {
+  const kd = terms.find((t) => t.kind === "kd");
+  const hard = terms.find((t) => t.kind === "hard_label");
+  if (!kd && !hard) return null;
+  return {
+    kdLossWeight: kd?.weight ?? 1,
+    hardLabelWeight: hard?.weight ?? 0,
+    kdLossWeightScheduler: kd?.weightScheduler ?? "none",
+    hardLabelWeightScheduler: hard?.weightScheduler ?? "none",
+  };
+}
