@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .adaptor import apply_adaptor, needs_outputs
 from .batch_check import check_batch
 from .custom_losses import ensure_registered
@@ -119,6 +120,8 @@ class TrainSession:
     halted: str | None = None
     # optimizer steps skipped so far (fp16 overflow, or onNonFinite "skip"), for TensorBoard
     skipped_steps: int = 0
+    # in a process group: the DDP wrappers the forwards go through (distributed.wrap_trainables)
+    ddp: dict[str, Any] = field(default_factory=dict)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -219,8 +222,12 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         warnings=warnings,
         on_non_finite=on_non_finite,
     )
+    session.ddp = distributed.wrap_trainables(student, projections, device)
+    if emd is not None:
+        emd["projections"] = distributed.through(session.ddp, emd["projections"])
     # torch.compile wraps the forward only; the plain module is what gets saved and restored
-    session.forward_student = torch.compile(student) if plan.get("compile") else student
+    forward = session.ddp.get("student", student)
+    session.forward_student = torch.compile(forward) if plan.get("compile") else forward
     session.flags_S = {t: output_flags(student, spec) for t, spec in adaptor_S.items()}
     session.flags_T = {t: [output_flags(m, s) for m, s in zip(teachers[t], adaptor_T[t])] for t in teachers}
     return session
@@ -274,7 +281,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
                 cached,
                 float(args.get("kdWeight", 1.0)),
                 float(args.get("hardWeight", 0.0)),
-                session.projections,
+                distributed.through(session.ddp, session.projections),
                 session.emd,
                 topk,
             )
@@ -294,6 +301,7 @@ def step(session: TrainSession, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("report"):
         values = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()}
         values["total"] = float(total.detach())
+        values = distributed.mean_over_ranks(values, session.device)
         # non-finite numbers stay out of the reply: their names are listed instead
         non_finite = {k for k, v in values.items() if not math.isfinite(v)} | set(reply.get("nonFinite", []))
         if non_finite:
@@ -334,7 +342,7 @@ def non_finite_terms(session: TrainSession) -> list[str]:
 
 def checked_optimizer_step(session: TrainSession, report: bool) -> dict[str, Any]:
     """The optimizer step, unless a loss of the group was not finite: then raise, or skip it (onNonFinite)."""
-    bad = non_finite_terms(session)
+    bad = distributed.agree_non_finite(non_finite_terms(session), session.device)
     if bad:
         session.optimizer.zero_grad(set_to_none=True)
         if session.on_non_finite == "raise":
