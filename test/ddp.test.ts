@@ -3,9 +3,10 @@
  * 1 worker × batch 16, and the logged losses are the global batch's.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicDistiller, BasicTrainer, GeneralDistiller, ShardError, Tensor, WorkerGroup } from "../src/index.js";
+import { BasicDistiller, BasicTrainer, GeneralDistiller, ShardError, Tensor, type Worker, WorkerGroup } from "../src/index.js";
 import { compareWeights, useRealWorker } from "./helpers/fixtures.js";
 
 const SLOW = Boolean(process.env.TEXTBREWER_SLOW_TESTS);
@@ -23,6 +24,17 @@ function batch(seed: number, n = 16, len = 6): Record<string, Tensor> {
       "int64",
     ),
   };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
 }
 
 function metrics(dir: string): Array<{ step: number; total: number; terms: Record<string, number> }> {
@@ -51,13 +63,15 @@ describe("data-parallel training: 2 ranks × shard 8 equal 1 worker × batch 16 
   });
 
   type Kind = "basic" | "general";
-  async function train(on: "single" | "group", kind: Kind, gas: number): Promise<string> {
-    const worker = on === "group" ? group! : suite.worker;
+  function train(on: "single" | "group", kind: Kind, gas: number): Promise<string> {
+    return trainOn(on === "group" ? group! : suite.worker, join(suite.tmp.path, `${kind}-gas${gas}-${on}`), kind, gas);
+  }
+
+  async function trainOn(worker: Worker | WorkerGroup, outputDir: string, kind: Kind, gas: number): Promise<string> {
     const teacher = await worker.loadModel({ path: suite.models.teacher, task: "sequence-classification" });
     const student = await worker.loadModel({ path: suite.models.student, task: "sequence-classification" });
-    const outputDir = join(suite.tmp.path, `${kind}-gas${gas}-${on}`);
     // TextBrewer's dataParallel switch is accepted where the models live in a group
-    const trainConfig = { outputDir, device: "cpu", seed: 5, gradientAccumulationSteps: gas, dataParallel: on === "group" };
+    const trainConfig = { outputDir, device: "cpu", seed: 5, gradientAccumulationSteps: gas, dataParallel: worker instanceof WorkerGroup };
     const options = { optimizer: { lr: 2e-3 }, data: [batch(1), batch(2), batch(3), batch(4)], numEpochs: 1, progress: false };
     try {
       if (kind === "basic") {
@@ -119,6 +133,26 @@ describe("data-parallel training: 2 ranks × shard 8 equal 1 worker × batch 16 
     for (const [i, line] of b.entries()) {
       expect(line.total).toBeCloseTo(a[i]!.total, 5);
       for (const [term, v] of Object.entries(a[i]!.terms)) expect(line.terms[term]).toBeCloseTo(v, 5);
+    }
+  });
+
+  it.skipIf(!SLOW)("two nodes on localhost (nnodes 2, one rank each, the same script on each) equal 1 worker × batch 16", async () => {
+    const masterPort = await freePort();
+    const node = (nodeRank: number) =>
+      WorkerGroup.start({ device: "cpu", distributed: { nprocPerNode: 1, nnodes: 2, nodeRank, masterPort, collectiveTimeoutMs: 120_000 } });
+    const nodes = await Promise.all([node(0), node(1)]);
+    try {
+      expect(nodes.map((g) => g.ranks[0]!.rank)).toEqual([0, 1]);
+      expect(nodes[1]!.ranks[0]!.worldSize).toBe(2);
+      // each node runs the same loop on the same data, in its own output folder; node 0's checkpoints hold the weights
+      const dirs = nodes.map((_, k) => join(suite.tmp.path, `two-nodes-${k}`));
+      await Promise.all(nodes.map((g, k) => trainOn(g, dirs[k]!, "basic", 1)));
+      const single = await train("single", "basic", 1);
+      const weights = await compareWeights(join(single, "gs4", "model.safetensors"), join(dirs[0]!, "gs4", "model.safetensors"));
+      expect(weights.common).toBeGreaterThan(30);
+      expect(weights.maxDiff).toBeLessThan(1e-6);
+    } finally {
+      await Promise.all(nodes.map((g) => g.close()));
     }
   });
 

@@ -282,13 +282,18 @@ export class WorkerGroup implements WorkerLink, AsyncDisposable {
 
   /**
    * Sends one request to every local rank and resolves with local rank 0's result once all have answered. A
-   * training step's batch is split along its first dimension, one equal shard per rank (ShardError when it does not
-   * split evenly). Read-only model requests (predict, describe, save_model, …) go to local rank 0 alone.
+   * training step's batch is the global batch: it is split along its first dimension into one equal shard per rank
+   * of the whole run (ShardError when it does not split evenly), and each local rank gets its own (with several
+   * nodes, node k's ranks take the k-th part). Read-only model requests (predict, describe, save_model, …) go to
+   * local rank 0 alone.
    */
   async call(op: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<unknown> {
     this.checkOpen(options);
     if (RANK0_OPS.has(op)) return this.request(0, op, args);
-    const perRank = shardArgs(op, args, this.conns.length);
+    // every node's script sends the same global batch: it is split over all ranks and this node keeps its ranks' shards
+    const n = this.conns.length;
+    const first = this.distributed.nodeRank * n;
+    const perRank = shardArgs(op, args, n * this.distributed.nnodes).slice(first, first + n);
     const results = await Promise.all(perRank.map((a, i) => this.request(i, op, a)));
     if (op === "train_step" && args.returnTeacherLogits) {
       // each rank's teacher logits are its shard's rows: joined, they are the global batch's (cache write-through)
