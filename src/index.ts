@@ -84,6 +84,10 @@ export type { StepMetrics } from "./train/metrics.js";
 export type { CallbackInfo, DataSource, LoopOptions, NonFiniteAction, OptimizerSpec, SchedulerSpec } from "./train/options.js";
 export { NO_DECAY_GROUP } from "./train/options.js";
 export { ProtocolError, WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./worker/errors.js";
+export type { DistributedOptions } from "./worker/group/options.js";
+export { ShardError } from "./worker/group/shard.js";
+export type { RankInfo, WorkerGroupOptions } from "./worker/group/worker-group.js";
+export { RankWorker, WorkerGroup } from "./worker/group/worker-group.js";
 export type {
   Batch,
   CheckpointInitReport,

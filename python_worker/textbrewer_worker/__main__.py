@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from functools import partial
 
 
 def main() -> int:
@@ -21,8 +22,23 @@ def main() -> int:
         "--max-message-size", type=int, default=-1, help="largest frame either side accepts, bytes (-1: no limit)"
     )
     parser.add_argument("--private-dir", default=None, help="folder of the ipc socket, removed when stdin closes")
+    parser.add_argument(
+        "--distributed",
+        default=None,
+        metavar="BACKEND",
+        help="run as a rank under torch.distributed.run (auto, gloo or nccl); --endpoint is then a JSON list, one "
+        "per local rank, and TEXTBREWER_WORKER_TOKEN a JSON list of their tokens",
+    )
+    parser.add_argument("--collective-timeout-s", type=float, default=600.0, help="torch collective timeout, seconds")
     args = parser.parse_args()
     token = os.environ.pop("TEXTBREWER_WORKER_TOKEN", "")
+    endpoint = args.endpoint
+    join_group = None
+    if args.distributed is not None:
+        from .rank_link import pick_rank_link
+
+        endpoint, token = pick_rank_link(args.endpoint, token)
+        join_group = partial(_join_group, args.distributed, args.collective_timeout_s)
     if len(token) < 16:
         sys.stderr.write(
             "textbrewer_worker: TEXTBREWER_WORKER_TOKEN is missing; start the worker through Worker.start()\n"
@@ -41,11 +57,25 @@ def main() -> int:
 
     link = LinkOptions(max_message_size=args.max_message_size, curve_server_key=curve_server_key)
     try:
-        serve(args.endpoint, token, args.device, max(0, args.spin_us), link, args.private_dir)
+        serve(endpoint, token, args.device, max(0, args.spin_us), link, args.private_dir, join_group)
+        if join_group is not None:
+            from .distributed import leave_group
+
+            leave_group()
+            # a rank's interpreter can hang in its teardown after the process group is gone: nothing is left to do
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
     except ValueError as exc:  # configuration errors (e.g. an unavailable device): one clear line, no traceback
         sys.stderr.write(f"textbrewer_worker: {exc}\n")
         return 2
     return 0
+
+
+def _join_group(backend: str, timeout_s: float, device: str) -> str:
+    from .distributed import join_group
+
+    return join_group(backend, device, timeout_s)
 
 
 if __name__ == "__main__":

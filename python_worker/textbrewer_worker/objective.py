@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -58,7 +59,7 @@ class Objective:
         self,
         results_S: dict[str, Any],
         results_T: list[dict[str, Any]],
-        args: dict[str, Any],
+        args: Mapping[str, Any],
         teacher_logits: list[torch.Tensor] | None = None,
         teacher_topk: dict[str, Any] | None = None,
     ) -> TermInputs:

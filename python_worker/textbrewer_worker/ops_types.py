@@ -95,6 +95,22 @@ class DisposeTokenizerArgs(TypedDict):
 DisposeTokenizerResult: TypeAlias = None
 
 
+DistBroadcastModelArgs: TypeAlias = DisposeArgs
+
+
+DistBroadcastModelResult: TypeAlias = None
+
+
+DistInfoArgs: TypeAlias = dict[str, Any]
+
+
+class DistInfoResult(TypedDict):
+    rank: int
+    localRank: int
+    worldSize: int
+    backend: str | None
+
+
 EchoArgs: TypeAlias = dict[str, Any]
 
 

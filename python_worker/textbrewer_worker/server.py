@@ -8,12 +8,14 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import zmq
 
 from . import (  # noqa: F401  (register their ops)
+    distributed,
     packaged_models,
     prep_ops,
     protocol,
@@ -165,9 +167,14 @@ def serve(
     spin_us: int = 0,
     link: LinkOptions | None = None,
     private_dir: str | None = None,
+    join_group: Callable[[str], str] | None = None,
 ) -> None:
+    """`join_group` (a rank under torchrun) joins the process group after the lifeline is up and before the
+    handshake, and returns the rank's device."""
     link = link or LinkOptions()
     start_lifeline(private_dir)
+    if join_group is not None:
+        device = join_group(device)
     state = WorkerState(device=device)  # a bad device fails here, before the handshake, with its message on stderr
     stop = threading.Event()
     install_signal_handlers(lambda: stop.set())

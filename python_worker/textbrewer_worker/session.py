@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .adaptor import apply_adaptor, needs_outputs
 from .batch_check import check_batch
 from .device import to_device
@@ -115,6 +116,8 @@ class TrainSession:
     halted: str | None = None
     # optimizer steps skipped so far (fp16 overflow, or onNonFinite "skip"), for TensorBoard
     skipped_steps: int = 0
+    # in a process group: the DDP wrappers the forwards go through (distributed.wrap_trainables)
+    ddp: dict[str, Any] = field(default_factory=dict)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -181,8 +184,12 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         warnings=warnings,
         on_non_finite=on_non_finite,
     )
+    session.ddp = distributed.wrap_trainables(student, objective.modules(), device)
+    for t in objective.terms:
+        t.wrappers = session.ddp.get("projections", {})
     # torch.compile wraps the forward only; the plain module is what gets saved and restored
-    session.forward_student = torch.compile(student) if plan.get("compile") else student
+    forward = session.ddp.get("student", student)
+    session.forward_student = torch.compile(forward) if plan.get("compile") else forward
     session.flags_S = {t: output_flags(student, spec) for t, spec in adaptor_S.items()}
     session.flags_T = {t: [output_flags(m, s) for m, s in zip(teachers[t], adaptor_T[t])] for t in teachers}
     return session
@@ -243,6 +250,7 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
     if args["report"]:
         values = {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in terms.items()}
         values["total"] = float(total.detach())
+        values = distributed.mean_over_ranks(values, session.device)
         # non-finite numbers stay out of the reply: their names are listed instead
         non_finite = {k for k, v in values.items() if not math.isfinite(v)} | set(reply.get("nonFinite", []))
         if non_finite:
@@ -283,7 +291,7 @@ def non_finite_terms(session: TrainSession) -> list[str]:
 
 def checked_optimizer_step(session: TrainSession, report: bool) -> dict[str, Any]:
     """The optimizer step, unless a loss of the group was not finite: then raise, or skip it (onNonFinite)."""
-    bad = non_finite_terms(session)
+    bad = distributed.agree_non_finite(non_finite_terms(session), session.device)
     if bad:
         session.optimizer.zero_grad(set_to_none=True)
         if session.on_non_finite == "raise":

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from . import checkpoint
+from . import distributed
 from .adaptor import apply_adaptor
 from .device import to_device
 from .objective import post_adaptor, topk_targets
@@ -40,7 +40,7 @@ def session_of(state: WorkerState) -> TrainSession:
 @op("train_configure")
 def train_configure(state: WorkerState, args: TrainConfigureArgs) -> TrainConfigureResult:
     end(state)
-    session = configure(state, args["plan"])
+    session = configure(state, distributed.plan_for_rank(args["plan"]))
     state.extensions[SESSION_KEY] = session
     state.extensions[IDLE_MARK_KEY] = state.idle_seconds
     return {
@@ -54,7 +54,9 @@ def train_configure(state: WorkerState, args: TrainConfigureArgs) -> TrainConfig
 
 @op("train_step")
 def train_step(state: WorkerState, args: TrainStepArgs) -> dict[str, Any]:
-    reply = step(session_of(state), args)
+    session = session_of(state)
+    with distributed.sync_context(session.ddp.get("modules", []), args["optimizerStep"]):
+        reply = step(session, args)
     if args["optimizerStep"]:
         # time this worker waited for requests since the previous optimizer step: ~0 when the client keeps up
         mark = state.extensions.get(IDLE_MARK_KEY, state.idle_seconds)
@@ -70,12 +72,12 @@ def train_preflight(state: WorkerState, args: TrainPreflightArgs) -> dict[str, A
 
 @op("train_save")
 def train_save(state: WorkerState, args: TrainSaveArgs) -> dict[str, Any]:
-    return {"files": checkpoint.save(session_of(state), args["dir"])}
+    return {"files": distributed.save_checkpoint(session_of(state), args["dir"])}
 
 
 @op("train_load")
 def train_load(state: WorkerState, args: TrainLoadArgs) -> None:
-    checkpoint.load(session_of(state), args["dir"])
+    distributed.load_checkpoint(session_of(state), args["dir"])
 
 
 @op("train_end")

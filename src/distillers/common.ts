@@ -5,6 +5,7 @@ import { DistillationConfig, type DistillationConfigInput } from "../config/dist
 import { ConfigError } from "../config/errors.js";
 import { TrainingConfig, type TrainingConfigInput } from "../config/training-config.js";
 import type { TermSpecInput } from "../train/plan.js";
+import { WorkerGroup } from "../worker/group/worker-group.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 
@@ -26,7 +27,7 @@ export function sameWorker(models: Record<string, ModelHandle>, config: Training
   for (const [name, m] of entries) {
     if (m.worker !== worker) throw new Error(`${name}: every model of a run must be loaded in the same Worker`);
   }
-  unsupported(config);
+  checkDataParallel(config, worker);
   const want = config.device;
   const have = worker.info.device;
   if (want !== "auto" && !(have === want || have.startsWith(`${want}:`) || (want.startsWith("cuda") && have === `${want}:0`))) {
@@ -41,13 +42,27 @@ export function sameWorker(models: Record<string, ModelHandle>, config: Training
   return worker;
 }
 
-function unsupported(config: TrainingConfig): void {
-  if (config.dataParallel || config.localRank >= 0) {
+/**
+ * TextBrewer's multi-GPU switches: data parallelism comes from the worker group the models live in (torchrun +
+ * DDP); `dataParallel: true` says so and is accepted there, `localRank` is torchrun's to set.
+ */
+function checkDataParallel(config: TrainingConfig, worker: WorkerLink): void {
+  const start = "WorkerGroup.start({ device, distributed: { nprocPerNode: N } }) and load the models through the group";
+  if (config.localRank >= 0) {
     throw new ConfigError("TrainingConfig", [
       {
-        path: config.dataParallel ? "dataParallel" : "localRank",
+        path: "localRank",
         kind: "invalid_value",
-        message: "multi-GPU training is not available yet in this version; train on one device (leave dataParallel false and localRank -1)",
+        message: `${config.localRank}: each rank of a worker group gets its LOCAL_RANK and device from torchrun; leave localRank -1 and start the ranks with ${start}`,
+      },
+    ]);
+  }
+  if (config.dataParallel && !(worker instanceof WorkerGroup)) {
+    throw new ConfigError("TrainingConfig", [
+      {
+        path: "dataParallel",
+        kind: "invalid_value",
+        message: `true but the models live in a single Worker; for data-parallel training start ${start} (dataParallel may stay true), or leave dataParallel false`,
       },
     ]);
   }

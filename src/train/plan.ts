@@ -12,7 +12,7 @@ import { adaptorSpecSchema, PYTHON_REF } from "../adaptor/spec.js";
 import { FEATURES, kdLossNames, matchLossNames, PROJECTION_KINDS, projectionGroupOptions } from "../config/distillation-config.js";
 import { ConfigError, suggestName } from "../config/errors.js";
 import { WEIGHT_SCHEDULERS, type WeightSchedulerName } from "../schedules/weight.js";
-import { OptimizerSpec } from "./options.js";
+import { OptimizerSpec } from "./optimizer-spec.js";
 
 const weight = z.number().min(0);
 const weightScheduler = z.enum(WEIGHT_SCHEDULERS);

@@ -7,10 +7,13 @@ export class WorkerError extends Error {
   readonly pythonMessage: string;
   readonly traceback: string;
   readonly op: string;
+  /** The global rank that answered with the error, in a WorkerGroup. */
+  readonly rank: number | null;
 
-  constructor(op: string, info: ErrorInfo) {
-    super(`${op}: ${info.type}: ${info.message}`);
+  constructor(op: string, info: ErrorInfo, rank?: number) {
+    super(`${op}${rank === undefined ? "" : ` (rank ${rank})`}: ${info.type}: ${info.message}`);
     this.op = op;
+    this.rank = rank ?? null;
     this.pythonType = info.type;
     this.pythonMessage = info.message;
     this.traceback = info.traceback;
@@ -23,6 +26,8 @@ export interface CrashDetails {
   /** The last Python traceback printed on stderr, if any. */
   traceback: string | null;
   stderrTail: string[];
+  /** The global rank of the process that died, in a WorkerGroup. */
+  rank?: number;
 }
 
 /** The worker process died; every pending and later call rejects with this. */
@@ -32,12 +37,15 @@ export class WorkerCrashedError extends Error {
   readonly signal: string | null;
   readonly traceback: string | null;
   readonly stderrTail: string[];
+  readonly rank: number | null;
 
   constructor(details: CrashDetails) {
     const how = details.signal ? `was killed by ${details.signal}` : `exited with code ${details.exitCode}`;
     const tail = details.stderrTail.length ? `\n--- last stderr lines ---\n${details.stderrTail.join("\n")}` : "";
     const tb = details.traceback && !tail.includes(details.traceback) ? `\n--- Python traceback ---\n${details.traceback}` : "";
-    super(`the Python worker ${how}${tb}${tail}`);
+    const who = details.rank === undefined ? "the Python worker" : `rank ${details.rank} of the worker group`;
+    super(`${who} ${how}${tb}${tail}`);
+    this.rank = details.rank ?? null;
     this.exitCode = details.exitCode;
     this.signal = details.signal;
     this.traceback = details.traceback;

@@ -21,14 +21,18 @@ export class StderrTail {
   }
 
   lastTraceback(): string | null {
-    const all = this.tail(this.limit);
-    const start = all.map((l) => l.startsWith("Traceback (most recent call last):")).lastIndexOf(true);
-    if (start < 0) return null;
-    const out = [all[start]!];
-    for (const line of all.slice(start + 1)) {
-      out.push(line);
-      if (line && !line.startsWith(" ")) break; // the exception line ends the block
-    }
-    return out.join("\n");
+    return lastTraceback(this.tail(this.limit));
   }
+}
+
+/** The last Python traceback among `lines`, or null. */
+export function lastTraceback(lines: readonly string[]): string | null {
+  const start = lines.map((l) => l.startsWith("Traceback (most recent call last):")).lastIndexOf(true);
+  if (start < 0) return null;
+  const out = [lines[start]!];
+  for (const line of lines.slice(start + 1)) {
+    out.push(line);
+    if (line && !line.startsWith(" ")) break; // the exception line ends the block
+  }
+  return out.join("\n");
 }

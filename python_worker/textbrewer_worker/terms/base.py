@@ -8,7 +8,7 @@ projections.safetensors, slots numbered across all terms in plan order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -36,7 +36,7 @@ class TermInputs:
     # cached top-k teacher log-probabilities, or None
     teacher_topk: dict[str, Any] | None
     # the step's arguments (kdWeight, hardWeight: the scheduled weights)
-    args: dict[str, Any]
+    args: Mapping[str, Any]
 
     @property
     def first_T(self) -> dict[str, Any]:
@@ -59,6 +59,13 @@ class Term:
         """(the weighted value added to the total, or None when the term does not apply to this batch; its
         unweighted values by metric name)."""
         raise NotImplementedError
+
+    # wrappers the forward goes through (DDP in a process group), by id() of the module they wrap; set by the session
+    wrappers: dict[int, nn.Module] = {}  # noqa: RUF012 (read-only class default; the session assigns per instance)
+
+    def forward_module(self, module: nn.Module | None) -> nn.Module | None:
+        """The module to call in a forward: its DDP wrapper in a process group, else the module itself."""
+        return None if module is None else self.wrappers.get(id(module), module)
 
     def modules(self) -> list[nn.Module | None]:
         """The modules this term trains, saved and restored with the checkpoint (None keeps a slot's number)."""

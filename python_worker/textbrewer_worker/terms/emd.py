@@ -37,6 +37,9 @@ class EmdTerm(Term):
         if "hidden" not in results_S or "hidden" not in first_T:
             raise KeyError("emd: both adaptors must return 'hidden' (embeddings first, then every layer)")
         emd_term, embedding_term, _ = emd_loss(
-            results_S["hidden"], first_T["hidden"], self.projections, results_S.get("inputs_mask")
+            results_S["hidden"],
+            first_T["hidden"],
+            [self.forward_module(p) for p in self.projections],
+            results_S.get("inputs_mask"),
         )
         return (emd_term + embedding_term) * self.weight, {EMD_LOG_NAME: emd_term, EMBEDDING_LOG_NAME: embedding_term}

@@ -132,7 +132,7 @@ class MatchTerm(Term):
         if feature not in results_S or feature not in first_T:
             side = "student" if feature not in results_S else "teacher"
             raise KeyError(f"intermediateMatches[{self.index}]: the {side} adaptor returns no '{feature}'")
-        proj = self.proj
+        proj = self.forward_module(self.proj)
         if isinstance(match["layerS"], list):
             inter_S = [_select(results_S[feature], s, feature, "S", match) for s in match["layerS"]]
             inter_T = [_select(first_T[feature], t, feature, "T", match) for t in match["layerT"]]

@@ -11,6 +11,7 @@
 import { z } from "zod";
 import { cacheOps } from "./cache.js";
 import type { OpSpec } from "./define.js";
+import { distributedOps } from "./distributed.js";
 import { miscOps } from "./misc.js";
 import { modelOps } from "./models.js";
 import { packagedOps } from "./packaged.js";
@@ -25,6 +26,7 @@ export const OPS = {
   ...trainingOps,
   ...cacheOps,
   ...packagedOps,
+  ...distributedOps,
 } satisfies Record<string, OpSpec>;
 
 type Catalogue = typeof OPS;
