@@ -1,4 +1,6 @@
+import { checkSaveOptions, configLabels, exportModelResult, type ModelCard, renderModelCard } from "../models/card.js";
 import type { Tensor } from "../tensor/tensor.js";
+import type { TokenizerHandle } from "./tokenizer-handle.js";
 import type { WorkerLink } from "./worker-link.js";
 
 export type Task = "sequence-classification" | "token-classification" | "question-answering" | "masked-lm" | "causal-lm" | "base";
@@ -138,6 +140,16 @@ export interface ModelDescription {
 
 type Call = (op: string, args?: Record<string, unknown>) => Promise<unknown>;
 
+/** What `save(dir, options)` adds to the weights and config, so that from_pretrained and pipeline() load the folder as is. */
+export interface SaveOptions {
+  /** Its files (tokenizer.json, tokenizer_config.json, vocab...) go into the folder. It must live in the same worker. */
+  tokenizer?: TokenizerHandle;
+  /** The model card, README.md: its sections (teacher, recipe, metrics, data), or the Markdown itself. */
+  card?: ModelCard | string;
+  /** Label names in logit order, written into config.json as id2label/label2id (one per label). */
+  labels?: string[];
+}
+
 /** A model living in the worker process. */
 export interface TrainableReport {
   /** Names of the parameters the pattern matched. */
@@ -197,10 +209,34 @@ export class ModelHandle {
     return (await this.invoke("set_trainable", { pattern, trainable })) as TrainableReport;
   }
 
-  /** Writes a Hugging Face folder with safetensors (or a safetensors state dict for other modules), atomically. */
-  async save(dir: string): Promise<string[]> {
-    const r = (await this.invoke("save_model", { dir })) as { files: string[] };
-    return r.files;
+  /**
+   * Writes a Hugging Face folder with safetensors (or a safetensors state dict for other modules), atomically. With
+   * options (Hugging Face models only), the folder is complete: the tokenizer's files, a model card (README.md) and
+   * label names in config.json, so that `from_pretrained` and `pipeline()` load it as is.
+   */
+  async save(dir: string, options?: SaveOptions): Promise<string[]> {
+    if (options === undefined) {
+      const r = (await this.invoke("save_model", { dir })) as { files: string[] };
+      return r.files;
+    }
+    const o = checkSaveOptions(options);
+    if (options.tokenizer !== undefined && options.tokenizer.worker !== this.worker) {
+      throw new Error(`tokenizer: ${options.tokenizer.id} lives in another worker than model ${this.id}; load it in this model's worker`);
+    }
+    const labels = o.labels ?? null;
+    const readme =
+      o.card === undefined
+        ? null
+        : typeof o.card === "string"
+          ? o.card
+          : renderModelCard(o.card, {
+              className: this.className,
+              config: this.config,
+              numParameters: await this.numParameters(),
+              labels: labels ?? configLabels(this.config),
+            });
+    const r = await this.invoke("export_model", { dir, tokenizer: o.tokenizer?.id ?? null, readme, labels });
+    return exportModelResult.parse(r).files;
   }
 
   async dispose(): Promise<void> {

@@ -171,6 +171,16 @@ def _weights_in_folder(folder: Path) -> Path | None:
     return None
 
 
+def _checkpoint_model_folder(path: str) -> str:
+    """A training checkpoint (gs{step}) keeps the student's Hugging Face folder in ``model/``: loading the checkpoint
+    loads that folder."""
+    p = Path(path)
+    inner = p / "model"
+    if not p.is_dir() or (p / _CONFIG_FILE).exists() or _weights_in_folder(p) is not None or not inner.is_dir():
+        return path
+    return str(inner) if (inner / _CONFIG_FILE).is_file() or _weights_in_folder(inner) is not None else path
+
+
 def _state_dict_source(path: str, weights_only: bool) -> tuple[dict[str, torch.Tensor] | torch.nn.Module, str]:
     p = Path(path)
     if p.is_dir():
@@ -427,7 +437,7 @@ def load_model(
     if format == "factory" and factory is None:
         raise ModelLoadError("factory: format 'factory' needs factory 'path/to/file.py:function'")
     if path is not None:
-        path = resolve_local_path(path)
+        path = _checkpoint_model_folder(resolve_local_path(path))
     if path is not None and not Path(path).exists():
         raise ModelLoadError(
             f"path: '{path}' does not exist (relative paths are resolved against the worker's working "

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -32,14 +33,15 @@ def write_model_files(model: torch.nn.Module, folder: Path) -> None:
         _safetensors_save_model(model, str(folder / "model.safetensors"), force_contiguous=True)
 
 
-def save_model(model: torch.nn.Module, directory: str) -> list[str]:
+def save_model(model: torch.nn.Module, directory: str, fill: Callable[[Path], None] | None = None) -> list[str]:
     """Save ``model`` into ``directory`` atomically and return the names of the files written.
 
     HF models: ``save_pretrained(safe_serialization=True)`` (config.json + model.safetensors, sharded
     if large). Other modules: their state dict as ``model.safetensors`` (shared tensors stored once).
     The files are written into a hidden sibling folder that is then renamed into place. An existing
     ``directory`` is replaced: its old checkpoint files (config.json, model*.safetensors, pytorch_model*.bin,
-    index files) go, any other files in it (e.g. a tokenizer) are carried over into the new folder.
+    index files) go, any other files in it (e.g. a tokenizer) are carried over into the new folder, unless ``fill``
+    (called with the temporary folder once the model's files are in it) writes a file of the same name.
     """
     if not isinstance(model, torch.nn.Module):
         raise ModelSaveError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -59,6 +61,8 @@ def save_model(model: torch.nn.Module, directory: str) -> list[str]:
     try:
         tmp.mkdir()
         write_model_files(model, tmp)
+        if fill is not None:
+            fill(tmp)
         written = sorted(entry.name for entry in tmp.iterdir())
         if target.exists():
             for entry in sorted(target.iterdir()):
