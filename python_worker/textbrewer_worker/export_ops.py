@@ -1,4 +1,4 @@
-"""Ops that export a model for use outside the worker: a complete Hugging Face folder."""
+"""Ops that export a model for use outside the worker: a complete Hugging Face folder, and ONNX."""
 
 from __future__ import annotations
 
@@ -36,3 +36,30 @@ def export_model(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
     tokenizer = _tokenizer(state, {"tokenizer": a.tokenizer}) if a.tokenizer is not None else None
     files = export(state.model(args), a.dir, tokenizer=tokenizer, readme=a.readme, labels=a.labels)
     return {"files": files}
+
+
+@dataclass(frozen=True)
+class ExportOnnxArgs:
+    model: str
+    path: str
+    sample: dict[str, Any] | None
+    opset: int
+    dynamic_axes: Any
+
+    @staticmethod
+    def read(args: dict[str, Any]) -> ExportOnnxArgs:
+        return ExportOnnxArgs(
+            model=require(args, "model", str),
+            path=require(args, "path", str),
+            sample=args.get("sample"),
+            opset=require(args, "opset", int),
+            dynamic_axes=args.get("dynamicAxes", True),
+        )
+
+
+@op("export_onnx")
+def export_onnx(state: WorkerState, args: dict[str, Any]) -> dict[str, Any]:
+    from .models.onnx_export import export_onnx as export
+
+    a = ExportOnnxArgs.read(args)
+    return export(state.model(args), a.path, sample=a.sample, opset=a.opset, dynamic_axes=a.dynamic_axes)

@@ -1,3 +1,4 @@
+import { addExtras } from "../env/python-env.js";
 import { checkSaveOptions, configLabels, exportModelResult, type ModelCard, renderModelCard } from "../models/card.js";
 import type { Tensor } from "../tensor/tensor.js";
 import type { TokenizerHandle } from "./tokenizer-handle.js";
@@ -140,6 +141,30 @@ export interface ModelDescription {
 
 type Call = (op: string, args?: Record<string, unknown>) => Promise<unknown>;
 
+export interface ExportOnnxOptions {
+  /** The ONNX opset (default 17). */
+  opset?: number;
+  /**
+   * true (default): batch and sequence length are free (axes named "batch" and "sequence"); false: the sample's shapes
+   * are fixed; or torch.onnx's own map, e.g. `{ input_ids: { 0: "batch" } }`.
+   */
+  dynamicAxes?: boolean | Record<string, Record<number, string>>;
+  /** The inputs traced and checked (their keys become the graph's input names); default: token ids and a mask. */
+  sample?: Record<string, Tensor>;
+}
+
+/** What exportOnnx wrote and how closely the file reproduces PyTorch on the sample. */
+export interface OnnxExport {
+  path: string;
+  inputs: string[];
+  /** The graph's output, e.g. "logits". */
+  output: string;
+  opset: number;
+  bytes: number;
+  /** The largest absolute difference between onnxruntime's output and PyTorch's on the sample. */
+  maxAbsDiff: number;
+}
+
 /** What `save(dir, options)` adds to the weights and config, so that from_pretrained and pipeline() load the folder as is. */
 export interface SaveOptions {
   /** Its files (tokenizer.json, tokenizer_config.json, vocab...) go into the folder. It must live in the same worker. */
@@ -237,6 +262,21 @@ export class ModelHandle {
             });
     const r = await this.invoke("export_model", { dir, tokenizer: o.tokenizer?.id ?? null, readme, labels });
     return exportModelResult.parse(r).files;
+  }
+
+  /**
+   * Exports the model to an ONNX file (torch.onnx.export, written atomically), runs the file with onnxruntime on the
+   * sample and reports the largest difference from PyTorch. The worker needs the `onnx` extra (onnx, onnxruntime): the
+   * managed environment adds it on first use.
+   */
+  async exportOnnx(path: string, options: ExportOnnxOptions = {}): Promise<OnnxExport> {
+    await addExtras(["onnx"]);
+    return (await this.invoke("export_onnx", {
+      path,
+      opset: options.opset ?? 17,
+      dynamicAxes: options.dynamicAxes ?? true,
+      sample: options.sample ?? null,
+    })) as OnnxExport;
   }
 
   async dispose(): Promise<void> {
