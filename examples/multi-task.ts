@@ -395,7 +395,7 @@ export async function runMultiTask(dataPath: string, runDir: string, options: Mu
     await Promise.all([st.teacher.dispose(), nt.teacher.dispose()]);
     return { dev: { teacher: { accuracy: st.devAccuracy, f1: nt.devF1 }, student: best }, seconds: (performance.now() - started) / 1000 };
   }
-  const student = await worker.loadModel({ factory: FACTORY, factoryArgs, path: join(best.dir, "model.safetensors") });
+  const student = await worker.loadModel({ factory: FACTORY, factoryArgs, path: join(best.dir, "model", "model.safetensors") });
 
   // Test once, time each task ----------------------------------------------------------------------------------------
   stage(4, "test: sentiment accuracy, entity F1, CPU throughput per task");

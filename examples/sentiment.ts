@@ -354,7 +354,12 @@ export async function runSentimentDemo(options: DemoOptions = {}): Promise<DemoS
     const marker = existsSync(markerPath)
       ? (JSON.parse(readFileSync(markerPath, "utf8")) as { fingerprint: string; checkpoint: string; devAccuracy: number })
       : null;
-    const reuse = marker !== null && marker.fingerprint === fingerprint && existsSync(join(teacherDir, marker.checkpoint, "config.json"));
+    const kept = marker === null ? null : join(teacherDir, marker.checkpoint);
+    // the teacher's folder: model/ in a checkpoint, or the checkpoint itself in the earlier layout
+    const reuse =
+      kept !== null &&
+      marker!.fingerprint === fingerprint &&
+      (existsSync(join(kept, "model", "config.json")) || existsSync(join(kept, "config.json")));
     if (!reuse) rmSync(teacherDir, { recursive: true, force: true });
     const tokenizerDir = basePath ?? writeWordVocabulary(join(teacherDir, "vocab"), train, sc.vocabSize);
     const tokenizer = await worker.loadTokenizer(tokenizerDir);

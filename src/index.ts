@@ -70,6 +70,9 @@ export type { PythonBridge, WithPythonOptions } from "./interop/pythonia.js";
 export { withPython } from "./interop/pythonia.js";
 export type { CustomLoss } from "./losses/registry.js";
 export { registerLoss } from "./losses/registry.js";
+export type { ModelCard } from "./models/card.js";
+export type { ExportCheckpointOptions } from "./models/export-checkpoint.js";
+export { exportCheckpoint } from "./models/export-checkpoint.js";
 export type { PackagedModel, PackagedModelSpec } from "./models/packaged.js";
 export { findPackagedModel, MINILM_L6 } from "./models/packaged.js";
 export type { Preset, PresetMatch, PresetName, Recipe, RecipeName } from "./presets/index.js";
@@ -94,10 +97,13 @@ export type {
   ConfigInitReport,
   CopyInitReport,
   CreateModelOptions,
+  ExportOnnxOptions,
   InitReport,
   LoadModelOptions,
   ModelDescription,
   ModelOutputs,
+  OnnxExport,
+  SaveOptions,
   ShapeMismatch,
   Task,
   TrainableReport,

@@ -91,7 +91,10 @@ describe("teacher-output cache (real worker)", () => {
     expect(end.teacherForwards).toBe(6); // epoch 1 only
     expect(end.teacherForwardsSkipped).toBe(6); // every batch of epoch 2
     expect(end.cacheHits).toBe(N);
-    const weights = await compareWeights(join(live, "gs12", "model.safetensors"), join(cached, "gs12", "model.safetensors"));
+    const weights = await compareWeights(
+      join(live, "gs12", "model", "model.safetensors"),
+      join(cached, "gs12", "model", "model.safetensors"),
+    );
     expect(weights.maxDiff).toBe(0);
   });
 
@@ -135,7 +138,7 @@ describe("teacher-output cache (real worker)", () => {
     const c = lines(second).at(-1)!.counters!;
     expect(c.teacherForwards).toBe(0);
     expect(c.cacheMisses).toBe(0);
-    const diff = await compareWeights(join(live, "gs6", "model.safetensors"), join(second, "gs6", "model.safetensors"));
+    const diff = await compareWeights(join(live, "gs6", "model", "model.safetensors"), join(second, "gs6", "model", "model.safetensors"));
     expect(diff.maxDiff).toBe(0);
   });
 

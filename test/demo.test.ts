@@ -341,7 +341,7 @@ describe("demo pieces (real worker)", () => {
       expect(typeof e.metrics.accuracy).toBe("number");
       expect(existsSync(join(runDir, c, "optimizer.pt"))).toBe(false); // pruned
       // only the chosen checkpoint keeps its weights
-      expect(existsSync(join(runDir, c, "model.safetensors"))).toBe(c === summary.studentCheckpoint);
+      expect(existsSync(join(runDir, c, "model", "model.safetensors"))).toBe(c === summary.studentCheckpoint);
     }
     expect(existsSync(join(runDir, "latest"))).toBe(false);
     const best = Math.max(...checkpoints.map((c) => JSON.parse(readFileSync(join(runDir, c, "eval.json"), "utf8")).metrics.accuracy));

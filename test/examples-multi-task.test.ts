@@ -124,7 +124,7 @@ describe("two-headed student (real worker)", () => {
       },
     });
     expect(steps).toEqual([4, 8]);
-    const weights = join(outputDir, "gs8", "model.safetensors");
+    const weights = join(outputDir, "gs8", "model", "model.safetensors");
     expect(existsSync(weights)).toBe(true);
     const after = await student.predict(batch);
     const loaded: ModelHandle = await suite.worker.loadModel({ factory: `${TWO_HEADS}:build`, factoryArgs: args, path: weights });

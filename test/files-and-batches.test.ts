@@ -175,7 +175,7 @@ describe("resuming from a damaged checkpoint names the file (real worker)", () =
   const cases: Array<[string, string, (file: string) => void | Promise<void>, RegExp]> = [
     [
       "a truncated model.safetensors",
-      "model.safetensors",
+      "model/model.safetensors",
       (f) => truncate(f),
       /is not a valid safetensors file, it is truncated or damaged/,
     ],

@@ -80,7 +80,7 @@ describe("non-finite losses (real worker)", () => {
     expect(err.message).toMatch(/step 3 \(unweighted_kd_loss\).*gs2.*onNonFinite: "skip"/s);
     expect(metrics(outputDir).map((l) => l.step)).toEqual([1, 2]);
     // the in-memory student is exactly the one saved after step 2
-    expect(await maxDiff(join(outputDir, "gs2", "model.safetensors"), after)).toBe(0);
+    expect(await maxDiff(join(outputDir, "gs2", "model", "model.safetensors"), after)).toBe(0);
   });
 
   it("with no checkpoint yet the error says so", async () => {
@@ -104,8 +104,12 @@ describe("non-finite losses (real worker)", () => {
     expect(lines[3]).toMatchObject({ skippedSteps: 1 });
     expect(lines[3]!.skipped).toBeUndefined();
     expect(Number.isFinite(lines[3]!.total)).toBe(true);
-    expect(await maxDiff(join(outputDir, "gs2", "model.safetensors"), join(outputDir, "gs3", "model.safetensors"))).toBe(0);
-    expect(await maxDiff(join(outputDir, "gs3", "model.safetensors"), join(outputDir, "gs4", "model.safetensors"))).toBeGreaterThan(0);
+    expect(await maxDiff(join(outputDir, "gs2", "model", "model.safetensors"), join(outputDir, "gs3", "model", "model.safetensors"))).toBe(
+      0,
+    );
+    expect(
+      await maxDiff(join(outputDir, "gs3", "model", "model.safetensors"), join(outputDir, "gs4", "model", "model.safetensors")),
+    ).toBeGreaterThan(0);
   });
 
   it("a diverging run (lr 1e6) rejects with NonFiniteLossError instead of hanging", async () => {
@@ -135,6 +139,8 @@ describe("non-finite losses (real worker)", () => {
     expect(lines[1]).toMatchObject({ skipped: "overflow", skippedSteps: 1 });
     expect(lines[1]!.lossScale).toBe(lines[0]!.lossScale! / 2);
     expect(lines[0]!.skipped).toBeUndefined();
-    expect(await maxDiff(join(outputDir, "gs1", "model.safetensors"), join(outputDir, "gs2", "model.safetensors"))).toBe(0);
+    expect(await maxDiff(join(outputDir, "gs1", "model", "model.safetensors"), join(outputDir, "gs2", "model", "model.safetensors"))).toBe(
+      0,
+    );
   });
 });

@@ -51,7 +51,7 @@ describe("precision, pipelining and compile paths on CPU (real worker)", () => {
   }
 
   const maxDiff = async (a: string, b: string) =>
-    (await compareWeights(join(a, "gs8", "model.safetensors"), join(b, "gs8", "model.safetensors"))).maxDiff;
+    (await compareWeights(join(a, "gs8", "model", "model.safetensors"), join(b, "gs8", "model", "model.safetensors"))).maxDiff;
 
   it.each(["bf16", "fp16"] as const)("%s autocast trains with finite losses close to float32", async (mode) => {
     const fp32 = await run(`fp32-${mode}`, {});

@@ -85,7 +85,7 @@ describe("training loop (real worker)", () => {
     expect(line!.terms.unweighted_hard_label_loss).toBeCloseTo(ref.terms.hard!, 6);
     expect(line!.total).toBeCloseTo(ref.terms.total!, 6);
     expect(line!.weighted.weighted_kd_loss).toBeCloseTo(0.7 * ref.terms.kd!, 6);
-    const d = await compareWeights(join(outputDir, "gs1", "model.safetensors"), ref.weights);
+    const d = await compareWeights(join(outputDir, "gs1", "model", "model.safetensors"), ref.weights);
     expect(d.common).toBeGreaterThan(30);
     expect(d.maxDiff).toBeLessThan(1e-6);
     await Promise.all([teacher.dispose(), student.dispose()]);
@@ -110,7 +110,7 @@ describe("training loop (real worker)", () => {
       { student: suite.models.student, batches: batches.map(batchJson), lr: 5e-3, weight_decay: 0.01, gas: 2, max_grad_norm: 0.05 },
       tmp.path,
     );
-    const d = await compareWeights(join(outputDir, "gs1", "model.safetensors"), ref.weights);
+    const d = await compareWeights(join(outputDir, "gs1", "model", "model.safetensors"), ref.weights);
     expect(d.maxDiff).toBeLessThan(1e-6);
     const [line] = metricsLines(outputDir);
     expect(line!.gradNorm).toBeGreaterThan(0.05); // it was clipped
@@ -136,7 +136,7 @@ describe("training loop (real worker)", () => {
       { student: suite.models.student, batches: batches.map(batchJson), lr: 5e-3, weight_decay: 0.01, gas: 2, num_steps: 5 },
       tmp.path,
     );
-    const d = await compareWeights(join(outputDir, "gs5", "model.safetensors"), ref.weights);
+    const d = await compareWeights(join(outputDir, "gs5", "model", "model.safetensors"), ref.weights);
     expect(d.common).toBeGreaterThan(30);
     expect(d.maxDiff).toBeLessThan(1e-6);
     await model.dispose();
@@ -271,10 +271,10 @@ describe("training loop (real worker)", () => {
     await run(full);
     const split = join(tmp.path, "resume-split");
     await expect(run(split, 2)).rejects.toThrow("stop here");
-    expect(existsSync(join(split, "gs2", "model.safetensors"))).toBe(true); // the checkpoint before the throw stays
+    expect(existsSync(join(split, "gs2", "model", "model.safetensors"))).toBe(true); // the checkpoint before the throw stays
     expect(existsSync(join(split, "gs4"))).toBe(false);
     await run(split, undefined, "latest");
-    const d = await compareWeights(join(full, "gs8", "model.safetensors"), join(split, "gs8", "model.safetensors"));
+    const d = await compareWeights(join(full, "gs8", "model", "model.safetensors"), join(split, "gs8", "model", "model.safetensors"));
     expect(d.maxDiff).toBe(0);
     const fullLines = metricsLines(full);
     const splitLines = metricsLines(split);

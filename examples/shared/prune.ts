@@ -15,8 +15,9 @@ export function pruneCheckpoints(dir: string, keep: string): void {
     const kept = resolve(path) === resolve(keep);
     for (const f of readdirSync(path)) {
       const state = ["optimizer.pt", "scheduler.pt", "rng_state.pt"].includes(f);
-      const weights = f.endsWith(".safetensors") || f.endsWith(".pt") || f.endsWith(".bin");
-      if (state || (!kept && weights)) rmSync(join(path, f), { force: true });
+      // the student's folder (model/), or its weights at the top in checkpoints of the earlier layout
+      const weights = f === "model" || f.endsWith(".safetensors") || f.endsWith(".pt") || f.endsWith(".bin");
+      if (state || (!kept && weights)) rmSync(join(path, f), { recursive: true, force: true });
     }
   }
 }

@@ -1,5 +1,8 @@
 """Training checkpoints: student weights, optimizer, LR schedule, projections, AMP scaler and RNG states.
 
+The student's files go into the checkpoint's ``model/`` folder (a Hugging Face folder that loads as is); the training
+state sits beside it. Checkpoints written before that layout (weights at the top) still resume.
+
 The TS side creates a temporary folder, asks the worker to fill it, adds trainer_state.json and renames it
 into place, so a crash never leaves a half-written `gs{step}` behind.
 """
@@ -22,6 +25,7 @@ from .models import write_model_files
 from .session import TrainSession
 
 STUDENT_WEIGHTS = "model.safetensors"
+STUDENT_FOLDER = "model"
 
 
 def rng_state() -> dict[str, Any]:
@@ -86,7 +90,8 @@ def torch_save(obj: Any, path: Path) -> None:
 def save(session: TrainSession, folder: str) -> list[str]:
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    write_model_files(session.student, out)
+    (out / STUDENT_FOLDER).mkdir(exist_ok=True)
+    write_model_files(session.student, out / STUDENT_FOLDER)
     torch_save(session.optimizer.state_dict(), out / "optimizer.pt")
     if session.scheduler is not None:
         torch_save(session.scheduler.state_dict(), out / "scheduler.pt")
@@ -134,11 +139,21 @@ def _read(file: Path, restore: Callable[[], T]) -> T:
         ) from err
 
 
+def student_weights(folder: Path) -> Path | None:
+    """The student's weights in a checkpoint: ``model/model.safetensors``, or at the top in the earlier layout."""
+    for weights in (folder / STUDENT_FOLDER / STUDENT_WEIGHTS, folder / STUDENT_WEIGHTS):
+        if weights.exists():
+            return weights
+    return None
+
+
 def load(session: TrainSession, folder: str) -> None:
     src = Path(folder)
-    weights = src / STUDENT_WEIGHTS
-    if not weights.exists():
-        raise FileNotFoundError(f"resumeFrom: '{folder}' has no {STUDENT_WEIGHTS}; is it a gs{{step}} checkpoint?")
+    weights = student_weights(src)
+    if weights is None:
+        raise FileNotFoundError(
+            f"resumeFrom: '{folder}' has no {STUDENT_FOLDER}/{STUDENT_WEIGHTS}; is it a gs{{step}} checkpoint?"
+        )
     missing, unexpected = _read(weights, lambda: load_safetensors_into(session.student, str(weights), strict=False))
     if unexpected or any(not _is_tied(session.student, key) for key in missing):
         raise ValueError(

@@ -17,9 +17,9 @@ and logs the two terms as ``unweighted_hidden_hidden_mse_emd`` and ``unweighted_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
-import ot
 import torch
 from torch import nn
 
@@ -53,6 +53,18 @@ def _masses(name: str, weights: Tensor | None, n: int) -> np.ndarray:
     return w / w.sum()
 
 
+def _pot() -> Any:
+    """POT (module ``ot``), an extra of the managed environment: imported when EMD first solves a transport."""
+    try:
+        import ot  # pyright: ignore[reportMissingImports]  (an extra: absent from a lean environment)
+    except ImportError as err:
+        raise ImportError(
+            "emd: the EMD losses need POT (module 'ot'); the managed environment adds it with "
+            "`npx textbrewer setup --with emd` (with TEXTBREWER_PYTHON: pip install POT==0.9.6)"
+        ) from err
+    return ot
+
+
 def transport_flow(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Optimal plan of the exact transport LP between masses ``a`` and ``b`` (equal sums) under ``cost``.
 
@@ -64,7 +76,7 @@ def transport_flow(a: np.ndarray, b: np.ndarray, cost: np.ndarray) -> np.ndarray
     cost = np.ascontiguousarray(cost, dtype=np.float64)
     if not np.all(np.isfinite(cost)):
         return np.full(cost.shape, np.nan, dtype=np.float64)
-    flow, log = ot.emd(a, b, cost, numItermax=_NUM_ITER_MAX, log=True)
+    flow, log = _pot().emd(a, b, cost, numItermax=_NUM_ITER_MAX, log=True)
     if log.get("result_code", 1) != 1:
         raise RuntimeError(f"emd: the transport solver did not reach an optimum ({log.get('warning')})")
     return np.asarray(flow, dtype=np.float64)

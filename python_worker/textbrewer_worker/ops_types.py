@@ -117,6 +117,35 @@ EchoArgs: TypeAlias = dict[str, Any]
 EchoResult: TypeAlias = dict[str, Any]
 
 
+class ExportModelArgs(TypedDict):
+    model: str
+    dir: str
+    tokenizer: str | None
+    readme: str | None
+    labels: list[str] | None
+
+
+class ExportModelResult(TypedDict):
+    files: list[str]
+
+
+class ExportOnnxArgs(TypedDict):
+    model: str
+    path: str
+    opset: int
+    dynamicAxes: bool | dict[str, dict[str, str]]
+    sample: dict[str, torch.Tensor] | None
+
+
+class ExportOnnxResult(TypedDict):
+    path: str
+    inputs: list[str]
+    output: str
+    opset: int
+    bytes: int
+    maxAbsDiff: float
+
+
 class FindPackagedModelArgs(TypedDict):
     distribution: str
     subdir: str
@@ -229,8 +258,7 @@ class SaveModelArgs(TypedDict):
     dir: str
 
 
-class SaveModelResult(TypedDict):
-    files: list[str]
+SaveModelResult: TypeAlias = ExportModelResult
 
 
 class SeedArgs(TypedDict):
@@ -492,7 +520,7 @@ class TrainPreflightResult(TypedDict):
 TrainSaveArgs: TypeAlias = TrainLoadArgs
 
 
-TrainSaveResult: TypeAlias = SaveModelResult
+TrainSaveResult: TypeAlias = ExportModelResult
 
 
 class TrainStepArgsTeacherTopK(TypedDict):

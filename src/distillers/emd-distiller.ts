@@ -1,6 +1,9 @@
+import { addExtras } from "../env/python-env.js";
+import type { TrainResult } from "../train/loop.js";
 import type { TermSpecInput } from "../train/plan.js";
 import { hardLabelTerm, kdTerm } from "./common.js";
 import { type DistillerOptions, SingleTeacherDistiller } from "./single-teacher.js";
+import type { TrainOptions } from "./train-options.js";
 
 export interface EmdOptions {
   /** Student hidden-state entries including the embeddings (layers + 1). */
@@ -43,6 +46,12 @@ export class EMDDistiller extends SingleTeacherDistiller {
       loss: "hidden_mse",
       proj: e.proj ?? null,
     };
+  }
+
+  /** POT is an extra of the managed environment: added here when EMD first runs (a no-op once it is there). */
+  override async train(options: TrainOptions): Promise<TrainResult> {
+    await addExtras(["emd"]);
+    return super.train(options);
   }
 
   protected terms(): TermSpecInput[] {

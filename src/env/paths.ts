@@ -23,21 +23,17 @@ export function requirementsFile(): string {
   return join(workerSourceDir(), "requirements.lock");
 }
 
-/** Packages installed without their dependencies (used for their files only). */
-export function noDepsRequirementsFile(): string {
-  return join(workerSourceDir(), "requirements-nodeps.lock");
-}
-
 /** Pinned development tools (`npm run lint`): installed into an environment of their own, never the worker's. */
 export function devRequirementsFile(): string {
   return join(workerSourceDir(), "requirements-dev.lock");
 }
 
-/** First 16 hex digits of sha256 over both lock files: the key of the cached environment. */
+/**
+ * First 16 hex digits of sha256 over requirements.lock: the key of the cached environment. The extras' locks are not
+ * part of it: an extra is added to the environment, with a marker of its own lock's hash (see extras.ts).
+ */
 export function requirementsHash(): string {
-  const hash = createHash("sha256").update(readFileSync(requirementsFile()));
-  if (existsSync(noDepsRequirementsFile())) hash.update(readFileSync(noDepsRequirementsFile()));
-  return hash.digest("hex").slice(0, 16);
+  return createHash("sha256").update(readFileSync(requirementsFile())).digest("hex").slice(0, 16);
 }
 
 export function cacheRoot(): string {

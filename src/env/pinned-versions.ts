@@ -5,8 +5,9 @@
  * worker uses: torch.amp, state-dict loading, model classes) and the pin's major for the others (the pin's
  * major.minor for a 0.x version, where minor releases break).
  */
-import { readFileSync } from "node:fs";
-import { requirementsFile } from "./paths.js";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { requirementsFile, workerSourceDir } from "./paths.js";
 
 /** Packages whose accepted range is the pin's major.minor. */
 const SAME_MINOR = new Set(["torch", "transformers"]);
@@ -42,4 +43,13 @@ export function acceptsVersion(pkg: string, pinned: string, installed: string): 
   const have = release(installed);
   const n = matchedParts(pkg, pinned);
   return have.length >= n && want.slice(0, n).every((part, i) => have[i] === part);
+}
+
+/** The pins of requirements.lock and of every extra's lock (python_worker/extras/*.lock), e.g. POT for EMD. */
+export function allPins(): Map<string, string> {
+  const pins = readPins();
+  const extras = join(workerSourceDir(), "extras");
+  const files = existsSync(extras) ? readdirSync(extras).filter((f) => f.endsWith(".lock")) : [];
+  for (const file of files.sort()) for (const [name, version] of readPins(join(extras, file))) if (!pins.has(name)) pins.set(name, version);
+  return pins;
 }

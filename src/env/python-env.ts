@@ -3,11 +3,11 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { execa } from "execa";
+import { type Extra, ensureExtras } from "./extras.js";
 import {
   cacheRoot,
   completeMarker,
   devRequirementsFile,
-  noDepsRequirementsFile,
   packageRoot,
   requirementsFile,
   requirementsHash,
@@ -16,7 +16,7 @@ import {
   venvPython,
   workerSourceDir,
 } from "./paths.js";
-import { acceptedRange, acceptsVersion, readPins } from "./pinned-versions.js";
+import { acceptedRange, acceptsVersion, allPins } from "./pinned-versions.js";
 
 export class PythonEnvError extends Error {
   override readonly name = "PythonEnvError";
@@ -147,6 +147,17 @@ export interface SetupOptions {
   log?: (line: string) => void;
   /** Rebuild even when a complete environment exists. */
   force?: boolean;
+  /** Extras to add to the managed environment (see extras.ts), e.g. ["emd", "demo"]. */
+  with?: readonly Extra[];
+}
+
+/**
+ * Adds the extras the managed environment lacks (e.g. "emd" before EMD first runs); returns those installed. A no-op
+ * with TEXTBREWER_PYTHON, where the worker's error names the pins to install.
+ */
+export async function addExtras(names: readonly Extra[], options: { log?: (line: string) => void } = {}): Promise<Extra[]> {
+  const log = options.log ?? ((s: string) => console.error(s));
+  return ensureExtras(names, (lockDir, fn) => withLock(lockDir, fn, log), { log });
 }
 
 interface VenvSpec {
@@ -208,7 +219,6 @@ export async function setupPythonEnv(options: SetupOptions = {}): Promise<Resolv
     return { python: process.env.TEXTBREWER_PYTHON, source: "TEXTBREWER_PYTHON" };
   }
   const installs = [["-r", requirementsFile()]];
-  if (existsSync(noDepsRequirementsFile())) installs.push(["--no-deps", "-r", noDepsRequirementsFile()]);
   const python = await buildVenv(
     {
       dir: venvDir(),
@@ -223,6 +233,7 @@ export async function setupPythonEnv(options: SetupOptions = {}): Promise<Resolv
     },
     options,
   );
+  if (options.with?.length) await addExtras(options.with, { log });
   return { python, source: "managed" };
 }
 
@@ -380,7 +391,7 @@ export async function doctor(options: { python?: string } = {}): Promise<DoctorR
   if (maj! < MIN_PYTHON[0] || (maj === MIN_PYTHON[0] && min! < MIN_PYTHON[1])) {
     problems.push(`Python ${info.python} is too old; ${MIN_PYTHON.join(".")} or newer is needed`);
   }
-  const pins = readPins();
+  const pins = allPins();
   const packages = WORKER_PACKAGES.map((spec) => checkPackage(spec, info.modules[spec.module] ?? null, pins));
   const warnings: string[] = [];
   for (const p of packages) {

@@ -93,6 +93,18 @@ export function checkWeightsFile(file: string): void {
   }
 }
 
+/**
+ * A training checkpoint (gs{step}) keeps the student's Hugging Face folder in `model/`, beside the optimizer state:
+ * the folder to read for a checkpoint path (the path itself for anything else).
+ */
+export function checkpointModelDir(path: string): string {
+  if (!existsSync(path) || !statSync(path).isDirectory()) return path;
+  if (existsSync(join(path, "config.json")) || WEIGHT_FILES.some((name) => existsSync(join(path, name)))) return path;
+  const inner = join(path, "model");
+  const holdsModel = existsSync(join(inner, "config.json")) || WEIGHT_FILES.some((name) => existsSync(join(inner, name)));
+  return holdsModel ? inner : path;
+}
+
 /** Throws CheckpointInspectError for a checkpoint (file or HF folder) that is surely unreadable. */
 export function checkCheckpointFiles(path: string): void {
   if (!existsSync(path)) fail(path, "does not exist");

@@ -1,4 +1,4 @@
-import { CheckpointInspectError, checkCheckpointFiles } from "./file-check.js";
+import { CheckpointInspectError, checkCheckpointFiles, checkpointModelDir } from "./file-check.js";
 import { type WithPythonOptions, withPython } from "./pythonia.js";
 
 export { CheckpointInspectError } from "./file-check.js";
@@ -28,7 +28,8 @@ export interface CheckpointInfo {
  * A missing or unreadable checkpoint rejects with CheckpointInspectError (one line: the file and the cause); the
  * checks that need no Python run before the interpreter starts.
  */
-export async function inspectCheckpoint(path: string, options: WithPythonOptions = {}): Promise<CheckpointInfo> {
+export async function inspectCheckpoint(checkpoint: string, options: WithPythonOptions = {}): Promise<CheckpointInfo> {
+  const path = checkpointModelDir(checkpoint);
   checkCheckpointFiles(path);
   try {
     return await withPython(async (python) => {

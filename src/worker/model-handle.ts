@@ -1,5 +1,8 @@
 import type { z } from "zod";
+import { addExtras } from "../env/python-env.js";
+import { checkSaveOptions, configLabels, type ModelCard, renderModelCard } from "../models/card.js";
 import type { Tensor } from "../tensor/tensor.js";
+import type { onnxExport } from "./ops/export.js";
 import type {
   checkpointInitReport,
   configInitReport,
@@ -10,6 +13,7 @@ import type {
   task,
   trainableReport,
 } from "./ops/models.js";
+import type { TokenizerHandle } from "./tokenizer-handle.js";
 import type { WorkerLink } from "./worker-link.js";
 
 export type { ModelOutputs } from "./ops/models.js";
@@ -119,6 +123,31 @@ export type ModelDescription = z.output<typeof modelDescription>;
 /** What setTrainable changed: the names the pattern matched, the parameter elements that still train, and all of them. */
 export type TrainableReport = z.output<typeof trainableReport>;
 
+export interface ExportOnnxOptions {
+  /** The ONNX opset (default 17). */
+  opset?: number;
+  /**
+   * true (default): batch and sequence length are free (axes named "batch" and "sequence"); false: the sample's shapes
+   * are fixed; or torch.onnx's own map, e.g. `{ input_ids: { 0: "batch" } }`.
+   */
+  dynamicAxes?: boolean | Record<string, Record<number, string>>;
+  /** The inputs traced and checked (their keys become the graph's input names); default: token ids and a mask. */
+  sample?: Record<string, Tensor>;
+}
+
+/** What exportOnnx wrote and how closely the file reproduces PyTorch on the sample. */
+export type OnnxExport = z.output<typeof onnxExport>;
+
+/** What `save(dir, options)` adds to the weights and config, so that from_pretrained and pipeline() load the folder as is. */
+export interface SaveOptions {
+  /** Its files (tokenizer.json, tokenizer_config.json, vocab...) go into the folder. It must live in the same worker. */
+  tokenizer?: TokenizerHandle;
+  /** The model card, README.md: its sections (teacher, recipe, metrics, data), or the Markdown itself. */
+  card?: ModelCard | string;
+  /** Label names in logit order, written into config.json as id2label/label2id (one per label). */
+  labels?: string[];
+}
+
 /** A model living in the worker process. */
 export class ModelHandle {
   readonly id: string;
@@ -164,9 +193,49 @@ export class ModelHandle {
     return this.worker.call("set_trainable", { model: this.live(), pattern, trainable });
   }
 
-  /** Writes a Hugging Face folder with safetensors (or a safetensors state dict for other modules), atomically. */
-  async save(dir: string): Promise<string[]> {
-    return (await this.worker.call("save_model", { model: this.live(), dir })).files;
+  /**
+   * Writes a Hugging Face folder with safetensors (or a safetensors state dict for other modules), atomically. With
+   * options (Hugging Face models only), the folder is complete: the tokenizer's files, a model card (README.md) and
+   * label names in config.json, so that `from_pretrained` and `pipeline()` load it as is.
+   */
+  async save(dir: string, options?: SaveOptions): Promise<string[]> {
+    if (options === undefined) {
+      return (await this.worker.call("save_model", { model: this.live(), dir })).files;
+    }
+    const o = checkSaveOptions(options);
+    if (options.tokenizer !== undefined && options.tokenizer.worker !== this.worker) {
+      throw new Error(`tokenizer: ${options.tokenizer.id} lives in another worker than model ${this.id}; load it in this model's worker`);
+    }
+    const labels = o.labels ?? null;
+    const readme =
+      o.card === undefined
+        ? null
+        : typeof o.card === "string"
+          ? o.card
+          : renderModelCard(o.card, {
+              className: this.className,
+              config: this.config,
+              numParameters: await this.numParameters(),
+              labels: labels ?? configLabels(this.config),
+            });
+    const r = await this.worker.call("export_model", { model: this.live(), dir, tokenizer: o.tokenizer?.id ?? null, readme, labels });
+    return r.files;
+  }
+
+  /**
+   * Exports the model to an ONNX file (torch.onnx.export, written atomically), runs the file with onnxruntime on the
+   * sample and reports the largest difference from PyTorch. The worker needs the `onnx` extra (onnx, onnxruntime): the
+   * managed environment adds it on first use.
+   */
+  async exportOnnx(path: string, options: ExportOnnxOptions = {}): Promise<OnnxExport> {
+    await addExtras(["onnx"]);
+    return this.worker.call("export_onnx", {
+      model: this.live(),
+      path,
+      opset: options.opset ?? 17,
+      dynamicAxes: options.dynamicAxes ?? true,
+      sample: options.sample ?? null,
+    });
   }
 
   async dispose(): Promise<void> {

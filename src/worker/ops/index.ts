@@ -12,6 +12,7 @@ import { z } from "zod";
 import { cacheOps } from "./cache.js";
 import type { OpSpec } from "./define.js";
 import { distributedOps } from "./distributed.js";
+import { exportOps } from "./export.js";
 import { miscOps } from "./misc.js";
 import { modelOps } from "./models.js";
 import { packagedOps } from "./packaged.js";
@@ -27,6 +28,7 @@ export const OPS = {
   ...cacheOps,
   ...packagedOps,
   ...distributedOps,
+  ...exportOps,
 } satisfies Record<string, OpSpec>;
 
 type Catalogue = typeof OPS;
