@@ -9,7 +9,8 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { BasicDistiller, BasicTrainer, DistillCache, seededRng, Tensor, Worker } from "../src/index.js";
+import { seededRng } from "../src/data/index.js";
+import { BasicDistiller, BasicTrainer, DistillCache, Tensor, Worker } from "../src/index.js";
 import { makeTinyBert } from "../test/helpers/fixtures.js";
 import { emitResult } from "./emit.js";
 

@@ -33,37 +33,22 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:
 import { join, relative, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { accuracy, argmax, type Encoded, labelTensor, makeBatches, rowLengths, seededRng, splitByDocument } from "../src/data/index.js";
 import {
-  accuracy,
-  argmax,
   BasicTrainer,
   type Batch,
-  buildReport,
-  type Encoded,
   findPackagedModel,
   type IntermediateMatchInput,
-  labelTensor,
-  loadSentiment,
-  MINILM_L6,
   type ModelHandle,
   type ModelOutputs,
   MultiTaskDistiller,
-  makeBatches,
   NO_DECAY_GROUP,
   type PackagedModel,
-  readWikiGold,
-  rowLengths,
-  SENTIMENT_CREDIT,
-  type SentimentExample,
-  seededRng,
-  splitByDocument,
-  splitSentiment,
   type Tensor,
   type TokenizerHandle,
-  WIKIGOLD_CREDIT,
   Worker,
-  writeEvalResult,
 } from "../src/index.js";
+import { buildReport, writeEvalResult } from "../src/report/index.js";
 import {
   augmentNerSentence,
   encodeNer,
@@ -78,8 +63,11 @@ import {
 } from "./ner.js";
 import { augmentSentence, DEFAULT_SETTINGS as SENTIMENT_SETTINGS } from "./sentiment.js";
 import { median } from "./shared/median.js";
+import { MINILM_L6 } from "./shared/minilm.js";
 import { pruneCheckpoints } from "./shared/prune.js";
+import { loadSentiment, SENTIMENT_CREDIT, type SentimentExample, splitSentiment } from "./shared/sentiment.js";
 import { fingerprintOf, readTeacherMarker, writeTeacherMarker } from "./shared/teacher-marker.js";
+import { readWikiGold, WIKIGOLD_CREDIT } from "./shared/wikigold.js";
 
 export interface MultiTaskSettings {
   seed: number;

@@ -11,7 +11,7 @@
 import { basename, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { conllLabels, readConll, splitByDocument } from "../src/index.js";
+import { conllLabels, readConll, splitByDocument } from "../src/data/index.js";
 import { NER_SETTINGS, type NerData, type NerRunOptions, runNer } from "./ner.js";
 
 export async function main(argv: string[], overrides: NerRunOptions = {}) {

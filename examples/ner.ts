@@ -38,44 +38,43 @@ import { pathToFileURL } from "node:url";
 import {
   argmax,
   augment,
-  BasicTrainer,
-  type Batch,
   batchPlan,
-  buildReport,
   conllLabels,
   type Encoded,
   type EntityScores,
   entityCounts,
   entityF1,
-  findPackagedModel,
-  GeneralDistiller,
-  type IntermediateMatchInput,
   ioToBio,
-  MINILM_L6,
-  type ModelHandle,
-  type ModelOutputs,
   makeBatches,
   type NerSentence,
-  NO_DECAY_GROUP,
-  type PackagedModel,
   type Rng,
-  readWikiGold,
   rowLengths,
   type Split,
   seededRng,
   selectRows,
   splitByDocument,
+  tagIds,
+} from "../src/data/index.js";
+import {
+  BasicTrainer,
+  type Batch,
+  findPackagedModel,
+  GeneralDistiller,
+  type IntermediateMatchInput,
+  type ModelHandle,
+  type ModelOutputs,
+  NO_DECAY_GROUP,
+  type PackagedModel,
   type Tensor,
   type TokenizerHandle,
-  tagIds,
-  WIKIGOLD_CREDIT,
-  WIKIGOLD_LABELS,
   Worker,
-  writeEvalResult,
 } from "../src/index.js";
+import { buildReport, writeEvalResult } from "../src/report/index.js";
 import { median } from "./shared/median.js";
+import { MINILM_L6 } from "./shared/minilm.js";
 import { folderBytes, pruneCheckpoints } from "./shared/prune.js";
 import { fingerprintOf, readTeacherMarker, writeTeacherMarker } from "./shared/teacher-marker.js";
+import { readWikiGold, WIKIGOLD_CREDIT, WIKIGOLD_LABELS } from "./shared/wikigold.js";
 
 export interface NerSettings {
   /** Sub-word tokens per sentence at most (special tokens included); a word cut off is predicted "O". */

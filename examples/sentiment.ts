@@ -30,33 +30,32 @@ import {
   accuracy,
   argmax,
   augment,
-  BasicTrainer,
-  type Batch,
-  buildReport,
   type Encoded,
-  findPackagedModel,
-  GeneralDistiller,
-  type IntermediateMatchInput,
   labelTensor,
-  loadSentiment,
-  MINILM_L6,
-  type ModelHandle,
   makeBatches,
-  NO_DECAY_GROUP,
   numClasses,
   type Rng,
   rowLengths,
-  SENTIMENT_CREDIT,
   seededRng,
-  splitSentiment,
   type TextData,
   type TextExample,
+} from "../src/data/index.js";
+import {
+  BasicTrainer,
+  type Batch,
+  findPackagedModel,
+  GeneralDistiller,
+  type IntermediateMatchInput,
+  type ModelHandle,
+  NO_DECAY_GROUP,
   type TokenizerHandle,
   Worker,
-  writeEvalResult,
 } from "../src/index.js";
+import { buildReport, writeEvalResult } from "../src/report/index.js";
 import { median } from "./shared/median.js";
+import { MINILM_L6 } from "./shared/minilm.js";
 import { pruneCheckpoints } from "./shared/prune.js";
+import { loadSentiment, SENTIMENT_CREDIT, splitSentiment } from "./shared/sentiment.js";
 
 export interface DemoSettings {
   /** Tokens per sentence at most (special tokens included); the longest sentence of the set has about 90. */

@@ -2,15 +2,8 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, statSync, truncate
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import {
-  BasicDistiller,
-  CacheMismatchError,
-  CacheWriteError,
-  DistillCache,
-  MultiTeacherDistiller,
-  seededRng,
-  Tensor,
-} from "../src/index.js";
+import { seededRng } from "../src/data/index.js";
+import { BasicDistiller, CacheMismatchError, CacheWriteError, DistillCache, MultiTeacherDistiller, Tensor } from "../src/index.js";
 import { compareWeights, makeTinyBert, runPython, useRealWorker } from "./helpers/fixtures.js";
 import { canMountSmallDisk, mountSmallDisk } from "./helpers/small-disk.js";
 

@@ -7,12 +7,14 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { augmentSentence, DEFAULT_SETTINGS, type DemoSettings, runSentimentDemo } from "../examples/sentiment.js";
+import { MINILM_L6 } from "../examples/shared/minilm.js";
+import { loadSentiment, normalizeSentence, splitSentiment } from "../examples/shared/sentiment.js";
+import { parseWikiGold, readWikiGold, WIKIGOLD_LABELS } from "../examples/shared/wikigold.js";
 import { batchPlan, labelTensor, makeBatches, rowLengths, selectRows } from "../src/data/collate.js";
+import { entityCounts, ioToBio, seededRng, splitByDocument, tagIds } from "../src/data/index.js";
 import { accuracy, argmax, bioEntities, entityF1, median } from "../src/data/metrics.js";
-import { loadSentiment, normalizeSentence, splitSentiment } from "../src/data/sentiment.js";
-import { entityCounts, ioToBio, parseWikiGold, readWikiGold, splitByDocument, tagIds, WIKIGOLD_LABELS } from "../src/data/wikigold.js";
-import { seededRng, Tensor, type Worker, WorkerError } from "../src/index.js";
-import { findPackagedModel, MINILM_L6 } from "../src/models/packaged.js";
+import { Tensor, type Worker, WorkerError } from "../src/index.js";
+import { findPackagedModel } from "../src/models/packaged.js";
 import { makeTinyBert, makeWordTokenizer, useRealWorker } from "./helpers/fixtures.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);

@@ -1,13 +1,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { TaskSampler } from "../src/distillers/multi-task-distiller.js";
 import {
   EMDDistiller,
   GeneralDistiller,
   MultiTaskDistiller,
   MultiTeacherDistiller,
   registerLoss,
-  TaskSampler,
   Tensor,
   WorkerError,
 } from "../src/index.js";

@@ -10,7 +10,8 @@ import { NER_SETTINGS, type NerSettings } from "../examples/ner.js";
 import { main as nerMain } from "../examples/ner-corpus.js";
 import { DEFAULT_SETTINGS, type DemoSettings } from "../examples/sentiment.js";
 import { folderBytes } from "../examples/shared/prune.js";
-import { seededRng, type Worker } from "../src/index.js";
+import { seededRng } from "../src/data/index.js";
+import type { Worker } from "../src/index.js";
 import { makeTinyBert, makeWordTokenizer, useRealWorker } from "./helpers/fixtures.js";
 
 const WORDS = {

@@ -6,7 +6,8 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type ModelHandle, MultiTaskDistiller, seededRng, Tensor } from "../src/index.js";
+import { seededRng } from "../src/data/index.js";
+import { type ModelHandle, MultiTaskDistiller, Tensor } from "../src/index.js";
 import { useRealWorker } from "./helpers/fixtures.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);

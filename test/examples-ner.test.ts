@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { augmentNerSentence, mentionPool } from "../examples/ner.js";
 import { fingerprintOf, readTeacherMarker, writeTeacherMarker } from "../examples/shared/teacher-marker.js";
-import { bioEntities, type NerSentence, seededRng } from "../src/index.js";
+import { bioEntities, type NerSentence, seededRng } from "../src/data/index.js";
 import { makeTinyBert, tempDir } from "./helpers/fixtures.js";
 
 const SENTENCES: NerSentence[] = [

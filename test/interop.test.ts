@@ -2,7 +2,8 @@ import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { CheckpointInspectError, inspectCheckpoint, Worker, withPython } from "../src/index.js";
+import { Worker } from "../src/index.js";
+import { CheckpointInspectError, inspectCheckpoint, withPython } from "../src/interop/index.js";
 import { makeTinyBert, runPython, useTempDir } from "./helpers/fixtures.js";
 
 async function inspectError(path: string): Promise<{ error: CheckpointInspectError; ms: number }> {
@@ -87,14 +88,14 @@ describe("pythonia interop (no worker)", () => {
     // a second use gets a fresh interpreter
     const again = await withPython(async (python) => (await (await python("math")).sqrt(16)) as number);
     expect(again).toBe(4);
-    const script = `import { withPython } from "./src/index.ts"; const r = await withPython(async (py) => (await (await py("math")).floor(2.5))); console.log(r);`;
+    const script = `import { withPython } from "./src/interop/index.ts"; const r = await withPython(async (py) => (await (await py("math")).floor(2.5))); console.log(r);`;
     const child = await execa("node", ["--import", "tsx", "--input-type=module", "-e", script], { timeout: 60_000, reject: false });
     expect(child.timedOut).toBe(false);
     expect(String(child.stdout).trim()).toBe("2");
   });
 
   it("importing the package does not start Python", async () => {
-    const script = `import "./src/index.ts"; import { execSync } from "node:child_process"; console.log(execSync("ps -o comm= --ppid " + process.pid).toString().includes("python") ? "python" : "none");`;
+    const script = `import "./src/index.ts"; import "./src/interop/index.ts"; import { execSync } from "node:child_process"; console.log(execSync("ps -o comm= --ppid " + process.pid).toString().includes("python") ? "python" : "none");`;
     const r = await execa("node", ["--import", "tsx", "--input-type=module", "-e", script], { timeout: 60_000 });
     expect(String(r.stdout).trim()).toBe("none");
   });

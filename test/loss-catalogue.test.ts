@@ -1,7 +1,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ADAPTOR_KEYS, DistillationConfig, GeneralDistiller, kdLossNames, matchLossNames, registerLoss, Tensor } from "../src/index.js";
+import { ADAPTOR_KEYS } from "../src/adaptor/index.js";
+import { kdLossNames, matchLossNames } from "../src/config/index.js";
+import { DistillationConfig, GeneralDistiller, registerLoss, Tensor } from "../src/index.js";
 import { LOSS_CATALOGUE_PATH, lossInfo } from "../src/losses/catalogue.js";
 import { runPython, runReference, useRealWorker } from "./helpers/fixtures.js";
 

@@ -1,5 +1,6 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { type ModelDescription, ProtocolError, Tensor, type Worker, WorkerError } from "../src/index.js";
+import { ProtocolError, Tensor, type Worker, WorkerError } from "../src/index.js";
+import type { ModelDescription } from "../src/worker/model-handle.js";
 import { checkArgs, checkOpName } from "../src/worker/ops/check.js";
 import { OP_NAMES, type OpResult } from "../src/worker/ops/index.js";
 import { useRealWorker } from "./helpers/fixtures.js";

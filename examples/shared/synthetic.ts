@@ -1,5 +1,7 @@
 /** The synthetic task of the small examples: random token ids, label 1 when the first token is in the upper half. */
-import { type ModelHandle, seededRng, Tensor } from "../../src/index.js";
+
+import { seededRng } from "../../src/data/index.js";
+import { type ModelHandle, Tensor } from "../../src/index.js";
 
 export interface SyntheticOptions {
   vocab: number;

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** `textbrewer <command>`: setup, doctor, inspect, report. */
+/** `textbrewer <command>`: setup, doctor, inspect, report, distill. */
 import { parseExtras } from "../env/extras.js";
 import { doctor, formatDoctor, packageVersion, setupPythonEnv } from "../env/python-env.js";
 import { type CommandSpec, closestName, commandUsage, parseCommand, synopsis, UsageError } from "./args.js";
@@ -41,6 +41,16 @@ const COMMANDS = {
       title: { type: "string", value: "text", description: "the report's title" },
     },
     description: "write a self-contained HTML report (loss curves, dev metrics, summary) of a run folder",
+  },
+  distill: {
+    name: "distill",
+    positionals: ["runFile"],
+    options: {
+      "dry-run": { type: "boolean", description: "load the models and data, run the preflight check and print the plan; train nothing" },
+    },
+    description:
+      "distil as a run file (YAML or JSON) says: teacher, student, distiller and its configs, data, optimizer,\n" +
+      "scheduler, evaluation, cache, output; the run folder keeps the resolved file (run-config.json)",
   },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -97,6 +107,13 @@ async function run(command: CommandName, argv: readonly string[]): Promise<numbe
       const info = await inspectCheckpoint(positionals[0]!);
       if (values.json) console.log(JSON.stringify(info, null, 2));
       else console.log((await import("./inspect-table.js")).formatInspect(info));
+      return 0;
+    }
+    case "distill": {
+      const { loadRunFile } = await import("../run-config/load.js");
+      const { runDistillFile } = await import("../run-config/run.js");
+      const loaded = loadRunFile(positionals[0]!);
+      await runDistillFile(loaded, { dryRun: values["dry-run"] === true });
       return 0;
     }
     case "report": {

@@ -1,4 +1,4 @@
-/** The data helpers that hold for any corpus: readers, splits, batching, metrics, augmentation and the seeded generator. */
+/** `textbrewer-ts/data`: the data helpers that hold for any corpus: readers, splits, batching, metrics, augmentation and the seeded generator. */
 
 export type {
   DeletingOptions,
@@ -7,6 +7,7 @@ export type {
   NGramSamplingOptions,
   ShortDisorderOptions,
 } from "./augment.js";
+export * as augment from "./augment.js";
 export { deleting, longDisorder, longDisorderSpan, masking, nGramSampling, shortDisorder } from "./augment.js";
 export type { ClassId, LabelledText, LabelledTextOptions, TextData, TextExample } from "./classification.js";
 export { labelNames, numClasses, parseLabelledText, readLabelledText } from "./classification.js";

@@ -1,4 +1,4 @@
-/** `textbrewer report`: a self-contained HTML page from a run folder (metrics.jsonl, gs{step}/ checkpoints, summary.json). */
+/** `textbrewer-ts/report` and `textbrewer report`: a self-contained HTML page from a run folder (metrics.jsonl, gs{step}/ checkpoints, summary.json). */
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { type ReportOptions, renderReportHtml } from "./html.js";

@@ -105,6 +105,9 @@ function nonFiniteTerms(error: WorkerError): string[] {
   return m ? m[1]!.split(", ") : ["total"];
 }
 
+/** Thrown past the first batch's preflight when only the preflight was asked for (`preflightOnly`). */
+const PREFLIGHT_DONE = Symbol("preflight done");
+
 export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise<TrainResult> {
   const options = parseLoopOptions(input, ctx.optionKeys);
   const cfg = ctx.trainConfig;
@@ -221,6 +224,7 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
     if (!checked) {
       checked = true;
       await worker.call("train_preflight", { batch, task: item.task });
+      if (options.preflightOnly) throw PREFLIGHT_DONE;
     }
     const kd = kdWeight;
     const hard = hardWeight;
@@ -304,6 +308,7 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
     await inFlight.settle();
     progress.stop();
     await worker.call("train_end").catch(() => undefined);
+    if (error === PREFLIGHT_DONE) return { globalStep: 0, checkpoints: [], metricsPath: metrics.path };
     throw error;
   }
   progress.stop();

@@ -51,6 +51,8 @@ export interface LoopOptions {
   compile?: boolean;
   /** Check the plan on the first batch before step 0 (layer indices, features, widths, masks). Default true. */
   preflight?: boolean;
+  /** Stop after the preflight check: nothing is trained or saved (a dry run). */
+  preflightOnly?: boolean;
   /** Show a progress bar (default: when stderr is a TTY). */
   progress?: boolean;
   /**
@@ -85,6 +87,7 @@ export const loopOptionsShape = {
   logEvery: z.int().positive().optional(),
   compile: z.boolean().optional(),
   preflight: z.boolean().optional(),
+  preflightOnly: z.boolean().optional(),
   progress: z.boolean().optional(),
   logLineEvery: z.int().min(0).optional(),
   onNonFinite: z.enum(["raise", "skip"]).optional(),

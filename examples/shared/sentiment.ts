@@ -12,8 +12,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import type { TextExample } from "./classification.js";
-import { type Split, type SplitOptions, splitStratified } from "./split.js";
+import { type Split, type SplitOptions, splitStratified, type TextExample } from "../../src/data/index.js";
 
 export const SENTIMENT_SOURCES = ["amazon", "imdb", "yelp"] as const;
 export type SentimentSource = (typeof SENTIMENT_SOURCES)[number];

@@ -5,13 +5,10 @@
  *   Wikipedia", Proceedings of the 2009 Workshop on The People's Web Meets NLP. Licensed CC BY 4.0.
  *
  * The file (`wikigold.conll.txt`) has one `word TAG` pair per line, a blank line between sentences and
- * `-DOCSTART- O` lines between documents. Tags are IO (`I-PER`, never `B-`): the CoNLL reader (./conll.ts) turns them
+ * `-DOCSTART- O` lines between documents. Tags are IO (`I-PER`, never `B-`): the CoNLL reader of `textbrewer-ts/data` turns them
  * into BIO.
  */
-import { type ConllCorpus, parseConll, readConll } from "./conll.js";
-
-export type { NerSentence } from "./conll.js";
-export { entityCounts, ioToBio, splitByDocument, tagIds } from "./conll.js";
+import { type ConllCorpus, parseConll, readConll } from "../../src/data/index.js";
 
 export const WIKIGOLD_TYPES = ["LOC", "MISC", "ORG", "PER"] as const;
 /** The BIO label set, index = class id: O, then B-/I- for each type (what `conllLabels` reads from the file). */
