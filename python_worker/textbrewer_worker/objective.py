@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import torch
 
+from . import llm_losses as _llm_losses  # noqa: F401  (registers the token-level KD losses)
 from .emd import EMBEDDING_LOG_NAME, EMD_LOG_NAME, emd_loss
 from .losses import get_loss, get_sparse_kd_loss, loss_info, mmd_loss, probability_shift_, select_logits
 from .temperature import build_temperature
