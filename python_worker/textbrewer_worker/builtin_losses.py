@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import sparse_llm_losses as _sparse_llm_losses  # noqa: F401  (the token losses' top-k forms)
 from .llm_losses import LLM_LOSSES
 from .losses import BUILTIN_LOSSES as CLASSIC_LOSSES
 from .losses import LossInfo

@@ -25,7 +25,7 @@ stay float64). Teacher logits get a gradient only if they require one.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -64,10 +64,11 @@ def _up(x: Tensor) -> Tensor:
     return x.float() if x.dtype in _LOW_PRECISION else x
 
 
-def _kl_rows(log_p: Tensor, log_q: Tensor) -> Tensor:
-    """Σ p (log p − log q) over the last dim; 0·log 0 counts as 0."""
+def _kl_terms(log_p: Tensor, log_q: Tensor, weight: Tensor | None) -> Tensor:
+    """Σ w·p (log p − log q) over the last dim; 0·log 0 counts as 0 (with a zero, not NaN, gradient)."""
     p = log_p.exp()
-    return torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p)).sum(-1)
+    terms = p * torch.where(p > 0, log_p - log_q, torch.zeros_like(p))
+    return (terms if weight is None else terms * weight).sum(-1)
 
 
 def _log_mix(log_p: Tensor, log_q: Tensor, w: float) -> Tensor:
@@ -75,79 +76,121 @@ def _log_mix(log_p: Tensor, log_q: Tensor, w: float) -> Tensor:
     return torch.logaddexp(log_p + math.log(w), log_q + math.log1p(-w))
 
 
-def token_divergence_rows(kind: TokenLossKind, s: Tensor, t: Tensor, param: float) -> Tensor:
-    """D(row) for already softened logits s = logits_S/τ, t = logits_T/τ (no τ², no reduction); `param` is β for
-    jsd, α for the skew losses, unused otherwise."""
+def log_divergence_rows(
+    kind: TokenLossKind, log_s: Tensor, log_t: Tensor, param: float, valid: Tensor | None = None
+) -> Tensor:
+    """D(row) from student and teacher log-probabilities over the same support (the last dim); `param` is β for
+    jsd, α for the skew losses. `valid` (bool, same shape) marks the entries of a ragged support: the others are
+    absent (they may hold −inf)."""
+    weight: Tensor | None = None
+    if valid is not None:
+        # finite stand-ins for the absent entries keep every gradient finite; their terms are weighted by 0
+        log_s = torch.where(valid, log_s, torch.zeros_like(log_s))
+        log_t = torch.where(valid, log_t, torch.zeros_like(log_t))
+        weight = valid.to(log_s.dtype)
     if kind == "tvd":
-        return 0.5 * (F.softmax(t, dim=-1) - F.softmax(s, dim=-1)).abs().sum(-1)
-    log_s, log_t = F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1)
-    if kind == "kl" or (kind == "jsd" and param == 0.0) or (kind == "skew_kl" and param == 0.0):
-        return _kl_rows(log_t, log_s)
+        diff = (log_t.exp() - log_s.exp()).abs()
+        return 0.5 * (diff if weight is None else diff * weight).sum(-1)
+    if kind == "kl" or (kind in ("jsd", "skew_kl") and param == 0.0):
+        return _kl_terms(log_t, log_s, weight)
     if kind == "reverse_kl" or (kind == "jsd" and param == 1.0) or (kind == "skew_reverse_kl" and param == 0.0):
-        return _kl_rows(log_s, log_t)
+        return _kl_terms(log_s, log_t, weight)
     if kind == "jsd":
         log_m = _log_mix(log_t, log_s, param)
-        return param * _kl_rows(log_t, log_m) + (1.0 - param) * _kl_rows(log_s, log_m)
+        return param * _kl_terms(log_t, log_m, weight) + (1.0 - param) * _kl_terms(log_s, log_m, weight)
+    if kind in ("skew_kl", "skew_reverse_kl") and param >= 1.0:
+        return torch.zeros_like(log_s[..., 0])
     if kind == "skew_kl":
-        return _kl_rows(log_t, _log_mix(log_t, log_s, param)) if param < 1.0 else torch.zeros_like(log_t[..., 0])
+        return _kl_terms(log_t, _log_mix(log_t, log_s, param), weight)
     if kind == "skew_reverse_kl":
-        return _kl_rows(log_s, _log_mix(log_s, log_t, param)) if param < 1.0 else torch.zeros_like(log_s[..., 0])
+        return _kl_terms(log_s, _log_mix(log_s, log_t, param), weight)
     raise ValueError(f"token loss: unknown kind {kind!r}; expected one of {', '.join(TOKEN_LOSS_KINDS)}")
 
 
-@dataclass(frozen=True)
-class _Spec:
-    kind: TokenLossKind
-    param: float
-    chunk_rows: int
+def token_divergence_rows(kind: TokenLossKind, s: Tensor, t: Tensor, param: float) -> Tensor:
+    """D(row) for already softened logits s = logits_S/τ, t = logits_T/τ (no τ², no reduction)."""
+    if kind not in TOKEN_LOSS_KINDS:
+        raise ValueError(f"token loss: unknown kind {kind!r}; expected one of {', '.join(TOKEN_LOSS_KINDS)}")
+    return log_divergence_rows(kind, F.log_softmax(s, dim=-1), F.log_softmax(t, dim=-1), param)
 
 
-def _chunk_rows(s: Tensor, t: Tensor, tau: float | Tensor, spec: _Spec) -> Tensor:
-    s, t = _up(s), _up(t)
-    return token_divergence_rows(spec.kind, s / tau, t / tau, spec.param)
+# (τ of the chunk: a float or an (n, 1) tensor, then the chunk of each row tensor) → D per row
+RowFn = Callable[..., Tensor]
 
 
-class _ChunkedDivergence(torch.autograd.Function):
-    """D(row) for the rows `rows` of (N, V) logits, chunk by chunk; the backward recomputes each chunk."""
+class ChunkedRows(torch.autograd.Function):
+    """row_fn over the rows `rows` of row-aligned tensors (N, ...), chunk by chunk; the backward recomputes each
+    chunk with autograd, so no chunk's intermediates outlive it. Gradients flow to the tensors that need them."""
 
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx: Any, logits_S: Tensor, logits_T: Tensor, rows: Tensor, tau: Tensor | None, scalar_tau: float, spec: _Spec
+        ctx: Any, row_fn: RowFn, rows: Tensor, tau: Tensor | None, scalar_tau: float, chunk_rows: int, *tensors: Tensor
     ) -> Tensor:
-        ctx.save_for_backward(logits_S, logits_T, rows, tau)
-        ctx.scalar_tau, ctx.spec = scalar_tau, spec
-        dtype = _up(logits_S[:0]).dtype
-        out = torch.empty(rows.shape[0], dtype=dtype, device=logits_S.device)
-        for start in range(0, rows.shape[0], spec.chunk_rows):
-            idx = rows[start : start + spec.chunk_rows]
-            tau_c = scalar_tau if tau is None else tau[start : start + spec.chunk_rows].unsqueeze(-1)
-            out[start : start + idx.shape[0]] = _chunk_rows(
-                logits_S.index_select(0, idx), logits_T.index_select(0, idx), tau_c, spec
-            )
+        ctx.save_for_backward(rows, tau, *tensors)
+        ctx.row_fn, ctx.scalar_tau, ctx.chunk_rows = row_fn, scalar_tau, chunk_rows
+        out = torch.empty(rows.shape[0], dtype=_up(tensors[0][:0]).dtype, device=tensors[0].device)
+        for start in range(0, rows.shape[0], chunk_rows):
+            idx = rows[start : start + chunk_rows]
+            tau_c = scalar_tau if tau is None else tau[start : start + chunk_rows].unsqueeze(-1)
+            out[start : start + idx.shape[0]] = row_fn(tau_c, *(x.index_select(0, idx) for x in tensors))
         return out
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        logits_S, logits_T, rows, tau = ctx.saved_tensors
-        spec: _Spec = ctx.spec
-        need_S, need_T = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        grad_S = torch.zeros_like(logits_S) if need_S else None
-        grad_T = torch.zeros_like(logits_T) if need_T else None
-        for start in range(0, rows.shape[0], spec.chunk_rows):
-            idx = rows[start : start + spec.chunk_rows]
-            tau_c = ctx.scalar_tau if tau is None else tau[start : start + spec.chunk_rows].unsqueeze(-1)
+        rows, tau, *tensors = ctx.saved_tensors
+        needs = ctx.needs_input_grad[5:]
+        grads: list[Tensor | None] = [torch.zeros_like(x) if need else None for x, need in zip(tensors, needs)]
+        for start in range(0, rows.shape[0], ctx.chunk_rows):
+            idx = rows[start : start + ctx.chunk_rows]
+            tau_c = ctx.scalar_tau if tau is None else tau[start : start + ctx.chunk_rows].unsqueeze(-1)
             with torch.enable_grad():
-                s = logits_S.index_select(0, idx).detach().requires_grad_(need_S)
-                t = logits_T.index_select(0, idx).detach().requires_grad_(need_T)
-                value = _chunk_rows(s, t, tau_c, spec)
-                wrt = [x for x, need in ((s, need_S), (t, need_T)) if need]
-                grads = torch.autograd.grad(value, wrt, grad_out[start : start + idx.shape[0]])
-            it = iter(grads)
-            if grad_S is not None:
-                grad_S.index_add_(0, idx, next(it))
-            if grad_T is not None:
-                grad_T.index_add_(0, idx, next(it))
-        return grad_S, grad_T, None, None, None, None
+                chunks = [x.index_select(0, idx).detach().requires_grad_(need) for x, need in zip(tensors, needs)]
+                value = ctx.row_fn(tau_c, *chunks)
+                wrt = [c for c, need in zip(chunks, needs) if need]
+                parts = iter(torch.autograd.grad(value, wrt, grad_out[start : start + idx.shape[0]]))
+            for g in grads:
+                if g is not None:
+                    g.index_add_(0, idx, next(parts))
+        return (None, None, None, None, None, *grads)
+
+
+def selected_rows(name: str, logits: Tensor, mask: Tensor | None) -> Tensor:
+    """Indices of the rows of logits.reshape(-1, V) that count: mask ≠ 0 (every row without a mask)."""
+    if mask is None:
+        return torch.arange(logits.numel() // max(logits.shape[-1], 1), device=logits.device)
+    if mask.shape != logits.shape[:-1]:
+        raise ReductionError(f"{name}: mask shape {tuple(mask.shape)} != logits rows {tuple(logits.shape[:-1])}")
+    return (mask.reshape(-1) != 0).nonzero().squeeze(-1).to(logits.device)
+
+
+def row_temperatures(name: str, temperature: Temperature, logits: Tensor, rows: Tensor) -> tuple[Tensor | None, float]:
+    """(τ of each selected row, or None) and the scalar τ (used when the first is None)."""
+    if isinstance(temperature, Tensor) and temperature.dim() > 0:
+        if temperature.shape != logits.shape[:-1]:
+            raise ReductionError(
+                f"{name}: temperature shape {tuple(temperature.shape)} != logits rows {tuple(logits.shape[:-1])}"
+            )
+        tau = _up(temperature.detach()).reshape(-1).index_select(0, rows)
+        return tau.to(_up(logits[:0]).dtype), 1.0
+    return None, float(temperature)
+
+
+def reduce_rows(
+    name: str, per_row: Tensor, tau: Tensor | None, scalar_tau: float, num_tokens: float | Tensor | None
+) -> Tensor:
+    """Σ τ²·D(row) / (num_tokens or the number of rows)."""
+    scaled = per_row * (tau * tau if tau is not None else scalar_tau * scalar_tau)
+    if num_tokens is None:
+        return scaled.sum() / float(max(per_row.shape[0], 1))
+    if not isinstance(num_tokens, Tensor) and num_tokens <= 0:
+        raise ValueError(f"{name}: num_tokens must be positive, got {num_tokens}")
+    return scaled.sum() / num_tokens
+
+
+def chunk_rows_for(name: str, chunk_size: int | None, vocab: int) -> int:
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"{name}: chunk_size must be a positive number of rows, got {chunk_size}")
+    return chunk_size if chunk_size is not None else max(1, CHUNK_ELEMENTS // max(vocab, 1))
 
 
 def _check_param(kind: TokenLossKind, beta: float, alpha: float) -> float:
@@ -193,39 +236,16 @@ def token_kd_loss(
             f"{name}: student logits shape {tuple(logits_S.shape)} != teacher shape {tuple(logits_T.shape)}"
         )
     param = _check_param(kind, beta, alpha)
-    vocab = logits_S.shape[-1]
+    rows = selected_rows(name, logits_S, mask)
+    tau, scalar_tau = row_temperatures(name, temperature, logits_S, rows)
+    chunk = chunk_rows_for(name, chunk_size, logits_S.shape[-1])
+
+    def row_fn(tau_c: float | Tensor, s: Tensor, t: Tensor) -> Tensor:
+        return token_divergence_rows(kind, _up(s) / tau_c, _up(t) / tau_c, param)
+
     flat_S, flat_T = _flat_rows(logits_S), _flat_rows(logits_T)
-    n_rows = flat_S.shape[0]
-    if mask is None:
-        rows = torch.arange(n_rows, device=flat_S.device)
-    else:
-        if mask.shape != logits_S.shape[:-1]:
-            raise ReductionError(f"{name}: mask shape {tuple(mask.shape)} != logits rows {tuple(logits_S.shape[:-1])}")
-        rows = (mask.reshape(-1) != 0).nonzero().squeeze(-1)
-    tau_rows: Tensor | None = None
-    scalar_tau = 1.0
-    if isinstance(temperature, Tensor) and temperature.dim() > 0:
-        if temperature.shape != logits_S.shape[:-1]:
-            raise ReductionError(
-                f"{name}: temperature shape {tuple(temperature.shape)} != logits rows {tuple(logits_S.shape[:-1])}"
-            )
-        tau_rows = _up(temperature.detach()).reshape(-1).index_select(0, rows)
-        tau_rows = tau_rows.to(_up(flat_S[:0]).dtype)
-    else:
-        scalar_tau = float(temperature)
-    if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"{name}: chunk_size must be a positive number of rows, got {chunk_size}")
-    chunk = chunk_size if chunk_size is not None else max(1, CHUNK_ELEMENTS // max(vocab, 1))
-    spec = _Spec(kind, param, chunk)
-    per_row: Tensor = _ChunkedDivergence.apply(flat_S, flat_T, rows, tau_rows, scalar_tau, spec)  # type: ignore[assignment]
-    scaled = per_row * (tau_rows * tau_rows if tau_rows is not None else scalar_tau * scalar_tau)
-    if num_tokens is None:
-        denominator: float | Tensor = float(max(rows.shape[0], 1))
-    else:
-        denominator = num_tokens
-        if not isinstance(denominator, Tensor) and denominator <= 0:
-            raise ValueError(f"{name}: num_tokens must be positive, got {num_tokens}")
-    return scaled.sum() / denominator
+    per_row: Tensor = ChunkedRows.apply(row_fn, rows, tau, scalar_tau, chunk, flat_S, flat_T)  # type: ignore[assignment]
+    return reduce_rows(name, per_row, tau, scalar_tau, num_tokens)
 
 
 @loss("token_kl", kind="kd")

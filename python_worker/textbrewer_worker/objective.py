@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import torch
 
-from . import llm_losses as _llm_losses  # noqa: F401  (registers the token-level KD losses)
+from . import builtin_losses as _builtin_losses  # noqa: F401  (registers the token-level KD losses)
 from .emd import EMBEDDING_LOG_NAME, EMD_LOG_NAME, emd_loss
 from .losses import get_loss, get_sparse_kd_loss, loss_info, mmd_loss, probability_shift_, select_logits
 from .temperature import build_temperature
@@ -97,12 +97,19 @@ def sparse_kd_term(
     if len(pairs) != len(logits_S):
         raise ValueError(f"teacherTopK: {len(pairs)} cached logits for {len(logits_S)} student logits")
     loss_fn = get_sparse_kd_loss(objective.kd_loss_type or "ce")
+    # only the token losses choose a support; the classic ce/kl take the teacher's top-k
+    support = {"support": topk["support"]} if topk.get("support", "teacher") != "teacher" else {}
+    if support and not (objective.kd_loss_type or "").startswith("token_"):
+        raise ValueError(
+            f"teacherCache.support: '{topk['support']}' needs kdLossType token_kl, token_reverse_kl or token_jsd; "
+            f"'{objective.kd_loss_type or 'ce'}' learns on the teacher's top-k (support: 'teacher')"
+        )
     masks = masks_for(logits_S, masks_S, "student")
     total: torch.Tensor | float = 0.0
     for i, (l_S, (values, indices)) in enumerate(zip(logits_S, pairs)):
         if masks is not None:
             l_S, values, indices = (select_logits(x, masks[i]) for x in (l_S, values, indices))
-        total = total + loss_fn(l_S, values, indices, objective.temperature, tail=topk.get("tail", "ignore"))
+        total = total + loss_fn(l_S, values, indices, objective.temperature, tail=topk.get("tail", "ignore"), **support)
     return total  # type: ignore[return-value]
 
 

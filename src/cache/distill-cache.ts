@@ -20,8 +20,14 @@ export interface TeacherCacheSpec {
   dtype?: StorageDType;
   /** Keep only the top-k teacher log-probabilities per row (for vocabulary-sized logits); needs a constant temperature. */
   topK?: number | null;
-  /** With topK: ignore the missing tail mass (renormalise) or spread it uniformly over the other classes. */
-  tail?: "ignore" | "uniform";
+  /**
+   * With topK, how the teacher's missing mass is completed: "ignore" renormalises the top-k, "uniform" spreads it
+   * evenly over the other classes, "bucket" keeps it as one tail entry (kdLossType token_kl, token_reverse_kl,
+   * token_jsd only).
+   */
+  tail?: "ignore" | "uniform" | "bucket";
+  /** With topK and a token loss: the support is the teacher's top-k ("teacher", default) or its union with the student's ("both"). */
+  support?: "teacher" | "both";
   /** Rebuild a folder filled for another teacher/adaptor/setting instead of refusing it. */
   rebuild?: boolean;
   /** Batch tensor with example ids (int64 [B]); it is removed before the forward. Default: key examples by content. */
@@ -186,7 +192,10 @@ export class DistillCache {
         if (cached) {
           this.counters.cacheHits += keys.length;
           this.counters.teacherForwardsSkipped++;
-          const args = topK !== null ? { teacherTopK: { targets: cached, tail: this.spec.tail ?? "ignore" } } : { teacherLogits: cached };
+          const args =
+            topK !== null
+              ? { teacherTopK: { targets: cached, tail: this.spec.tail ?? "ignore", support: this.spec.support ?? "teacher" } }
+              : { teacherLogits: cached };
           return { batch, args };
         }
         this.counters.cacheMisses += keys.length;
