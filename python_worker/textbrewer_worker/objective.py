@@ -11,6 +11,7 @@ import torch
 from . import builtin_losses as _builtin_losses  # noqa: F401  (registers the token-level KD losses)
 from .emd import EMBEDDING_LOG_NAME, EMD_LOG_NAME, emd_loss
 from .losses import get_loss, get_sparse_kd_loss, loss_info, mmd_loss, probability_shift_, select_logits
+from .sparse_teacher_forms import index_dtype
 from .temperature import build_temperature
 
 LIST_KEYS = ("logits", "logits_mask", "losses", "labels")
@@ -62,12 +63,12 @@ class Objective:
 
 def topk_targets(logits: list[torch.Tensor], k: int, temperature: float) -> list[torch.Tensor]:
     """Per logits tensor: the top-k teacher log-probabilities at `temperature` (full-vocabulary softmax) and their
-    indices, as [values_0, indices_0, values_1, indices_1, ...]."""
+    indices (int32), as [values_0, indices_0, values_1, indices_1, ...]."""
     out: list[torch.Tensor] = []
     for l in logits:
         logprobs = torch.log_softmax(l.float() / temperature, dim=-1)
         values, indices = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
-        out.extend([values, indices])
+        out.extend([values, indices.to(index_dtype(logprobs.shape[-1]))])  # int32 ids: half the bytes of int64
     return out
 
 

@@ -11,6 +11,7 @@ import type { DataSource } from "../train/options.js";
 import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import type { StorageDType } from "./convert.js";
 import type { CacheWriteErrorPolicy } from "./errors.js";
+import { type FidelityOptions, type FidelityReport, measureFidelity } from "./fidelity.js";
 import { TeacherCache } from "./teacher-cache.js";
 
 export interface TeacherCacheSpec {
@@ -130,6 +131,14 @@ export class DistillCache {
   get stats(): CacheCounters & { corrupt: number; recovered: number } {
     const s = this.store.stats;
     return { ...this.counters, corrupt: s.corrupt, recovered: s.recovered };
+  }
+
+  /**
+   * Before a full fill: on the first batches of the data, the KL between the teacher's full distribution and its
+   * top-k and sampled forms, and the bytes per token of each (one report per logits tensor). Stores nothing.
+   */
+  fidelity(options: FidelityOptions): Promise<FidelityReport[]> {
+    return measureFidelity(this.teachers, this.adaptorT, this.spec.temperature, (b) => withoutKey(b, this.spec.idKey), options);
   }
 
   /** Teacher-only pass without gradients over the data (epoch 0 of a DataSource); merges batches up to batchSize examples. */
