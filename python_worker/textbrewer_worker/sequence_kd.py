@@ -15,6 +15,7 @@ line reports) is the step's per-token loss.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from .llm_losses import DEFAULT_ALPHA, DEFAULT_BETA, TokenLossKind, token_kd_loss
@@ -37,7 +38,7 @@ def causal_lm_valid_positions(labels: Tensor | None, attention_mask: Tensor | No
     target = (labels != IGNORE_INDEX) if labels is not None else (attention_mask != 0)  # type: ignore[operator]
     if labels is not None and attention_mask is not None:
         target = target & (attention_mask != 0)
-    valid = target.new_zeros((batch, length), dtype=bool)
+    valid = torch.zeros((batch, length), dtype=torch.bool, device=target.device)
     valid[:, :-1] = target[:, 1:]
     return valid
 
