@@ -106,6 +106,40 @@ describe("the objective's KD term (real worker)", () => {
     for (const [i, v] of sparse.entries()) expect(v).toBeCloseTo(dense[i]!, 6);
   });
 
+  it("top-k targets with k = V, a bucket tail and the support of both models give token_jsd's dense value", async () => {
+    const logits = (_b: any, o: any) => ({ logits: o.logits });
+    const run = async (name: string, topK: boolean) => {
+      const t = await suite.worker.loadModel({ path: models.classTeacher, task: "sequence-classification" });
+      const s = await suite.worker.loadModel({ path: models.classStudent, task: "sequence-classification" });
+      const outputDir = join(tmp.path, name);
+      const cache = topK
+        ? await DistillCache.open({ teachers: t, adaptorT: logits, topK: 3, temperature: 2, tail: "bucket", support: "both" })
+        : null;
+      await new BasicDistiller({
+        trainConfig: { outputDir, device: "cpu" },
+        distillConfig: { temperature: 2, kdLossType: "token_jsd" },
+        teacher: t,
+        student: s,
+        adaptorT: logits,
+        adaptorS: logits,
+      }).train({ optimizer: { lr: 1e-3 }, data: [batch(), batch()], numEpochs: 1, ...(cache ? { teacherCache: cache } : {}) });
+      if (cache) {
+        expect(cache.stats.cacheHits).toBe(N); // the second step learnt from the top-k targets the first one stored
+        await cache.close();
+      }
+      await Promise.all([t.dispose(), s.dispose()]);
+      return kdTerms(outputDir);
+    };
+    const dense = await run("jsd-dense", false);
+    const sparse = await run("jsd-topk-bucket", true);
+    expect(sparse.length).toBe(2);
+    // the terms are small (tiny models, near-uniform outputs): compare relative to their size
+    for (const [i, v] of sparse.entries()) {
+      expect(dense[i]!).toBeGreaterThan(0);
+      expect(Math.abs(v - dense[i]!) / dense[i]!).toBeLessThan(1e-5);
+    }
+  });
+
   it("top-k targets refuse a kdLossType without a sparse form before any step, naming the loss, topK and the fix", async () => {
     const t = await suite.worker.loadModel({ path: models.classTeacher, task: "sequence-classification" });
     const s = await suite.worker.loadModel({ path: models.classStudent, task: "sequence-classification" });

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from textbrewer_worker.builtin_losses import BUILTIN_LOSSES
 from textbrewer_worker.custom_losses import ensure_registered
 from textbrewer_worker.loss_catalogue import CATALOGUE_PATH, render
 from textbrewer_worker.losses import (
-    BUILTIN_LOSSES,
     KD_LOSSES,
     MATCH_LOSSES,
     get_loss,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from textbrewer_worker import builtin_losses  # noqa: F401  (every built-in loss registered, whatever the test order)
 from textbrewer_worker.losses import (
     KD_LOSSES,
     MATCH_LOSSES,
@@ -337,7 +338,9 @@ def test_sparse_kl_is_zero_for_the_teacher_itself_and_keeps_gradients() -> None:
 
 
 def test_sparse_kd_losses_registry_refuses_the_others() -> None:
-    assert SPARSE_KD_LOSSES == {"ce": sparse_kd_loss, "kl": sparse_kl_loss}
+    classic = {k: v for k, v in SPARSE_KD_LOSSES.items() if not k.startswith("token_")}
+    assert classic == {"ce": sparse_kd_loss, "kl": sparse_kl_loss}
+    assert sorted(SPARSE_KD_LOSSES) == ["ce", "kl", "token_jsd", "token_kl", "token_reverse_kl"]
     for kind in set(KD_LOSSES) - set(SPARSE_KD_LOSSES):
         with pytest.raises(ValueError, match=rf"kdLossType '{kind}' cannot learn from top-k.*teacherCache\.topK"):
             get_sparse_kd_loss(kind)
@@ -611,7 +614,8 @@ def test_mmd_divisors_differ_and_default() -> None:
 
 
 def test_registries() -> None:
-    assert set(KD_LOSSES) == {"ce", "mse", "kl", "reverse_kl", "jsd", "tvd"}
+    token = {"token_kl", "token_reverse_kl", "token_jsd", "token_skew_kl", "token_skew_reverse_kl", "token_tvd"}
+    assert set(KD_LOSSES) == {"ce", "mse", "kl", "reverse_kl", "jsd", "tvd"} | token
     assert set(MATCH_LOSSES) == {
         "attention_mse",
         "attention_mse_sum",

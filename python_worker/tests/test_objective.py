@@ -174,7 +174,27 @@ def test_topk_targets_refuse_the_losses_without_a_sparse_form() -> None:
     results_S = post_adaptor({"logits": [t64(x) for x in s]})
     topk = topk_results(s, t, 2.0, "ignore")
     refused = sorted(set(KD_LOSSES) - set(SPARSE_KD_LOSSES))
-    assert refused == ["jsd", "mse", "reverse_kl", "tvd"]
+    assert refused == ["jsd", "mse", "reverse_kl", "token_skew_kl", "token_skew_reverse_kl", "token_tvd", "tvd"]
     for kind in refused:
         with pytest.raises(ValueError, match=rf"kdLossType '{kind}' cannot learn from top-k"):
             distill_loss(objective(kind), results_S, [], teacher_topk=topk)
+
+
+@pytest.mark.parametrize("kind", ["token_kl", "token_reverse_kl", "token_jsd"])
+@pytest.mark.parametrize(("tail", "support"), [("ignore", "teacher"), ("uniform", "teacher"), ("bucket", "both")])
+def test_topk_targets_at_full_vocab_give_the_token_losses_dense_value(kind: str, tail: str, support: str) -> None:
+    s, t = list_logits(8)
+    results_S = post_adaptor({"logits": [t64(x) for x in s], "logits_mask": t64(MASK_A)})
+    topk = {**topk_results(s, t, 2.0, tail), "support": support}
+    out = distill_loss(objective(kind), results_S, [], teacher_topk=topk)
+    results_T = post_adaptor({"logits": [t64(x) for x in t], "logits_mask": t64(MASK_A)})
+    dense = distill_loss(objective(kind), results_S, [results_T])
+    close(kd_of(out), kd_of(dense))
+
+
+def test_topk_targets_with_support_both_are_refused_for_the_classic_losses() -> None:
+    s, t = list_logits(9)
+    results_S = post_adaptor({"logits": [t64(x) for x in s]})
+    topk = {**topk_results(s, t, 2.0, "ignore"), "support": "both"}
+    with pytest.raises(ValueError, match="teacherCache.support: 'both' needs kdLossType token_kl"):
+        distill_loss(objective("kl"), results_S, [], teacher_topk=topk)

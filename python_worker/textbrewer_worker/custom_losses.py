@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .losses import BUILTIN_LOSSES, get_loss, register_loss
+from .builtin_losses import BUILTIN_LOSSES
+from .losses import get_loss, register_loss
 from .pyref import resolve_ref
 
 _SOURCES: dict[tuple[str, str], str] = {}

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .losses import BUILTIN_LOSSES, SPARSE_KD_LOSSES, LossInfo
+from .builtin_losses import BUILTIN_LOSSES
+from .losses import SPARSE_KD_LOSSES, LossInfo
 
 CATALOGUE_PATH = Path(__file__).with_name("losses.json")
 

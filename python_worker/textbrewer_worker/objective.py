@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import builtin_losses as _builtin_losses  # noqa: F401  (registers the token-level KD losses)
 from .custom_losses import ensure_registered
 from .terms import Term, TermInputs, build_terms
 from .terms.kd import KdTerm, topk_targets

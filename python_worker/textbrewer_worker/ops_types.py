@@ -299,6 +299,48 @@ class TeacherLogitsResult(TypedDict):
     logits: torch.Tensor | list[torch.Tensor]
 
 
+class TeacherSparseFidelityArgs(TypedDict):
+    teachers: list[str]
+    adaptors: list[dict[str, Any]]
+    batch: Any
+    forwardArgs: dict[str, Any]
+    temperature: float
+    ks: list[int]
+    samples: list[int]
+    seed: int
+
+
+class TeacherSparseFidelityResultItemDense(TypedDict):
+    bytesPerToken: float
+
+
+class TeacherSparseFidelityResultItemTopKItem(TypedDict):
+    k: float
+    keptMass: float
+    klRenormalizedToFull: float
+    klFullToUniformTail: float
+    bytesPerToken: float
+
+
+class TeacherSparseFidelityResultItemSampledItem(TypedDict):
+    samples: float
+    klSampledToFull: float
+    distinctIds: float
+    bytesPerToken: float
+
+
+class TeacherSparseFidelityResultItem(TypedDict):
+    positions: float
+    vocab: float
+    idBytes: float
+    dense: TeacherSparseFidelityResultItemDense
+    topK: list[TeacherSparseFidelityResultItemTopKItem]
+    sampled: list[TeacherSparseFidelityResultItemSampledItem]
+
+
+TeacherSparseFidelityResult: TypeAlias = list[TeacherSparseFidelityResultItem]
+
+
 class TokenizeArgs(TypedDict):
     tokenizer: str
     texts: list[str]
@@ -525,7 +567,8 @@ TrainSaveResult: TypeAlias = ExportModelResult
 
 class TrainStepArgsTeacherTopK(TypedDict):
     targets: list[torch.Tensor]
-    tail: Literal["ignore", "uniform"]
+    tail: Literal["ignore", "uniform", "bucket"]
+    support: Literal["teacher", "both"]
 
 
 class TrainStepArgs(TypedDict):

@@ -20,6 +20,7 @@ from . import (  # noqa: F401  (register their ops)
     packaged_models,
     prep_ops,
     protocol,
+    sparse_ops,
     tokenizer_ops,
     train_ops,
     user_ops,

@@ -11,6 +11,7 @@ import type { DataSource } from "../train/options.js";
 import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import type { StorageDType } from "./convert.js";
 import type { CacheWriteErrorPolicy } from "./errors.js";
+import { type FidelityOptions, type FidelityReport, measureFidelity } from "./fidelity.js";
 import { TeacherCache } from "./teacher-cache.js";
 
 export interface TeacherCacheSpec {
@@ -20,8 +21,14 @@ export interface TeacherCacheSpec {
   dtype?: StorageDType;
   /** Keep only the top-k teacher log-probabilities per row (for vocabulary-sized logits); needs a constant temperature. */
   topK?: number | null;
-  /** With topK: ignore the missing tail mass (renormalise) or spread it uniformly over the other classes. */
-  tail?: "ignore" | "uniform";
+  /**
+   * With topK, how the teacher's missing mass is completed: "ignore" renormalises the top-k, "uniform" spreads it
+   * evenly over the other classes, "bucket" keeps it as one tail entry (kdLossType token_kl, token_reverse_kl,
+   * token_jsd only).
+   */
+  tail?: "ignore" | "uniform" | "bucket";
+  /** With topK and a token loss: the support is the teacher's top-k ("teacher", default) or its union with the student's ("both"). */
+  support?: "teacher" | "both";
   /** Rebuild a folder filled for another teacher/adaptor/setting instead of refusing it. */
   rebuild?: boolean;
   /** Batch tensor with example ids (int64 [B]); it is removed before the forward. Default: key examples by content. */
@@ -126,6 +133,14 @@ export class DistillCache {
     return { ...this.counters, corrupt: s.corrupt, recovered: s.recovered };
   }
 
+  /**
+   * Before a full fill: on the first batches of the data, the KL between the teacher's full distribution and its
+   * top-k and sampled forms, and the bytes per token of each (one report per logits tensor). Stores nothing.
+   */
+  fidelity(options: FidelityOptions): Promise<FidelityReport[]> {
+    return measureFidelity(this.teachers, this.adaptorT, this.spec.temperature, (b) => withoutKey(b, this.spec.idKey), options);
+  }
+
   /** Teacher-only pass without gradients over the data (epoch 0 of a DataSource); merges batches up to batchSize examples. */
   async fill(options: { data: DataSource; batchSize?: number; forwardArgs?: Record<string, unknown> }): Promise<CacheCounters> {
     const worker = this.teachers[0]!.worker;
@@ -186,7 +201,10 @@ export class DistillCache {
         if (cached) {
           this.counters.cacheHits += keys.length;
           this.counters.teacherForwardsSkipped++;
-          const args = topK !== null ? { teacherTopK: { targets: cached, tail: this.spec.tail ?? "ignore" } } : { teacherLogits: cached };
+          const args =
+            topK !== null
+              ? { teacherTopK: { targets: cached, tail: this.spec.tail ?? "ignore", support: this.spec.support ?? "teacher" } }
+              : { teacherLogits: cached };
           return { batch, args };
         }
         this.counters.cacheMisses += keys.length;

@@ -6,6 +6,7 @@ export type { CacheWriteErrorPolicy } from "./errors.js";
 export { CACHE_WRITE_ERROR_POLICIES, CacheWriteError } from "./errors.js";
 export type { ExampleKeyOptions } from "./example-key.js";
 export { batchSize, exampleKeys, rowView, sliceRow, stackRows } from "./example-key.js";
+export type { FidelityOptions, FidelityReport } from "./fidelity.js";
 export type { CacheManifest, CheckManifestOptions, FingerprintParts, ManifestParts } from "./fingerprint.js";
 export {
   CacheMismatchError,

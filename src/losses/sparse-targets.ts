@@ -3,9 +3,10 @@ import { ConfigError } from "../config/errors.js";
 import { builtinLosses } from "./catalogue.js";
 
 /**
- * kdLossType values the worker computes on top-k targets (`sparse` in its catalogue: ce and kl), completing the
- * teacher's distribution by the cache's `tail`: "ignore" renormalises the top-k, "uniform" spreads the missing mass
- * evenly. At k = V they equal the dense loss. The others need the teacher's full distribution.
+ * kdLossType values the worker computes on top-k targets (`sparse` in its catalogue: ce, kl, token_kl,
+ * token_reverse_kl, token_jsd), completing the teacher's distribution by the cache's `tail`: "ignore" renormalises
+ * the top-k, "uniform" spreads the missing mass evenly, "bucket" (token losses) keeps it as one tail entry. At k = V
+ * they equal the dense loss. The others need the teacher's full distribution.
  */
 export function sparseKdLossNames(): string[] {
   return builtinLosses("kd")

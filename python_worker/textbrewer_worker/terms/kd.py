@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from ..losses import get_loss, get_sparse_kd_loss, probability_shift_, select_logits
+from ..sparse_teacher_forms import index_dtype
 from ..temperature import build_temperature
 from .base import Tensor, Term, TermInputs, term
 
@@ -30,12 +31,12 @@ def masks_for(logits: list[Tensor], masks: list[Tensor] | None, side: str) -> li
 
 def topk_targets(logits: list[Tensor], k: int, temperature: float) -> list[Tensor]:
     """Per logits tensor: the top-k teacher log-probabilities at `temperature` (full-vocabulary softmax) and their
-    indices, as [values_0, indices_0, values_1, indices_1, ...]."""
+    indices (int32), as [values_0, indices_0, values_1, indices_1, ...]."""
     out: list[Tensor] = []
     for l in logits:
         logprobs = torch.log_softmax(l.float() / temperature, dim=-1)
         values, indices = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
-        out.extend([values, indices])
+        out.extend([values, indices.to(index_dtype(logprobs.shape[-1]))])  # int32 ids: half the bytes of int64
     return out
 
 
@@ -127,10 +128,17 @@ class KdTerm(Term):
         if len(pairs) != len(logits_S):
             raise ValueError(f"teacherTopK: {len(pairs)} cached logits for {len(logits_S)} student logits")
         loss_fn = get_sparse_kd_loss(self.loss_type)
+        # only the token losses choose a support; the classic ce/kl take the teacher's top-k
+        support = {"support": topk["support"]} if topk.get("support", "teacher") != "teacher" else {}
+        if support and not self.loss_type.startswith("token_"):
+            raise ValueError(
+                f"teacherCache.support: '{topk['support']}' needs kdLossType token_kl, token_reverse_kl or token_jsd; "
+                f"'{self.loss_type}' learns on the teacher's top-k (support: 'teacher')"
+            )
         masks = masks_for(logits_S, masks_S, "student")
         total: Tensor | float = 0.0
         for i, (l_S, (values, indices)) in enumerate(zip(logits_S, pairs)):
             if masks is not None:
                 l_S, values, indices = (select_logits(x, masks[i]) for x in (l_S, values, indices))
-            total = total + loss_fn(l_S, values, indices, self.temperature, tail=topk["tail"])
+            total = total + loss_fn(l_S, values, indices, self.temperature, tail=topk["tail"], **support)
         return total  # type: ignore[return-value]

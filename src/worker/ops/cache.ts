@@ -7,6 +7,29 @@ import { jsonObject, modelId, PYTHON_TYPE, tensor, tensorTree } from "./wire-typ
 /** An adaptor spec as the worker applies it (see src/adaptor/spec.ts); a plain dict in Python. */
 const adaptorSpec = adaptorSpecSchema.meta({ [PYTHON_TYPE]: "dict[str, Any]" });
 
+const topKEntry = z.strictObject({
+  k: z.number(),
+  keptMass: z.number(),
+  klRenormalizedToFull: z.number(),
+  klFullToUniformTail: z.number(),
+  bytesPerToken: z.number(),
+});
+const sampledEntry = z.strictObject({
+  samples: z.number(),
+  klSampledToFull: z.number(),
+  distinctIds: z.number(),
+  bytesPerToken: z.number(),
+});
+/** How far sparse teacher targets are from the full distribution on a sample, and what each form costs. */
+export const fidelityReport = z.strictObject({
+  positions: z.number(),
+  vocab: z.number(),
+  idBytes: z.number(),
+  dense: z.strictObject({ bytesPerToken: z.number() }),
+  topK: z.array(topKEntry),
+  sampled: z.array(sampledEntry),
+});
+
 export const cacheOps = {
   /** sha256 over the model's state dict (names, dtypes, shapes, bytes): one weight changed, another hash. */
   model_fingerprint: defineOp(z.strictObject({ model: modelId }), z.string()),
@@ -24,5 +47,19 @@ export const cacheOps = {
       temperature: z.number().positive().default(1),
     }),
     z.strictObject({ logits: z.union([tensor, z.array(tensor)]) }),
+  ),
+  /** The fidelity report of sparse targets (top-k and sampled) on one batch: one report per teacher logits tensor. */
+  teacher_sparse_fidelity: defineOp(
+    z.strictObject({
+      teachers: z.array(modelId).min(1),
+      adaptors: z.array(adaptorSpec).min(1),
+      batch: tensorTree,
+      forwardArgs: jsonObject.default({}),
+      temperature: z.number().positive(),
+      ks: z.array(z.int().min(1)).min(1),
+      samples: z.array(z.int().min(1)),
+      seed: z.int().default(0),
+    }),
+    z.array(fidelityReport),
   ),
 };

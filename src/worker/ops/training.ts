@@ -12,7 +12,13 @@ export const trainStepExtras = z.strictObject({
   /** Dense cached teacher logits; the teacher's forward is skipped. */
   teacherLogits: cachedLogits.optional(),
   /** Cached top-k targets ([values_0, indices_0, …]) and how the missing mass is spread. */
-  teacherTopK: z.strictObject({ targets: z.array(tensor), tail: z.enum(["ignore", "uniform"]).default("ignore") }).optional(),
+  teacherTopK: z
+    .strictObject({
+      targets: z.array(tensor),
+      tail: z.enum(["ignore", "uniform", "bucket"]).default("ignore"),
+      support: z.enum(["teacher", "both"]).default("teacher"),
+    })
+    .optional(),
   /** Return the teacher's targets of this step (to fill the cache). */
   returnTeacherLogits: z.boolean().default(false),
   /** With returnTeacherLogits: return top-k log-probabilities instead of dense logits. */
