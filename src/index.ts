@@ -68,6 +68,7 @@ export type { CheckpointInfo, TensorInfo } from "./interop/inspect.js";
 export { CheckpointInspectError, inspectCheckpoint } from "./interop/inspect.js";
 export type { PythonBridge, WithPythonOptions } from "./interop/pythonia.js";
 export { withPython } from "./interop/pythonia.js";
+export * from "./layer-map/index.js";
 export type { CustomLoss } from "./losses/registry.js";
 export { registerLoss } from "./losses/registry.js";
 export type { PackagedModel, PackagedModelSpec } from "./models/packaged.js";

@@ -14,6 +14,7 @@ from typing import Any
 import zmq
 
 from . import (  # noqa: F401  (register their ops)
+    layer_similarity,
     packaged_models,
     prep_ops,
     protocol,

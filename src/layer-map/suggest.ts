@@ -1,0 +1,97 @@
+/**
+ * suggestLayerMap: which teacher layers a student should start from and match, measured rather than guessed.
+ * The worker runs the models on a sample (op `layer_similarity`); the rule is in select.ts.
+ */
+import { z } from "zod";
+import type { IntermediateMatchInput } from "../config/distillation-config.js";
+import type { Batch, ModelHandle } from "../worker/model-handle.js";
+import { type LayerSelection, type SimilarityMatrices, selectLayers } from "./select.js";
+
+const matrix = z.array(z.array(z.number()));
+
+/** The worker op's arguments: model handles and the sample's record batches (input_ids and attention_mask at least). */
+export const layerSimilarityArgs = z.object({
+  teacher: z.string(),
+  student: z.string().nullable(),
+  batches: z.array(z.record(z.string(), z.unknown())).min(1),
+  attention: z.boolean(),
+});
+
+/** Its result: similarity matrices (see SimilarityMatrices) and how many tokens they were measured on. */
+export const layerSimilarityResult = z.object({
+  tokens: z.number().int(),
+  layersT: z.number().int(),
+  layersS: z.number().int().optional(),
+  teacherCka: matrix,
+  teacherAttention: matrix.optional(),
+  crossCka: matrix.optional(),
+  crossAttention: matrix.optional(),
+});
+export type LayerSimilarity = z.infer<typeof layerSimilarityResult>;
+
+export interface SuggestLayerMapOptions {
+  teacher: ModelHandle;
+  /** A student of `numLayers` layers (e.g. already initialised): its similarity to the teacher chooses the matches. */
+  student?: ModelHandle;
+  /** Record batches with input_ids and attention_mask (labels are ignored); a few hundred sentences are plenty. */
+  data: readonly Batch[];
+  /** The student's number of layers. */
+  numLayers: number;
+  /** Weight of attention-map similarity against CKA in the cut (default 0.5; 0 = CKA alone). */
+  attentionWeight?: number;
+  /** Measure attention maps too (default true; needs eager attention, which is switched on for the run). */
+  attention?: boolean;
+}
+
+export interface LayerMapSuggestion extends LayerSelection {
+  /** hidden_mse on each pair (with a linear projection when the widths differ): pass as DistillationConfig.intermediateMatches. */
+  intermediateMatches: IntermediateMatchInput[];
+  similarity: LayerSimilarity;
+  numLayers: number;
+  teacherLayers: number;
+}
+
+function hiddenSize(model: ModelHandle): number | undefined {
+  const size = model.config?.hidden_size ?? model.config?.d_model ?? model.config?.dim;
+  return typeof size === "number" ? size : undefined;
+}
+
+/** Runs the teacher (and the student) on `data` in the worker and applies the rule of select.ts. */
+export async function suggestLayerMap(options: SuggestLayerMapOptions): Promise<LayerMapSuggestion> {
+  const { teacher, student, data, numLayers } = options;
+  if (!Array.isArray(data) || data.length === 0) throw new Error("data: give at least one record batch with input_ids and attention_mask");
+  if (student && student.worker !== teacher.worker) throw new Error("student: must be loaded in the teacher's Worker");
+  const args = layerSimilarityArgs.parse({
+    teacher: teacher.id,
+    student: student?.id ?? null,
+    batches: data as unknown[],
+    attention: options.attention ?? true,
+  });
+  const similarity = layerSimilarityResult.parse(await teacher.worker.call("layer_similarity", args));
+  if (student && similarity.layersS !== numLayers + 1) {
+    throw new Error(
+      `numLayers: ${numLayers} but the student has ${(similarity.layersS ?? 1) - 1} layers; pass numLayers: ${(similarity.layersS ?? 1) - 1}`,
+    );
+  }
+  const matrices: SimilarityMatrices = {
+    teacherCka: similarity.teacherCka,
+    ...(similarity.teacherAttention ? { teacherAttention: similarity.teacherAttention } : {}),
+    ...(similarity.crossCka ? { crossCka: similarity.crossCka } : {}),
+  };
+  const selection = selectLayers(matrices, numLayers, options.attentionWeight ?? 0.5);
+  const widthT = hiddenSize(teacher);
+  const widthS = student ? hiddenSize(student) : widthT;
+  const proj =
+    widthT !== undefined && widthS !== undefined && widthS !== widthT
+      ? { proj: ["linear", widthS, widthT] as ["linear", number, number] }
+      : {};
+  const intermediateMatches: IntermediateMatchInput[] = selection.pairs.map(([s, t]) => ({
+    layerT: t,
+    layerS: s,
+    feature: "hidden",
+    loss: "hidden_mse",
+    weight: 1,
+    ...proj,
+  }));
+  return { ...selection, intermediateMatches, similarity, numLayers, teacherLayers: similarity.layersT - 1 };
+}
