@@ -3,7 +3,10 @@
  * suggestLayerMap measures on the fine-tuned teacher, each distilled with the demo's recipe, everything else fixed.
  * The choice is read on dev; the test figures the demo prints are not used to choose.
  *
- *   npx tsx examples/layer-map-sentiment.ts [runDir]        (default runs/layer-map; ~3 demo student runs on CPU)
+ *   npx tsx examples/layer-map-sentiment.ts [runDir] [--train N]
+ *
+ * (default runs/layer-map; a teacher and two demo students on CPU; `--train N` uses the first N training sentences
+ * only, for a shorter comparison on a busy machine; dev and test stay whole)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -11,13 +14,17 @@ import { findPackagedModel, loadSentiment, MINILM_L6, makeBatches, splitSentimen
 import { DEFAULT_SETTINGS, runSentimentDemo } from "./sentiment.js";
 import { readTeacherMarker } from "./shared/teacher-marker.js";
 
-const runDir = resolve(process.argv[2] ?? "runs/layer-map");
+const args = process.argv.slice(2);
+const trainFlag = args.indexOf("--train");
+const trainLimit = trainFlag >= 0 ? Number(args.splice(trainFlag, 2)[1]) : undefined;
+const limit = trainLimit === undefined ? {} : { limit: { train: trainLimit } };
+const runDir = resolve(args[0] ?? "runs/layer-map");
 mkdirSync(runDir, { recursive: true });
 await using worker = await Worker.start({ device: "cpu" });
 const log = (line: string) => console.log(line);
 
 // 1. The demo as it is (this also fine-tunes the teacher, kept in runDir/teacher for the second run).
-const hand = await runSentimentDemo({ runDir, worker, log, progress: false });
+const hand = await runSentimentDemo({ runDir, worker, log, progress: false, ...limit });
 
 // 2. The suggestion, measured on 256 training sentences with the fine-tuned teacher.
 const marker = readTeacherMarker(join(runDir, "teacher"))!;
@@ -42,7 +49,7 @@ const settings = {
   ...DEFAULT_SETTINGS,
   student: { ...DEFAULT_SETTINGS.student, layerMap: suggestion.layerMap, matches: suggestion.intermediateMatches },
 };
-const suggested = await runSentimentDemo({ runDir, worker, log, progress: false, settings });
+const suggested = await runSentimentDemo({ runDir, worker, log, progress: false, settings, ...limit });
 
 const row = (name: string, s: typeof hand, layerMap: number[], matches: string) => ({
   name,
@@ -52,6 +59,7 @@ const row = (name: string, s: typeof hand, layerMap: number[], matches: string) 
   testAccuracy: s.rows[1]!.testAccuracy,
 });
 const result = {
+  trainLimit: trainLimit ?? null,
   hand: row(
     "hand-chosen",
     hand,

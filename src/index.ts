@@ -79,6 +79,7 @@ export { buildReport, readEvalResult, writeEvalResult } from "./report/index.js"
 export { weightSchedule } from "./schedules/weight.js";
 export type { DType, NestedArray, TensorStorage } from "./tensor/index.js";
 export { bytesPerElement, Tensor } from "./tensor/index.js";
+export * from "./theseus/index.js";
 export { CheckpointWriteError, NonFiniteLossError, TrainingError } from "./train/errors.js";
 export type { TrainResult } from "./train/loop.js";
 export type { StepMetrics } from "./train/metrics.js";

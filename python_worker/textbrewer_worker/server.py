@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (register their ops)
     packaged_models,
     prep_ops,
     protocol,
+    theseus,
     tokenizer_ops,
     train_ops,
     user_ops,

@@ -1,0 +1,2 @@
+export type { ReplacementSchedule, TheseusDistillerOptions, TheseusState } from "./theseus-distiller.js";
+export { replacementSchedule, TheseusDistiller, theseusCreateArgs, theseusCreateResult, theseusStateResult } from "./theseus-distiller.js";
