@@ -6,10 +6,11 @@
  * task loss. The replacement rate rises linearly from 0.3 to 1 over the first two thirds of the steps. The checkpoint
  * with the best dev accuracy is kept and its successor extracted to <runDir>/theseus/successor (an HF folder).
  *
- *   npx tsx examples/theseus-sentiment.ts [runDir] [--train N]     (same runDir and --train as layer-map-sentiment.ts)
+ *   npx tsx examples/theseus-sentiment.ts [runDir] [--train N] [--epochs N]   (as for layer-map-sentiment.ts)
  */
 import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import {
   accuracy,
   argmax,
@@ -29,13 +30,13 @@ import {
   type TokenizerHandle,
   Worker,
 } from "../src/index.js";
-import { augmentSentence, DEFAULT_SETTINGS as S } from "./sentiment.js";
+import { augmentSentence, DEFAULT_SETTINGS as DEMO } from "./sentiment.js";
 import { readTeacherMarker } from "./shared/teacher-marker.js";
 
-const args = process.argv.slice(2);
-const trainFlag = args.indexOf("--train");
-const trainLimit = trainFlag >= 0 ? Number(args.splice(trainFlag, 2)[1]) : undefined;
-const runDir = resolve(args[0] ?? "runs/layer-map");
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { train: { type: "string" }, epochs: { type: "string" } } });
+const trainLimit = values.train === undefined ? undefined : Number(values.train);
+const S = { ...DEMO, student: { ...DEMO.student, epochs: values.epochs === undefined ? DEMO.student.epochs : Number(values.epochs) } };
+const runDir = resolve(positionals[0] ?? "runs/layer-map");
 const outDir = join(runDir, "theseus");
 rmSync(outDir, { recursive: true, force: true });
 
@@ -122,6 +123,7 @@ for (const name of readdirSync(outDir))
 const successor = await worker.loadModel({ path: join(outDir, "successor") });
 const result = {
   trainLimit: trainLimit ?? null,
+  epochs: S.student.epochs,
   steps: totalSteps,
   seconds,
   best,
