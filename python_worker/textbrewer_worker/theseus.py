@@ -120,6 +120,9 @@ def check_groups(groups: list[tuple[int, int]], layers: int, k: int) -> None:
 class TheseusModel(nn.Module):
     """A predecessor whose groups of layers are swapped for successor layers at random while training."""
 
+    theseus_rng_state: torch.Tensor
+    theseus_step: torch.Tensor
+
     def __init__(
         self,
         predecessor: nn.Module,
@@ -164,7 +167,7 @@ class TheseusModel(nn.Module):
         rate = self.replacement.rate(int(self.theseus_step))
         replaced = [bool(u < rate) for u in torch.rand(len(self.groups), generator=self.generator, dtype=torch.float64)]
         self.theseus_rng_state.copy_(self.generator.get_state())
-        self.theseus_step += 1
+        self.theseus_step.add_(1)
         return replaced
 
     def mixed_layers(self, replaced: list[bool]) -> nn.ModuleList:
