@@ -9,7 +9,8 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { BasicTrainer, Tensor, WorkerGroup } from "../src/index.js";
+import { WorkerGroup } from "../src/distributed/index.js";
+import { BasicTrainer, Tensor } from "../src/index.js";
 import { makeTinyBert } from "../test/helpers/fixtures.js";
 import { emitResult } from "./emit.js";
 

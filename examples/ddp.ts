@@ -15,7 +15,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BasicTrainer, GeneralDistiller, WorkerGroup } from "../src/index.js";
+import { WorkerGroup } from "../src/distributed/index.js";
+import { BasicTrainer, GeneralDistiller } from "../src/index.js";
 import { accuracy, bertConfig, syntheticBatches } from "./shared/synthetic.js";
 
 const env = process.env;

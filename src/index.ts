@@ -21,7 +21,6 @@ export { MultiTeacherDistiller } from "./distillers/multi-teacher-distiller.js";
 export type { TrainOptions } from "./distillers/train-options.js";
 export { PythonEnvError } from "./env/python-env.js";
 export { registerLoss } from "./losses/registry.js";
-export type { ModelCard } from "./models/card.js";
 export { exportCheckpoint } from "./models/export-checkpoint.js";
 export type { PackagedModel, PackagedModelSpec } from "./models/packaged.js";
 export { findPackagedModel } from "./models/packaged.js";
@@ -29,16 +28,14 @@ export type { PresetName, RecipeName } from "./presets/index.js";
 export { presets, recipes } from "./presets/index.js";
 export type { DType } from "./tensor/index.js";
 export { Tensor } from "./tensor/index.js";
+export type { TheseusDistillerOptions } from "./theseus/theseus-distiller.js";
+export { TheseusDistiller } from "./theseus/theseus-distiller.js";
 export { CheckpointWriteError, NonFiniteLossError, TrainingError } from "./train/errors.js";
 export type { TrainResult } from "./train/loop.js";
 export type { StepMetrics } from "./train/metrics.js";
 export type { LoopOptions } from "./train/options.js";
 export { NO_DECAY_GROUP } from "./train/options.js";
 export { ProtocolError, WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./worker/errors.js";
-export type { DistributedOptions } from "./worker/group/options.js";
-export { ShardError } from "./worker/group/shard.js";
-export type { WorkerGroupOptions } from "./worker/group/worker-group.js";
-export { WorkerGroup } from "./worker/group/worker-group.js";
 export type {
   Batch,
   CreateModelOptions,

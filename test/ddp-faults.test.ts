@@ -3,7 +3,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { BasicDistiller, Tensor, WorkerCrashedError, WorkerError, WorkerGroup } from "../src/index.js";
+import { WorkerGroup } from "../src/distributed/index.js";
+import { BasicDistiller, Tensor, WorkerCrashedError, WorkerError } from "../src/index.js";
 import { useRealWorker } from "./helpers/fixtures.js";
 import { isRunning, waitUntilGone } from "./helpers/process.js";
 

@@ -6,7 +6,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BasicDistiller, BasicTrainer, GeneralDistiller, ShardError, Tensor, type Worker, WorkerGroup } from "../src/index.js";
+import { ShardError, WorkerGroup } from "../src/distributed/index.js";
+import { BasicDistiller, BasicTrainer, GeneralDistiller, Tensor, type Worker } from "../src/index.js";
 import { compareWeights, useRealWorker } from "./helpers/fixtures.js";
 
 const SLOW = Boolean(process.env.TEXTBREWER_SLOW_TESTS);

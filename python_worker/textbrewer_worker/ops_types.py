@@ -191,6 +191,23 @@ class InfoResult(TypedDict):
     threads: int
 
 
+class LayerSimilarityArgs(TypedDict):
+    teacher: str
+    student: str | None
+    batches: list[dict[str, torch.Tensor]]
+    attention: bool
+
+
+class LayerSimilarityResult(TypedDict):
+    tokens: int
+    layersT: int
+    layersS: NotRequired[int]
+    teacherCka: list[list[float]]
+    teacherAttention: NotRequired[list[list[float]]]
+    crossCka: NotRequired[list[list[float]]]
+    crossAttention: NotRequired[list[list[float]]]
+
+
 class LoadModelArgs(TypedDict):
     path: NotRequired[str]
     task: NotRequired[Literal["sequence-classification", "token-classification", "question-answering", "masked-lm", "causal-lm", "base"]]
@@ -339,6 +356,52 @@ class TeacherSparseFidelityResultItem(TypedDict):
 
 
 TeacherSparseFidelityResult: TypeAlias = list[TeacherSparseFidelityResultItem]
+
+
+class TheseusCreateArgsReplacementConstant(TypedDict):
+    type: Literal["constant"]
+    rate: float
+
+
+class TheseusCreateArgsReplacementLinear(TypedDict):
+    type: Literal["linear"]
+    base: float
+    k: float
+
+
+class TheseusCreateArgs(TypedDict):
+    teacher: str
+    numLayers: int
+    groups: list[tuple[int, int]] | None
+    layerMap: list[int] | None
+    replacement: TheseusCreateArgsReplacementConstant | TheseusCreateArgsReplacementLinear
+    seed: int
+
+
+class TheseusCreateResult(TypedDict):
+    handle: str
+    className: str
+    isHuggingFace: bool
+    config: dict[str, Any] | None
+    numParameters: int
+    initReport: CreateModelResultInitReportCheckpoint | CreateModelResultInitReportInitFrom | CreateModelResultInitReportConfig | None
+    groups: list[tuple[int, int]]
+    layerMap: list[int]
+
+
+TheseusExtractArgs: TypeAlias = DisposeArgs
+
+
+TheseusExtractResult: TypeAlias = CreateModelResult
+
+
+TheseusStateArgs: TypeAlias = DisposeArgs
+
+
+class TheseusStateResult(TypedDict):
+    step: int
+    rate: float
+    lastReplaced: list[bool]
 
 
 class TokenizeArgs(TypedDict):

@@ -17,10 +17,12 @@ import zmq
 from . import (  # noqa: F401  (register their ops)
     distributed,
     export_ops,
+    layer_similarity,
     packaged_models,
     prep_ops,
     protocol,
     sparse_ops,
+    theseus,
     tokenizer_ops,
     train_ops,
     user_ops,

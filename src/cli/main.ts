@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** `textbrewer <command>`: setup, doctor, inspect, report, distill. */
+/** `textbrewer <command>`: setup, doctor, inspect, report, distill, suggest. */
 import { parseExtras } from "../env/extras.js";
 import { doctor, formatDoctor, packageVersion, setupPythonEnv } from "../env/python-env.js";
 import { type CommandSpec, closestName, commandUsage, parseCommand, synopsis, UsageError } from "./args.js";
@@ -51,6 +51,21 @@ const COMMANDS = {
     description:
       "distil as a run file (YAML or JSON) says: teacher, student, distiller and its configs, data, optimizer,\n" +
       "scheduler, evaluation, cache, output; the run folder keeps the resolved file (run-config.json)",
+  },
+  suggest: {
+    name: "suggest",
+    positionals: ["teacher", "data"],
+    options: {
+      layers: { type: "string", value: "n", description: "the student's number of layers (required)" },
+      student: { type: "string", value: "folder", description: "a student of that depth: its similarity to the teacher picks the matches" },
+      out: { type: "string", value: "dir", description: "where to write layer-similarity.json and report.html (default runs/suggest)" },
+      "max-examples": { type: "string", value: "n", description: "texts of the data to measure on (default 256)" },
+      "max-length": { type: "string", value: "n", description: "tokens per text at most (default 128)" },
+      "attention-weight": { type: "string", value: "w", description: "weight of attention-map similarity against CKA (default 0.5)" },
+    },
+    description:
+      "suggest a student's layer map and intermediate matches from the teacher's layer similarity (linear CKA, attention\n" +
+      "maps) on a sample of <data> (label<TAB>text lines or .jsonl); <teacher> is a Hugging Face folder with its tokenizer",
   },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -120,6 +135,35 @@ async function run(command: CommandName, argv: readonly string[]): Promise<numbe
       const { buildReport } = await import("../report/index.js");
       const options = { ...(values.out ? { out: String(values.out) } : {}), ...(values.title ? { title: String(values.title) } : {}) };
       console.log(await buildReport(positionals[0]!, options));
+      return 0;
+    }
+    case "suggest": {
+      const { runSuggest, formatSuggestion } = await import("../layer-map/cli.js");
+      const int = (name: string, fallback?: number): number => {
+        const raw = values[name];
+        if (raw === undefined && fallback !== undefined) return fallback;
+        const n = Number(raw);
+        if (raw === undefined || !Number.isInteger(n) || n < 1) {
+          throw new UsageError("suggest", raw === undefined ? `--${name} is required` : `--${name} '${raw}' is not a positive integer`);
+        }
+        return n;
+      };
+      const weight = values["attention-weight"] === undefined ? undefined : Number(values["attention-weight"]);
+      if (weight !== undefined && !(weight >= 0)) {
+        throw new UsageError("suggest", `--attention-weight '${values["attention-weight"]}' is not a number ≥ 0`);
+      }
+      const { suggestion, json, report } = await runSuggest({
+        teacher: positionals[0]!,
+        data: positionals[1]!,
+        layers: int("layers"),
+        ...(values.student ? { student: String(values.student) } : {}),
+        outDir: String(values.out ?? "runs/suggest"),
+        maxExamples: int("max-examples", 256),
+        maxLength: int("max-length", 128),
+        ...(weight === undefined ? {} : { attentionWeight: weight }),
+      });
+      console.log(formatSuggestion(suggestion));
+      console.log(`wrote ${json}\nwrote ${report}`);
       return 0;
     }
   }

@@ -4,6 +4,7 @@
  */
 import { basename, resolve } from "node:path";
 import type { StepMetrics } from "../train/metrics.js";
+import { layerSection } from "./layer-section.js";
 import type { RunData } from "./read-run.js";
 import { type PlotOptions, type PlotSeries, renderLineChart } from "./svg-plot.js";
 
@@ -503,6 +504,10 @@ export function renderReportHtml(run: RunData, options: ReportOptions = {}): str
     body.push(`<section id="checkpoints"><h2>Checkpoints</h2>`);
     if (devPlots.length) body.push(`<div class="plots">`, ...devPlots.map(figure), `</div>`);
     body.push(`<div class="scroll">`, checkpointsTable(run), `</div></section>`);
+  }
+  if (run.layerSimilarity) {
+    const image = (svg: string, alt: string) => `<figure><img src="${svgDataUri(svg)}" alt="${e(alt)}" title="${e(alt)}"></figure>`;
+    body.push(`<section id="layer-similarity"><h2>Layer similarity</h2>`, layerSection(run.layerSimilarity, image), `</section>`);
   }
   if (run.summary) {
     body.push(`<section id="summary"><h2>Summary</h2><div class="scroll">`, summarySection(run.summary), `</div></section>`);

@@ -2,6 +2,7 @@
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { type ReportOptions, renderReportHtml } from "./html.js";
+import { LAYER_SIMILARITY_FILE } from "./layer-section.js";
 import { METRICS_FILE, readRun, SUMMARY_FILE } from "./read-run.js";
 
 export interface BuildReportOptions extends ReportOptions {
@@ -14,9 +15,9 @@ export const REPORT_FILE = "report.html";
 /** Reads the run folder, renders the report and writes it atomically. Returns the written file's path. */
 export async function buildReport(runDir: string, options: BuildReportOptions = {}): Promise<string> {
   const run = await readRun(runDir);
-  if (!run.metricsFile.present && !run.checkpoints.length && !run.summary) {
+  if (!run.metricsFile.present && !run.checkpoints.length && !run.summary && !run.layerSimilarity) {
     throw new Error(
-      `report: '${runDir}' has no ${METRICS_FILE}, no gs{step}/ checkpoints and no ${SUMMARY_FILE}; is it a run's outputDir?`,
+      `report: '${runDir}' has no ${METRICS_FILE}, no gs{step}/ checkpoints, no ${SUMMARY_FILE} and no ${LAYER_SIMILARITY_FILE}; is it a run's outputDir?`,
     );
   }
   const { out, ...reportOptions } = options;
@@ -35,6 +36,7 @@ export async function buildReport(runDir: string, options: BuildReportOptions = 
 }
 
 export { EVAL_FILE, EvalFileError, type EvalResult, parseEvalResult, readEvalResult, writeEvalResult } from "./eval-file.js";
+export { renderHeatmap } from "./heatmap.js";
 export {
   collectPlots,
   escapeHtml,
@@ -46,6 +48,7 @@ export {
   renderReportHtml,
   renderTable,
 } from "./html.js";
+export { LAYER_SIMILARITY_FILE, type LayerSimilarityData } from "./layer-section.js";
 export {
   type CheckpointInfo,
   METRICS_FILE,

@@ -11,6 +11,7 @@ import type { TrainerState } from "../train/checkpoint.js";
 import { TRAINER_STATE } from "../train/checkpoint.js";
 import type { StepMetrics } from "../train/metrics.js";
 import { EVAL_FILE, type EvalResult, readEvalResult } from "./eval-file.js";
+import { LAYER_SIMILARITY_FILE, type LayerSimilarityData, parseLayerSimilarity } from "./layer-section.js";
 
 export const METRICS_FILE = "metrics.jsonl";
 export const SUMMARY_FILE = "summary.json";
@@ -49,6 +50,8 @@ export interface RunData {
   latest?: string;
   /** summary.json's content, when present and an object. */
   summary?: Record<string, unknown>;
+  /** layer-similarity.json (written by `textbrewer suggest`), when present and readable. */
+  layerSimilarity?: LayerSimilarityData;
   warnings: string[];
 }
 
@@ -210,7 +213,17 @@ export async function readRun(runDir: string): Promise<RunData> {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") warnings.push(`${SUMMARY_FILE}: ${(error as Error).message}`);
   }
 
+  let layerSimilarity: LayerSimilarityData | undefined;
+  try {
+    const parsed = parseLayerSimilarity(await readJson(join(runDir, LAYER_SIMILARITY_FILE)));
+    if (typeof parsed === "string") warnings.push(`${LAYER_SIMILARITY_FILE}: ${parsed}, ignored`);
+    else layerSimilarity = parsed;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") warnings.push(`${LAYER_SIMILARITY_FILE}: ${(error as Error).message}`);
+  }
+
   const run: RunData = { runDir, steps, metricsFile, checkpoints, warnings };
+  if (layerSimilarity !== undefined) run.layerSimilarity = layerSimilarity;
   if (latest !== undefined) run.latest = latest;
   if (summary !== undefined) run.summary = summary;
   return run;

@@ -13,9 +13,11 @@ import { cacheOps } from "./cache.js";
 import type { OpSpec } from "./define.js";
 import { distributedOps } from "./distributed.js";
 import { exportOps } from "./export.js";
+import { layerMapOps } from "./layer-map.js";
 import { miscOps } from "./misc.js";
 import { modelOps } from "./models.js";
 import { packagedOps } from "./packaged.js";
+import { theseusOps } from "./theseus.js";
 import { tokenizerOps } from "./tokenizers.js";
 import { trainingOps } from "./training.js";
 import { wireOverride } from "./wire-types.js";
@@ -29,6 +31,8 @@ export const OPS = {
   ...packagedOps,
   ...distributedOps,
   ...exportOps,
+  ...layerMapOps,
+  ...theseusOps,
 } satisfies Record<string, OpSpec>;
 
 type Catalogue = typeof OPS;
