@@ -118,7 +118,7 @@ describe("data-parallel training: 2 ranks × shard 8 equal 1 worker × batch 16 
     const single = await train("single", kind, gas);
     const ranks = await train("group", kind, gas);
     const last = `gs${4 / gas}`;
-    const weights = await compareWeights(join(single, last, "model.safetensors"), join(ranks, last, "model.safetensors"));
+    const weights = await compareWeights(join(single, last, "model", "model.safetensors"), join(ranks, last, "model", "model.safetensors"));
     expect(weights.common).toBeGreaterThan(30);
     expect(weights.onlyA.length + weights.onlyB.length).toBe(0);
     expect(weights.maxDiff).toBeLessThan(1e-6);
@@ -149,7 +149,10 @@ describe("data-parallel training: 2 ranks × shard 8 equal 1 worker × batch 16 
       const dirs = nodes.map((_, k) => join(suite.tmp.path, `two-nodes-${k}`));
       await Promise.all(nodes.map((g, k) => trainOn(g, dirs[k]!, "basic", 1)));
       const single = await train("single", "basic", 1);
-      const weights = await compareWeights(join(single, "gs4", "model.safetensors"), join(dirs[0]!, "gs4", "model.safetensors"));
+      const weights = await compareWeights(
+        join(single, "gs4", "model", "model.safetensors"),
+        join(dirs[0]!, "gs4", "model", "model.safetensors"),
+      );
       expect(weights.common).toBeGreaterThan(30);
       expect(weights.maxDiff).toBeLessThan(1e-6);
     } finally {
@@ -184,7 +187,7 @@ describe("data-parallel training: 2 ranks × shard 8 equal 1 worker × batch 16 
     expect(existsSync(join(full, "gs2", "rng_state.rank1.pt"))).toBe(true);
     const resumed = join(suite.tmp.path, "resume-from-gs2");
     await run(resumed, join(full, "gs2"));
-    const diff = await compareWeights(join(full, "gs4", "model.safetensors"), join(resumed, "gs4", "model.safetensors"));
+    const diff = await compareWeights(join(full, "gs4", "model", "model.safetensors"), join(resumed, "gs4", "model", "model.safetensors"));
     expect(diff.common).toBeGreaterThan(20);
     expect(diff.maxDiff).toBe(0);
   });

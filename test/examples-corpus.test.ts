@@ -35,7 +35,8 @@ const pickOne = <T>(xs: readonly T[], rng: ReturnType<typeof seededRng>): T => x
 /** Checkpoints of a run folder that still hold weights. */
 function withWeights(dir: string): string[] {
   return readdirSync(dir).filter(
-    (d) => /^gs\d+$/.test(d) && readdirSync(join(dir, d)).some((f) => f.endsWith(".safetensors") || f.endsWith(".bin")),
+    (d) =>
+      /^gs\d+$/.test(d) && existsSync(join(dir, d, "model")) && readdirSync(join(dir, d, "model")).some((f) => f.endsWith(".safetensors")),
   );
 }
 
@@ -82,7 +83,7 @@ describe("your own corpus (real worker)", () => {
     });
     expect(summary.dataset).toMatchObject({ name: "train.tsv, dev.tsv, test.tsv", train: 48, dev: 9, test: 9, classes: 3 });
     expect(lines[0]).toMatch(/data: train\.tsv, dev\.tsv, test\.tsv, 3 classes \(food, sport, tech\) → train 48, dev 9, test 9/);
-    const config = JSON.parse(readFileSync(join(runDir, summary.studentCheckpoint, "config.json"), "utf8"));
+    const config = JSON.parse(readFileSync(join(runDir, summary.studentCheckpoint, "model", "config.json"), "utf8"));
     expect(config.id2label).toEqual({ 0: "food", 1: "sport", 2: "tech" });
     expect(summary.rows.map((r) => r.layers)).toEqual([4, 2]);
     for (const r of summary.rows) expect(r.testAccuracy).toBeGreaterThanOrEqual(0);
@@ -145,7 +146,7 @@ describe("your own corpus (real worker)", () => {
     });
     expect(summary.dataset.entities).toEqual({ person: 40, "geo-loc": 40 });
     const teacherMarker = JSON.parse(readFileSync(join(runDir, "teacher", "teacher.json"), "utf8"));
-    const teacherConfig = JSON.parse(readFileSync(join(runDir, "teacher", teacherMarker.checkpoint, "config.json"), "utf8"));
+    const teacherConfig = JSON.parse(readFileSync(join(runDir, "teacher", teacherMarker.checkpoint, "model", "config.json"), "utf8"));
     expect(Object.values(teacherConfig.id2label)).toEqual(["O", "B-geo-loc", "I-geo-loc", "B-person", "I-person"]);
     for (const r of summary.rows) expect(r.testF1).toBeGreaterThanOrEqual(0);
     // only the chosen student and teacher checkpoints keep weights; nothing left to resume from

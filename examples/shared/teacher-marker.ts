@@ -34,7 +34,11 @@ export function readTeacherMarker(dir: string, fingerprint?: string): TeacherMar
   } catch {
     return null;
   }
-  if (typeof marker.checkpoint !== "string" || !existsSync(join(dir, marker.checkpoint, "config.json"))) return null;
+  if (
+    typeof marker.checkpoint !== "string" ||
+    !(existsSync(join(dir, marker.checkpoint, "model", "config.json")) || existsSync(join(dir, marker.checkpoint, "config.json")))
+  )
+    return null;
   if (fingerprint !== undefined && marker.fingerprint !== fingerprint) return null;
   return marker;
 }
