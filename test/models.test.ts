@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type ModelHandle, Tensor, type Worker, WorkerError } from "../src/index.js";
+import { type ModelHandle, ProtocolError, Tensor, type Worker, WorkerError } from "../src/index.js";
 import { runPython, useRealWorker } from "./helpers/fixtures.js";
 
 const batch = {
@@ -142,16 +142,17 @@ torch.save(sd, sys.argv[2] + "/pickled.pt")`,
   });
 
   it("gives clear errors that name the field, and keeps serving", async () => {
-    const cases: Array<[Promise<unknown>, RegExp]> = [
-      [worker.loadModel({ path: join(tmp.path, "missing") }), /path.*does not exist/s],
-      [worker.loadModel({ path: tmp.path }), /not a checkpoint|config\.json/],
-      [worker.loadModel({ path: folder, task: "translation" as never }), /task.*translation/s],
-      [model.predict({ input_ids: Tensor.from([[1.5, 2.5]]) }), /batch/],
-      [model.predict({ nonsense: Tensor.from([[1n]], "int64") }), /batch.*nonsense/s],
+    const cases: Array<[Promise<unknown>, RegExp, typeof WorkerError | typeof ProtocolError]> = [
+      [worker.loadModel({ path: join(tmp.path, "missing") }), /path.*does not exist/s, WorkerError],
+      [worker.loadModel({ path: tmp.path }), /not a checkpoint|config\.json/, WorkerError],
+      // refused by the op catalogue before it is sent
+      [worker.loadModel({ path: folder, task: "translation" as never }), /task: received "translation"; expected one of/, ProtocolError],
+      [model.predict({ input_ids: Tensor.from([[1.5, 2.5]]) }), /batch/, WorkerError],
+      [model.predict({ nonsense: Tensor.from([[1n]], "int64") }), /batch.*nonsense/s, WorkerError],
     ];
-    for (const [promise, pattern] of cases) {
+    for (const [promise, pattern, kind] of cases) {
       const err = await promise.catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(WorkerError);
+      expect(err).toBeInstanceOf(kind);
       expect((err as Error).message).toMatch(pattern);
     }
     await runPython(
