@@ -206,7 +206,7 @@ describe("terms (real worker)", () => {
     // gs1 is inside the first epoch: the rest of the run needs the optimizer, RNG and term parameters restored
     const resumed = join(tmp.path, `${kind}-from-1`);
     await run(kind, resumed, join(full, "gs1"));
-    for (const f of ["model.safetensors", "projections.safetensors"]) {
+    for (const f of ["model/model.safetensors", "projections.safetensors"]) {
       const r = await compareWeights(join(full, "gs4", f), join(resumed, "gs4", f));
       expect(r.onlyA).toEqual([]);
       expect(r.maxDiff).toBe(0);

@@ -49,7 +49,7 @@ def main(job: dict) -> dict[str, float]:
     opt = torch.optim.AdamW(list(s.parameters()) + list(proj.parameters()), lr=1e-3)
     total.backward()
     opt.step()
-    ours = load_file(job["ckpt"] + "/model.safetensors")
+    ours = load_file(job["ckpt"] + "/model/model.safetensors")
     pj = load_file(job["ckpt"] + "/projections.safetensors")
     diff = max(float((ours[k] - v).abs().max()) for k, v in s.state_dict().items() if k in ours)
     pdiff = max(float((pj["0.weight"] - proj.weight).abs().max()), float((pj["0.bias"] - proj.bias).abs().max()))

@@ -46,7 +46,9 @@ const RANK0_OPS = new Set(["predict", "describe", "num_parameters", "save_model"
 const RANK_LINES_GRACE_MS = 300;
 /** A collective error that means a peer rank is gone (gloo, NCCL). */
 const PEER_LOST =
-  /connection reset by peer|connection closed by peer|broken pipe|remote process exited|communicator was aborted|NCCL error/i;
+  /connection reset by peer|connection closed by peer|broken pipe|remote process exited|communicator was aborted|NCCL error|gloo|ProcessGroup/i;
+/** Python errors a collective raises when a peer is gone, whatever its message says (it varies with the moment). */
+const COLLECTIVE_ERRORS = new Set(["RuntimeError", "DistBackendError", "DistNetworkError", "DistError"]);
 /** How long an error of that kind waits for torchrun to report which rank died. */
 const PEER_LOSS_WAIT_MS = 1500;
 
@@ -399,7 +401,7 @@ export class WorkerGroup implements WorkerLink, AsyncDisposable {
     } catch (e) {
       const err = e as ReplyError;
       if (err.info) {
-        if (this.conns.length > 1 && PEER_LOST.test(err.info.message)) {
+        if (this.conns.length > 1 && (PEER_LOST.test(err.info.message) || COLLECTIVE_ERRORS.has(err.info.type))) {
           // a collective failed because another rank died: that death is the error to report
           const crash = await Promise.race([this.crashKnown, new Promise<null>((r) => setTimeout(() => r(null), PEER_LOSS_WAIT_MS))]);
           if (crash) throw crash;
