@@ -45,4 +45,4 @@ def test_outside_a_process_group_nothing_changes() -> None:
     assert distributed.agree_non_finite(["total"], torch.device("cpu")) == ["total"]
     assert distributed.wrap_trainables(torch.nn.Linear(2, 2), [], torch.device("cpu")) == {}
     plan = {"logDir": "runs/x"}
-    assert distributed.plan_for_rank(plan) is plan
+    assert distributed.plan_for_rank(plan) == plan
