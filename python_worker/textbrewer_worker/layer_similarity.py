@@ -20,19 +20,18 @@ import torch
 
 from .device import to_device
 from .ops import WorkerState, call_model, ensure_eager_attention, op
-from .ops_types import LayerSimilarityArgs as LayerSimilarityWire
-from .ops_types import LayerSimilarityResult
+from .ops_types import LayerSimilarityArgs, LayerSimilarityResult
 
 
 @dataclass(frozen=True)
-class LayerSimilarityArgs:
+class SimilarityRequest:
     teacher: str
     student: str | None
     batches: list[dict[str, torch.Tensor]]
     attention: bool
 
     @staticmethod
-    def read(args: dict[str, Any]) -> LayerSimilarityArgs:
+    def read(args: dict[str, Any]) -> SimilarityRequest:
         batches = args.get("batches")
         if not isinstance(batches, list) or not batches:
             raise ValueError("batches: expected a non-empty list of record batches with input_ids and attention_mask")
@@ -40,7 +39,7 @@ class LayerSimilarityArgs:
             if not isinstance(batch, dict) or "input_ids" not in batch or "attention_mask" not in batch:
                 keys = ", ".join(batch) if isinstance(batch, dict) else type(batch).__name__
                 raise ValueError(f"batches[{i}]: needs input_ids and attention_mask (got {keys})")
-        return LayerSimilarityArgs(
+        return SimilarityRequest(
             teacher=str(args.get("teacher")),
             student=None if args.get("student") is None else str(args.get("student")),
             batches=batches,
@@ -126,20 +125,22 @@ def attention_matrix(a: Features, b: Features) -> list[list[float]]:
 
 
 @op("layer_similarity")
-def layer_similarity(state: WorkerState, raw: LayerSimilarityWire) -> LayerSimilarityResult:
-    args = LayerSimilarityArgs.read(dict(raw))
-    teacher = collect(state.model({"model": args.teacher}), args.batches, args.attention, state.torch_device)
+def layer_similarity(state: WorkerState, args: LayerSimilarityArgs) -> LayerSimilarityResult:
+    request = SimilarityRequest.read(dict(args))
+    teacher = collect(state.model({"model": request.teacher}), request.batches, request.attention, state.torch_device)
     result: LayerSimilarityResult = {
         "tokens": int(teacher.hidden[0].shape[0]),
         "layersT": len(teacher.hidden),
         "teacherCka": cka_matrix(teacher.hidden, teacher.hidden),
     }
-    if args.attention:
+    if request.attention:
         result["teacherAttention"] = attention_matrix(teacher, teacher)
-    if args.student is not None:
-        student = collect(state.model({"model": args.student}), args.batches, args.attention, state.torch_device)
+    if request.student is not None:
+        student = collect(
+            state.model({"model": request.student}), request.batches, request.attention, state.torch_device
+        )
         result["layersS"] = len(student.hidden)
         result["crossCka"] = cka_matrix(student.hidden, teacher.hidden)
-        if args.attention:
+        if request.attention:
             result["crossAttention"] = attention_matrix(student, teacher)
     return result

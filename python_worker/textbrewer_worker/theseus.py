@@ -233,8 +233,8 @@ def build(teacher: nn.Module, a: TheseusArgs) -> TheseusModel:
 
 
 @op("theseus_create")
-def theseus_create(state: WorkerState, raw: TheseusCreateArgs) -> dict[str, Any]:
-    a = TheseusArgs.read(dict(raw))
+def theseus_create(state: WorkerState, args: TheseusCreateArgs) -> dict[str, Any]:
+    a = TheseusArgs.read(dict(args))
     model = build(state.model({"model": a.teacher}), a).to(state.torch_device)
     handle = state.add_model(model)
     layer_map = model.successor._textbrewer_init_report["layer_map"]  # type: ignore[index]
@@ -247,8 +247,8 @@ def theseus_create(state: WorkerState, raw: TheseusCreateArgs) -> dict[str, Any]
 
 
 @op("theseus_state")
-def theseus_state(state: WorkerState, raw: TheseusStateArgs) -> TheseusStateResult:
-    model = state.model(raw)
+def theseus_state(state: WorkerState, args: TheseusStateArgs) -> TheseusStateResult:
+    model = state.model(args)
     if not isinstance(model, TheseusModel):
         raise TypeError(f"model: a {type(model).__name__} is not a Theseus model (made by theseus_create)")
     step = int(model.theseus_step)
@@ -256,8 +256,8 @@ def theseus_state(state: WorkerState, raw: TheseusStateArgs) -> TheseusStateResu
 
 
 @op("theseus_extract")
-def theseus_extract(state: WorkerState, raw: TheseusExtractArgs) -> TheseusExtractResult:
-    model = state.model(raw)
+def theseus_extract(state: WorkerState, args: TheseusExtractArgs) -> TheseusExtractResult:
+    model = state.model(args)
     if not isinstance(model, TheseusModel):
         raise TypeError(f"model: a {type(model).__name__} is not a Theseus model (made by theseus_create)")
     successor = model.extract().to(state.torch_device)
