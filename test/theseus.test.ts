@@ -78,7 +78,10 @@ describe("TheseusDistiller (real worker)", () => {
       const resumed = join(suite.tmp.path, `from${from}`);
       const r = await run(resumed, 9, join(full, `gs${from}`));
       expect(await r.theseus.state()).toEqual(state);
-      const diff = await compareWeights(join(full, "gs9", "model.safetensors"), join(resumed, "gs9", "model.safetensors"));
+      const diff = await compareWeights(
+        join(full, "gs9", "model", "model.safetensors"),
+        join(resumed, "gs9", "model", "model.safetensors"),
+      );
       expect(diff.onlyA).toEqual([]);
       expect(diff.common).toBeGreaterThan(50);
       expect(diff.maxDiff).toBe(0);
