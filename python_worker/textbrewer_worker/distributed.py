@@ -171,6 +171,15 @@ def mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str,
     return dict(zip(keys, tensor.tolist()))
 
 
+def mean_tensor_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """A detached tensor averaged over the ranks (a copy); the tensor itself outside a process group."""
+    if not active():
+        return tensor
+    total = tensor.detach().clone()
+    dist.all_reduce(total)
+    return total / dist.get_world_size()
+
+
 def agree_non_finite(bad: list[str], device: torch.device) -> list[str]:
     """The non-finite terms of any rank: DDP spreads one rank's NaN gradients to all, so all must skip or raise."""
     if not active():
