@@ -2,10 +2,19 @@
  * The teacher cache and the other distillers on a worker group (torchrun, gloo on the CPU): 2 ranks × shard 8 end
  * with the weights of 1 worker × batch 16, and a cached epoch runs no teacher forward on any rank.
  */
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WorkerGroup } from "../src/distributed/index.js";
-import { BasicDistiller, EMDDistiller, MultiTaskDistiller, MultiTeacherDistiller, Tensor, type Worker } from "../src/index.js";
+import {
+  BasicDistiller,
+  EMDDistiller,
+  GeneralDistiller,
+  MultiTaskDistiller,
+  MultiTeacherDistiller,
+  Tensor,
+  type Worker,
+} from "../src/index.js";
 import { compareWeights, useRealWorker } from "./helpers/fixtures.js";
 
 function batch(seed: number, n = 16, len = 6): Record<string, Tensor> {
@@ -25,6 +34,7 @@ function batch(seed: number, n = 16, len = 6): Record<string, Tensor> {
 
 const logits = (_b: any, o: any) => ({ logits: o.logits });
 const full = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
+const SLOW = Boolean(process.env.TEXTBREWER_SLOW_TESTS);
 const COUNTER = "test/helpers/teacher_forwards.py";
 
 describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
@@ -92,7 +102,7 @@ describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
     await sameWeights(cached.dir, single.dir);
   });
 
-  it("MultiTeacherDistiller, MultiTaskDistiller and EMDDistiller: 2 ranks × shard 8 equal 1 worker × batch 16", async () => {
+  it.skipIf(!SLOW)("MultiTeacherDistiller, MultiTaskDistiller and EMDDistiller: 2 ranks × shard 8 equal 1 worker × batch 16", async () => {
     const multiTeacher = async (worker: Worker | WorkerGroup, dir: string): Promise<string> => {
       const [a, b, s] = await Promise.all([
         load(worker, suite.models.teacher),
@@ -152,5 +162,99 @@ describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
         throw e;
       });
     }
+  });
+  it.skipIf(!SLOW)(
+    "strategy fsdp: 2 sharded ranks equal 1 worker (1e-5); checkpoints hold the full weights; the student is whole after train()",
+    async () => {
+      const shardedAtCheckpoints: unknown[][] = [];
+      const run = async (worker: Worker | WorkerGroup, name: string, resumeFrom?: string): Promise<string> => {
+        const [t, s] = await Promise.all([load(worker, suite.models.teacher), load(worker, suite.models.student)]);
+        const outputDir = join(suite.tmp.path, name);
+        const callback = async (): Promise<void> => {
+          if (worker instanceof WorkerGroup)
+            shardedAtCheckpoints.push(
+              await worker.callEach("call_python", { ref: "test/helpers/fsdp_probe.py:sharded_modules", args: {} }),
+            );
+        };
+        try {
+          await new GeneralDistiller({
+            trainConfig: { ...trainConfig(outputDir), gradientAccumulationSteps: 2 },
+            distillConfig: {
+              temperature: 3,
+              intermediateMatches: [{ layerT: 3, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 2, proj: ["linear", 32, 48] }],
+            },
+            teacher: t,
+            student: s,
+            adaptorT: full,
+            adaptorS: full,
+          }).train({
+            optimizer: { lr: 2e-3 },
+            maxGradNorm: 0.5,
+            data,
+            numEpochs: 2,
+            progress: false,
+            callback,
+            ...(resumeFrom ? { resumeFrom } : {}),
+          });
+          // after train() the handle names a whole model again: rank 0 answers alone, with the trained weights
+          const predicted = (await s.predict(batch(9))).logits!;
+          writeFileSync(join(outputDir, "logits.json"), JSON.stringify(predicted.toArray()));
+        } finally {
+          await Promise.all([t.dispose(), s.dispose()]);
+        }
+        return outputDir;
+      };
+      const fsdp = await WorkerGroup.start({ device: "cpu", distributed: { nprocPerNode: 2, strategy: "fsdp" } });
+      try {
+        const sharded = await run(fsdp, "fsdp-ranks");
+        const single = await run(suite.worker, "fsdp-single");
+        // while it trained, each rank held the student sharded: its 2 layers and the whole model
+        expect(shardedAtCheckpoints).toEqual([
+          [3, 3],
+          [3, 3],
+        ]);
+        for (const step of ["gs2", "gs4"]) {
+          const file = (dir: string) => join(dir, step, "model", "model.safetensors");
+          const diff = await compareWeights(file(single), file(sharded));
+          expect(diff.common).toBeGreaterThan(30);
+          expect(diff.onlyA.length + diff.onlyB.length).toBe(0);
+          expect(diff.maxDiff).toBeLessThan(1e-5);
+          const proj = await compareWeights(join(single, step, "projections.safetensors"), join(sharded, step, "projections.safetensors"));
+          expect(proj.maxDiff).toBeLessThan(1e-5);
+        }
+        expect(
+          (await compareWeights(join(suite.models.student, "model.safetensors"), join(sharded, "gs4", "model", "model.safetensors")))
+            .maxDiff,
+        ).toBeGreaterThan(1e-4);
+        const logitsOf = (dir: string) => (JSON.parse(readFileSync(join(dir, "logits.json"), "utf8")) as number[][]).flat();
+        const [a, b] = [logitsOf(single), logitsOf(sharded)];
+        expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeLessThan(1e-5);
+        // the checkpoint is a plain Hugging Face folder: from_pretrained loads it (here in the single worker)
+        const config = JSON.parse(readFileSync(join(sharded, "gs4", "model", "config.json"), "utf8"));
+        expect(config.architectures).toEqual(["BertForSequenceClassification"]);
+        const loaded = await load(suite.worker, join(sharded, "gs4", "model"));
+        const reloaded = (await loaded.predict(batch(9))).logits!.toArray() as number[][];
+        expect(Math.max(...reloaded.flat().map((v, i) => Math.abs(v - b[i]!)))).toBeLessThan(1e-5);
+        await loaded.dispose();
+        // resuming a sharded run is refused, naming the option
+        await expect(run(fsdp, "fsdp-resumed", join(sharded, "gs2"))).rejects.toThrow(
+          /resumeFrom: .*distributed\.strategy 'fsdp' is not supported/,
+        );
+        // neither run left a sharded module behind: the students are whole again
+        expect(await fsdp.callEach("call_python", { ref: "test/helpers/fsdp_probe.py:sharded_modules", args: {} })).toEqual([0, 0]);
+      } finally {
+        await fsdp.close();
+      }
+    },
+  );
+});
+
+describe("distributed.strategy", () => {
+  it("an unknown strategy is refused before anything starts, naming the field and the allowed values", async () => {
+    const error = await WorkerGroup.start({ device: "cpu", distributed: { nprocPerNode: 2, strategy: "zero3" as never } }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as Error).name).toBe("ConfigError");
+    expect((error as Error).message).toMatch(/strategy.*zero3.*ddp.*fsdp/s);
   });
 });
