@@ -48,9 +48,15 @@ def is_sharded(model: nn.Module) -> bool:
     return isinstance(model, FSDPModule)
 
 
+def _gathered(model: nn.Module, cpu_offload: bool) -> dict[str, torch.Tensor]:
+    """The model's full state dict (every rank must call it); with `cpu_offload` on rank 0's CPU alone."""
+    state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=cpu_offload))
+    return {name: value for name, value in state.items() if isinstance(value, torch.Tensor)}
+
+
 def full_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The full weights on the CPU of rank 0 (empty on the others); every rank must call it."""
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    return _gathered(model, cpu_offload=True)
 
 
 def full_optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -66,7 +72,7 @@ def full_optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
 
 def unshard(sharded: nn.Module, plain: nn.Module, device: torch.device) -> nn.Module:
     """`plain` (the skeleton) holding the trained weights of `sharded`; every rank must call it."""
-    full = get_model_state_dict(sharded, options=StateDictOptions(full_state_dict=True))
+    full = _gathered(sharded, cpu_offload=False)
     by_name = dict(plain.named_parameters(remove_duplicate=False))
     filled: dict[int, nn.Parameter] = {}
     for name, param in by_name.items():
