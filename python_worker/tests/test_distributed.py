@@ -46,3 +46,23 @@ def test_outside_a_process_group_nothing_changes() -> None:
     assert distributed.wrap_trainables(torch.nn.Linear(2, 2), [], torch.device("cpu")) == {}
     plan = {"logDir": "runs/x"}
     assert distributed.plan_for_rank(plan) == plan
+
+
+def test_an_unknown_strategy_is_named() -> None:
+    with pytest.raises(ValueError, match=r"distributed\.strategy: 'zero3' is not one of ddp, fsdp"):
+        distributed.join_group("gloo", "cpu", 10.0, "zero3")
+
+
+def test_the_fsdp_skeleton_holds_no_weights_and_keeps_shared_parameters_shared() -> None:
+    from textbrewer_worker.fsdp import shard_units, skeleton
+
+    model = torch.nn.Sequential(
+        torch.nn.Embedding(5, 4), torch.nn.ModuleList([torch.nn.Linear(4, 4)]), torch.nn.Linear(4, 5)
+    )
+    model[2].weight = torch.nn.Parameter(torch.randn(5, 4))
+    model[0].weight = model[2].weight  # tied, as a language model's embeddings and head
+    plain = skeleton(model)
+    assert all(p.is_meta for p in plain.parameters())
+    assert plain[0].weight is plain[2].weight
+    assert not any(p.is_meta for p in model.parameters())
+    assert shard_units(model) == [model[1][0]]

@@ -30,6 +30,9 @@ def main() -> int:
         "per local rank, and TEXTBREWER_WORKER_TOKEN a JSON list of their tokens",
     )
     parser.add_argument("--collective-timeout-s", type=float, default=600.0, help="torch collective timeout, seconds")
+    parser.add_argument(
+        "--strategy", default="ddp", help="how a rank trains the student: ddp (replicated) or fsdp (sharded, FSDP2)"
+    )
     args = parser.parse_args()
     token = os.environ.pop("TEXTBREWER_WORKER_TOKEN", "")
     endpoint = args.endpoint
@@ -38,7 +41,7 @@ def main() -> int:
         from .rank_link import pick_rank_link
 
         endpoint, token = pick_rank_link(args.endpoint, token)
-        join_group = partial(_join_group, args.distributed, args.collective_timeout_s)
+        join_group = partial(_join_group, args.distributed, args.collective_timeout_s, args.strategy)
     if len(token) < 16:
         sys.stderr.write(
             "textbrewer_worker: TEXTBREWER_WORKER_TOKEN is missing; start the worker through Worker.start()\n"
@@ -72,10 +75,10 @@ def main() -> int:
     return 0
 
 
-def _join_group(backend: str, timeout_s: float, device: str) -> str:
+def _join_group(backend: str, timeout_s: float, strategy: str, device: str) -> str:
     from .distributed import join_group
 
-    return join_group(backend, device, timeout_s)
+    return join_group(backend, device, timeout_s, strategy)
 
 
 if __name__ == "__main__":

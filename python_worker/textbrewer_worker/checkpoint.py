@@ -87,12 +87,19 @@ def torch_save(obj: Any, path: Path) -> None:
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
 
 
-def save(session: TrainSession, folder: str) -> list[str]:
+def save(
+    session: TrainSession,
+    folder: str,
+    student_state: dict[str, torch.Tensor] | None = None,
+    optimizer_state: dict[str, Any] | None = None,
+) -> list[str]:
+    """`student_state` and `optimizer_state`, when given, are written instead of the session's own (FSDP gathers
+    them whole from the ranks' shards)."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     (out / STUDENT_FOLDER).mkdir(exist_ok=True)
-    write_model_files(session.student, out / STUDENT_FOLDER)
-    torch_save(session.optimizer.state_dict(), out / "optimizer.pt")
+    write_model_files(session.student, out / STUDENT_FOLDER, student_state)
+    torch_save(optimizer_state or session.optimizer.state_dict(), out / "optimizer.pt")
     if session.scheduler is not None:
         torch_save(session.scheduler.state_dict(), out / "scheduler.pt")
     if session.scaler is not None:

@@ -1,5 +1,6 @@
-"""Data-parallel ranks under torchrun: the process group, DDP around the trainable modules, `no_sync` on the
-micro-batches that do not step, loss values averaged over the ranks, and checkpoints written by rank 0.
+"""Data-parallel ranks under torchrun: the process group, DDP around the trainable modules (or FSDP2 around the
+student with strategy "fsdp", see ..fsdp), `no_sync` on the micro-batches that do not step, loss values averaged
+over the ranks, and checkpoints written by rank 0.
 
 Outside a process group (a single worker) every function here is a no-op or defers to the single-worker code.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,17 @@ from .ops import WorkerState, op
 from .ops_types import DistBroadcastModelArgs, DistInfoArgs, DistInfoResult
 
 BACKENDS = ("auto", "gloo", "nccl")
+STRATEGIES = ("ddp", "fsdp")
+
+
+@dataclass
+class Strategy:
+    """How this rank's training run spreads the student: "ddp" replicates it, "fsdp" shards it (set at launch)."""
+
+    name: str = "ddp"
+
+
+STRATEGY = Strategy()
 
 
 @dataclass(frozen=True)
@@ -59,8 +71,11 @@ def rank_device(device: str, local_rank: int) -> str:
     return device
 
 
-def join_group(backend: str, device: str, timeout_s: float) -> str:
+def join_group(backend: str, device: str, timeout_s: float, strategy: str) -> str:
     """Joins torchrun's process group (blocks until every rank has joined); returns this rank's device."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"distributed.strategy: '{strategy}' is not one of {', '.join(STRATEGIES)}")
+    STRATEGY.name = strategy
     env = RankEnv.read()
     device = rank_device(device, env.local_rank)
     kind = torch.device(device).type
@@ -127,8 +142,11 @@ def plan_for_rank(plan: Mapping[str, Any]) -> dict[str, Any]:
 def wrap_trainables(student: nn.Module, projections: list[nn.Module | None], device: torch.device) -> dict[str, Any]:
     """DDP around the student and every projection: their forward goes through the wrappers (so DDP averages their
     gradients), the plain modules stay what checkpoints hold. DDP also copies rank 0's weights to every rank here.
+    With strategy "fsdp" the student is sharded in place instead (before the optimizer is built: its parameters
+    change); the projections, small, keep DDP.
 
-    Returns {"student": wrapper, "projections": {id(module): wrapper}, "modules": [every wrapper]}; empty outside a
+    Returns {"student": wrapper, "projections": {id(module): wrapper}, "modules": [every wrapper]}, with strategy
+    "fsdp" also "plain": the student's skeleton, filled at the end of the run (unshard_student); empty outside a
     process group."""
     if not active():
         return {}
@@ -138,9 +156,30 @@ def wrap_trainables(student: nn.Module, projections: list[nn.Module | None], dev
         # find_unused_parameters: an adaptor may leave part of the student out of the loss (a head, a pooler)
         return DistributedDataParallel(module, device_ids=ids, find_unused_parameters=True)
 
+    if STRATEGY.name == "fsdp":
+        from .fsdp import is_sharded, shard
+
+        if is_sharded(student):
+            raise RuntimeError("the student is still sharded by an earlier run that did not end (train_end)")
+        plain = shard(student)
+        by_module = {id(p): wrap(p) for p in projections if p is not None}
+        return {"student": student, "projections": by_module, "modules": [student, *by_module.values()], "plain": plain}
     wrapped_student = wrap(student)
     by_module = {id(p): wrap(p) for p in projections if p is not None}
     return {"student": wrapped_student, "projections": by_module, "modules": [wrapped_student, *by_module.values()]}
+
+
+def unshard_student(state: WorkerState, session: Any) -> None:
+    """At the end of an FSDP run: the student's handle names the plain module again, with the trained weights."""
+    plain = session.ddp.get("plain")
+    if plain is None:
+        return
+    from .fsdp import unshard
+
+    trained = unshard(session.student, plain, session.device)
+    for handle, model in list(state.models.items()):
+        if model is session.student:
+            state.models[handle] = trained
 
 
 def through(wrappers: dict[str, Any], modules: list[nn.Module | None]) -> list[nn.Module | None]:
@@ -156,8 +195,21 @@ def sync_context(modules: list[nn.Module], optimizer_step: bool) -> contextlib.A
         return contextlib.nullcontext()
     stack = contextlib.ExitStack()
     for module in modules:
-        stack.enter_context(module.no_sync())  # pyright: ignore[reportCallIssue]
+        if isinstance(module, DistributedDataParallel):
+            stack.enter_context(module.no_sync())
+        else:
+            stack.enter_context(_fsdp_no_sync(module))
     return stack
+
+
+@contextlib.contextmanager
+def _fsdp_no_sync(module: nn.Module) -> Iterator[None]:
+    """FSDP2's `no_sync`: gradients stay unreduced (and whole) until the stepping micro-batch."""
+    module.set_requires_gradient_sync(False)  # pyright: ignore[reportCallIssue,reportAttributeAccessIssue]
+    try:
+        yield
+    finally:
+        module.set_requires_gradient_sync(True)  # pyright: ignore[reportCallIssue,reportAttributeAccessIssue]
 
 
 def mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:
@@ -169,6 +221,15 @@ def mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str,
     dist.all_reduce(tensor)
     tensor /= dist.get_world_size()
     return dict(zip(keys, tensor.tolist()))
+
+
+def mean_tensor_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """A detached tensor averaged over the ranks (a copy); the tensor itself outside a process group."""
+    if not active():
+        return tensor
+    total = tensor.detach().clone()
+    dist.all_reduce(total)
+    return total / dist.get_world_size()
 
 
 def agree_non_finite(bad: list[str], device: torch.device) -> list[str]:
@@ -210,10 +271,19 @@ def save_checkpoint(session: Any, folder: str) -> list[str]:
 
     if not active():
         return save(session, folder)
+    whole: dict[str, Any] = {}
+    if "plain" in session.ddp:
+        from .fsdp import full_optimizer_state, full_state_dict
+
+        # every rank takes part in gathering the shards; rank 0 writes them as a single worker's checkpoint
+        whole = {
+            "student_state": full_state_dict(session.student),
+            "optimizer_state": full_optimizer_state(session.optimizer),
+        }
     error: BaseException | None = None
     try:
         if dist.get_rank() == 0:
-            save(session, folder)
+            save(session, folder, **whole)
         else:
             Path(folder).mkdir(parents=True, exist_ok=True)
             torch_save(rng_state(), Path(folder) / rank_rng_file(dist.get_rank()))
@@ -227,6 +297,12 @@ def load_checkpoint(session: Any, folder: str) -> None:
     """Every rank reads the shared files; ranks other than 0 then restore their own RNG state."""
     from .checkpoint import CheckpointReadError, load, set_rng_state
 
+    if "plain" in session.ddp:
+        raise CheckpointReadError(
+            f"resumeFrom: '{folder}': resuming a run of distributed.strategy 'fsdp' is not supported (its "
+            "checkpoints hold the full weights, loadable with from_pretrained or loadModel); resume with strategy "
+            "'ddp', or start a new run from the checkpoint's model/ folder"
+        )
     load(session, folder)
     if not active() or dist.get_rank() == 0:
         return

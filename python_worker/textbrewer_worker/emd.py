@@ -16,7 +16,7 @@ and logs the two terms as ``unweighted_hidden_hidden_mse_emd`` and ``unweighted_
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,6 +93,7 @@ def emd_loss(
     mask: Tensor | None,
     weights_S: Tensor | None = None,
     weights_T: Tensor | None = None,
+    shared_cost: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """BERT-EMD loss between all student and all teacher layers.
 
@@ -104,6 +105,8 @@ def emd_loss(
         mask: (B, L) inputs mask passed to ``hidden_mse``, or None.
         weights_S, weights_T: optional layer masses (LS,) and (LT,); each is normalised to sum 1. The
             default is uniform, as in TextBrewer, whose re-weighting code is commented out.
+        shared_cost: maps the detached float64 cost to the one the flow is solved on; data-parallel ranks
+            pass their mean over the ranks, so every rank solves the whole batch's transport, not its shard's.
 
     Returns:
         ``(emd_term, embedding_term, {"flow": F, "cost": D})`` where ``emd_term = Σ F·D`` (differentiable
@@ -143,7 +146,10 @@ def emd_loss(
 
     a = np.concatenate([_masses("weights_S", weights_S, n_s), np.zeros(n_t)])
     b = np.concatenate([np.zeros(n_s), _masses("weights_T", weights_T, n_t)])
-    cost_np = cost.detach().to("cpu", torch.float64).numpy()
+    detached = cost.detach().to(torch.float64)
+    if shared_cost is not None:
+        detached = shared_cost(detached)
+    cost_np = detached.cpu().numpy()
     flow = torch.from_numpy(transport_flow(a, b, cost_np))
 
     emd_term = (flow.to(device=cost.device, dtype=cost.dtype) * cost).sum()

@@ -145,6 +145,8 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
             )
     # the terms create their parameters (projections) here, in plan order, after the seed
     objective = Objective(plan["terms"], device, plan["customLosses"])
+    # before the optimizer: FSDP replaces the student's parameters with their shards
+    ddp = distributed.wrap_trainables(student, objective.modules(), device)
     opt_spec = plan.get("optimizer", {"type": "AdamW", "lr": 5e-5})
     groups = parameter_groups(student, opt_spec.get("groups", [])) + objective.param_groups()
     optimizer = build_optimizer(opt_spec, groups)
@@ -183,8 +185,8 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         writer=writer,
         warnings=warnings,
         on_non_finite=on_non_finite,
+        ddp=ddp,
     )
-    session.ddp = distributed.wrap_trainables(student, objective.modules(), device)
     for t in objective.terms:
         t.wrappers = session.ddp.get("projections", {})
     # torch.compile wraps the forward only; the plain module is what gets saved and restored
@@ -324,6 +326,9 @@ def optimizer_step(session: TrainSession) -> tuple[torch.Tensor | None, float | 
     if max_norm > 0:
         # TextBrewer clips the student's parameters only (projections are not clipped)
         grad_norm = torch.nn.utils.clip_grad_norm_(session.student.parameters(), max_norm)
+        full_tensor = getattr(grad_norm, "full_tensor", None)  # the norm of a sharded (FSDP) student
+        if full_tensor is not None:
+            grad_norm = full_tensor()
     if session.scaler is not None:
         before = session.scaler.get_scale()
         session.scaler.step(session.optimizer)

@@ -77,7 +77,12 @@ def train_save(state: WorkerState, args: TrainSaveArgs) -> dict[str, Any]:
 
 @op("train_load")
 def train_load(state: WorkerState, args: TrainLoadArgs) -> None:
-    distributed.load_checkpoint(session_of(state), args["dir"])
+    try:
+        distributed.load_checkpoint(session_of(state), args["dir"])
+    except Exception:
+        if distributed.STRATEGY.name == "fsdp":
+            end(state)  # the run stops here without train_end: the student must be whole again
+        raise
 
 
 @op("train_end")
@@ -89,6 +94,8 @@ def end(state: WorkerState) -> None:
     session = state.extensions.pop(SESSION_KEY, None)
     if session is not None and session.writer is not None:
         session.writer.close()
+    if session is not None:
+        distributed.unshard_student(state, session)
 
 
 @op("teacher_logits")

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from safetensors.torch import save_model as _safetensors_save_model
 
 from .errors import ModelSaveError
@@ -24,10 +25,13 @@ _CHECKPOINT_FILE_RE = re.compile(
 )
 
 
-def write_model_files(model: torch.nn.Module, folder: Path) -> None:
-    """Write the model's files into an existing folder (no atomic swap; see save_model)."""
+def write_model_files(model: torch.nn.Module, folder: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+    """Write the model's files into an existing folder (no atomic swap; see save_model); `state_dict` stands in for
+    the model's own weights (a sharded model's, gathered whole)."""
     if _is_hf_model(model):
-        model.save_pretrained(str(folder), safe_serialization=True)  # type: ignore[operator]
+        model.save_pretrained(str(folder), safe_serialization=True, state_dict=state_dict)  # type: ignore[operator]
+    elif state_dict is not None:
+        save_file({k: v.contiguous() for k, v in state_dict.items()}, str(folder / "model.safetensors"))
     else:
         # save_model drops duplicate names of shared tensors; load_model accepts that (tied keys).
         _safetensors_save_model(model, str(folder / "model.safetensors"), force_contiguous=True)

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..distributed import mean_tensor_over_ranks
 from ..emd import EMBEDDING_LOG_NAME, EMD_LOG_NAME, emd_loss, emd_projections
 from .base import Tensor, Term, TermInputs, term
 
@@ -41,5 +42,6 @@ class EmdTerm(Term):
             first_T["hidden"],
             [self.forward_module(p) for p in self.projections],
             results_S.get("inputs_mask"),
+            shared_cost=mean_tensor_over_ranks,
         )
         return (emd_term + embedding_term) * self.weight, {EMD_LOG_NAME: emd_term, EMBEDDING_LOG_NAME: embedding_term}

@@ -18,6 +18,12 @@ export const DistributedOptions = z
     masterPort: z.int().min(1).max(65535).optional(),
     /** How long one rank waits in a collective for the others before its call fails (torch's timeout). Default 600 s. */
     collectiveTimeoutMs: z.int().min(1000).default(600_000),
+    /**
+     * How the ranks train the student: "ddp" (default) gives each rank a whole replica (DistributedDataParallel);
+     * "fsdp" shards its parameters, gradients and optimizer state over the ranks (FSDP2 `fully_shard`) for a student
+     * too big to replicate. Checkpoints hold the full weights either way; an fsdp run cannot resume (resumeFrom).
+     */
+    strategy: z.enum(["ddp", "fsdp"]).default("ddp"),
   })
   .strict();
 export type DistributedOptions = z.input<typeof DistributedOptions>;

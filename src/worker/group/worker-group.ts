@@ -151,6 +151,7 @@ export class WorkerGroup implements WorkerLink, AsyncDisposable {
     args.push("-m", "textbrewer_worker", "--endpoint", JSON.stringify(endpoints), "--device", device, "--private-dir", privateDir);
     args.push("--max-message-size", String(Number.isFinite(maxMessageSize) ? maxMessageSize : -1));
     args.push("--distributed", distributed.backend, "--collective-timeout-s", String(distributed.collectiveTimeoutMs / 1000));
+    args.push("--strategy", distributed.strategy);
     const scratch = join(privateDir, "tmp");
     mkdirSync(scratch);
     const child = execa(python, args, {

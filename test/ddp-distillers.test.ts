@@ -1,0 +1,260 @@
+/**
+ * The teacher cache and the other distillers on a worker group (torchrun, gloo on the CPU): 2 ranks × shard 8 end
+ * with the weights of 1 worker × batch 16, and a cached epoch runs no teacher forward on any rank.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WorkerGroup } from "../src/distributed/index.js";
+import {
+  BasicDistiller,
+  EMDDistiller,
+  GeneralDistiller,
+  MultiTaskDistiller,
+  MultiTeacherDistiller,
+  Tensor,
+  type Worker,
+} from "../src/index.js";
+import { compareWeights, useRealWorker } from "./helpers/fixtures.js";
+
+function batch(seed: number, n = 16, len = 6): Record<string, Tensor> {
+  const ids = Array.from({ length: n }, (_, i) => Array.from({ length: len }, (_, j) => BigInt(1 + ((seed * 17 + i * 7 + j * 13) % 99))));
+  return {
+    input_ids: Tensor.from(ids, "int64"),
+    attention_mask: Tensor.from(
+      ids.map((r) => r.map(() => 1n)),
+      "int64",
+    ),
+    labels: Tensor.from(
+      Array.from({ length: n }, (_, i) => BigInt((seed + i) % 3)),
+      "int64",
+    ),
+  };
+}
+
+const logits = (_b: any, o: any) => ({ logits: o.logits });
+const full = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, inputs_mask: b.attention_mask, losses: o.loss });
+const SLOW = Boolean(process.env.TEXTBREWER_SLOW_TESTS);
+const COUNTER = "test/helpers/teacher_forwards.py";
+
+describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
+  const suite = useRealWorker({
+    models: {
+      teacher: { layers: 3, hidden: 48, seed: 1, dropout: 0 },
+      teacherB: { layers: 2, hidden: 32, seed: 9, dropout: 0 },
+      student: { layers: 2, hidden: 32, seed: 2, dropout: 0 },
+    },
+  });
+  let group: WorkerGroup | undefined;
+  beforeAll(async () => {
+    group = await WorkerGroup.start({ device: "cpu", distributed: { nprocPerNode: 2 } });
+  });
+  afterAll(async () => {
+    await group?.close();
+  });
+
+  const data = [batch(1), batch(2), batch(3), batch(4)];
+  const load = (worker: Worker | WorkerGroup, path: string) => worker.loadModel({ path, task: "sequence-classification" });
+  const trainConfig = (outputDir: string) => ({ outputDir, device: "cpu", seed: 5 });
+  async function sameWeights(a: string, b: string, projections = false): Promise<void> {
+    const file = (dir: string) => join(dir, "model", "model.safetensors");
+    const diff = await compareWeights(file(a), file(b));
+    expect(diff.common).toBeGreaterThan(30);
+    expect(diff.onlyA.length + diff.onlyB.length).toBe(0);
+    expect(diff.maxDiff).toBeLessThan(1e-6);
+    // the runs trained: equal weights are not the untouched student's
+    expect((await compareWeights(join(suite.models.student, "model.safetensors"), file(b))).maxDiff).toBeGreaterThan(1e-4);
+    if (projections) {
+      const proj = await compareWeights(join(a, "projections.safetensors"), join(b, "projections.safetensors"));
+      expect(proj.common).toBeGreaterThan(0);
+      expect(proj.maxDiff).toBeLessThan(1e-6);
+    }
+  }
+
+  it("the cache: written through from every rank's shard, the second epoch runs no teacher on any rank, the weights of a live run", async () => {
+    const run = async (worker: Worker | WorkerGroup, name: string, teacherCache: unknown): Promise<{ dir: string; forwards: number[] }> => {
+      const teacher = await load(worker, suite.models.teacher);
+      const student = await load(worker, suite.models.student);
+      const outputDir = join(suite.tmp.path, name);
+      const each = worker instanceof WorkerGroup ? worker : null;
+      const call = (fn: string) =>
+        each ? each.callEach("call_python", { ref: `${COUNTER}:${fn}`, args: {} }) : worker.runPython(`${COUNTER}:${fn}`).then((r) => [r]);
+      await call("start");
+      await new BasicDistiller({
+        trainConfig: trainConfig(outputDir),
+        distillConfig: { temperature: 2, hardLabelWeight: 0.5 },
+        teacher,
+        student,
+        adaptorT: full,
+        adaptorS: full,
+      }).train({ optimizer: { lr: 2e-3 }, data, numEpochs: 2, progress: false, teacherCache: teacherCache as never });
+      const forwards = (await call("count")) as number[];
+      await Promise.all([teacher.dispose(), student.dispose()]);
+      return { dir: join(outputDir, "gs8"), forwards };
+    };
+    const cached = await run(group!, "cache-ranks", { dir: join(suite.tmp.path, "cache-store") });
+    // 4 batches: the first epoch runs the teacher on each rank's shard, the second reads the cache on every rank
+    expect(cached.forwards).toEqual([4, 4]);
+    const live = await run(group!, "live-ranks", false);
+    expect(live.forwards).toEqual([8, 8]);
+    const single = await run(suite.worker, "live-single", false);
+    await sameWeights(cached.dir, live.dir);
+    await sameWeights(cached.dir, single.dir);
+  });
+
+  it.skipIf(!SLOW)("MultiTeacherDistiller, MultiTaskDistiller and EMDDistiller: 2 ranks × shard 8 equal 1 worker × batch 16", async () => {
+    const multiTeacher = async (worker: Worker | WorkerGroup, dir: string): Promise<string> => {
+      const [a, b, s] = await Promise.all([
+        load(worker, suite.models.teacher),
+        load(worker, suite.models.teacherB),
+        load(worker, suite.models.student),
+      ]);
+      await new MultiTeacherDistiller({
+        trainConfig: trainConfig(dir),
+        distillConfig: { temperature: 2 },
+        teachers: [a, b],
+        student: s,
+        adaptorT: logits,
+        adaptorS: logits,
+      }).train({ optimizer: { lr: 2e-3 }, data, numEpochs: 1, progress: false });
+      await Promise.all([a.dispose(), b.dispose(), s.dispose()]);
+      return join(dir, "gs4");
+    };
+    const multiTask = async (worker: Worker | WorkerGroup, dir: string): Promise<string> => {
+      const [a, b, s] = await Promise.all([
+        load(worker, suite.models.teacher),
+        load(worker, suite.models.teacherB),
+        load(worker, suite.models.student),
+      ]);
+      await new MultiTaskDistiller({
+        trainConfig: { ...trainConfig(dir), ckptSteps: 4 },
+        distillConfig: { temperature: 2, hardLabelWeight: 0.5 },
+        teachers: { a, b },
+        student: s,
+        adaptorT: { a: full, b: full },
+        adaptorS: { a: full, b: full },
+      }).train({ optimizer: { lr: 2e-3 }, data: { a: [batch(1), batch(2)], b: [batch(3)] }, numSteps: 4, progress: false });
+      await Promise.all([a.dispose(), b.dispose(), s.dispose()]);
+      return join(dir, "gs4");
+    };
+    const emd = async (worker: Worker | WorkerGroup, dir: string): Promise<string> => {
+      const [t, s] = await Promise.all([load(worker, suite.models.teacher), load(worker, suite.models.student)]);
+      await new EMDDistiller({
+        trainConfig: trainConfig(dir),
+        teacher: t,
+        student: s,
+        adaptorT: full,
+        adaptorS: full,
+        emd: { layerNumS: 3, layerNumT: 4, weight: 1, proj: ["linear", 32, 48] },
+      }).train({ optimizer: { lr: 3e-3 }, data, numEpochs: 1, progress: false });
+      await Promise.all([t.dispose(), s.dispose()]);
+      return join(dir, "gs4");
+    };
+    for (const [name, run, projections] of [
+      ["multi-teacher", multiTeacher, false],
+      ["multi-task", multiTask, false],
+      ["emd", emd, true],
+    ] as const) {
+      const single = await run(suite.worker, join(suite.tmp.path, `${name}-single`));
+      const ranks = await run(group!, join(suite.tmp.path, `${name}-ranks`));
+      await sameWeights(single, ranks, projections).catch((e: Error) => {
+        e.message = `${name}: ${e.message}`;
+        throw e;
+      });
+    }
+  });
+  it.skipIf(!SLOW)(
+    "strategy fsdp: 2 sharded ranks equal 1 worker (1e-5); checkpoints hold the full weights; the student is whole after train()",
+    async () => {
+      const shardedAtCheckpoints: unknown[][] = [];
+      const run = async (worker: Worker | WorkerGroup, name: string, resumeFrom?: string): Promise<string> => {
+        const [t, s] = await Promise.all([load(worker, suite.models.teacher), load(worker, suite.models.student)]);
+        const outputDir = join(suite.tmp.path, name);
+        const callback = async (): Promise<void> => {
+          if (worker instanceof WorkerGroup)
+            shardedAtCheckpoints.push(
+              await worker.callEach("call_python", { ref: "test/helpers/fsdp_probe.py:sharded_modules", args: {} }),
+            );
+        };
+        try {
+          await new GeneralDistiller({
+            trainConfig: { ...trainConfig(outputDir), gradientAccumulationSteps: 2 },
+            distillConfig: {
+              temperature: 3,
+              intermediateMatches: [{ layerT: 3, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 2, proj: ["linear", 32, 48] }],
+            },
+            teacher: t,
+            student: s,
+            adaptorT: full,
+            adaptorS: full,
+          }).train({
+            optimizer: { lr: 2e-3 },
+            maxGradNorm: 0.5,
+            data,
+            numEpochs: 2,
+            progress: false,
+            callback,
+            ...(resumeFrom ? { resumeFrom } : {}),
+          });
+          // after train() the handle names a whole model again: rank 0 answers alone, with the trained weights
+          const predicted = (await s.predict(batch(9))).logits!;
+          writeFileSync(join(outputDir, "logits.json"), JSON.stringify(predicted.toArray()));
+        } finally {
+          await Promise.all([t.dispose(), s.dispose()]);
+        }
+        return outputDir;
+      };
+      const fsdp = await WorkerGroup.start({ device: "cpu", distributed: { nprocPerNode: 2, strategy: "fsdp" } });
+      try {
+        const sharded = await run(fsdp, "fsdp-ranks");
+        const single = await run(suite.worker, "fsdp-single");
+        // while it trained, each rank held the student sharded: its 2 layers and the whole model
+        expect(shardedAtCheckpoints).toEqual([
+          [3, 3],
+          [3, 3],
+        ]);
+        for (const step of ["gs2", "gs4"]) {
+          const file = (dir: string) => join(dir, step, "model", "model.safetensors");
+          const diff = await compareWeights(file(single), file(sharded));
+          expect(diff.common).toBeGreaterThan(30);
+          expect(diff.onlyA.length + diff.onlyB.length).toBe(0);
+          expect(diff.maxDiff).toBeLessThan(1e-5);
+          const proj = await compareWeights(join(single, step, "projections.safetensors"), join(sharded, step, "projections.safetensors"));
+          expect(proj.maxDiff).toBeLessThan(1e-5);
+        }
+        expect(
+          (await compareWeights(join(suite.models.student, "model.safetensors"), join(sharded, "gs4", "model", "model.safetensors")))
+            .maxDiff,
+        ).toBeGreaterThan(1e-4);
+        const logitsOf = (dir: string) => (JSON.parse(readFileSync(join(dir, "logits.json"), "utf8")) as number[][]).flat();
+        const [a, b] = [logitsOf(single), logitsOf(sharded)];
+        expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeLessThan(1e-5);
+        // the checkpoint is a plain Hugging Face folder: from_pretrained loads it (here in the single worker)
+        const config = JSON.parse(readFileSync(join(sharded, "gs4", "model", "config.json"), "utf8"));
+        expect(config.architectures).toEqual(["BertForSequenceClassification"]);
+        const loaded = await load(suite.worker, join(sharded, "gs4", "model"));
+        const reloaded = (await loaded.predict(batch(9))).logits!.toArray() as number[][];
+        expect(Math.max(...reloaded.flat().map((v, i) => Math.abs(v - b[i]!)))).toBeLessThan(1e-5);
+        await loaded.dispose();
+        // resuming a sharded run is refused, naming the option
+        await expect(run(fsdp, "fsdp-resumed", join(sharded, "gs2"))).rejects.toThrow(
+          /resumeFrom: .*distributed\.strategy 'fsdp' is not supported/,
+        );
+        // neither run left a sharded module behind: the students are whole again
+        expect(await fsdp.callEach("call_python", { ref: "test/helpers/fsdp_probe.py:sharded_modules", args: {} })).toEqual([0, 0]);
+      } finally {
+        await fsdp.close();
+      }
+    },
+  );
+});
+
+describe("distributed.strategy", () => {
+  it("an unknown strategy is refused before anything starts, naming the field and the allowed values", async () => {
+    const error = await WorkerGroup.start({ device: "cpu", distributed: { nprocPerNode: 2, strategy: "zero3" as never } }).catch(
+      (e: unknown) => e,
+    );
+    expect((error as Error).name).toBe("ConfigError");
+    expect((error as Error).message).toMatch(/strategy.*zero3.*ddp.*fsdp/s);
+  });
+});
