@@ -55,7 +55,7 @@ function log(msg: string): void {
 }
 
 /** The same BATCH × SEQ batches for every run. */
-const batches: Array<Record<string, Tensor>> = Array.from({ length: WARMUP + STEPS + 1 }, (_, b) => {
+const batches: Array<Record<string, Tensor>> = Array.from({ length: WARMUP + STEPS }, (_, b) => {
   const rows = Array.from({ length: BATCH }, (_, r) => b * BATCH + r);
   return {
     input_ids: Tensor.from(
@@ -76,7 +76,7 @@ const batches: Array<Record<string, Tensor>> = Array.from({ length: WARMUP + STE
 const logits = (_b: any, o: any) => ({ logits: o.logits });
 const withHidden = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, inputs_mask: b.attention_mask });
 
-/** Step times in seconds after the warm-up: intervals between consecutive optimizer-step replies. */
+/** The STEPS step times (seconds) after the warm-up: intervals between consecutive optimizer-step replies. */
 function stepSeconds(outputDir: string): number[] {
   const times = readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
     .trim()
@@ -97,7 +97,7 @@ await makeTinyBert(join(dir, "teacher"), { ...MODEL, layers: TEACHER_LAYERS, see
 await makeTinyBert(join(dir, "student"), { ...MODEL, layers: STUDENT_LAYERS, seed: 2 });
 const worker = await Worker.start({ device: "cpu" });
 const teacher = await worker.loadModel({ path: join(dir, "teacher"), task: "sequence-classification" });
-const data = batches.slice(0, WARMUP + STEPS + 1);
+const data = batches;
 
 log("filling the caches (teacher only, once)…");
 const logitsCache = await DistillCache.open({ teachers: teacher, adaptorT: logits });
