@@ -240,6 +240,19 @@ describe("teacher features in the teacher-output cache (real worker)", () => {
       /teacherCache.featureDtype: "fp16" is not a storage form of features; allowed: "float32", "float16", "int8"/,
     );
     expect((await open({ topK: 4 })).message).toMatch(/teacherCache.topK: 4 with intermediate matches is not supported.*topK: null/);
+    const noHidden = await DistillCache.open({
+      teachers: teacher,
+      adaptorT: (_b: any, o: any) => ({ logits: o.logits }),
+      intermediateMatches: projected,
+    });
+    const fill = (await noHidden.fill({ data: epochBatches(0) }).catch((e: unknown) => e)) as Error;
+    expect(fill.message).toMatch(/teacherCache features: the teacher adaptor returns no 'attention' for the matches to read/);
+    const logitsOnly = await DistillCache.open({ teachers: teacher, adaptorT: adaptor });
+    const report = (await logitsOnly
+      .fidelity({ data: epochBatches(0), student: teacher, adaptorS: adaptor })
+      .catch((e: unknown) => e)) as Error;
+    expect(report.message).toMatch(/this cache holds logits only; open it with intermediateMatches/);
+    await Promise.all([noHidden.close(), logitsOnly.close()]);
     await teacher.dispose();
   });
 });

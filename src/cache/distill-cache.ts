@@ -178,7 +178,8 @@ export class DistillCache {
     const strip = (b: Batch) => withoutKey(b, this.spec.idKey);
     if ("student" in options) {
       if (this.features === null) {
-        throw new Error("fidelity: this cache holds logits only; open it with intermediateMatches to measure cached features");
+        const message = "fidelity: this cache holds logits only; open it with intermediateMatches to measure cached features";
+        return Promise.reject(new Error(message));
       }
       return measureFeatureFidelity(this.teachers[0]!, this.adaptorT[0]!, this.features, strip, options);
     }
