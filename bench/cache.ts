@@ -1,143 +1,191 @@
 /**
- * `npm run bench:cache`: seconds per epoch of logits-only distillation with a live teacher and with the
- * teacher-output cache (epochs after the first), for a teacher three times the student's depth, next to the
- * student trained alone (BasicTrainer on the same batches): the floor a cached epoch can reach. Prints JSON.
+ * `npm run bench:cache`: step time of distillation with the teacher-output cache against a live teacher and against
+ * the student trained alone (the floor a cached step can reach), for a teacher three times the student's depth.
+ * Prints JSON.
  *
- * Knobs: BENCH_EXAMPLES (512), BENCH_EPOCHS (5: four measured), BENCH_REPEATS (2 rounds of the three modes, the
- * order alternating between rounds, so drift of the machine cancels).
+ * Modes, each a short run of BENCH_WARMUP + BENCH_STEPS steps on the same batches:
+ *   student        BasicTrainer, the student alone
+ *   cached         BasicDistiller, KD on logits, every batch served by the cache (filled once before the rounds)
+ *   live           BasicDistiller, the teacher run every step
+ *   featuresCached GeneralDistiller, KD plus hidden_mse S0↔T0, S1↔T3, S2↔T6: logits and float16 features cached
+ *   featuresLive   the same GeneralDistiller with the teacher run every step
+ * The machine's speed drifts by 2× within minutes (other tenants), so the modes alternate in BENCH_ROUNDS short
+ * rounds (the order reversed every round: bench/rounds.ts), step times are the intervals between optimizer-step
+ * replies (metrics.jsonl `time`), and each ratio comes with a bootstrap interval that resamples whole rounds.
+ *
+ * Knobs: BENCH_ROUNDS (6), BENCH_STEPS (8), BENCH_WARMUP (2).
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { seededRng } from "../src/data/index.js";
-import { BasicDistiller, BasicTrainer, DistillCache, Tensor, Worker } from "../src/index.js";
+import type { IntermediateMatchInput } from "../src/config/distillation-config.js";
+import { BasicDistiller, BasicTrainer, DistillCache, GeneralDistiller, type ModelHandle, Tensor, Worker } from "../src/index.js";
 import { makeTinyBert } from "../test/helpers/fixtures.js";
 import { emitResult } from "./emit.js";
+import { bootstrapRatioCI, median, r3, r4, roundOrder } from "./rounds.js";
 
-const EXAMPLES = Number(process.env.BENCH_EXAMPLES ?? 512);
+function intEnv(name: string, fallback: number, min = 1): number {
+  const v = process.env[name];
+  if (v === undefined || v === "") return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name}: expected an integer ≥ ${min}, got '${v}'`);
+  return n;
+}
+
+const ROUNDS = intEnv("BENCH_ROUNDS", 6);
+const STEPS = intEnv("BENCH_STEPS", 8);
+const WARMUP = intEnv("BENCH_WARMUP", 2, 1);
 const BATCH = 32;
 const SEQ = 64;
-const EPOCHS = Number(process.env.BENCH_EPOCHS ?? 5);
-const REPEATS = Number(process.env.BENCH_REPEATS ?? 2);
-const STEPS_PER_EPOCH = EXAMPLES / BATCH;
+const MODEL = { hidden: 256, heads: 4, vocab: 1000, numLabels: 4, dropout: 0.1 };
+const TEACHER_LAYERS = 6;
+const STUDENT_LAYERS = 2;
+const MATCHES: IntermediateMatchInput[] = [
+  { layerS: 0, layerT: 0, feature: "hidden", loss: "hidden_mse", weight: 1 },
+  { layerS: 1, layerT: 3, feature: "hidden", loss: "hidden_mse", weight: 1 },
+  { layerS: 2, layerT: 6, feature: "hidden", loss: "hidden_mse", weight: 1 },
+];
 
-type Mode = "live" | "cached" | "student";
-const MODES: Mode[] = ["live", "cached", "student"];
+type Mode = "student" | "cached" | "live" | "featuresCached" | "featuresLive";
+const MODES: Mode[] = ["student", "cached", "live", "featuresCached", "featuresLive"];
 
-function batches(epoch: number): Array<Record<string, Tensor>> {
-  const order = Array.from({ length: EXAMPLES }, (_, i) => i);
-  seededRng(epoch + 1).shuffle(order);
-  const out = [];
-  for (let k = 0; k < EXAMPLES; k += BATCH) {
-    const rows = order.slice(k, k + BATCH);
-    out.push({
-      input_ids: Tensor.from(
-        rows.map((i) => Array.from({ length: SEQ }, (_, j) => BigInt(1 + ((i * 131 + j * 17) % 999)))),
-        "int64",
-      ),
-      attention_mask: Tensor.from(
-        rows.map(() => Array.from({ length: SEQ }, () => 1n)),
-        "int64",
-      ),
-      labels: Tensor.from(
-        rows.map((i) => BigInt(i % 4)),
-        "int64",
-      ),
-    });
-  }
-  return out;
+const t0 = Date.now();
+function log(msg: string): void {
+  process.stderr.write(`[bench:cache ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
 }
 
-function metricLines(outputDir: string): Array<{ time: number; workerIdleMs?: number }> {
-  return readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
+/** The same BATCH × SEQ batches for every run. */
+const batches: Array<Record<string, Tensor>> = Array.from({ length: WARMUP + STEPS }, (_, b) => {
+  const rows = Array.from({ length: BATCH }, (_, r) => b * BATCH + r);
+  return {
+    input_ids: Tensor.from(
+      rows.map((i) => Array.from({ length: SEQ }, (_, j) => BigInt(1 + ((i * 131 + j * 17) % 999)))),
+      "int64",
+    ),
+    attention_mask: Tensor.from(
+      rows.map(() => Array.from({ length: SEQ }, () => 1n)),
+      "int64",
+    ),
+    labels: Tensor.from(
+      rows.map((i) => BigInt(i % 4)),
+      "int64",
+    ),
+  };
+});
+
+const logits = (_b: any, o: any) => ({ logits: o.logits });
+const withHidden = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, inputs_mask: b.attention_mask });
+
+/** The STEPS step times (seconds) after the warm-up: intervals between consecutive optimizer-step replies. */
+function stepSeconds(outputDir: string): number[] {
+  const times = readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
     .trim()
     .split("\n")
-    .map((l) => JSON.parse(l));
+    .map((l) => (JSON.parse(l) as { time: number }).time);
+  return times.slice(WARMUP).map((t, i) => t - times[WARMUP - 1 + i]!);
 }
-
-/** Seconds of epochs 2.. (epoch 1 has no start mark, and it fills the cache). */
-function epochSeconds(outputDir: string): number[] {
-  const times = metricLines(outputDir).map((l) => l.time);
-  const out: number[] = [];
-  for (let e = 1; e * STEPS_PER_EPOCH < times.length; e++)
-    out.push(times[(e + 1) * STEPS_PER_EPOCH - 1]! - times[e * STEPS_PER_EPOCH - 1]!);
-  return out;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const r3 = (x: number) => Number(x.toFixed(3));
 
 const dir = mkdtempSync(join(tmpdir(), "tbts-bench-cache-"));
-const spec = { hidden: 256, heads: 4, vocab: 1000, numLabels: 4, dropout: 0.1 };
-await makeTinyBert(join(dir, "teacher"), { ...spec, layers: 6, seed: 1 });
-await makeTinyBert(join(dir, "student"), { ...spec, layers: 2, seed: 2 });
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  });
+}
+log("building teacher and student (random BERT, HF folders)…");
+await makeTinyBert(join(dir, "teacher"), { ...MODEL, layers: TEACHER_LAYERS, seed: 1 });
+await makeTinyBert(join(dir, "student"), { ...MODEL, layers: STUDENT_LAYERS, seed: 2 });
 const worker = await Worker.start({ device: "cpu" });
-const adaptor = (_b: any, o: any) => ({ logits: o.logits });
-const runs: Record<Mode, Array<Record<string, unknown>>> = { live: [], cached: [], student: [] };
-const epochs: Record<Mode, number[]> = { live: [], cached: [], student: [] };
-let n = 0;
+const teacher = await worker.loadModel({ path: join(dir, "teacher"), task: "sequence-classification" });
+const data = batches;
+
+log("filling the caches (teacher only, once)…");
+const logitsCache = await DistillCache.open({ teachers: teacher, adaptorT: logits });
+const featuresCache = await DistillCache.open({
+  teachers: teacher,
+  adaptorT: withHidden,
+  intermediateMatches: MATCHES,
+  featureDtype: "float16",
+});
+await logitsCache.fill({ data });
+await featuresCache.fill({ data });
+
+const steps: Record<Mode, number[][]> = { student: [], cached: [], live: [], featuresCached: [], featuresLive: [] };
+let runs = 0;
 
 async function run(mode: Mode): Promise<void> {
-  const teacher = await worker.loadModel({ path: join(dir, "teacher"), task: "sequence-classification" });
-  const student = await worker.loadModel({ path: join(dir, "student"), task: "sequence-classification" });
-  const outputDir = join(dir, `${mode}-${++n}`);
-  const trainConfig = { outputDir, device: "cpu", ckptEpochFrequency: 1000 };
-  const options = { optimizer: { lr: 1e-4 }, data: batches, numEpochs: EPOCHS, progress: false };
-  const cache = mode === "cached" ? await DistillCache.open({ teachers: teacher, adaptorT: adaptor }) : false;
-  const t0 = Date.now();
-  if (mode === "student") {
-    await new BasicTrainer({ trainConfig, model: student, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train(options);
-  } else {
-    await new BasicDistiller({ trainConfig, teacher, student, adaptorT: adaptor, adaptorS: adaptor }).train({
-      ...options,
-      teacherCache: cache,
-    });
+  const student: ModelHandle = await worker.loadModel({ path: join(dir, "student"), task: "sequence-classification" });
+  const outputDir = join(dir, `${mode}-${++runs}`);
+  const trainConfig = { outputDir, device: "cpu", ckptEpochFrequency: 1000, seed: 7 };
+  const options = { optimizer: { lr: 1e-4 }, data, numEpochs: 1, progress: false };
+  const features = mode === "featuresCached" || mode === "featuresLive";
+  const cache = mode === "cached" ? logitsCache : mode === "featuresCached" ? featuresCache : false;
+  const forwards = cache ? cache.stats.teacherForwards : 0;
+  try {
+    if (mode === "student") {
+      await new BasicTrainer({ trainConfig, model: student, adaptor: (_b: any, o: any) => ({ losses: o.loss }) }).train(options);
+    } else if (features) {
+      const distillConfig = { intermediateMatches: MATCHES };
+      await new GeneralDistiller({ trainConfig, distillConfig, teacher, student, adaptorT: withHidden, adaptorS: withHidden }).train({
+        ...options,
+        teacherCache: cache,
+      });
+    } else {
+      await new BasicDistiller({ trainConfig, teacher, student, adaptorT: logits, adaptorS: logits }).train({
+        ...options,
+        teacherCache: cache,
+      });
+    }
+  } finally {
+    await student.dispose();
   }
-  const seconds = epochSeconds(outputDir);
-  // how long the worker waited for this process per step, epochs after the first: ~0 unless lookups hold it up
-  const idle = metricLines(outputDir)
-    .slice(STEPS_PER_EPOCH)
-    .map((l) => l.workerIdleMs ?? 0);
-  const record = {
-    totalSeconds: (Date.now() - t0) / 1000,
-    secondsPerEpochAfterFirst: seconds.map(r3),
-    workerIdleMsPerStep: { median: r3(median(idle)), max: r3(Math.max(...idle)) },
-    ...(cache ? { counters: cache.stats } : {}),
-  };
-  runs[mode].push(record);
-  epochs[mode].push(...seconds);
-  if (cache) await cache.close();
-  await Promise.all([teacher.dispose(), student.dispose()]);
-  process.stderr.write(`${mode}: ${JSON.stringify(record)}\n`);
+  if (cache && cache.stats.teacherForwards !== forwards) throw new Error(`${mode}: a cached run ran the teacher`);
+  const seconds = stepSeconds(outputDir);
+  steps[mode].push(seconds);
+  rmSync(outputDir, { recursive: true, force: true });
+  log(`${mode}: median ${(median(seconds) * 1000).toFixed(1)} ms/step over ${seconds.length} steps`);
 }
 
-for (let r = 0; r < REPEATS; r++) for (const mode of r % 2 === 0 ? MODES : [...MODES].reverse()) await run(mode);
+for (let r = 0; r < ROUNDS; r++) {
+  log(`round ${r + 1}/${ROUNDS}`);
+  for (const mode of roundOrder(MODES, r)) await run(mode);
+}
 
-const live = median(epochs.live);
-const cached = median(epochs.cached);
-const alone = median(epochs.student);
+/** median(b) / median(a) over all rounds, per round, and its bootstrap interval resampling whole rounds. */
+function ratio(b: Mode, a: Mode): Record<string, unknown> {
+  const all = (m: Mode) => steps[m].flat();
+  const perRound = steps[a].map((xs, i) => median(steps[b][i]!) / median(xs));
+  return {
+    ratio: r4(median(all(b)) / median(all(a))),
+    bootstrap95: bootstrapRatioCI(steps[a].map((xs, i) => ({ a: xs, b: steps[b][i]! }))),
+    perRound: perRound.map(r4),
+  };
+}
+
 emitResult("cache", {
   workload: {
-    teacherLayers: 6,
-    studentLayers: 2,
-    hidden: 256,
-    examples: EXAMPLES,
+    teacherLayers: TEACHER_LAYERS,
+    studentLayers: STUDENT_LAYERS,
+    hidden: MODEL.hidden,
     batch: BATCH,
     seq: SEQ,
-    epochs: EPOCHS,
-    repeats: REPEATS,
+    matches: "hidden_mse S0↔T0, S1↔T3, S2↔T6 (featuresCached: float16 features, float32 logits)",
+    rounds: ROUNDS,
+    stepsPerRun: STEPS,
+    warmup: WARMUP,
   },
-  liveSecondsPerEpoch: r3(live),
-  cachedSecondsPerEpoch: r3(cached),
-  studentAloneSecondsPerEpoch: r3(alone),
-  speedup: r3(live / cached),
-  // the most the cache can give on this workload: a cached epoch cannot beat training the student alone
-  ceiling: r3(live / alone),
-  cachedOverStudentAlone: r3(cached / alone),
-  runs,
+  medianStepMs: Object.fromEntries(MODES.map((m) => [m, r3(median(steps[m].flat()) * 1000)])),
+  ratios: {
+    // what the cache itself costs: 1.0 is a cached step as fast as the student alone
+    cachedOverStudent: ratio("cached", "student"),
+    // the speedup of the cache, and the most any cache can give on this workload
+    liveOverCached: ratio("live", "cached"),
+    liveOverStudent: ratio("live", "student"),
+    featuresLiveOverFeaturesCached: ratio("featuresLive", "featuresCached"),
+    featuresCachedOverStudent: ratio("featuresCached", "student"),
+  },
+  featureBytesPerExample: MATCHES.length * SEQ * MODEL.hidden * 2,
+  stepMs: Object.fromEntries(MODES.map((m) => [m, steps[m].map((xs) => xs.map((s) => r3(s * 1000)))])),
   environment: {
     torch: worker.info.torch,
     threads: worker.info.threads,
@@ -147,5 +195,6 @@ emitResult("cache", {
     date: new Date().toISOString(),
   },
 });
+await Promise.all([logitsCache.close(), featuresCache.close()]);
 await worker.close();
 rmSync(dir, { recursive: true, force: true });

@@ -46,6 +46,7 @@ import { execa } from "execa";
 import { pythonEnv, resolvePython } from "../src/env/python-env.js";
 import { BasicDistiller, GeneralDistiller, type ModelHandle, Tensor, Worker } from "../src/index.js";
 import { emitResult } from "./emit.js";
+import { bootstrapRatioCI, hash32, median, quantile, r3, r4, roundOrder } from "./rounds.js";
 
 type Workload = "kd" | "hidden";
 type Side = "a" | "b";
@@ -110,52 +111,10 @@ function log(msg: string): void {
   process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s] ${msg}\n`);
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// statistics
-
-function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
-}
-const median = (xs: readonly number[]): number => quantile(xs, 0.5);
-const r3 = (x: number): number => Number(x.toFixed(3));
-const r4 = (x: number): number => Number(x.toFixed(4));
 const ms = (seconds: number): number => Number((seconds * 1000).toFixed(1));
-
-/**
- * Percentile bootstrap of median(b) / median(a) that resamples whole A/B pairs (2000 resamples, fixed seed): runs
- * differ more between each other than steps within a run, so resampling single steps would understate the spread.
- */
-function bootstrapRatioCI(pairs: ReadonlyArray<{ a: readonly number[]; b: readonly number[] }>, level = 0.95): [number, number] {
-  let state = 0x9e3779b9;
-  const rand = (n: number): number => {
-    state = hash32(state + 1);
-    return state % n;
-  };
-  const ratios: number[] = [];
-  for (let i = 0; i < 2000; i++) {
-    const picked = pairs.map(() => pairs[rand(pairs.length)]!);
-    ratios.push(median(picked.flatMap((p) => p.b)) / median(picked.flatMap((p) => p.a)));
-  }
-  return [r4(quantile(ratios, (1 - level) / 2)), r4(quantile(ratios, 1 - (1 - level) / 2))];
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // batches: the same formula as make_batch in plain_loop.py
-
-/** lowbias32 (Chris Wellons) on uint32. */
-function hash32(x: number): number {
-  x >>>= 0;
-  x = (x ^ (x >>> 16)) >>> 0;
-  x = Math.imul(x, 0x7feb352d) >>> 0;
-  x = (x ^ (x >>> 15)) >>> 0;
-  x = Math.imul(x, 0x846ca68b) >>> 0;
-  x = (x ^ (x >>> 16)) >>> 0;
-  return x;
-}
 
 interface Checksum {
   ids: number;
@@ -660,11 +619,7 @@ async function main(): Promise<void> {
       const repeats: Record<Side, RunResult>[] = [];
       for (let r = 0; r < REPEATS; r++) {
         repeats.push(
-          await measure(
-            spec,
-            r % 2 === 0 ? ["a", "b"] : ["b", "a"],
-            `${workload} b${spec.batchSize} s${spec.seqLen} rep ${r + 1}/${REPEATS}`,
-          ),
+          await measure(spec, roundOrder<Side>(["a", "b"], r), `${workload} b${spec.batchSize} s${spec.seqLen} rep ${r + 1}/${REPEATS}`),
         );
       }
       const a = repeats.flatMap((x) => x.a.stepTimes);
@@ -736,7 +691,7 @@ async function main(): Promise<void> {
             reps.push(
               await measure(
                 spec,
-                n++ % 2 === 0 ? ["a", "b"] : ["b", "a"],
+                roundOrder<Side>(["a", "b"], n++),
                 `scaling ${workload} b${p.batchSize} s${p.seqLen} rep ${k + 1}/${SCALING_REPEATS}`,
               ),
             );

@@ -303,6 +303,82 @@ ShutdownArgs: TypeAlias = dict[str, Any]
 ShutdownResult: TypeAlias = None
 
 
+class TeacherFeatureFidelityArgsMatchesItemProjGroupOptions(TypedDict):
+    lr: NotRequired[float]
+    weightDecay: NotRequired[float]
+    betas: NotRequired[tuple[float, float]]
+    eps: NotRequired[float]
+    momentum: NotRequired[float]
+    dampening: NotRequired[float]
+    nesterov: NotRequired[bool]
+    amsgrad: NotRequired[bool]
+    maximize: NotRequired[bool]
+
+
+class TeacherFeatureFidelityArgsMatchesItemProj(TypedDict):
+    kind: Literal["linear", "relu", "tanh"]
+    dimS: int
+    dimT: int
+    groupOptions: TeacherFeatureFidelityArgsMatchesItemProjGroupOptions
+
+
+class TeacherFeatureFidelityArgsMatchesItem(TypedDict):
+    kind: Literal["match"]
+    feature: Literal["hidden", "attention"]
+    loss: str
+    layerS: int | tuple[int, int]
+    layerT: int | tuple[int, int]
+    weight: float
+    proj: TeacherFeatureFidelityArgsMatchesItemProj | None
+    mmdMaskedDivisor: Literal["hidden", "length"]
+
+
+class TeacherFeatureFidelityArgs(TypedDict):
+    student: str
+    teacher: str
+    adaptorS: dict[str, Any]
+    adaptorT: dict[str, Any]
+    matches: list[TeacherFeatureFidelityArgsMatchesItem]
+    batch: Any
+    forwardArgs: dict[str, Any]
+    dtypes: list[Literal["float32", "float16", "int8"]]
+    seed: int
+
+
+class TeacherFeatureFidelityResultBytesPerExampleItem(TypedDict):
+    dtype: Literal["float32", "float16", "int8"]
+    bytes: float
+
+
+class TeacherFeatureFidelityResultMatchesItemStoredItem(TypedDict):
+    dtype: Literal["float32", "float16", "int8"]
+    loss: float
+    absDiff: float
+    relDiff: float
+
+
+class TeacherFeatureFidelityResultMatchesItem(TypedDict):
+    name: str
+    live: float
+    stored: list[TeacherFeatureFidelityResultMatchesItemStoredItem]
+
+
+class TeacherFeatureFidelityResult(TypedDict):
+    examples: float
+    bytesPerExample: list[TeacherFeatureFidelityResultBytesPerExampleItem]
+    matches: list[TeacherFeatureFidelityResultMatchesItem]
+
+
+class TeacherLogitsArgsFeaturesItemsItem(TypedDict):
+    feature: Literal["hidden", "attention"]
+    layer: int
+
+
+class TeacherLogitsArgsFeatures(TypedDict):
+    items: list[TeacherLogitsArgsFeaturesItemsItem]
+    dtype: Literal["float32", "float16", "int8"]
+
+
 class TeacherLogitsArgs(TypedDict):
     teachers: list[str]
     adaptors: list[dict[str, Any]]
@@ -310,10 +386,12 @@ class TeacherLogitsArgs(TypedDict):
     forwardArgs: dict[str, Any]
     topK: int | None
     temperature: float
+    features: TeacherLogitsArgsFeatures | None
 
 
 class TeacherLogitsResult(TypedDict):
     logits: torch.Tensor | list[torch.Tensor]
+    features: NotRequired[list[torch.Tensor]]
 
 
 class TeacherSparseFidelityArgs(TypedDict):
@@ -490,36 +568,6 @@ class TrainConfigureArgsPlanTermsItemSupervised(TypedDict):
     kind: Literal["supervised"]
 
 
-class TrainConfigureArgsPlanTermsItemMatchProjGroupOptions(TypedDict):
-    lr: NotRequired[float]
-    weightDecay: NotRequired[float]
-    betas: NotRequired[tuple[float, float]]
-    eps: NotRequired[float]
-    momentum: NotRequired[float]
-    dampening: NotRequired[float]
-    nesterov: NotRequired[bool]
-    amsgrad: NotRequired[bool]
-    maximize: NotRequired[bool]
-
-
-class TrainConfigureArgsPlanTermsItemMatchProj(TypedDict):
-    kind: Literal["linear", "relu", "tanh"]
-    dimS: int
-    dimT: int
-    groupOptions: TrainConfigureArgsPlanTermsItemMatchProjGroupOptions
-
-
-class TrainConfigureArgsPlanTermsItemMatch(TypedDict):
-    kind: Literal["match"]
-    feature: Literal["hidden", "attention"]
-    loss: str
-    layerS: int | tuple[int, int]
-    layerT: int | tuple[int, int]
-    weight: float
-    proj: TrainConfigureArgsPlanTermsItemMatchProj | None
-    mmdMaskedDivisor: Literal["hidden", "length"]
-
-
 class TrainConfigureArgsPlanTermsItemEmd(TypedDict):
     kind: Literal["emd"]
     layerNumS: int
@@ -527,7 +575,7 @@ class TrainConfigureArgsPlanTermsItemEmd(TypedDict):
     weight: float
     feature: Literal["hidden"]
     loss: Literal["hidden_mse"]
-    proj: TrainConfigureArgsPlanTermsItemMatchProj | None
+    proj: TeacherFeatureFidelityArgsMatchesItemProj | None
 
 
 class TrainConfigureArgsPlanTermsItemRegistered(TypedDict):
@@ -576,7 +624,7 @@ class TrainConfigureArgsPlan(TypedDict):
     adaptorS: TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython | dict[str, TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython]
     adaptorT: list[TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython] | dict[str, list[TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython]]
     tasks: NotRequired[list[str]]
-    terms: list[TrainConfigureArgsPlanTermsItemKd | TrainConfigureArgsPlanTermsItemHardLabel | TrainConfigureArgsPlanTermsItemSupervised | TrainConfigureArgsPlanTermsItemMatch | TrainConfigureArgsPlanTermsItemEmd | TrainConfigureArgsPlanTermsItemRegistered]
+    terms: list[TrainConfigureArgsPlanTermsItemKd | TrainConfigureArgsPlanTermsItemHardLabel | TrainConfigureArgsPlanTermsItemSupervised | TeacherFeatureFidelityArgsMatchesItem | TrainConfigureArgsPlanTermsItemEmd | TrainConfigureArgsPlanTermsItemRegistered]
     customLosses: list[TrainConfigureArgsPlanCustomLossesItem]
     optimizer: TrainConfigureArgsPlanOptimizer
     scheduler: TrainConfigureArgsPlanScheduler | None
@@ -634,6 +682,12 @@ class TrainStepArgsTeacherTopK(TypedDict):
     support: Literal["teacher", "both"]
 
 
+class TrainStepArgsTeacherFeatures(TypedDict):
+    items: list[TeacherLogitsArgsFeaturesItemsItem]
+    dtype: Literal["float32", "float16", "int8"]
+    tensors: list[torch.Tensor]
+
+
 class TrainStepArgs(TypedDict):
     batch: Any
     task: str | None
@@ -646,6 +700,8 @@ class TrainStepArgs(TypedDict):
     teacherTopK: NotRequired[TrainStepArgsTeacherTopK]
     returnTeacherLogits: bool
     returnTopK: int | None
+    teacherFeatures: NotRequired[TrainStepArgsTeacherFeatures]
+    returnTeacherFeatures: TeacherLogitsArgsFeatures | None
 
 
 class TrainStepResult(TypedDict):
@@ -655,6 +711,7 @@ class TrainStepResult(TypedDict):
     gradNorm: NotRequired[float]
     workerIdleMs: NotRequired[float]
     teacherLogits: NotRequired[list[torch.Tensor]]
+    teacherFeatures: NotRequired[list[torch.Tensor]]
     skipped: NotRequired[Literal["non-finite", "overflow"]]
     nonFinite: NotRequired[list[str]]
     lossScale: NotRequired[float]

@@ -17,6 +17,7 @@ import zmq
 from . import (  # noqa: F401  (register their ops)
     distributed,
     export_ops,
+    feature_fidelity_ops,
     layer_similarity,
     packaged_models,
     prep_ops,

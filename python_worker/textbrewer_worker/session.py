@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,8 @@ from .objective import Objective, post_adaptor, topk_targets
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .ops_types import TrainStepArgs
 from .optim import build_optimizer, build_scheduler, parameter_groups
+from .teacher_features import cached_results, encode_features, select_features
+from .terms import TermInputs
 
 DEFAULT_TASK = "_"
 NON_FINITE_ACTIONS = ("raise", "skip")
@@ -228,7 +231,10 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
     with session.autocast():
         out_S = call_model(session.forward_student, batch_S, {**extra, **session.flags_S[task]})
         results_S = post_adaptor(apply_adaptor(session.adaptor_S[task], batch_S, out_S))
-        if cached is not None or topk is not None or not session.adaptor_T[task]:
+        features = args.get("teacherFeatures")
+        if features is not None:
+            results_T = [cached_results(features, session.device)]
+        elif cached is not None or topk is not None or not session.adaptor_T[task]:
             results_T = []
         elif teacher_outputs is not None:
             results_T = [post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))]
@@ -268,7 +274,21 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
         k = args["returnTopK"]
         targets = [t.detach() for t in inputs.target_logits]
         reply["teacherLogits"] = topk_targets(targets, int(k), kd.temperature) if k else targets
+    selection = args["returnTeacherFeatures"]
+    if selection is not None and results_T:
+        reply.update(teacher_features_reply(inputs, selection))
     session.forward_count += 1
+    return reply
+
+
+def teacher_features_reply(inputs: TermInputs, selection: Mapping[str, Any]) -> dict[str, Any]:
+    """The step's teacher features in their storage form, with the teacher's dense logits when it has any (a cache
+    record holds both, so a hit can stand in for the whole forward)."""
+    reply: dict[str, Any] = {
+        "teacherFeatures": encode_features(select_features(inputs.first_T, selection["items"]), selection["dtype"])
+    }
+    if inputs.target_logits is not None:
+        reply["teacherLogits"] = [t.detach() for t in inputs.target_logits]
     return reply
 
 

@@ -22,6 +22,7 @@ def teacher_sparse_fidelity(state: WorkerState, args: TeacherSparseFidelityArgs)
         forwardArgs=args["forwardArgs"],
         topK=None,
         temperature=args["temperature"],
+        features=None,
     )
     logits = teacher_logits(state, forward)["logits"]
     reports: list[dict[str, Any]] = []

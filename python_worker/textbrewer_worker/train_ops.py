@@ -25,6 +25,7 @@ from .ops_types import (
 )
 from .preflight import preflight
 from .session import TrainSession, configure, output_flags, step
+from .teacher_features import encode_features, select_features
 
 IDLE_MARK_KEY = "train_idle_mark"
 SESSION_KEY = "train_session"
@@ -100,26 +101,35 @@ def end(state: WorkerState) -> None:
 
 @op("teacher_logits")
 def teacher_logits(state: WorkerState, args: TeacherLogitsArgs) -> dict[str, Any]:
-    """Teacher-only forward without gradients: the logits the adaptor selects (averaged over several teachers)."""
+    """Teacher-only forward without gradients: the logits the adaptor selects (averaged over several teachers), and
+    with `features` the first teacher's features the matches read, in their storage form."""
     teachers = [state.model({"model": h}) for h in args["teachers"]]
     specs = args["adaptors"]
+    selection = args["features"]
     batch = to_device(args["batch"], state.torch_device)
     if isinstance(batch, dict) and set(batch) == {"teacher", "student"}:
         batch = batch["teacher"]
     per_teacher = []
+    reply: dict[str, Any] = {}
     with torch.inference_mode():
         for teacher, spec in zip(teachers, specs):
             teacher.eval()
             out = call_model(teacher, batch, {**args["forwardArgs"], **output_flags(teacher, spec)})
             results = post_adaptor(apply_adaptor(spec, batch, out))
+            if selection is not None and "features" not in reply:
+                reply["features"] = encode_features(select_features(results, selection["items"]), selection["dtype"])
             if "logits" not in results:
+                if selection is not None:
+                    continue
                 raise KeyError("logits: the teacher adaptor returns no 'logits' to cache")
             per_teacher.append(results["logits"])
+    if not per_teacher:
+        return {**reply, "logits": []}
     logits = per_teacher[0] if len(per_teacher) == 1 else [torch.stack(g).mean(0) for g in zip(*per_teacher)]
     top_k = args["topK"]
     if top_k:
-        return {"logits": topk_targets(logits, top_k, float(args["temperature"]))}
-    return {"logits": logits}
+        return {**reply, "logits": topk_targets(logits, top_k, float(args["temperature"]))}
+    return {**reply, "logits": logits}
 
 
 @op("model_fingerprint")

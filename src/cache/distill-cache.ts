@@ -4,6 +4,7 @@
  * batch whose examples are all cached skips the teacher forward.
  */
 import { type Adaptor, type AdaptorSpec, toAdaptorSpec } from "../adaptor/index.js";
+import type { IntermediateMatchInput } from "../config/distillation-config.js";
 import { Tensor } from "../tensor/tensor.js";
 import { DataFeed, iterate } from "../train/data.js";
 import type { PreparedStep, StepHooks, StepItem, StepReply } from "../train/hooks.js";
@@ -11,7 +12,15 @@ import type { DataSource } from "../train/options.js";
 import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import type { StorageDType } from "./convert.js";
 import type { CacheWriteErrorPolicy } from "./errors.js";
-import { type FidelityOptions, type FidelityReport, measureFidelity } from "./fidelity.js";
+import { type FeatureDType, type FeaturePlan, featurePlan, featureTensorCount, refName } from "./features.js";
+import {
+  type FeatureFidelityOptions,
+  type FeatureFidelityReport,
+  type FidelityOptions,
+  type FidelityReport,
+  measureFeatureFidelity,
+  measureFidelity,
+} from "./fidelity.js";
 import { TeacherCache } from "./teacher-cache.js";
 
 export interface TeacherCacheSpec {
@@ -19,6 +28,11 @@ export interface TeacherCacheSpec {
   dir?: string;
   /** Storage dtype of logits. Default float32. */
   dtype?: StorageDType;
+  /**
+   * Storage form of the teacher features cached for intermediate matches: "float32" (default), "float16", or
+   * "int8" with one float32 scale per row (see `fidelity()` for what each costs in match loss and bytes).
+   */
+  featureDtype?: FeatureDType;
   /** Keep only the top-k teacher log-probabilities per row (for vocabulary-sized logits); needs a constant temperature. */
   topK?: number | null;
   /**
@@ -47,6 +61,13 @@ export interface OpenDistillCacheOptions extends TeacherCacheSpec {
   adaptorT: Adaptor | Adaptor[];
   /** The distillation temperature; part of the fingerprint with topK (the stored log-probabilities depend on it). */
   temperature?: number;
+  /**
+   * The matches whose teacher features to cache (GeneralDistiller's distillConfig.intermediateMatches): the entries
+   * of the teacher adaptor's hidden / attention lists they read (layerT), after the adaptor. Absent: logits only.
+   */
+  intermediateMatches?: IntermediateMatchInput[];
+  /** With intermediateMatches: the divisor of masked mmd/nst in the fidelity report's match losses. */
+  mmdMaskedDivisor?: "hidden" | "length";
 }
 
 export interface CacheCounters {
@@ -92,6 +113,8 @@ export class DistillCache {
     private readonly teachers: ModelHandle[],
     adaptorT: AdaptorSpec[],
     readonly spec: TeacherCacheSpec & { temperature: number },
+    /** The teacher features held besides the logits; null for a logits-only cache. */
+    readonly features: FeaturePlan | null,
   ) {
     this.teacherIds = teachers.map((t) => t.id);
     this.adaptorT = adaptorT;
@@ -107,6 +130,12 @@ export class DistillCache {
     if (topK !== null && (!Number.isInteger(topK) || topK < 1))
       throw new Error(`teacherCache.topK: expected a positive integer, got ${topK}`);
     const temperature = options.temperature ?? 1;
+    const features = featurePlan(options.intermediateMatches, options.featureDtype, options.mmdMaskedDivisor);
+    if (features !== null && topK !== null) {
+      throw new Error(
+        `teacherCache.topK: ${topK} with intermediate matches is not supported: the features' cache stores dense logits; use topK: null`,
+      );
+    }
     const weights = await Promise.all(teachers.map((t) => t.worker.call("model_fingerprint", { model: t.id })));
     const dtype = options.dtype ?? "float32";
     const store = await TeacherCache.open({
@@ -123,9 +152,10 @@ export class DistillCache {
         topK,
         temperature: topK !== null ? temperature : null,
         preprocessing: options.preprocessing ?? "",
+        ...(features ? { features: features.refs.map(refName), featureDtype: features.dtype } : {}),
       },
     });
-    return new DistillCache(store, teachers, adaptors, { ...options, temperature, topK });
+    return new DistillCache(store, teachers, adaptors, { ...options, temperature, topK }, features);
   }
 
   get stats(): CacheCounters & { corrupt: number; recovered: number } {
@@ -137,8 +167,23 @@ export class DistillCache {
    * Before a full fill: on the first batches of the data, the KL between the teacher's full distribution and its
    * top-k and sampled forms, and the bytes per token of each (one report per logits tensor). Stores nothing.
    */
-  fidelity(options: FidelityOptions): Promise<FidelityReport[]> {
-    return measureFidelity(this.teachers, this.adaptorT, this.spec.temperature, (b) => withoutKey(b, this.spec.idKey), options);
+  fidelity(options: FidelityOptions): Promise<FidelityReport[]>;
+  /**
+   * With `student` and `adaptorS`, for a cache with features: on the first batches, each match's loss from the live
+   * teacher features and from each storage form of them (absolute and relative difference), and the bytes per
+   * example of each form; `report.table` prints it. Stores nothing.
+   */
+  fidelity(options: FeatureFidelityOptions): Promise<FeatureFidelityReport>;
+  fidelity(options: FidelityOptions | FeatureFidelityOptions): Promise<FidelityReport[] | FeatureFidelityReport> {
+    const strip = (b: Batch) => withoutKey(b, this.spec.idKey);
+    if ("student" in options) {
+      if (this.features === null) {
+        const message = "fidelity: this cache holds logits only; open it with intermediateMatches to measure cached features";
+        return Promise.reject(new Error(message));
+      }
+      return measureFeatureFidelity(this.teachers[0]!, this.adaptorT[0]!, this.features, strip, options);
+    }
+    return measureFidelity(this.teachers, this.adaptorT, this.spec.temperature, strip, options);
   }
 
   /** Teacher-only pass without gradients over the data (epoch 0 of a DataSource); merges batches up to batchSize examples. */
@@ -163,9 +208,10 @@ export class DistillCache {
           forwardArgs: options.forwardArgs,
           topK: this.spec.topK,
           temperature: this.spec.temperature,
+          features: this.selection(),
         });
         this.counters.teacherForwards++;
-        await this.store.putBatch(keys, Array.isArray(reply.logits) ? reply.logits : [reply.logits]);
+        await this.store.putBatch(keys, Array.isArray(reply.logits) ? reply.logits : [reply.logits], reply.features ?? []);
       }
     };
     for await (const { batch } of iterate(new DataFeed(options.data).epoch(0).items)) {
@@ -182,6 +228,8 @@ export class DistillCache {
   /** Per-step hooks: serve cached teacher logits when every example of a batch is cached, else write through. */
   hooks(): StepHooks {
     const topK = this.spec.topK ?? null;
+    const selection = this.selection();
+    const featureTensors = featureTensorCount(this.features);
     // Examples whose teacher outputs a step in flight will write. A later batch with one of them waits for that
     // write rather than running the teacher again: with steps pipelined, the first batches of an epoch often hold
     // examples of the previous epoch's last batch, whose reply has not come yet. The wait costs one round trip.
@@ -201,6 +249,11 @@ export class DistillCache {
         if (cached) {
           this.counters.cacheHits += keys.length;
           this.counters.teacherForwardsSkipped++;
+          if (selection !== null) {
+            const logits = cached.slice(featureTensors);
+            const teacherFeatures = { ...selection, tensors: cached.slice(0, featureTensors) };
+            return { batch, args: { teacherFeatures, ...(logits.length ? { teacherLogits: logits } : {}) } };
+          }
           const args =
             topK !== null
               ? { teacherTopK: { targets: cached, tail: this.spec.tail ?? "ignore", support: this.spec.support ?? "teacher" } }
@@ -213,12 +266,19 @@ export class DistillCache {
         const done = new Promise<void>((resolve) => (settle = resolve));
         for (const k of keys) writing.set(k, done);
         const state: WriteState = { keys, done, settle };
-        return { batch, args: { returnTeacherLogits: true, ...(topK !== null ? { returnTopK: topK } : {}) }, state };
+        const args =
+          selection !== null
+            ? { returnTeacherFeatures: selection }
+            : { returnTeacherLogits: true, ...(topK !== null ? { returnTopK: topK } : {}) };
+        return { batch, args, state };
       },
       afterStep: async (prepared: PreparedStep, reply: StepReply): Promise<void> => {
         if (!prepared.state) return;
         try {
-          if (reply.teacherLogits) await this.store.putBatch((prepared.state as WriteState).keys, reply.teacherLogits);
+          const keys = (prepared.state as WriteState).keys;
+          if (selection !== null) {
+            if (reply.teacherFeatures) await this.store.putBatch(keys, reply.teacherLogits ?? [], reply.teacherFeatures);
+          } else if (reply.teacherLogits) await this.store.putBatch(keys, reply.teacherLogits);
         } finally {
           release(prepared.state);
         }
@@ -232,6 +292,11 @@ export class DistillCache {
 
   async flush(): Promise<void> {
     await this.store.flush();
+  }
+
+  /** The features the worker returns and reads, in record order; null for a logits-only cache. */
+  private selection(): { items: FeaturePlan["refs"]; dtype: FeatureDType } | null {
+    return this.features ? { items: this.features.refs, dtype: this.features.dtype } : null;
   }
 
   async close(): Promise<void> {

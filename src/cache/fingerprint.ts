@@ -28,6 +28,10 @@ export interface FingerprintParts {
   temperature?: number | null;
   /** Anything about tokenization or batching that changes the teacher's inputs. */
   preprocessing?: string;
+  /** Teacher features held besides the logits ("hidden[2]", …); absent for a logits-only cache. */
+  features?: string[];
+  /** Storage form of the features (float32, float16, int8); with `features`. */
+  featureDtype?: string;
 }
 
 /** The parts with optional fields filled in and the adaptor as plain JSON: what the manifest stores. */
@@ -38,6 +42,9 @@ export interface ManifestParts {
   topK: number | null;
   temperature: number | null;
   preprocessing: string | null;
+  /** Only in caches with features: a logits-only cache keeps the fingerprint it had before features existed. */
+  features?: string[];
+  featureDtype?: string;
 }
 
 export interface CacheManifest {
@@ -89,6 +96,7 @@ export function manifestParts(parts: FingerprintParts): ManifestParts {
     topK: parts.topK,
     temperature: parts.temperature ?? null,
     preprocessing: parts.preprocessing ?? null,
+    ...(parts.features?.length ? { features: [...parts.features], featureDtype: parts.featureDtype ?? "float32" } : {}),
   };
 }
 
@@ -111,6 +119,11 @@ export function describeChanges(old: ManifestParts, next: ManifestParts): string
     changes.push(`temperature ${old.temperature ?? "none"} → ${next.temperature ?? "none"}`);
   }
   if (old.preprocessing !== next.preprocessing) changes.push("preprocessing changed");
+  const features = (p: ManifestParts) => (p.features?.length ? p.features.join(", ") : "none (logits only)");
+  if (features(old) !== features(next)) changes.push(`teacher features ${features(old)} → ${features(next)}`);
+  else if (old.features?.length && old.featureDtype !== next.featureDtype) {
+    changes.push(`featureDtype ${old.featureDtype} → ${next.featureDtype}`);
+  }
   return changes;
 }
 

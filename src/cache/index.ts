@@ -6,7 +6,9 @@ export type { CacheWriteErrorPolicy } from "./errors.js";
 export { CACHE_WRITE_ERROR_POLICIES, CacheWriteError } from "./errors.js";
 export type { ExampleKeyOptions } from "./example-key.js";
 export { batchSize, exampleKeys, rowView, sliceRow, stackRows } from "./example-key.js";
-export type { FidelityOptions, FidelityReport } from "./fidelity.js";
+export type { FeatureDType, FeaturePlan, FeatureRef } from "./features.js";
+export { FEATURE_DTYPES, featureRefs } from "./features.js";
+export type { FeatureFidelityOptions, FeatureFidelityReport, FidelityOptions, FidelityReport } from "./fidelity.js";
 export type { CacheManifest, CheckManifestOptions, FingerprintParts, ManifestParts } from "./fingerprint.js";
 export {
   CacheMismatchError,

@@ -140,16 +140,19 @@ export class TeacherCache {
     return stacked;
   }
 
-  /** Row i of every batch tensor (converted to the storage dtype if float) becomes the record of keys[i]. */
-  async putBatch(keys: readonly string[], batchTensors: readonly Tensor[]): Promise<void> {
+  /**
+   * Row i of every batch tensor (converted to the storage dtype if float) becomes the record of keys[i]. Tensors of
+   * `stored` are already in their storage form (teacher features); they come first in the record, as they are.
+   */
+  async putBatch(keys: readonly string[], batchTensors: readonly Tensor[], stored: readonly Tensor[] = []): Promise<void> {
     this.assertOpen();
-    for (const t of batchTensors) {
+    for (const t of [...stored, ...batchTensors]) {
       if (t.ndim === 0 || t.shape[0] !== keys.length) {
         throw new TypeError(`TeacherCache.putBatch: ${t} does not have a leading dim of ${keys.length} (one row per key)`);
       }
     }
-    const stored = batchTensors.map((t) => toStorageDtype(t, this.dtype));
-    const records: [string, Uint8Array][] = keys.map((key, i) => [key, encodeRecord(stored.map((t) => rowView(t, i)))]);
+    const tensors = [...stored, ...batchTensors.map((t) => toStorageDtype(t, this.dtype))];
+    const records: [string, Uint8Array][] = keys.map((key, i) => [key, encodeRecord(tensors.map((t) => rowView(t, i)))]);
     for (const [key, bytes] of records) this.memory?.set(key, bytes);
     if (this.disk !== null && this.writeError === null) await this.writing(() => this.disk!.putMany(records));
     if (this.dir !== null && this.writeError !== null) this.unwritten += keys.length;

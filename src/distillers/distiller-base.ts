@@ -1,7 +1,8 @@
 import type { z } from "zod";
 import type { AdaptorSpec } from "../adaptor/index.js";
 import { DistillCache } from "../cache/distill-cache.js";
-import type { DistillationConfig } from "../config/distillation-config.js";
+import { featureDifference, featureRefs } from "../cache/features.js";
+import type { DistillationConfig, IntermediateMatch } from "../config/distillation-config.js";
 import type { TrainingConfig } from "../config/training-config.js";
 import { customLossPlan } from "../losses/registry.js";
 import { checkSparseKdLoss } from "../losses/sparse-targets.js";
@@ -32,6 +33,13 @@ export interface TeacherPlan {
   adaptorT: AdaptorSpec[] | Record<string, AdaptorSpec[]>;
   adaptorS: AdaptorSpec | Record<string, AdaptorSpec>;
   tasks?: string[];
+}
+
+/** The teachers and adaptors whose outputs a run may cache, and the matches whose teacher features it caches too. */
+export interface CacheTarget {
+  teachers: ModelHandle[];
+  adaptorT: AdaptorSpec[];
+  intermediateMatches?: IntermediateMatch[];
 }
 
 /**
@@ -69,7 +77,7 @@ export abstract class DistillerBase {
   }
 
   /** The teachers and adaptors whose logits may be cached, or why this run cannot use the cache. */
-  protected cacheable(): { teachers: ModelHandle[]; adaptorT: AdaptorSpec[] } | string {
+  protected cacheable(): CacheTarget | string {
     return "this distiller does not cache teacher outputs";
   }
 
@@ -91,6 +99,13 @@ export abstract class DistillerBase {
       ) {
         throw new Error("teacherCache: this cache was opened for other teachers or another teacher adaptor than this distiller's");
       }
+      const difference = featureDifference(requested.features, featureRefs(target.intermediateMatches ?? []));
+      if (difference.length) {
+        throw new Error(
+          `teacherCache: this cache was opened for other intermediate matches: ${difference.join("; ")}. ` +
+            "Open it with DistillCache.open({ ..., intermediateMatches: distillConfig.intermediateMatches })",
+        );
+      }
       if (requested.spec.topK && requested.spec.temperature !== this.distillConfig.temperature) {
         throw new Error(
           `teacherCache: top-k logits were stored at temperature ${requested.spec.temperature}; this run uses ${this.distillConfig.temperature}`,
@@ -106,6 +121,9 @@ export abstract class DistillerBase {
       teachers: target.teachers,
       adaptorT: target.adaptorT,
       temperature: this.distillConfig.temperature,
+      ...(target.intermediateMatches?.length
+        ? { intermediateMatches: target.intermediateMatches, mmdMaskedDivisor: this.distillConfig.mmdMaskedDivisor }
+        : {}),
     });
     return { cache, owned: true };
   }

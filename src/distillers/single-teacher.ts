@@ -2,7 +2,7 @@ import type { Adaptor, AdaptorSpec } from "../adaptor/index.js";
 import type { TrainResult } from "../train/loop.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import { adaptorSpec } from "./common.js";
-import { DistillerBase, type DistillerBaseOptions, type TeacherPlan } from "./distiller-base.js";
+import { type CacheTarget, DistillerBase, type DistillerBaseOptions, type TeacherPlan } from "./distiller-base.js";
 import type { TrainOptions } from "./train-options.js";
 
 export interface DistillerOptions extends DistillerBaseOptions {
@@ -37,10 +37,8 @@ export abstract class SingleTeacherDistiller extends DistillerBase {
     return { teacher: this.teacher };
   }
 
-  protected override cacheable(): { teachers: ModelHandle[]; adaptorT: AdaptorSpec[] } | string {
-    if (this.terms().some((t) => t.kind === "match")) {
-      return "intermediate matches need the teacher's hidden states or attentions every step, and only logits are cached";
-    }
-    return { teachers: [this.teacher], adaptorT: [this.adaptorT] };
+  protected override cacheable(): CacheTarget | string {
+    // the cache then holds the teacher features the matches read too
+    return { teachers: [this.teacher], adaptorT: [this.adaptorT], intermediateMatches: this.distillConfig.intermediateMatches };
   }
 }

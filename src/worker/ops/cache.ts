@@ -1,8 +1,10 @@
 /** Ops of the teacher-output cache: the teacher's fingerprint and teacher-only forwards. */
 import { z } from "zod";
 import { adaptorSpecSchema } from "../../adaptor/spec.js";
+import { MatchTermSpec } from "../../train/plan.js";
 import { defineOp } from "./define.js";
-import { jsonObject, modelId, PYTHON_TYPE, tensor, tensorTree } from "./wire-types.js";
+import { featureDtype, featureSelection } from "./teacher-features.js";
+import { anyNumber, jsonObject, modelId, PYTHON_TYPE, tensor, tensorTree } from "./wire-types.js";
 
 /** An adaptor spec as the worker applies it (see src/adaptor/spec.ts); a plain dict in Python. */
 const adaptorSpec = adaptorSpecSchema.meta({ [PYTHON_TYPE]: "dict[str, Any]" });
@@ -30,6 +32,14 @@ export const fidelityReport = z.strictObject({
   sampled: z.array(sampledEntry),
 });
 
+const storedLoss = z.strictObject({ dtype: featureDtype, loss: anyNumber, absDiff: anyNumber, relDiff: anyNumber });
+/** On a sample: each match's loss from live teacher features and from each storage form of them, and what each costs. */
+export const featureFidelityReport = z.strictObject({
+  examples: z.number(),
+  bytesPerExample: z.array(z.strictObject({ dtype: featureDtype, bytes: z.number() })),
+  matches: z.array(z.strictObject({ name: z.string(), live: anyNumber, stored: z.array(storedLoss) })),
+});
+
 export const cacheOps = {
   /** sha256 over the model's state dict (names, dtypes, shapes, bytes): one weight changed, another hash. */
   model_fingerprint: defineOp(z.strictObject({ model: modelId }), z.string()),
@@ -45,8 +55,28 @@ export const cacheOps = {
       forwardArgs: jsonObject.default({}),
       topK: z.int().min(1).nullable().default(null),
       temperature: z.number().positive().default(1),
+      /** Also return these teacher features (after the adaptor); then logits are optional ([] when there are none). */
+      features: featureSelection.nullable().default(null),
     }),
-    z.strictObject({ logits: z.union([tensor, z.array(tensor)]) }),
+    z.strictObject({ logits: z.union([tensor, z.array(tensor)]), features: z.array(tensor).optional() }),
+  ),
+  /**
+   * The fidelity report of cached features on one batch: each match's loss (the student at its current weights, a
+   * projection initialised from `seed`) from the live teacher features and from each storage form of them.
+   */
+  teacher_feature_fidelity: defineOp(
+    z.strictObject({
+      student: modelId,
+      teacher: modelId,
+      adaptorS: adaptorSpec,
+      adaptorT: adaptorSpec,
+      matches: z.array(MatchTermSpec).min(1),
+      batch: tensorTree,
+      forwardArgs: jsonObject.default({}),
+      dtypes: z.array(featureDtype).min(1),
+      seed: z.int().default(0),
+    }),
+    featureFidelityReport,
   ),
   /** The fidelity report of sparse targets (top-k and sampled) on one batch: one report per teacher logits tensor. */
   teacher_sparse_fidelity: defineOp(

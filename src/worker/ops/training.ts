@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { defineOp } from "./define.js";
 import { trainPlan } from "./plan.js";
+import { cachedFeatures, featureSelection } from "./teacher-features.js";
 import { anyNumber, nothing, tensor, tensorTree } from "./wire-types.js";
 
 /** Teacher logits from the cache: one tensor per logits tensor of the adaptor (a bare tensor is one). */
@@ -23,6 +24,10 @@ export const trainStepExtras = z.strictObject({
   returnTeacherLogits: z.boolean().default(false),
   /** With returnTeacherLogits: return top-k log-probabilities instead of dense logits. */
   returnTopK: z.int().min(1).nullable().default(null),
+  /** Cached teacher features the matches read; with them (and teacherLogits when the KD needs logits) no teacher forward runs. */
+  teacherFeatures: cachedFeatures.optional(),
+  /** Return these teacher features of this step (to fill the cache), and the teacher's dense logits when it has any. */
+  returnTeacherFeatures: featureSelection.nullable().default(null),
 });
 
 export const trainStepArgs = z.strictObject({
@@ -47,6 +52,8 @@ export const stepReply = z.strictObject({
   /** Milliseconds the worker waited for requests since the previous optimizer step. */
   workerIdleMs: anyNumber.optional(),
   teacherLogits: z.array(tensor).optional(),
+  /** With returnTeacherFeatures: the features in their storage form (int8: rows, scales per feature). */
+  teacherFeatures: z.array(tensor).optional(),
   /** The optimizer step did not update the weights: a non-finite loss (onNonFinite "skip") or an fp16 overflow. */
   skipped: z.enum(["non-finite", "overflow"]).optional(),
   /** The loss terms that were not finite (left out of `total` / `terms`). */
