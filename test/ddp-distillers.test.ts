@@ -102,6 +102,36 @@ describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
     await sameWeights(cached.dir, single.dir);
   });
 
+  it("cached teacher features: GeneralDistiller with a projected hidden match reads them on every rank and ends with a live run's weights", async () => {
+    const matches = [
+      { layerT: 3, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 2, proj: ["linear", 32, 48] as ["linear", number, number] },
+    ];
+    const run = async (worker: Worker | WorkerGroup, name: string, teacherCache: unknown): Promise<{ dir: string; forwards: number[] }> => {
+      const teacher = await load(worker, suite.models.teacher);
+      const student = await load(worker, suite.models.student);
+      const outputDir = join(suite.tmp.path, name);
+      const each = worker instanceof WorkerGroup ? worker : null;
+      const call = (fn: string) =>
+        each ? each.callEach("call_python", { ref: `${COUNTER}:${fn}`, args: {} }) : worker.runPython(`${COUNTER}:${fn}`).then((r) => [r]);
+      await call("start");
+      await new GeneralDistiller({
+        trainConfig: trainConfig(outputDir),
+        distillConfig: { temperature: 2, hardLabelWeight: 0.5, intermediateMatches: matches },
+        teacher,
+        student,
+        adaptorT: full,
+        adaptorS: full,
+      }).train({ optimizer: { lr: 2e-3 }, data, numEpochs: 2, progress: false, teacherCache: teacherCache as never });
+      const forwards = (await call("count")) as number[];
+      await Promise.all([teacher.dispose(), student.dispose()]);
+      return { dir: join(outputDir, "gs8"), forwards };
+    };
+    const cached = await run(group!, "features-ranks", { dir: join(suite.tmp.path, "feature-store") });
+    expect(cached.forwards).toEqual([4, 4]);
+    const single = await run(suite.worker, "features-single", false);
+    await sameWeights(cached.dir, single.dir, true);
+  });
+
   it.skipIf(!SLOW)("MultiTeacherDistiller, MultiTaskDistiller and EMDDistiller: 2 ranks × shard 8 equal 1 worker × batch 16", async () => {
     const multiTeacher = async (worker: Worker | WorkerGroup, dir: string): Promise<string> => {
       const [a, b, s] = await Promise.all([

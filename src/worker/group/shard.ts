@@ -12,7 +12,7 @@ export class ShardError extends Error {
 
 /** The request arguments that hold per-example rows, by op: everything else goes to every rank unchanged. */
 const SHARDED_ARGS: Readonly<Record<string, readonly string[]>> = {
-  train_step: ["batch", "teacherLogits", "teacherTopK"],
+  train_step: ["batch", "teacherLogits", "teacherTopK", "teacherFeatures"],
   train_preflight: ["batch"],
 };
 

@@ -310,11 +310,14 @@ export class WorkerGroup implements WorkerLink, AsyncDisposable {
     const first = this.distributed.nodeRank * n;
     const perRank = shardArgs(op, args, n * this.distributed.nnodes).slice(first, first + n);
     const results = await Promise.all(perRank.map((a, i) => this.request(i, op, a)));
-    if (op === "train_step" && args.returnTeacherLogits) {
-      // each rank's teacher logits are its shard's rows: joined, they are the global batch's (cache write-through)
-      const reply = results[0] as Record<string, unknown>;
-      if (reply.teacherLogits !== undefined)
-        return { ...reply, teacherLogits: joinRows(results.map((r) => (r as Record<string, unknown>).teacherLogits)) };
+    if (op === "train_step" && (args.returnTeacherLogits || args.returnTeacherFeatures)) {
+      // each rank's teacher outputs are its shard's rows: joined, they are the global batch's (cache write-through)
+      const replies = results as Record<string, unknown>[];
+      const joined = { ...replies[0] };
+      for (const key of ["teacherLogits", "teacherFeatures"]) {
+        if (replies[0]![key] !== undefined) joined[key] = joinRows(replies.map((r) => r[key]));
+      }
+      return joined;
     }
     return results[0];
   }
