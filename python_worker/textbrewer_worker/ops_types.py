@@ -469,6 +469,11 @@ class TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerCwsm(TypedDict):
     beta: float
 
 
+class TrainConfigureArgsPlanTermsItemKdTokenizers(TypedDict):
+    teacher: str
+    student: str
+
+
 class TrainConfigureArgsPlanTermsItemKd(TypedDict):
     kind: Literal["kd"]
     lossType: str
@@ -478,6 +483,7 @@ class TrainConfigureArgsPlanTermsItemKd(TypedDict):
     required: bool
     weight: float
     weightScheduler: Literal["none", "linear_decay", "linear_growth"]
+    tokenizers: TrainConfigureArgsPlanTermsItemKdTokenizers | None
 
 
 class TrainConfigureArgsPlanTermsItemHardLabel(TypedDict):

@@ -20,6 +20,7 @@ from .objective import Objective, post_adaptor, topk_targets
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .ops_types import TrainStepArgs
 from .optim import build_optimizer, build_scheduler, parameter_groups
+from .vocab_align import check_run_vocabularies, run_tokenizers
 
 DEFAULT_TASK = "_"
 NON_FINITE_ACTIONS = ("raise", "skip")
@@ -151,6 +152,12 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     scheduler = build_scheduler(plan.get("scheduler"), optimizer)
     warnings: list[str] = []
     autocast_dtype, use_scaler = amp_settings(plan.get("mixedPrecision", "no"), device, warnings)
+    kd = objective.kd
+    if kd is not None:
+        every_teacher = [m for models in teachers.values() for m in models]
+        tokenizers = run_tokenizers(state.extensions, kd.spec.get("tokenizers"))
+        kd.vocab_prefix, lines = check_run_vocabularies(kd.loss_type, student, every_teacher, tokenizers)
+        warnings.extend(lines)
     if device.type == "cuda":
         # TF32 matmuls on Ampere and later: float32 range, ~10-bit mantissa inside the tensor cores
         torch.backends.cuda.matmul.allow_tf32 = True

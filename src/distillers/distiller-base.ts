@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { AdaptorSpec } from "../adaptor/index.js";
 import { DistillCache } from "../cache/distill-cache.js";
 import type { DistillationConfig } from "../config/distillation-config.js";
+import { ConfigError } from "../config/errors.js";
 import type { TrainingConfig } from "../config/training-config.js";
 import { customLossPlan } from "../losses/registry.js";
 import { checkSparseKdLoss } from "../losses/sparse-targets.js";
@@ -10,6 +11,7 @@ import type { StepFeed, StepHooks } from "../train/hooks.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
 import type { TermSpecInput } from "../train/plan.js";
 import type { ModelHandle } from "../worker/model-handle.js";
+import { TokenizerHandle } from "../worker/tokenizer-handle.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 import {
   type DistillationConfigLike,
@@ -139,7 +141,7 @@ export abstract class DistillerBase {
       {
         worker,
         student: this.student,
-        plan: { ...teacherPlan, student: this.student.id, terms: this.terms(), customLosses: customLossPlan() },
+        plan: { ...teacherPlan, student: this.student.id, terms: withTokenizers(this.terms(), options), customLosses: customLossPlan() },
         trainConfig: this.trainConfig,
         configs: { trainConfig: this.trainConfig, distillConfig: d, ...teacherPlan },
         feed: this.feed(options),
@@ -150,4 +152,17 @@ export abstract class DistillerBase {
       options,
     );
   }
+}
+
+/** The KD term names the run's tokenizers (the worker compares their vocabularies before training). */
+function withTokenizers(terms: TermSpecInput[], options: TrainOptions): TermSpecInput[] {
+  const t = options.tokenizers;
+  if (t === undefined) return terms;
+  if (!(t.teacher instanceof TokenizerHandle) || !(t.student instanceof TokenizerHandle)) {
+    throw new ConfigError("train options", [
+      { path: "tokenizers", kind: "invalid_value", message: "expected { teacher, student }, each from worker.loadTokenizer(...)" },
+    ]);
+  }
+  const ids = { teacher: t.teacher.id, student: t.student.id };
+  return terms.map((term) => (term.kind === "kd" ? { ...term, tokenizers: ids } : term));
 }

@@ -9,6 +9,8 @@ import torch
 from ..losses import get_loss, get_sparse_kd_loss, probability_shift_, select_logits
 from ..sparse_teacher_forms import index_dtype
 from ..temperature import build_temperature
+from ..uld_loss import CROSS_TOKENIZER_LOSSES
+from ..vocab_align import cross_tokenizer_rows
 from .base import Tensor, Term, TermInputs, term
 
 KD_LOG_NAME = "unweighted_kd_loss"
@@ -55,6 +57,10 @@ class KdTerm(Term):
         self.probability_shift = bool(spec["probabilityShift"])
         self.required = bool(spec["required"])
         self.kd_fn = get_loss("kd", self.loss_type)
+        # a loss over distributions, not token ids (ULD): logits may differ in vocabulary and, split, in positions
+        self.cross_tokenizer = self.loss_type in CROSS_TOKENIZER_LOSSES
+        # the shared width padded vocabularies are cut to (vocab_align.check_run_vocabularies, at configure)
+        self.vocab_prefix: int | None = None
 
     def __call__(self, inputs: TermInputs) -> tuple[Tensor | None, dict[str, Tensor]]:
         results_S = inputs.results_S
@@ -97,6 +103,8 @@ class KdTerm(Term):
             )
         masks_S = masks_for(logits_S, masks_S, "student")
         masks_T = masks_for(logits_T, masks_T, "teacher")
+        if self.cross_tokenizer:
+            return self.across_tokenizers(logits_S, logits_T, masks_S, masks_T)
         if masks_S is not None:
             logits_S = [select_logits(l, m) for l, m in zip(logits_S, masks_S)]
         if masks_T is not None:
@@ -113,6 +121,8 @@ class KdTerm(Term):
             logits_T = [probability_shift_(l.clone(), y) for l, y in zip(logits_T, labels)]
         total: Tensor | float = 0.0
         for l_S, l_T in zip(logits_S, logits_T):
+            if self.vocab_prefix is not None and l_S.shape[:-1] == l_T.shape[:-1] and l_S.shape[-1] != l_T.shape[-1]:
+                l_S, l_T = l_S[..., : self.vocab_prefix], l_T[..., : self.vocab_prefix]
             if l_S.shape != l_T.shape:
                 raise ValueError(
                     f"logits: student shape {tuple(l_S.shape)} != teacher shape {tuple(l_T.shape)} "
@@ -120,6 +130,28 @@ class KdTerm(Term):
                 )
             temperature = self.temperature_fn(l_S, l_T, self.temperature)
             total = total + self.kd_fn(l_S, l_T, temperature)
+        return total  # type: ignore[return-value]
+
+    def across_tokenizers(
+        self,
+        logits_S: list[Tensor],
+        logits_T: list[Tensor],
+        masks_S: list[Tensor] | None,
+        masks_T: list[Tensor] | None,
+    ) -> Tensor:
+        """A cross-tokenizer loss on the positions vocab_align.cross_tokenizer_rows pairs."""
+        if self.probability_shift:
+            raise ValueError(
+                f"probabilityShift: kdLossType '{self.loss_type}' compares models across tokenizers, whose labels are "
+                "ids of different vocabularies; turn probabilityShift off"
+            )
+        total: Tensor | float = 0.0
+        for i, (l_S, l_T) in enumerate(zip(logits_S, logits_T)):
+            rows_S, rows_T = cross_tokenizer_rows(
+                l_S, l_T, None if masks_S is None else masks_S[i], None if masks_T is None else masks_T[i]
+            )
+            temperature = self.temperature_fn(rows_S, rows_T, self.temperature)
+            total = total + self.kd_fn(rows_S, rows_T, temperature)
         return total  # type: ignore[return-value]
 
     def sparse(self, logits_S: list[Tensor], masks_S: list[Tensor] | None, topk: dict[str, Any]) -> Tensor:
