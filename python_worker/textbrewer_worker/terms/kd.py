@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from ..losses import get_loss, get_sparse_kd_loss, probability_shift_, select_logits
+from ..sequence_kd import causal_lm_valid_positions
 from ..sparse_teacher_forms import index_dtype
 from ..temperature import build_temperature
 from ..uld_loss import CROSS_TOKENIZER_LOSSES
@@ -39,6 +40,21 @@ def topk_targets(logits: list[Tensor], k: int, temperature: float) -> list[Tenso
         logprobs = torch.log_softmax(l.float() / temperature, dim=-1)
         values, indices = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
         out.extend([values, indices.to(index_dtype(logprobs.shape[-1]))])  # int32 ids: half the bytes of int64
+    return out
+
+
+def positions_of(logits: list[Tensor], results: dict[str, Any], side: str) -> list[Tensor | None]:
+    """Per logits tensor, the positions a cross-tokenizer loss compares: the logits_mask, else the causal-LM
+    positions of (B, L) labels (sequence_kd's shift), else None (every position)."""
+    masks = masks_for(logits, results.get("logits_mask"), side)
+    if masks is not None:
+        return list(masks)
+    labels = results.get("labels")
+    out: list[Tensor | None] = []
+    for i, l in enumerate(logits):
+        y = None if labels is None else labels[min(i, len(labels) - 1)]
+        fits = y is not None and l.dim() == 3 and tuple(y.shape) == tuple(l.shape[:2])
+        out.append(causal_lm_valid_positions(y, None, (l.shape[0], l.shape[1])) if fits else None)
     return out
 
 
@@ -77,6 +93,9 @@ class KdTerm(Term):
                 )
             kd = self.sparse(results_S["logits"], results_S.get("logits_mask"), inputs.teacher_topk)
             return kd * weight, {KD_LOG_NAME: kd}
+        if "logits" in results_S and inputs.target_logits is not None and self.cross_tokenizer:
+            kd = self.across_tokenizers(results_S, inputs.first_T, inputs.target_logits)
+            return kd * weight, {KD_LOG_NAME: kd}
         if "logits" in results_S and inputs.target_logits is not None:
             fallback = results_S.get("logits_mask") if inputs.teacher_logits is not None else None
             kd = self.dense(
@@ -103,8 +122,6 @@ class KdTerm(Term):
             )
         masks_S = masks_for(logits_S, masks_S, "student")
         masks_T = masks_for(logits_T, masks_T, "teacher")
-        if self.cross_tokenizer:
-            return self.across_tokenizers(logits_S, logits_T, masks_S, masks_T)
         if masks_S is not None:
             logits_S = [select_logits(l, m) for l, m in zip(logits_S, masks_S)]
         if masks_T is not None:
@@ -132,24 +149,24 @@ class KdTerm(Term):
             total = total + self.kd_fn(l_S, l_T, temperature)
         return total  # type: ignore[return-value]
 
-    def across_tokenizers(
-        self,
-        logits_S: list[Tensor],
-        logits_T: list[Tensor],
-        masks_S: list[Tensor] | None,
-        masks_T: list[Tensor] | None,
-    ) -> Tensor:
-        """A cross-tokenizer loss on the positions vocab_align.cross_tokenizer_rows pairs."""
+    def across_tokenizers(self, results_S: dict[str, Any], results_T: dict[str, Any], logits_T: list[Tensor]) -> Tensor:
+        """A cross-tokenizer loss on the positions vocab_align.cross_tokenizer_rows pairs: each side's logits_mask,
+        else, when its adaptor returns (B, L) labels, the causal-LM positions whose next token is a target."""
+        logits_S = results_S["logits"]
+        if len(logits_S) != len(logits_T):
+            raise ValueError(
+                f"logits: the student gives {len(logits_S)} logits tensors and the teacher {len(logits_T)}"
+            )
         if self.probability_shift:
             raise ValueError(
                 f"probabilityShift: kdLossType '{self.loss_type}' compares models across tokenizers, whose labels are "
                 "ids of different vocabularies; turn probabilityShift off"
             )
+        masks_S = positions_of(logits_S, results_S, "student")
+        masks_T = positions_of(logits_T, results_T, "teacher")
         total: Tensor | float = 0.0
-        for i, (l_S, l_T) in enumerate(zip(logits_S, logits_T)):
-            rows_S, rows_T = cross_tokenizer_rows(
-                l_S, l_T, None if masks_S is None else masks_S[i], None if masks_T is None else masks_T[i]
-            )
+        for l_S, l_T, m_S, m_T in zip(logits_S, logits_T, masks_S, masks_T):
+            rows_S, rows_T = cross_tokenizer_rows(l_S, l_T, m_S, m_T)
             temperature = self.temperature_fn(rows_S, rows_T, self.temperature)
             total = total + self.kd_fn(rows_S, rows_T, temperature)
         return total  # type: ignore[return-value]
