@@ -303,12 +303,18 @@ ShutdownArgs: TypeAlias = dict[str, Any]
 ShutdownResult: TypeAlias = None
 
 
+class TeacherLogitsArgsSamples(TypedDict):
+    n: int
+    seed: int
+
+
 class TeacherLogitsArgs(TypedDict):
     teachers: list[str]
     adaptors: list[dict[str, Any]]
     batch: Any
     forwardArgs: dict[str, Any]
     topK: int | None
+    samples: TeacherLogitsArgsSamples | None
     temperature: float
 
 
@@ -638,6 +644,7 @@ class TrainStepArgsTeacherTopK(TypedDict):
     targets: list[torch.Tensor]
     tail: Literal["ignore", "uniform", "bucket"]
     support: Literal["teacher", "both"]
+    form: Literal["topk", "sampled"]
 
 
 class TrainStepArgs(TypedDict):
@@ -652,6 +659,7 @@ class TrainStepArgs(TypedDict):
     teacherTopK: NotRequired[TrainStepArgsTeacherTopK]
     returnTeacherLogits: bool
     returnTopK: int | None
+    returnSamples: TeacherLogitsArgsSamples | None
 
 
 class TrainStepResult(TypedDict):

@@ -20,6 +20,7 @@ from .objective import Objective, post_adaptor, topk_targets
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .ops_types import TrainStepArgs
 from .optim import build_optimizer, build_scheduler, parameter_groups
+from .sampled_cache_form import sampled_cache_targets
 from .vocab_align import check_run_vocabularies, run_tokenizers
 
 DEFAULT_TASK = "_"
@@ -270,9 +271,12 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
             log_scalars(session, reply)
     kd = session.objective.kd
     if args["returnTeacherLogits"] and inputs.target_logits is not None and kd is not None:
-        k = args["returnTopK"]
+        k, samples = args["returnTopK"], args["returnSamples"]
         targets = [t.detach() for t in inputs.target_logits]
-        reply["teacherLogits"] = topk_targets(targets, int(k), kd.temperature) if k else targets
+        if samples:
+            reply["teacherLogits"] = sampled_cache_targets(targets, samples["n"], kd.temperature, samples["seed"])
+        else:
+            reply["teacherLogits"] = topk_targets(targets, int(k), kd.temperature) if k else targets
     session.forward_count += 1
     return reply
 

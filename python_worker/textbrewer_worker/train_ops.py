@@ -24,6 +24,7 @@ from .ops_types import (
     TrainStepArgs,
 )
 from .preflight import preflight
+from .sampled_cache_form import sampled_cache_targets
 from .session import TrainSession, configure, output_flags, step
 
 IDLE_MARK_KEY = "train_idle_mark"
@@ -109,7 +110,10 @@ def teacher_logits(state: WorkerState, args: TeacherLogitsArgs) -> dict[str, Any
                 raise KeyError("logits: the teacher adaptor returns no 'logits' to cache")
             per_teacher.append(results["logits"])
     logits = per_teacher[0] if len(per_teacher) == 1 else [torch.stack(g).mean(0) for g in zip(*per_teacher)]
-    top_k = args["topK"]
+    top_k, samples = args["topK"], args["samples"]
+    if samples:
+        targets = logits if isinstance(logits, list) else [logits]
+        return {"logits": sampled_cache_targets(targets, samples["n"], float(args["temperature"]), samples["seed"])}
     if top_k:
         return {"logits": topk_targets(logits, top_k, float(args["temperature"]))}
     return {"logits": logits}

@@ -10,6 +10,7 @@ import type { PreparedStep, StepHooks, StepItem, StepReply } from "../train/hook
 import type { DataSource } from "../train/options.js";
 import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import type { StorageDType } from "./convert.js";
+import { crc32 } from "./crc32.js";
 import type { CacheWriteErrorPolicy } from "./errors.js";
 import { type FidelityOptions, type FidelityReport, measureFidelity } from "./fidelity.js";
 import { TeacherCache } from "./teacher-cache.js";
@@ -27,6 +28,12 @@ export interface TeacherCacheSpec {
    * token_jsd only).
    */
   tail?: "ignore" | "uniform" | "bucket";
+  /**
+   * Keep n token ids per row drawn from the teacher's distribution at the temperature (with replacement, seeded by
+   * the batch's examples) and the teacher's log-probability of each, instead of logits or top-k: unbiased targets
+   * for kdLossType ce, kl and token_kl. Needs a constant temperature.
+   */
+  samples?: number | null;
   /** With topK and a token loss: the support is the teacher's top-k ("teacher", default) or its union with the student's ("both"). */
   support?: "teacher" | "both";
   /** Rebuild a folder filled for another teacher/adaptor/setting instead of refusing it. */
@@ -106,6 +113,11 @@ export class DistillCache {
     const topK = options.topK ?? null;
     if (topK !== null && (!Number.isInteger(topK) || topK < 1))
       throw new Error(`teacherCache.topK: expected a positive integer, got ${topK}`);
+    const samples = options.samples ?? null;
+    if (samples !== null && (!Number.isInteger(samples) || samples < 1))
+      throw new Error(`teacherCache.samples: expected a positive integer (draws per token), got ${samples}`);
+    if (samples !== null && topK !== null)
+      throw new Error(`teacherCache: topK (${topK}) and samples (${samples}) are two sparse forms; keep one of them`);
     const temperature = options.temperature ?? 1;
     const weights = await Promise.all(teachers.map((t) => t.worker.call("model_fingerprint", { model: t.id })));
     const dtype = options.dtype ?? "float32";
@@ -121,11 +133,12 @@ export class DistillCache {
         adaptor: adaptors,
         dtype,
         topK,
-        temperature: topK !== null ? temperature : null,
+        samples,
+        temperature: topK !== null || samples !== null ? temperature : null,
         preprocessing: options.preprocessing ?? "",
       },
     });
-    return new DistillCache(store, teachers, adaptors, { ...options, temperature, topK });
+    return new DistillCache(store, teachers, adaptors, { ...options, temperature, topK, samples });
   }
 
   get stats(): CacheCounters & { corrupt: number; recovered: number } {
@@ -162,6 +175,7 @@ export class DistillCache {
           batch: withoutKey(part, this.spec.idKey),
           forwardArgs: options.forwardArgs,
           topK: this.spec.topK,
+          samples: this.sampling(keys),
           temperature: this.spec.temperature,
         });
         this.counters.teacherForwards++;
@@ -182,6 +196,7 @@ export class DistillCache {
   /** Per-step hooks: serve cached teacher logits when every example of a batch is cached, else write through. */
   hooks(): StepHooks {
     const topK = this.spec.topK ?? null;
+    const sampled = (this.spec.samples ?? null) !== null;
     // Examples whose teacher outputs a step in flight will write. A later batch with one of them waits for that
     // write rather than running the teacher again: with steps pipelined, the first batches of an epoch often hold
     // examples of the previous epoch's last batch, whose reply has not come yet. The wait costs one round trip.
@@ -201,8 +216,9 @@ export class DistillCache {
         if (cached) {
           this.counters.cacheHits += keys.length;
           this.counters.teacherForwardsSkipped++;
-          const args =
-            topK !== null
+          const args = sampled
+            ? { teacherTopK: { targets: cached, form: "sampled" as const } }
+            : topK !== null
               ? { teacherTopK: { targets: cached, tail: this.spec.tail ?? "ignore", support: this.spec.support ?? "teacher" } }
               : { teacherLogits: cached };
           return { batch, args };
@@ -213,7 +229,8 @@ export class DistillCache {
         const done = new Promise<void>((resolve) => (settle = resolve));
         for (const k of keys) writing.set(k, done);
         const state: WriteState = { keys, done, settle };
-        return { batch, args: { returnTeacherLogits: true, ...(topK !== null ? { returnTopK: topK } : {}) }, state };
+        const sparse = sampled ? { returnSamples: this.sampling(keys) } : topK !== null ? { returnTopK: topK } : {};
+        return { batch, args: { returnTeacherLogits: true, ...sparse }, state };
       },
       afterStep: async (prepared: PreparedStep, reply: StepReply): Promise<void> => {
         if (!prepared.state) return;
@@ -228,6 +245,12 @@ export class DistillCache {
       },
       metrics: () => ({ ...this.counters }),
     };
+  }
+
+  /** The sampled form's draws for these examples: seeded by their keys, so a refill draws the same ids. */
+  private sampling(keys: readonly string[]): { n: number; seed: number } | null {
+    const n = this.spec.samples ?? null;
+    return n === null ? null : { n, seed: crc32(new TextEncoder().encode(keys.join("\n"))) };
   }
 
   async flush(): Promise<void> {

@@ -5,7 +5,7 @@ import type { DistillationConfig } from "../config/distillation-config.js";
 import { ConfigError } from "../config/errors.js";
 import type { TrainingConfig } from "../config/training-config.js";
 import { customLossPlan } from "../losses/registry.js";
-import { checkSparseKdLoss } from "../losses/sparse-targets.js";
+import { checkSampledKdLoss, checkSparseKdLoss } from "../losses/sparse-targets.js";
 import { DataFeed } from "../train/data.js";
 import type { StepFeed, StepHooks } from "../train/hooks.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
@@ -83,7 +83,9 @@ export abstract class DistillerBase {
       console.warn(`textbrewer-ts: teacher cache bypassed: ${target}`);
       return null;
     }
-    checkSparseKdLoss(this.distillConfig.kdLossType, requested instanceof DistillCache ? requested.spec.topK : requested.topK);
+    const spec = requested instanceof DistillCache ? requested.spec : requested;
+    checkSparseKdLoss(this.distillConfig.kdLossType, spec.topK);
+    checkSampledKdLoss(this.distillConfig.kdLossType, spec.samples);
     const t = this.distillConfig.temperatureScheduler.type;
     if (requested instanceof DistillCache) {
       const ids = target.teachers.map((m) => m.id);
@@ -93,15 +95,18 @@ export abstract class DistillerBase {
       ) {
         throw new Error("teacherCache: this cache was opened for other teachers or another teacher adaptor than this distiller's");
       }
-      if (requested.spec.topK && requested.spec.temperature !== this.distillConfig.temperature) {
+      if ((requested.spec.topK || requested.spec.samples) && requested.spec.temperature !== this.distillConfig.temperature) {
         throw new Error(
-          `teacherCache: top-k logits were stored at temperature ${requested.spec.temperature}; this run uses ${this.distillConfig.temperature}`,
+          `teacherCache: ${requested.spec.topK ? "top-k logits" : "sampled targets"} were stored at temperature ${requested.spec.temperature}; this run uses ${this.distillConfig.temperature}`,
         );
       }
       return { cache: requested, owned: false };
     }
-    if (requested.topK && t !== "none" && t !== "constant") {
-      throw new Error(`teacherCache.topK: the stored log-probabilities are for one temperature; temperatureScheduler '${t}' varies it`);
+    if ((requested.topK || requested.samples) && t !== "none" && t !== "constant") {
+      const option = requested.topK ? "topK" : "samples";
+      throw new Error(
+        `teacherCache.${option}: the stored log-probabilities are for one temperature; temperatureScheduler '${t}' varies it`,
+      );
     }
     const cache = await DistillCache.open({
       ...requested,

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from ..losses import get_loss, get_sparse_kd_loss, probability_shift_, select_logits
+from ..sampled_cache_form import get_sampled_kd_loss
 from ..sequence_kd import causal_lm_valid_positions
 from ..sparse_teacher_forms import index_dtype
 from ..temperature import build_temperature
@@ -176,10 +177,11 @@ class KdTerm(Term):
         pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
         if len(pairs) != len(logits_S):
             raise ValueError(f"teacherTopK: {len(pairs)} cached logits for {len(logits_S)} student logits")
-        loss_fn = get_sparse_kd_loss(self.loss_type)
+        sampled = topk.get("form") == "sampled"
+        loss_fn = get_sampled_kd_loss(self.loss_type) if sampled else get_sparse_kd_loss(self.loss_type)
         # only the token losses choose a support; the classic ce/kl take the teacher's top-k
         support = {"support": topk["support"]} if topk.get("support", "teacher") != "teacher" else {}
-        if support and not self.loss_type.startswith("token_"):
+        if support and (sampled or not self.loss_type.startswith("token_")):
             raise ValueError(
                 f"teacherCache.support: '{topk['support']}' needs kdLossType token_kl, token_reverse_kl or token_jsd; "
                 f"'{self.loss_type}' learns on the teacher's top-k (support: 'teacher')"
@@ -189,5 +191,8 @@ class KdTerm(Term):
         for i, (l_S, (values, indices)) in enumerate(zip(logits_S, pairs)):
             if masks is not None:
                 l_S, values, indices = (select_logits(x, masks[i]) for x in (l_S, values, indices))
-            total = total + loss_fn(l_S, values, indices, self.temperature, tail=topk["tail"], **support)
+            if sampled:  # values: the teacher's log-probabilities of the drawn ids
+                total = total + loss_fn(l_S, values, indices, self.temperature)
+            else:
+                total = total + loss_fn(l_S, values, indices, self.temperature, tail=topk["tail"], **support)
         return total  # type: ignore[return-value]

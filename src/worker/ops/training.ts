@@ -17,12 +17,19 @@ export const trainStepExtras = z.strictObject({
       targets: z.array(tensor),
       tail: z.enum(["ignore", "uniform", "bucket"]).default("ignore"),
       support: z.enum(["teacher", "both"]).default("teacher"),
+      /** "topk": [values, indices] pairs; "sampled": [log-probabilities of the draws, drawn ids] pairs (teacherCache.samples). */
+      form: z.enum(["topk", "sampled"]).default("topk"),
     })
     .optional(),
   /** Return the teacher's targets of this step (to fill the cache). */
   returnTeacherLogits: z.boolean().default(false),
   /** With returnTeacherLogits: return top-k log-probabilities instead of dense logits. */
   returnTopK: z.int().min(1).nullable().default(null),
+  /** With returnTeacherLogits: return n ids drawn from the teacher's distribution per row (seeded) and their log-probabilities. */
+  returnSamples: z
+    .strictObject({ n: z.int().min(1), seed: z.int().min(0) })
+    .nullable()
+    .default(null),
 });
 
 export const trainStepArgs = z.strictObject({
