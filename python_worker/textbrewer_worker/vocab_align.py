@@ -10,9 +10,10 @@ names them, the two tokenizers are compared:
 - different tokenizers: VocabularyMismatchError naming the sizes, the first ids whose tokens differ and the fix
   (the ULD loss, with split batches built from the same texts), unless the KD loss is a cross-tokenizer one.
 
-With a cross-tokenizer loss (ULD) the student and teacher positions are paired per sequence: the positions each
-side's logits_mask marks (all positions without one), in order, the k-th student one with the k-th teacher one,
-truncated to the shorter (ULD's convention: by answer / continuation position).
+With a cross-tokenizer loss (ULD) the student and teacher positions are paired per sequence (cross_tokenizer_rows):
+the positions each side marks, in order, the k-th student one with the k-th teacher one, truncated to the shorter
+(ULD's convention: by answer / continuation position). A side marks the positions of its logits_mask, else, when its
+adaptor returns (B, L) labels, those whose next token is a target (labels ≠ −100, sequence_kd's shift), else all.
 """
 
 from __future__ import annotations
