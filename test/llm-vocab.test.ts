@@ -136,6 +136,20 @@ describe("vocabularies and ULD on tiny GPT-2s (real worker)", () => {
     expect(mean(kd.slice(-4))).toBeLessThan(0.7 * mean(kd.slice(0, 4)));
   });
 
+  it("ULD with a teacher cache is refused before any step", async () => {
+    const teacher = await load("same-teacher");
+    const student = await load("same-student");
+    const run = new BasicDistiller({
+      trainConfig: { outputDir: dir("uld-cache"), device: "cpu" },
+      distillConfig: { kdLossType: "uld" },
+      teacher,
+      student,
+      adaptorT: adaptor,
+      adaptorS: adaptor,
+    }).train({ optimizer: { lr: 1e-3 }, data: [await encode(word, TEXTS)], numEpochs: 1, teacherCache: {} });
+    await expect(run).rejects.toThrow(/kdLossType: 'uld' pairs the teacher's positions .* train ULD without teacherCache/);
+  });
+
   it("with one tokenizer, the ULD term equals its float64 reference", async () => {
     const teacher = await load("same-teacher");
     const student = await load("same-student");

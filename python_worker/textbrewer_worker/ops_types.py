@@ -489,7 +489,7 @@ class TrainConfigureArgsPlanTermsItemKd(TypedDict):
     required: bool
     weight: float
     weightScheduler: Literal["none", "linear_decay", "linear_growth"]
-    tokenizers: TrainConfigureArgsPlanTermsItemKdTokenizers | None
+    tokenizers: NotRequired[TrainConfigureArgsPlanTermsItemKdTokenizers]
 
 
 class TrainConfigureArgsPlanTermsItemHardLabel(TypedDict):

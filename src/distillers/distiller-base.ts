@@ -86,6 +86,17 @@ export abstract class DistillerBase {
     const spec = requested instanceof DistillCache ? requested.spec : requested;
     checkSparseKdLoss(this.distillConfig.kdLossType, spec.topK);
     checkSampledKdLoss(this.distillConfig.kdLossType, spec.samples);
+    if (this.distillConfig.kdLossType === "uld") {
+      throw new ConfigError("DistillationConfig", [
+        {
+          path: "kdLossType",
+          kind: "invalid_value",
+          message:
+            "'uld' pairs the teacher's positions by its adaptor's labels or logits_mask, which a batch served from the " +
+            "teacher cache does not compute; train ULD without teacherCache",
+        },
+      ]);
+    }
     const t = this.distillConfig.temperatureScheduler.type;
     if (requested instanceof DistillCache) {
       const ids = target.teachers.map((m) => m.id);
