@@ -39,7 +39,7 @@ describe("fidelity report of sparse teacher targets (real worker)", () => {
     expect(full!.keptMass).toBeCloseTo(1, 9);
     expect(full!.klFullToUniformTail).toBeCloseTo(0, 9);
     const [few, many] = report!.sampled;
-    expect(few!.bytesPerToken).toBe(4 * 4);
+    expect(few!.bytesPerToken).toBe(4 * (2 + 4)); // int32 ids + float16 log-probabilities, as the sampled cache form
     expect(few!.klSampledToFull).toBeGreaterThan(many!.klSampledToFull);
     expect(cache.stats.teacherForwards).toBe(0);
     await cache.close();

@@ -104,7 +104,14 @@ describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
 
   it("cached teacher features: GeneralDistiller with a projected hidden match reads them on every rank and ends with a live run's weights", async () => {
     const matches = [
-      { layerT: 3, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 2, proj: ["linear", 32, 48] as ["linear", number, number] },
+      {
+        layerT: 3,
+        layerS: 2,
+        feature: "hidden" as const,
+        loss: "hidden_mse",
+        weight: 2,
+        proj: ["linear", 32, 48] as ["linear", number, number],
+      },
     ];
     const run = async (worker: Worker | WorkerGroup, name: string, teacherCache: unknown): Promise<{ dir: string; forwards: number[] }> => {
       const teacher = await load(worker, suite.models.teacher);

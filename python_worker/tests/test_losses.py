@@ -615,7 +615,7 @@ def test_mmd_divisors_differ_and_default() -> None:
 
 def test_registries() -> None:
     token = {"token_kl", "token_reverse_kl", "token_jsd", "token_skew_kl", "token_skew_reverse_kl", "token_tvd"}
-    assert set(KD_LOSSES) == {"ce", "mse", "kl", "reverse_kl", "jsd", "tvd"} | token
+    assert set(KD_LOSSES) == {"ce", "mse", "kl", "reverse_kl", "jsd", "tvd", "uld"} | token
     assert set(MATCH_LOSSES) == {
         "attention_mse",
         "attention_mse_sum",

@@ -174,7 +174,7 @@ def test_topk_targets_refuse_the_losses_without_a_sparse_form() -> None:
     results_S = post_adaptor({"logits": [t64(x) for x in s]})
     topk = topk_results(s, t, 2.0, "ignore")
     refused = sorted(set(KD_LOSSES) - set(SPARSE_KD_LOSSES))
-    assert refused == ["jsd", "mse", "reverse_kl", "token_skew_kl", "token_skew_reverse_kl", "token_tvd", "tvd"]
+    assert refused == ["jsd", "mse", "reverse_kl", "token_skew_kl", "token_skew_reverse_kl", "token_tvd", "tvd", "uld"]
     for kind in refused:
         with pytest.raises(ValueError, match=rf"kdLossType '{kind}' cannot learn from top-k"):
             distill_loss(objective(kind), results_S, [], teacher_topk=topk)

@@ -90,7 +90,7 @@ def test_the_fidelity_report_gives_the_kl_and_bytes_of_each_form() -> None:
     assert top4["klFullToUniformTail"] > top16["klFullToUniformTail"] > 0
     assert full["keptMass"] == pytest.approx(1.0) and full["klFullToUniformTail"] == pytest.approx(0.0, abs=1e-9)
     few, many = report["sampled"]
-    assert few["bytesPerToken"] == 8 * 4 and few["klSampledToFull"] > many["klSampledToFull"] > 0
+    assert few["bytesPerToken"] == 8 * (2 + 4) and few["klSampledToFull"] > many["klSampledToFull"] > 0
     assert 1 <= few["distinctIds"] <= 8
 
 

@@ -369,6 +369,11 @@ class TeacherFeatureFidelityResult(TypedDict):
     matches: list[TeacherFeatureFidelityResultMatchesItem]
 
 
+class TeacherLogitsArgsSamples(TypedDict):
+    n: int
+    seed: int
+
+
 class TeacherLogitsArgsFeaturesItemsItem(TypedDict):
     feature: Literal["hidden", "attention"]
     layer: int
@@ -385,6 +390,7 @@ class TeacherLogitsArgs(TypedDict):
     batch: Any
     forwardArgs: dict[str, Any]
     topK: int | None
+    samples: TeacherLogitsArgsSamples | None
     temperature: float
     features: TeacherLogitsArgsFeatures | None
 
@@ -547,6 +553,11 @@ class TrainConfigureArgsPlanTermsItemKdTemperatureSchedulerCwsm(TypedDict):
     beta: float
 
 
+class TrainConfigureArgsPlanTermsItemKdTokenizers(TypedDict):
+    teacher: str
+    student: str
+
+
 class TrainConfigureArgsPlanTermsItemKd(TypedDict):
     kind: Literal["kd"]
     lossType: str
@@ -556,6 +567,7 @@ class TrainConfigureArgsPlanTermsItemKd(TypedDict):
     required: bool
     weight: float
     weightScheduler: Literal["none", "linear_decay", "linear_growth"]
+    tokenizers: NotRequired[TrainConfigureArgsPlanTermsItemKdTokenizers]
 
 
 class TrainConfigureArgsPlanTermsItemHardLabel(TypedDict):
@@ -680,6 +692,7 @@ class TrainStepArgsTeacherTopK(TypedDict):
     targets: list[torch.Tensor]
     tail: Literal["ignore", "uniform", "bucket"]
     support: Literal["teacher", "both"]
+    form: Literal["topk", "sampled"]
 
 
 class TrainStepArgsTeacherFeatures(TypedDict):
@@ -702,6 +715,7 @@ class TrainStepArgs(TypedDict):
     returnTopK: int | None
     teacherFeatures: NotRequired[TrainStepArgsTeacherFeatures]
     returnTeacherFeatures: TeacherLogitsArgsFeatures | None
+    returnSamples: TeacherLogitsArgsSamples | None
 
 
 class TrainStepResult(TypedDict):

@@ -21,8 +21,10 @@ from .objective import Objective, post_adaptor, topk_targets
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .ops_types import TrainStepArgs
 from .optim import build_optimizer, build_scheduler, parameter_groups
+from .sampled_cache_form import sampled_cache_targets
 from .teacher_features import cached_results, encode_features, select_features
 from .terms import TermInputs
+from .vocab_align import check_run_vocabularies, run_tokenizers
 
 DEFAULT_TASK = "_"
 NON_FINITE_ACTIONS = ("raise", "skip")
@@ -156,6 +158,12 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     scheduler = build_scheduler(plan.get("scheduler"), optimizer)
     warnings: list[str] = []
     autocast_dtype, use_scaler = amp_settings(plan.get("mixedPrecision", "no"), device, warnings)
+    kd = objective.kd
+    if kd is not None:
+        every_teacher = [m for models in teachers.values() for m in models]
+        tokenizers = run_tokenizers(state.extensions, kd.spec.get("tokenizers"))
+        kd.vocab_prefix, lines = check_run_vocabularies(kd.loss_type, student, every_teacher, tokenizers)
+        warnings.extend(lines)
     if device.type == "cuda":
         # TF32 matmuls on Ampere and later: float32 range, ~10-bit mantissa inside the tensor cores
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -271,9 +279,12 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
             log_scalars(session, reply)
     kd = session.objective.kd
     if args["returnTeacherLogits"] and inputs.target_logits is not None and kd is not None:
-        k = args["returnTopK"]
+        k, samples = args["returnTopK"], args["returnSamples"]
         targets = [t.detach() for t in inputs.target_logits]
-        reply["teacherLogits"] = topk_targets(targets, int(k), kd.temperature) if k else targets
+        if samples:
+            reply["teacherLogits"] = sampled_cache_targets(targets, samples["n"], kd.temperature, samples["seed"])
+        else:
+            reply["teacherLogits"] = topk_targets(targets, int(k), kd.temperature) if k else targets
     selection = args["returnTeacherFeatures"]
     if selection is not None and results_T:
         reply.update(teacher_features_reply(inputs, selection))

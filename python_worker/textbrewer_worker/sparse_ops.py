@@ -21,6 +21,7 @@ def teacher_sparse_fidelity(state: WorkerState, args: TeacherSparseFidelityArgs)
         batch=args["batch"],
         forwardArgs=args["forwardArgs"],
         topK=None,
+        samples=None,
         temperature=args["temperature"],
         features=None,
     )

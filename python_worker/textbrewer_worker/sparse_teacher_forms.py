@@ -106,7 +106,8 @@ def sparse_fidelity(
 
     For top-k: the mean kept mass Σp, KL(P̂‖P_T) of the renormalised top-k (= −log Σp) and KL(P_T‖P̂) of the top-k
     with the missing mass spread uniformly. For n samples: KL(P̂‖P_T) of the empirical distribution and the mean
-    number of distinct ids. Bytes per token: top-k float16 values + ids; samples ids only; dense float16 logits.
+    number of distinct ids. Bytes per token, as the cache stores them: top-k float16 values + ids; samples ids + their
+    float16 log-probabilities (sampled_cache_form); dense float16 logits.
     All KLs are means over positions, in nats.
     """
     vocab = logits_T.shape[-1]
@@ -145,6 +146,11 @@ def sparse_fidelity(
         kl = log_divergence_rows("kl", log_p, p_hat.clamp_min(0).log(), 0.0)
         distinct = (p_hat > 0).sum(-1).double().mean().item()
         out["sampled"].append(
-            {"samples": n, "klSampledToFull": kl.mean().item(), "distinctIds": distinct, "bytesPerToken": n * id_bytes}
+            {
+                "samples": n,
+                "klSampledToFull": kl.mean().item(),
+                "distinctIds": distinct,
+                "bytesPerToken": n * (2 + id_bytes),
+            }
         )
     return out

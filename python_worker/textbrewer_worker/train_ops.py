@@ -24,6 +24,7 @@ from .ops_types import (
     TrainStepArgs,
 )
 from .preflight import preflight
+from .sampled_cache_form import sampled_cache_targets
 from .session import TrainSession, configure, output_flags, step
 from .teacher_features import encode_features, select_features
 
@@ -126,7 +127,10 @@ def teacher_logits(state: WorkerState, args: TeacherLogitsArgs) -> dict[str, Any
     if not per_teacher:
         return {**reply, "logits": []}
     logits = per_teacher[0] if len(per_teacher) == 1 else [torch.stack(g).mean(0) for g in zip(*per_teacher)]
-    top_k = args["topK"]
+    top_k, samples = args["topK"], args["samples"]
+    if samples:
+        targets = logits if isinstance(logits, list) else [logits]
+        return {"logits": sampled_cache_targets(targets, samples["n"], float(args["temperature"]), samples["seed"])}
     if top_k:
         return {**reply, "logits": topk_targets(logits, top_k, float(args["temperature"]))}
     return {**reply, "logits": logits}

@@ -11,6 +11,7 @@ import type { PreparedStep, StepHooks, StepItem, StepReply } from "../train/hook
 import type { DataSource } from "../train/options.js";
 import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import type { StorageDType } from "./convert.js";
+import { crc32 } from "./crc32.js";
 import type { CacheWriteErrorPolicy } from "./errors.js";
 import { type FeatureDType, type FeaturePlan, featurePlan, featureTensorCount, refName } from "./features.js";
 import {
@@ -41,6 +42,12 @@ export interface TeacherCacheSpec {
    * token_jsd only).
    */
   tail?: "ignore" | "uniform" | "bucket";
+  /**
+   * Keep n token ids per row drawn from the teacher's distribution at the temperature (with replacement, seeded by
+   * the batch's examples) and the teacher's log-probability of each, instead of logits or top-k: unbiased targets
+   * for kdLossType ce, kl and token_kl. Needs a constant temperature.
+   */
+  samples?: number | null;
   /** With topK and a token loss: the support is the teacher's top-k ("teacher", default) or its union with the student's ("both"). */
   support?: "teacher" | "both";
   /** Rebuild a folder filled for another teacher/adaptor/setting instead of refusing it. */
@@ -129,8 +136,18 @@ export class DistillCache {
     const topK = options.topK ?? null;
     if (topK !== null && (!Number.isInteger(topK) || topK < 1))
       throw new Error(`teacherCache.topK: expected a positive integer, got ${topK}`);
+    const samples = options.samples ?? null;
+    if (samples !== null && (!Number.isInteger(samples) || samples < 1))
+      throw new Error(`teacherCache.samples: expected a positive integer (draws per token), got ${samples}`);
+    if (samples !== null && topK !== null)
+      throw new Error(`teacherCache: topK (${topK}) and samples (${samples}) are two sparse forms; keep one of them`);
     const temperature = options.temperature ?? 1;
     const features = featurePlan(options.intermediateMatches, options.featureDtype, options.mmdMaskedDivisor);
+    if (features !== null && samples !== null) {
+      throw new Error(
+        `teacherCache.samples: ${samples} with intermediate matches is not supported: the features' cache stores dense logits; use samples: null`,
+      );
+    }
     if (features !== null && topK !== null) {
       throw new Error(
         `teacherCache.topK: ${topK} with intermediate matches is not supported: the features' cache stores dense logits; use topK: null`,
@@ -150,12 +167,13 @@ export class DistillCache {
         adaptor: adaptors,
         dtype,
         topK,
-        temperature: topK !== null ? temperature : null,
+        samples,
+        temperature: topK !== null || samples !== null ? temperature : null,
         preprocessing: options.preprocessing ?? "",
         ...(features ? { features: features.refs.map(refName), featureDtype: features.dtype } : {}),
       },
     });
-    return new DistillCache(store, teachers, adaptors, { ...options, temperature, topK }, features);
+    return new DistillCache(store, teachers, adaptors, { ...options, temperature, topK, samples }, features);
   }
 
   get stats(): CacheCounters & { corrupt: number; recovered: number } {
@@ -207,6 +225,7 @@ export class DistillCache {
           batch: withoutKey(part, this.spec.idKey),
           forwardArgs: options.forwardArgs,
           topK: this.spec.topK,
+          samples: this.sampling(keys),
           temperature: this.spec.temperature,
           features: this.selection(),
         });
@@ -230,6 +249,7 @@ export class DistillCache {
     const topK = this.spec.topK ?? null;
     const selection = this.selection();
     const featureTensors = featureTensorCount(this.features);
+    const sampled = (this.spec.samples ?? null) !== null;
     // Examples whose teacher outputs a step in flight will write. A later batch with one of them waits for that
     // write rather than running the teacher again: with steps pipelined, the first batches of an epoch often hold
     // examples of the previous epoch's last batch, whose reply has not come yet. The wait costs one round trip.
@@ -254,8 +274,9 @@ export class DistillCache {
             const teacherFeatures = { ...selection, tensors: cached.slice(0, featureTensors) };
             return { batch, args: { teacherFeatures, ...(logits.length ? { teacherLogits: logits } : {}) } };
           }
-          const args =
-            topK !== null
+          const args = sampled
+            ? { teacherTopK: { targets: cached, form: "sampled" as const } }
+            : topK !== null
               ? { teacherTopK: { targets: cached, tail: this.spec.tail ?? "ignore", support: this.spec.support ?? "teacher" } }
               : { teacherLogits: cached };
           return { batch, args };
@@ -266,11 +287,9 @@ export class DistillCache {
         const done = new Promise<void>((resolve) => (settle = resolve));
         for (const k of keys) writing.set(k, done);
         const state: WriteState = { keys, done, settle };
-        const args =
-          selection !== null
-            ? { returnTeacherFeatures: selection }
-            : { returnTeacherLogits: true, ...(topK !== null ? { returnTopK: topK } : {}) };
-        return { batch, args, state };
+        if (selection !== null) return { batch, args: { returnTeacherFeatures: selection }, state };
+        const sparse = sampled ? { returnSamples: this.sampling(keys) } : topK !== null ? { returnTopK: topK } : {};
+        return { batch, args: { returnTeacherLogits: true, ...sparse }, state };
       },
       afterStep: async (prepared: PreparedStep, reply: StepReply): Promise<void> => {
         if (!prepared.state) return;
@@ -288,6 +307,12 @@ export class DistillCache {
       },
       metrics: () => ({ ...this.counters }),
     };
+  }
+
+  /** The sampled form's draws for these examples: seeded by their keys, so a refill draws the same ids. */
+  private sampling(keys: readonly string[]): { n: number; seed: number } | null {
+    const n = this.spec.samples ?? null;
+    return n === null ? null : { n, seed: crc32(new TextEncoder().encode(keys.join("\n"))) };
   }
 
   async flush(): Promise<void> {

@@ -25,6 +25,8 @@ export interface FingerprintParts {
   dtype: string;
   /** k when only the top-k logits are kept; null for dense logits. */
   topK: number | null;
+  /** n when n sampled ids per row are kept instead (teacherCache.samples); absent or null otherwise. */
+  samples?: number | null;
   temperature?: number | null;
   /** Anything about tokenization or batching that changes the teacher's inputs. */
   preprocessing?: string;
@@ -40,6 +42,8 @@ export interface ManifestParts {
   adaptor: unknown;
   dtype: string;
   topK: number | null;
+  /** Present only for the sampled form, so the fingerprints of other caches stay as they were. */
+  samples?: number;
   temperature: number | null;
   preprocessing: string | null;
   /** Only in caches with features: a logits-only cache keeps the fingerprint it had before features existed. */
@@ -94,6 +98,7 @@ export function manifestParts(parts: FingerprintParts): ManifestParts {
     adaptor: JSON.parse(canonicalJson(parts.adaptor ?? null)) as unknown,
     dtype: parts.dtype,
     topK: parts.topK,
+    ...(parts.samples ? { samples: parts.samples } : {}),
     temperature: parts.temperature ?? null,
     preprocessing: parts.preprocessing ?? null,
     ...(parts.features?.length ? { features: [...parts.features], featureDtype: parts.featureDtype ?? "float32" } : {}),
@@ -115,6 +120,7 @@ export function describeChanges(old: ManifestParts, next: ManifestParts): string
   if (canonicalJson(old.adaptor ?? null) !== canonicalJson(next.adaptor ?? null)) changes.push("adaptor changed");
   if (old.dtype !== next.dtype) changes.push(`dtype ${old.dtype} → ${next.dtype}`);
   if (old.topK !== next.topK) changes.push(`top-k ${old.topK ?? "off (dense)"} → ${next.topK ?? "off (dense)"}`);
+  if (old.samples !== next.samples) changes.push(`samples ${old.samples ?? "off"} → ${next.samples ?? "off"}`);
   if (old.temperature !== next.temperature) {
     changes.push(`temperature ${old.temperature ?? "none"} → ${next.temperature ?? "none"}`);
   }

@@ -3,14 +3,16 @@ import type { AdaptorSpec } from "../adaptor/index.js";
 import { DistillCache } from "../cache/distill-cache.js";
 import { featureDifference, featureRefs } from "../cache/features.js";
 import type { DistillationConfig, IntermediateMatch } from "../config/distillation-config.js";
+import { ConfigError } from "../config/errors.js";
 import type { TrainingConfig } from "../config/training-config.js";
 import { customLossPlan } from "../losses/registry.js";
-import { checkSparseKdLoss } from "../losses/sparse-targets.js";
+import { checkSampledKdLoss, checkSparseKdLoss } from "../losses/sparse-targets.js";
 import { DataFeed } from "../train/data.js";
 import type { StepFeed, StepHooks } from "../train/hooks.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
 import type { TermSpecInput } from "../train/plan.js";
 import type { ModelHandle } from "../worker/model-handle.js";
+import { TokenizerHandle } from "../worker/tokenizer-handle.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 import {
   type DistillationConfigLike,
@@ -89,7 +91,20 @@ export abstract class DistillerBase {
       console.warn(`textbrewer-ts: teacher cache bypassed: ${target}`);
       return null;
     }
-    checkSparseKdLoss(this.distillConfig.kdLossType, requested instanceof DistillCache ? requested.spec.topK : requested.topK);
+    const spec = requested instanceof DistillCache ? requested.spec : requested;
+    checkSparseKdLoss(this.distillConfig.kdLossType, spec.topK);
+    checkSampledKdLoss(this.distillConfig.kdLossType, spec.samples);
+    if (this.distillConfig.kdLossType === "uld") {
+      throw new ConfigError("DistillationConfig", [
+        {
+          path: "kdLossType",
+          kind: "invalid_value",
+          message:
+            "'uld' pairs the teacher's positions by its adaptor's labels or logits_mask, which a batch served from the " +
+            "teacher cache does not compute; train ULD without teacherCache",
+        },
+      ]);
+    }
     const t = this.distillConfig.temperatureScheduler.type;
     if (requested instanceof DistillCache) {
       const ids = target.teachers.map((m) => m.id);
@@ -106,15 +121,18 @@ export abstract class DistillerBase {
             "Open it with DistillCache.open({ ..., intermediateMatches: distillConfig.intermediateMatches })",
         );
       }
-      if (requested.spec.topK && requested.spec.temperature !== this.distillConfig.temperature) {
+      if ((requested.spec.topK || requested.spec.samples) && requested.spec.temperature !== this.distillConfig.temperature) {
         throw new Error(
-          `teacherCache: top-k logits were stored at temperature ${requested.spec.temperature}; this run uses ${this.distillConfig.temperature}`,
+          `teacherCache: ${requested.spec.topK ? "top-k logits" : "sampled targets"} were stored at temperature ${requested.spec.temperature}; this run uses ${this.distillConfig.temperature}`,
         );
       }
       return { cache: requested, owned: false };
     }
-    if (requested.topK && t !== "none" && t !== "constant") {
-      throw new Error(`teacherCache.topK: the stored log-probabilities are for one temperature; temperatureScheduler '${t}' varies it`);
+    if ((requested.topK || requested.samples) && t !== "none" && t !== "constant") {
+      const option = requested.topK ? "topK" : "samples";
+      throw new Error(
+        `teacherCache.${option}: the stored log-probabilities are for one temperature; temperatureScheduler '${t}' varies it`,
+      );
     }
     const cache = await DistillCache.open({
       ...requested,
@@ -157,7 +175,7 @@ export abstract class DistillerBase {
       {
         worker,
         student: this.student,
-        plan: { ...teacherPlan, student: this.student.id, terms: this.terms(), customLosses: customLossPlan() },
+        plan: { ...teacherPlan, student: this.student.id, terms: withTokenizers(this.terms(), options), customLosses: customLossPlan() },
         trainConfig: this.trainConfig,
         configs: { trainConfig: this.trainConfig, distillConfig: d, ...teacherPlan },
         feed: this.feed(options),
@@ -168,4 +186,17 @@ export abstract class DistillerBase {
       options,
     );
   }
+}
+
+/** The KD term names the run's tokenizers (the worker compares their vocabularies before training). */
+function withTokenizers(terms: TermSpecInput[], options: TrainOptions): TermSpecInput[] {
+  const t = options.tokenizers;
+  if (t === undefined) return terms;
+  if (!(t.teacher instanceof TokenizerHandle) || !(t.student instanceof TokenizerHandle)) {
+    throw new ConfigError("train options", [
+      { path: "tokenizers", kind: "invalid_value", message: "expected { teacher, student }, each from worker.loadTokenizer(...)" },
+    ]);
+  }
+  const ids = { teacher: t.teacher.id, student: t.student.id };
+  return terms.map((term) => (term.kind === "kd" ? { ...term, tokenizers: ids } : term));
 }

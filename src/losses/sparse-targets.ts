@@ -29,3 +29,20 @@ export function checkSparseKdLoss(kdLossType: string, topK: number | null | unde
     },
   ]);
 }
+
+/** kdLossType values the worker computes on sampled targets (sampled_cache_form.SAMPLED_KD_LOSSES): unbiased estimates. */
+export const SAMPLED_KD_LOSSES = ["ce", "kl", "token_kl"] as const;
+
+/** Refuses, before any step, a kdLossType that cannot learn from sampled targets (a teacher cache with `samples`). */
+export function checkSampledKdLoss(kdLossType: string, samples: number | null | undefined): void {
+  if (samples === null || samples === undefined || (SAMPLED_KD_LOSSES as readonly string[]).includes(kdLossType)) return;
+  throw new ConfigError("DistillationConfig", [
+    {
+      path: "kdLossType",
+      kind: "invalid_value",
+      message:
+        `'${kdLossType}' cannot learn from sampled teacher targets (teacherCache.samples: ${samples}); with samples use ` +
+        `kdLossType ${SAMPLED_KD_LOSSES.map((n) => `'${n}'`).join(" or ")}, top-k targets (teacherCache.topK) or dense logits`,
+    },
+  ]);
+}

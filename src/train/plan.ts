@@ -60,6 +60,8 @@ export const KdTermSpec = z.strictObject({
   required: z.boolean().default(false),
   weight: weight.default(1),
   weightScheduler: weightScheduler.default("none"),
+  /** Worker tokenizer ids of each model: the vocabulary preflight compares their tokens (absent: sizes alone). */
+  tokenizers: z.strictObject({ teacher: z.string().min(1), student: z.string().min(1) }).optional(),
 });
 
 /** The sum of the means of the student adaptor's `losses`, weighted; left out of a batch without them. */

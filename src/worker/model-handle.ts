@@ -20,8 +20,17 @@ export type { ModelOutputs } from "./ops/models.js";
 
 export type Task = z.output<typeof task>;
 
-/** A batch: a record of tensors (keyword arguments), an array (positional), or one tensor. */
-export type Batch = Record<string, Tensor> | Tensor[] | Tensor;
+/**
+ * Training data whose models read different inputs: each model its own half, e.g. the same texts encoded by the
+ * teacher's and by the student's tokenizer (the ULD loss distils across tokenizers from such batches).
+ */
+export type SplitBatch = {
+  teacher: Record<string, Tensor>;
+  student: Record<string, Tensor>;
+};
+
+/** A batch: a record of tensors (keyword arguments), an array (positional), one tensor, or a split batch (training). */
+export type Batch = Record<string, Tensor> | Tensor[] | Tensor | SplitBatch;
 
 export interface LoadModelOptions {
   /**

@@ -54,6 +54,11 @@ export const cacheOps = {
       batch: tensorTree,
       forwardArgs: jsonObject.default({}),
       topK: z.int().min(1).nullable().default(null),
+      /** n ids drawn per row from the teacher's distribution (seeded) with their log-probabilities, instead of logits. */
+      samples: z
+        .strictObject({ n: z.int().min(1), seed: z.int().min(0) })
+        .nullable()
+        .default(null),
       temperature: z.number().positive().default(1),
       /** Also return these teacher features (after the adaptor); then logits are optional ([] when there are none). */
       features: featureSelection.nullable().default(null),

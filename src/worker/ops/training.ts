@@ -18,6 +18,8 @@ export const trainStepExtras = z.strictObject({
       targets: z.array(tensor),
       tail: z.enum(["ignore", "uniform", "bucket"]).default("ignore"),
       support: z.enum(["teacher", "both"]).default("teacher"),
+      /** "topk": [values, indices] pairs; "sampled": [log-probabilities of the draws, drawn ids] pairs (teacherCache.samples). */
+      form: z.enum(["topk", "sampled"]).default("topk"),
     })
     .optional(),
   /** Return the teacher's targets of this step (to fill the cache). */
@@ -28,6 +30,11 @@ export const trainStepExtras = z.strictObject({
   teacherFeatures: cachedFeatures.optional(),
   /** Return these teacher features of this step (to fill the cache), and the teacher's dense logits when it has any. */
   returnTeacherFeatures: featureSelection.nullable().default(null),
+  /** With returnTeacherLogits: return n ids drawn from the teacher's distribution per row (seeded) and their log-probabilities. */
+  returnSamples: z
+    .strictObject({ n: z.int().min(1), seed: z.int().min(0) })
+    .nullable()
+    .default(null),
 });
 
 export const trainStepArgs = z.strictObject({
