@@ -20,6 +20,7 @@ from .objective import Objective, post_adaptor, topk_targets
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .ops_types import TrainStepArgs
 from .optim import build_optimizer, build_scheduler, parameter_groups
+from .teacher_client import TeacherLink, open_link
 
 DEFAULT_TASK = "_"
 NON_FINITE_ACTIONS = ("raise", "skip")
@@ -118,6 +119,8 @@ class TrainSession:
     skipped_steps: int = 0
     # in a process group: the DDP wrappers the forwards go through (distributed.wrap_trainables)
     ddp: dict[str, Any] = field(default_factory=dict)
+    # the teacher service the teachers' outputs come from (plan.teacherService), instead of teachers in this worker
+    teacher_link: TeacherLink | None = None
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -138,8 +141,9 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     teachers = {t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan.get("teachers", []), tasks).items()}
     adaptor_S = keyed(plan["adaptorS"], tasks)
     adaptor_T = keyed(plan.get("adaptorT", []), tasks)
+    link = open_link(state, plan)
     for task, models in teachers.items():
-        if len(adaptor_T.get(task, [])) != len(models):
+        if len(adaptor_T.get(task, [])) != (link.teachers if link is not None else len(models)):
             raise ValueError(
                 f"adaptorT: {len(models)} teacher(s) for task '{task}' but {len(adaptor_T.get(task, []))} adaptor(s)"
             )
@@ -183,6 +187,7 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         writer=writer,
         warnings=warnings,
         on_non_finite=on_non_finite,
+        teacher_link=link,
     )
     session.ddp = distributed.wrap_trainables(student, objective.modules(), device)
     for t in objective.terms:
@@ -196,6 +201,8 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
 
 
 def teacher_results(session: TrainSession, task: str, batch_T: Any, extra: dict[str, Any]) -> list[dict[str, Any]]:
+    if session.teacher_link is not None:
+        return session.teacher_link.results(batch_T)
     results = []
     with torch.no_grad():
         for teacher, spec, flags in zip(session.teachers[task], session.adaptor_T[task], session.flags_T[task]):

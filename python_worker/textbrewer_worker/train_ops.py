@@ -89,6 +89,8 @@ def end(state: WorkerState) -> None:
     session = state.extensions.pop(SESSION_KEY, None)
     if session is not None and session.writer is not None:
         session.writer.close()
+    if session is not None and session.teacher_link is not None:
+        session.teacher_link.close()
 
 
 @op("teacher_logits")
