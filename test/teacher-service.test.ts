@@ -7,7 +7,15 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import * as zmq from "zeromq";
-import { BasicDistiller, ConfigError, GeneralDistiller, type LoopOptions, MultiTeacherDistiller, Tensor } from "../src/index.js";
+import {
+  BasicDistiller,
+  ConfigError,
+  DistillCache,
+  GeneralDistiller,
+  type LoopOptions,
+  MultiTeacherDistiller,
+  Tensor,
+} from "../src/index.js";
 import { type ServedTeachers, TeacherService, TeacherServiceError } from "../src/service/index.js";
 import type { ModelHandle } from "../src/worker/model-handle.js";
 import { Worker } from "../src/worker/worker.js";
@@ -158,6 +166,7 @@ describe.skipIf(!process.env.TEXTBREWER_SLOW_TESTS)("TeacherService (real worker
       endpoint: service.endpoint,
       teacherCount: 1,
       adaptorT: service.adaptorT,
+      teacherModels: null,
       link: async () => link,
     };
     const run = distil("basic", join(tmp.path, "forged"), forged, { numSteps: 2 });
@@ -235,6 +244,27 @@ describe.skipIf(!process.env.TEXTBREWER_SLOW_TESTS)("TeacherService (real worker
       expect(await maxDiff(join(alone.b, "gs6"), join(left.b, "gs6"))).toBeLessThanOrEqual(1e-6);
     } finally {
       await Promise.all([second.close(), victim.close()]);
+    }
+  });
+
+  it("the teacher cache: a run on the service writes it through, a later run reads it from disk, and fill() runs on the service", async () => {
+    await using service = await serve();
+    const dir = join(tmp.path, "cache-through");
+    const first = join(tmp.path, "cached-first");
+    const second = join(tmp.path, "cached-second");
+    await distil("basic", first, service, { teacherCache: { dir } } as never);
+    const afterFirst = (await service.stats()).requests;
+    await distil("basic", second, service, { teacherCache: { dir } } as never);
+    // every batch of the second run is on disk: the service answers its preflight alone
+    expect((await service.stats()).requests - afterFirst).toBe(1);
+    expect(await maxDiff(join(first, "gs6"), join(second, "gs6"))).toBeLessThanOrEqual(1e-6);
+
+    const filled = await DistillCache.open({ teachers: service, dir: join(tmp.path, "cache-filled") });
+    try {
+      const counters = await filled.fill({ data, batchSize: 8 });
+      expect(counters.teacherForwards).toBe(1);
+    } finally {
+      await filled.close();
     }
   });
 });

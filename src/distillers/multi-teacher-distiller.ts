@@ -65,7 +65,10 @@ export class MultiTeacherDistiller extends DistillerBase {
   }
 
   protected override cacheable(): { teachers: ModelHandle[]; adaptorT: AdaptorSpec[] } | string {
-    if (this.service) return SERVED_NOT_CACHED;
+    if (this.service) {
+      const models = this.service.teacherModels;
+      return models ? { teachers: [...models], adaptorT: this.adaptorT } : SERVED_NOT_CACHED;
+    }
     return { teachers: this.teachers, adaptorT: this.adaptorT };
   }
 

@@ -49,12 +49,16 @@ export abstract class SingleTeacherDistiller extends DistillerBase {
     if (this.terms().some((t) => t.kind === "match")) {
       return "intermediate matches need the teacher's hidden states or attentions every step, and only logits are cached";
     }
-    if (isServedTeachers(this.teacher)) return SERVED_NOT_CACHED;
+    if (isServedTeachers(this.teacher)) {
+      const models = this.teacher.teacherModels;
+      return models ? { teachers: [...models], adaptorT: [this.adaptorT] } : SERVED_NOT_CACHED;
+    }
     return { teachers: [this.teacher], adaptorT: [this.adaptorT] };
   }
 }
 
-export const SERVED_NOT_CACHED = "the teachers live in a teacher service, which computes their outputs off the student's critical path";
+export const SERVED_NOT_CACHED =
+  "the teachers live in a teacher service another script started; open the cache there (DistillCache.open({ teachers: service }))";
 
 function teacherAdaptor(options: DistillerOptions): AdaptorSpec {
   if (!isServedTeachers(options.teacher)) {

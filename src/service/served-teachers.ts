@@ -5,6 +5,7 @@
  */
 import type { AdaptorSpec } from "../adaptor/index.js";
 import type { TeacherServiceLinkInput } from "../train/plan.js";
+import type { ModelHandle } from "../worker/model-handle.js";
 
 export interface ServedTeachers {
   readonly kind: "teacher-service";
@@ -13,6 +14,11 @@ export interface ServedTeachers {
   readonly teacherCount: number;
   /** The service's teacher adaptors, one per teacher, applied where the teachers run. */
   readonly adaptorT: readonly AdaptorSpec[];
+  /**
+   * The teachers as models in the service's worker when this script started the service (what the teacher cache
+   * fingerprints and `DistillCache.fill` runs); null for a connection to a service started elsewhere.
+   */
+  readonly teacherModels: readonly ModelHandle[] | null;
   /** The link a student's worker opens for one run (CURVE keys are made and allow-listed here when needed). */
   link(): Promise<TeacherServiceLinkInput>;
 }

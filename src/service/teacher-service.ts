@@ -10,7 +10,7 @@ import * as zmq from "zeromq";
 import { type Adaptor, type AdaptorSpec, toAdaptorSpec } from "../adaptor/index.js";
 import { ConfigError, type ConfigProblem } from "../config/errors.js";
 import type { TeacherServiceLinkInput } from "../train/plan.js";
-import type { LoadModelOptions } from "../worker/model-handle.js";
+import type { LoadModelOptions, ModelHandle } from "../worker/model-handle.js";
 import type { serviceStats } from "../worker/ops/service.js";
 import { isLoopbackHost, Worker, type WorkerOptions } from "../worker/worker.js";
 import { TeacherServiceError } from "./errors.js";
@@ -79,6 +79,7 @@ export class TeacherService implements ServedTeachers, AsyncDisposable {
     readonly endpoint: string,
     token: string,
     readonly adaptorT: readonly AdaptorSpec[],
+    readonly teacherModels: readonly ModelHandle[],
     /** The service's CURVE public key (what a remote client passes as serverKey); null without CURVE. */
     readonly publicKey: string | null,
     private readonly privateDir: string | null,
@@ -121,7 +122,7 @@ export class TeacherService implements ServedTeachers, AsyncDisposable {
         curve: keys ? { publicKey: keys.publicKey, secretKey: keys.secretKey, clientKeys: o.curve?.clientKeys ?? [] } : null,
         maxBatchRows: o.maxBatchRows,
       });
-      return new TeacherService(worker, started.endpoint, token, o.adaptorT, keys?.publicKey ?? null, privateDir);
+      return new TeacherService(worker, started.endpoint, token, o.adaptorT, teachers, keys?.publicKey ?? null, privateDir);
     } catch (e) {
       await worker.close();
       if (privateDir) rmSync(privateDir, { recursive: true, force: true });
@@ -161,7 +162,7 @@ export class TeacherService implements ServedTeachers, AsyncDisposable {
       secretKey: options.keyPair?.secretKey ?? null,
     };
     const described = await describe(options.endpoint, credentials, Math.min(timeoutMs, 10_000));
-    return new TeacherConnection(options.endpoint, described.adaptors, async () => credentials, options);
+    return new TeacherConnection(options.endpoint, described.adaptors, null, async () => credentials, options);
   }
 
   get teacherCount(): number {
@@ -175,7 +176,7 @@ export class TeacherService implements ServedTeachers, AsyncDisposable {
 
   /** A connection with its own options (dtype, window, timeout); with CURVE it gets a key pair of its own. */
   client(options: ClientOptions = {}): TeacherConnection {
-    return new TeacherConnection(this.endpoint, this.adaptorT, () => this.credentials(), options);
+    return new TeacherConnection(this.endpoint, this.adaptorT, this.teacherModels, () => this.credentials(), options);
   }
 
   link(): Promise<TeacherServiceLinkInput> {
@@ -220,6 +221,7 @@ export class TeacherConnection implements ServedTeachers {
   constructor(
     readonly endpoint: string,
     readonly adaptorT: readonly AdaptorSpec[],
+    readonly teacherModels: readonly ModelHandle[] | null,
     private readonly credentials: () => Promise<Credentials>,
     private readonly options: ClientOptions,
   ) {
