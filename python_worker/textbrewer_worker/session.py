@@ -141,9 +141,9 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     teachers = {t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan.get("teachers", []), tasks).items()}
     adaptor_S = keyed(plan["adaptorS"], tasks)
     adaptor_T = keyed(plan.get("adaptorT", []), tasks)
-    link = open_link(state, plan)
+    served = plan.get("teacherService")
     for task, models in teachers.items():
-        if len(adaptor_T.get(task, [])) != (link.teachers if link is not None else len(models)):
+        if len(adaptor_T.get(task, [])) != (served["teachers"] if served is not None else len(models)):
             raise ValueError(
                 f"adaptorT: {len(models)} teacher(s) for task '{task}' but {len(adaptor_T.get(task, []))} adaptor(s)"
             )
@@ -187,7 +187,6 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         writer=writer,
         warnings=warnings,
         on_non_finite=on_non_finite,
-        teacher_link=link,
     )
     session.ddp = distributed.wrap_trainables(student, objective.modules(), device)
     for t in objective.terms:
@@ -197,6 +196,8 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     session.forward_student = torch.compile(forward) if plan.get("compile") else forward
     session.flags_S = {t: output_flags(student, spec) for t, spec in adaptor_S.items()}
     session.flags_T = {t: [output_flags(m, s) for m, s in zip(teachers[t], adaptor_T[t])] for t in teachers}
+    # last: the link registers a hook on the request loop, which train_end (or the next configure) removes
+    session.teacher_link = open_link(state, plan)
     return session
 
 
