@@ -55,6 +55,8 @@ class WorkerState:
     shutdown_requested: bool = False
     # seconds spent waiting for the next request (a worker that idles between steps is starved by its client)
     idle_seconds: float = 0.0
+    # the id of the request being handled (a step's look-ahead work is keyed by it)
+    request_id: int = 0
     extensions: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -400,6 +400,52 @@ class TeacherLogitsResult(TypedDict):
     features: NotRequired[list[torch.Tensor]]
 
 
+class TeacherServiceAllowArgs(TypedDict):
+    publicKey: str
+
+
+TeacherServiceAllowResult: TypeAlias = None
+
+
+class TeacherServiceStartArgsCurve(TypedDict):
+    publicKey: str
+    secretKey: str
+    clientKeys: list[str]
+
+
+class TeacherServiceStartArgs(TypedDict):
+    teachers: list[str]
+    adaptors: list[dict[str, Any]]
+    endpoint: str
+    token: str
+    curve: TeacherServiceStartArgsCurve | None
+    maxBatchRows: int
+
+
+class TeacherServiceStartResult(TypedDict):
+    endpoint: str
+
+
+TeacherServiceStatsArgs: TypeAlias = dict[str, Any]
+
+
+class TeacherServiceStatsResult(TypedDict):
+    requests: float
+    forwards: float
+    rows: float
+    busyMs: float
+    idleMs: float
+    errors: float
+    clients: float
+    refusedKeys: float
+
+
+TeacherServiceStopArgs: TypeAlias = dict[str, Any]
+
+
+TeacherServiceStopResult: TypeAlias = None
+
+
 class TeacherSparseFidelityArgs(TypedDict):
     teachers: list[str]
     adaptors: list[dict[str, Any]]
@@ -630,6 +676,18 @@ class TrainConfigureArgsPlanScheduler(TypedDict):
     minLrRatio: float
 
 
+class TrainConfigureArgsPlanTeacherService(TypedDict):
+    endpoint: str
+    token: str
+    serverKey: str | None
+    publicKey: str | None
+    secretKey: str | None
+    teachers: int
+    dtype: Literal["float32", "bfloat16", "float16"]
+    timeoutMs: int
+    window: int
+
+
 class TrainConfigureArgsPlan(TypedDict):
     student: str
     teachers: list[str] | dict[str, list[str]]
@@ -648,6 +706,7 @@ class TrainConfigureArgsPlan(TypedDict):
     compile: bool
     logDir: str | None
     onNonFinite: Literal["raise", "skip"]
+    teacherService: TrainConfigureArgsPlanTeacherService | None
 
 
 class TrainConfigureArgs(TypedDict):

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from . import (  # noqa: F401  (register their ops)
     prep_ops,
     protocol,
     sparse_ops,
+    teacher_service,
     theseus,
     tokenizer_ops,
     train_ops,
@@ -123,6 +125,7 @@ def handle(state: WorkerState, frames: list[zmq.Frame], max_frame_bytes: int = -
         request_id = protocol.peek_request_id(frames[0].buffer)
         header = protocol.parse_request(frames[0].buffer)
         request_id = header["id"]
+        state.request_id = request_id
         metas = header.get("tensors", [])
         if len(metas) != len(frames) - 1:
             raise ProtocolError(f"header describes {len(metas)} tensors but {len(frames) - 1} frames came")
@@ -165,6 +168,23 @@ def _wait_for_request(sock: zmq.Socket, poller: zmq.Poller, spin_seconds: float)
     return bool(poller.poll(200))
 
 
+# requests read ahead of the one being handled, at most (their number is bounded by the client's window anyway)
+READ_AHEAD_LIMIT = 16
+
+
+def _read_ahead(sock: zmq.Socket, backlog: deque[list[zmq.Frame]], state: WorkerState) -> None:
+    """With look-ahead hooks registered (a teacher service link), moves the requests already queued into `backlog`
+    and shows each to the hooks once, so their work can start while this one is handled. Order is kept."""
+    hooks = state.extensions.get("look_ahead")
+    if not hooks:
+        return
+    while len(backlog) < READ_AHEAD_LIMIT and sock.poll(0):
+        frames = sock.recv_multipart(copy=False)
+        backlog.append(frames)
+        for hook in hooks:
+            hook(frames)
+
+
 def serve(
     endpoint: str,
     token: str,
@@ -193,11 +213,16 @@ def serve(
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
     idle_since = time.perf_counter()
+    backlog: deque[list[zmq.Frame]] = deque()
+    # a handler waiting on other work (a teacher service's reply) reads ahead too: the next step's request often
+    # arrives while this one runs
+    state.extensions["read_ahead"] = lambda: _read_ahead(sock, backlog, state)
     while not stop.is_set() and not state.shutdown_requested:
-        if not _wait_for_request(sock, poller, spin_us / 1e6):
+        if not backlog and not _wait_for_request(sock, poller, spin_us / 1e6):
             continue
-        frames = sock.recv_multipart(copy=False)
+        frames = backlog.popleft() if backlog else sock.recv_multipart(copy=False)
         state.idle_seconds += time.perf_counter() - idle_since
+        _read_ahead(sock, backlog, state)
         sock.send_multipart(handle(state, frames, link.max_message_size), copy=False)
         idle_since = time.perf_counter()
     stop.set()

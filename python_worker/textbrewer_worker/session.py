@@ -22,6 +22,7 @@ from .ops import WorkerState, call_model, ensure_eager_attention
 from .ops_types import TrainStepArgs
 from .optim import build_optimizer, build_scheduler, parameter_groups
 from .sampled_cache_form import sampled_cache_targets
+from .teacher_client import TeacherLink, open_link
 from .teacher_features import cached_results, encode_features, select_features
 from .terms import TermInputs
 from .vocab_align import check_run_vocabularies, run_tokenizers
@@ -123,6 +124,8 @@ class TrainSession:
     skipped_steps: int = 0
     # in a process group: the DDP wrappers the forwards go through (distributed.wrap_trainables)
     ddp: dict[str, Any] = field(default_factory=dict)
+    # the teacher service the teachers' outputs come from (plan.teacherService), instead of teachers in this worker
+    teacher_link: TeacherLink | None = None
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -143,8 +146,9 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     teachers = {t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan.get("teachers", []), tasks).items()}
     adaptor_S = keyed(plan["adaptorS"], tasks)
     adaptor_T = keyed(plan.get("adaptorT", []), tasks)
+    served = plan.get("teacherService")
     for task, models in teachers.items():
-        if len(adaptor_T.get(task, [])) != len(models):
+        if len(adaptor_T.get(task, [])) != (served["teachers"] if served is not None else len(models)):
             raise ValueError(
                 f"adaptorT: {len(models)} teacher(s) for task '{task}' but {len(adaptor_T.get(task, []))} adaptor(s)"
             )
@@ -205,10 +209,14 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     session.forward_student = torch.compile(forward) if plan.get("compile") else forward
     session.flags_S = {t: output_flags(student, spec) for t, spec in adaptor_S.items()}
     session.flags_T = {t: [output_flags(m, s) for m, s in zip(teachers[t], adaptor_T[t])] for t in teachers}
+    # last: the link registers a hook on the request loop, which train_end (or the next configure) removes
+    session.teacher_link = open_link(state, plan)
     return session
 
 
 def teacher_results(session: TrainSession, task: str, batch_T: Any, extra: dict[str, Any]) -> list[dict[str, Any]]:
+    if session.teacher_link is not None:
+        return session.teacher_link.results(batch_T)
     results = []
     with torch.no_grad():
         for teacher, spec, flags in zip(session.teachers[task], session.adaptor_T[task], session.flags_T[task]):

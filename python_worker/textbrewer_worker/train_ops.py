@@ -98,6 +98,8 @@ def end(state: WorkerState) -> None:
         session.writer.close()
     if session is not None:
         distributed.unshard_student(state, session)
+    if session is not None and session.teacher_link is not None:
+        session.teacher_link.close()
 
 
 @op("teacher_logits")

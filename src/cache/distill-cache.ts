@@ -5,6 +5,7 @@
  */
 import { type Adaptor, type AdaptorSpec, toAdaptorSpec } from "../adaptor/index.js";
 import type { IntermediateMatchInput } from "../config/distillation-config.js";
+import { isServedTeachers, type ServedTeachers } from "../service/served-teachers.js";
 import { Tensor } from "../tensor/tensor.js";
 import { DataFeed, iterate } from "../train/data.js";
 import type { PreparedStep, StepHooks, StepItem, StepReply } from "../train/hooks.js";
@@ -63,9 +64,10 @@ export interface TeacherCacheSpec {
 }
 
 export interface OpenDistillCacheOptions extends TeacherCacheSpec {
-  teachers: ModelHandle | ModelHandle[];
-  /** One adaptor for all teachers, or one per teacher. */
-  adaptorT: Adaptor | Adaptor[];
+  /** The teachers; or a teacher service this script started (its teachers and adaptors). */
+  teachers: ModelHandle | ModelHandle[] | ServedTeachers;
+  /** One adaptor for all teachers, or one per teacher (left out with a teacher service). */
+  adaptorT?: Adaptor | Adaptor[];
   /** The distillation temperature; part of the fingerprint with topK (the stored log-probabilities depend on it). */
   temperature?: number;
   /**
@@ -127,9 +129,12 @@ export class DistillCache {
     this.adaptorT = adaptorT;
   }
 
-  static async open(options: OpenDistillCacheOptions): Promise<DistillCache> {
-    const teachers = Array.isArray(options.teachers) ? options.teachers : [options.teachers];
+  static async open(input: OpenDistillCacheOptions): Promise<DistillCache> {
+    const options = isServedTeachers(input.teachers) ? servedCacheOptions(input, input.teachers) : input;
+    const teachers = Array.isArray(options.teachers) ? options.teachers : [options.teachers as ModelHandle];
     if (!teachers.length) throw new Error("teacherCache: give the teacher(s) whose outputs are cached");
+    if (options.adaptorT === undefined)
+      throw new Error("teacherCache.adaptorT: missing; give the teacher adaptor (one, or one per teacher)");
     const adaptors = (Array.isArray(options.adaptorT) ? options.adaptorT : teachers.map(() => options.adaptorT as Adaptor)).map((a) =>
       toAdaptorSpec(a),
     );
@@ -327,6 +332,17 @@ export class DistillCache {
   async close(): Promise<void> {
     await this.store.close();
   }
+}
+
+/** A service's teachers and adaptors as the cache's (they run in the service's worker). */
+function servedCacheOptions(options: OpenDistillCacheOptions, service: ServedTeachers): OpenDistillCacheOptions {
+  if (options.adaptorT !== undefined) throw new Error("teacherCache.adaptorT: the teacher service applies its own adaptorT; leave it out");
+  if (!service.teacherModels) {
+    throw new Error(
+      `teacherCache.teachers: the service at ${service.endpoint} was started by another script; open the cache there (or with its models)`,
+    );
+  }
+  return { ...options, teachers: [...service.teacherModels], adaptorT: [...service.adaptorT] };
 }
 
 /** Concatenates consecutive batches whose tensors agree beyond the first dimension; others stay separate. */

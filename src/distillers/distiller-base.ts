@@ -7,10 +7,12 @@ import { ConfigError } from "../config/errors.js";
 import type { TrainingConfig } from "../config/training-config.js";
 import { customLossPlan } from "../losses/registry.js";
 import { checkSampledKdLoss, checkSparseKdLoss } from "../losses/sparse-targets.js";
+import { TeacherServiceError } from "../service/errors.js";
+import type { ServedTeachers } from "../service/served-teachers.js";
 import { DataFeed } from "../train/data.js";
 import type { StepFeed, StepHooks } from "../train/hooks.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
-import type { TermSpecInput } from "../train/plan.js";
+import type { TeacherServiceLinkInput, TermSpecInput } from "../train/plan.js";
 import type { ModelHandle } from "../worker/model-handle.js";
 import { TokenizerHandle } from "../worker/tokenizer-handle.js";
 import type { WorkerLink } from "../worker/worker-link.js";
@@ -76,6 +78,11 @@ export abstract class DistillerBase {
   /** The train() option keys this distiller accepts besides the loop's. */
   protected optionKeys(): z.ZodRawShape {
     return distillerOptionKeys;
+  }
+
+  /** The teacher service the teachers' outputs come from, or null when they are models in the student's worker. */
+  protected servedTeachers(): ServedTeachers | null {
+    return null;
   }
 
   /** The teachers and adaptors whose logits may be cached, or why this run cannot use the cache. */
@@ -150,15 +157,17 @@ export abstract class DistillerBase {
   protected async run(options: TrainOptions): Promise<TrainResult> {
     const worker = sameWorker({ student: this.student, ...this.models() }, this.trainConfig);
     const teacherPlan = this.teacherPlan();
+    const served = this.servedTeachers();
+    const link = served ? await served.link() : null;
     const opened = await this.openCache(options);
     const hooks = opened?.cache.hooks();
     let result: TrainResult;
     try {
-      result = await this.loop(worker, teacherPlan, hooks, options);
+      result = await this.loop(worker, teacherPlan, link, hooks, options);
     } catch (error) {
       // The training error is the one to report; a close that then fails too (a crashed worker, a full disk) adds nothing.
       await this.release(opened).catch(() => undefined);
-      throw error;
+      throw served ? TeacherServiceError.from(error, served.endpoint) : error;
     }
     await this.release(opened);
     return result;
@@ -169,13 +178,26 @@ export abstract class DistillerBase {
     else await opened?.cache.flush();
   }
 
-  private loop(worker: WorkerLink, teacherPlan: TeacherPlan, hooks: StepHooks | undefined, options: TrainOptions): Promise<TrainResult> {
+  private loop(
+    worker: WorkerLink,
+    teacherPlan: TeacherPlan,
+    link: TeacherServiceLinkInput | null,
+    hooks: StepHooks | undefined,
+    options: TrainOptions,
+  ): Promise<TrainResult> {
     const d = this.distillConfig;
     return runTraining(
       {
         worker,
         student: this.student,
-        plan: { ...teacherPlan, student: this.student.id, terms: withTokenizers(this.terms(), options), customLosses: customLossPlan() },
+        // the link (its credentials) goes to the worker only, never into the checkpoints' configs
+        plan: {
+          ...teacherPlan,
+          student: this.student.id,
+          terms: withTokenizers(this.terms(), options),
+          customLosses: customLossPlan(),
+          teacherService: link,
+        },
         trainConfig: this.trainConfig,
         configs: { trainConfig: this.trainConfig, distillConfig: d, ...teacherPlan },
         feed: this.feed(options),

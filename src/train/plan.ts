@@ -128,6 +128,33 @@ export const ResolvedScheduler = z.strictObject({
   minLrRatio: z.number().min(0).max(1).default(0),
 });
 
+const curveKey = z.string().length(40, { error: "expected a z85 CURVE key (40 characters, from zmq.curveKeyPair())" });
+
+/**
+ * The link the student's worker opens to a teacher service (src/service/) when the teachers live there: the service
+ * answers each step's teacher inputs with the adaptor outputs the terms read, worker to worker. `adaptorT` then
+ * lists the service's adaptors (applied on the service side) and `teachers` stays empty.
+ */
+export const TeacherServiceLink = z.strictObject({
+  endpoint: z.string().min(1),
+  /** Sent with every request; the service refuses another. */
+  token: z.string().min(16),
+  /** CURVE: the service's public key, and this client's key pair (its public key on the service's allow-list). */
+  serverKey: curveKey.nullable().default(null),
+  publicKey: curveKey.nullable().default(null),
+  secretKey: curveKey.nullable().default(null),
+  /** How many teachers the service runs (one result each, averaged for KD as in-process). */
+  teachers: z.int().min(1),
+  /** The float dtype the outputs travel in (the student reads them as float32). */
+  dtype: z.enum(["float32", "bfloat16", "float16"]).default("float32"),
+  /** The longest wait for one reply (or for room to send) before the step fails with TeacherServiceError. */
+  timeoutMs: z.int().min(1).default(60_000),
+  /** Requests sent ahead and not yet answered, at most (steps in flight read ahead). */
+  window: z.int().min(1).max(16).default(2),
+});
+export type TeacherServiceLink = z.output<typeof TeacherServiceLink>;
+export type TeacherServiceLinkInput = z.input<typeof TeacherServiceLink>;
+
 export const TrainPlan = z.strictObject({
   student: modelId,
   /** One list of teachers, or one per task (with `tasks`). */
@@ -148,12 +175,16 @@ export const TrainPlan = z.strictObject({
   compile: z.boolean().default(false),
   logDir: z.string().nullable().default(null),
   onNonFinite: z.enum(["raise", "skip"]).default("raise"),
+  teacherService: TeacherServiceLink.nullable().default(null),
 });
 export type TrainPlan = z.output<typeof TrainPlan>;
 export type TrainPlanInput = z.input<typeof TrainPlan>;
 
 /** What a distiller contributes to the plan: models, adaptors and terms (the loop adds the rest). */
-export type ObjectivePlan = Pick<TrainPlanInput, "student" | "teachers" | "adaptorS" | "adaptorT" | "tasks" | "terms" | "customLosses">;
+export type ObjectivePlan = Pick<
+  TrainPlanInput,
+  "student" | "teachers" | "adaptorS" | "adaptorT" | "tasks" | "terms" | "customLosses" | "teacherService"
+>;
 
 /** Parses a plan; a mistake is a ConfigError naming the path, the value and what is allowed. */
 export function parsePlan(input: TrainPlanInput): TrainPlan {

@@ -354,6 +354,11 @@ export const DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 ** 3;
 
 const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[?::1\]?|lo)$/;
 
+/** Whether a tcp endpoint's host is this machine's loopback (other machines cannot reach it). */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOST.test(host);
+}
+
 /** Refuses a plain tcp endpoint that other machines could reach: the token would cross the network in clear. */
 function checkEndpoint(endpoint: string, curve: boolean): void {
   const tcp = /^tcp:\/\/(.*):([^:\]]+)$/.exec(endpoint);

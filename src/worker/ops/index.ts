@@ -17,6 +17,7 @@ import { layerMapOps } from "./layer-map.js";
 import { miscOps } from "./misc.js";
 import { modelOps } from "./models.js";
 import { packagedOps } from "./packaged.js";
+import { serviceOps } from "./service.js";
 import { theseusOps } from "./theseus.js";
 import { tokenizerOps } from "./tokenizers.js";
 import { trainingOps } from "./training.js";
@@ -33,6 +34,7 @@ export const OPS = {
   ...exportOps,
   ...layerMapOps,
   ...theseusOps,
+  ...serviceOps,
 } satisfies Record<string, OpSpec>;
 
 type Catalogue = typeof OPS;

@@ -1,0 +1,270 @@
+/**
+ * The teacher as a service: students whose teacher runs in a service worker end with the weights of the same run with
+ * the teacher in-process; CURVE refuses unknown keys; plain tcp off loopback is refused; a service killed mid-run is a
+ * TeacherServiceError within 2 s, and the run resumes once a service is back.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import * as zmq from "zeromq";
+import {
+  BasicDistiller,
+  ConfigError,
+  DistillCache,
+  GeneralDistiller,
+  type LoopOptions,
+  MultiTeacherDistiller,
+  Tensor,
+} from "../src/index.js";
+import { type ServedTeachers, TeacherService, TeacherServiceError } from "../src/service/index.js";
+import type { ModelHandle } from "../src/worker/model-handle.js";
+import { Worker } from "../src/worker/worker.js";
+import { compareWeights, useRealWorker } from "./helpers/fixtures.js";
+
+function makeBatch(seed: number): Record<string, Tensor> {
+  const ids = Array.from({ length: 2 }, (_, i) => Array.from({ length: 6 }, (_, j) => BigInt(1 + ((seed * 31 + i * 7 + j * 13) % 99))));
+  return {
+    input_ids: Tensor.from(ids, "int64"),
+    attention_mask: Tensor.from(
+      ids.map((r) => r.map(() => 1n)),
+      "int64",
+    ),
+    labels: Tensor.from([BigInt(seed % 3), BigInt((seed + 1) % 3)], "int64"),
+  };
+}
+
+const data = Array.from({ length: 4 }, (_, i) => makeBatch(i));
+const adaptorT = (_b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states });
+const adaptorS = (_b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, losses: o.loss });
+const general = {
+  intermediateMatches: [{ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 2, proj: ["linear", 32, 48] }],
+} as const;
+
+async function maxDiff(a: string, b: string): Promise<number> {
+  const r = await compareWeights(join(a, "model", "model.safetensors"), join(b, "model", "model.safetensors"));
+  expect(r.common).toBeGreaterThan(30);
+  return r.maxDiff;
+}
+
+describe("TeacherService options", () => {
+  it("refuses bad options with the field and the fix, before starting anything", async () => {
+    const model = { path: "teacher-folder" };
+    await expect(TeacherService.start({ model, adaptorT, endpoint: "tcp://0.0.0.0:5555" })).rejects.toThrow(
+      /endpoint: 'tcp:\/\/0\.0\.0\.0:5555' is not a loopback address.*pass curve: \{ clientKeys/,
+    );
+    await expect(TeacherService.start({ model, adaptorT, endpoint: "tcp://192.168.1.20:*" })).rejects.toBeInstanceOf(ConfigError);
+    await expect(TeacherService.start({ model, models: [model], adaptorT })).rejects.toThrow(/models: give the teachers/);
+    await expect(TeacherService.start({ model, adaptorT, curve: { clientKeys: ["short"] } })).rejects.toThrow(
+      /curve\.clientKeys\[0\]: 'short'/,
+    );
+    await expect(TeacherService.start({ model, adaptorT, maxBatchRows: -1 })).rejects.toThrow(/maxBatchRows: -1/);
+    await expect(TeacherService.start({ model, adaptorT: [adaptorT, adaptorT] })).rejects.toThrow(/adaptorT: 2 adaptors for 1 teachers/);
+    await expect(TeacherService.start({ model, adaptorT, endpont: "tcp" } as never)).rejects.toThrow(/unknown option 'endpont'/);
+  });
+});
+
+// each test starts service workers (a torch import each): over 20 s on a loaded machine
+describe.skipIf(!process.env.TEXTBREWER_SLOW_TESTS)("TeacherService (real workers)", () => {
+  const suite = useRealWorker({
+    models: { teacher: { layers: 4, hidden: 48, seed: 3 }, teacher2: { layers: 2, hidden: 48, seed: 4 }, student: { layers: 2, seed: 6 } },
+  });
+  const { tmp, models } = suite;
+
+  async function distil(
+    kind: "basic" | "general",
+    outputDir: string,
+    teacher: ServedTeachers | "in-process",
+    options: Partial<LoopOptions> = {},
+    worker: Worker = suite.worker,
+  ): Promise<void> {
+    const student = await worker.loadModel({ path: models.student, task: "sequence-classification" });
+    const local: ModelHandle | null =
+      teacher === "in-process" ? await worker.loadModel({ path: models.teacher, task: "sequence-classification" }) : null;
+    try {
+      const Distiller = kind === "basic" ? BasicDistiller : GeneralDistiller;
+      await new Distiller({
+        trainConfig: { outputDir, device: "cpu", seed: 5, ckptSteps: 2 },
+        distillConfig: kind === "general" ? (general as never) : { temperature: 2 },
+        student,
+        ...(local ? { teacher: local, adaptorT } : { teacher: teacher as ServedTeachers }),
+        adaptorS,
+      }).train({ optimizer: { lr: 3e-3 }, data, numSteps: 6, progress: false, ...options });
+    } finally {
+      await student.dispose().catch(() => undefined);
+      await local?.dispose().catch(() => undefined);
+    }
+  }
+
+  const privateTmp = (name: string): string => {
+    const path = join(tmp.path, name);
+    mkdirSync(path, { recursive: true });
+    return path;
+  };
+
+  const serve = (extra: Partial<Parameters<typeof TeacherService.start>[0]> = {}) =>
+    TeacherService.start({ model: { path: models.teacher, task: "sequence-classification" }, adaptorT, device: "cpu", ...extra });
+
+  it.each(["basic", "general"] as const)("%s: a run with the teacher behind a service equals the in-process run (1e-6)", async (kind) => {
+    const inProcess = join(tmp.path, `${kind}-in-process`);
+    const served = join(tmp.path, `${kind}-served`);
+    await distil(kind, inProcess, "in-process");
+    await using service = await serve();
+    await distil(kind, served, service);
+    expect(await maxDiff(join(inProcess, "gs6"), join(served, "gs6"))).toBeLessThanOrEqual(1e-6);
+    const stats = await service.stats();
+    expect(stats.requests).toBe(7); // the preflight and six steps: one request each, none lost or repeated
+    expect(stats.errors).toBe(0);
+  });
+
+  it("MultiTeacherDistiller reads every teacher of the service and equals the in-process run (1e-6)", async () => {
+    const paths = [models.teacher, models.teacher2];
+    const run = async (outputDir: string, teachers: ServedTeachers | null): Promise<void> => {
+      const student = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
+      const local = teachers
+        ? []
+        : await Promise.all(paths.map((path) => suite.worker.loadModel({ path, task: "sequence-classification" })));
+      try {
+        await new MultiTeacherDistiller({
+          trainConfig: { outputDir, device: "cpu", seed: 5, ckptSteps: 3 },
+          distillConfig: { temperature: 1 },
+          student,
+          ...(teachers ? { teachers } : { teachers: local, adaptorT }),
+          adaptorS,
+        }).train({ optimizer: { lr: 3e-3 }, data, numSteps: 3, progress: false });
+      } finally {
+        await Promise.all([student, ...local].map((m) => m.dispose()));
+      }
+    };
+    await run(join(tmp.path, "multi-in-process"), null);
+    await using service = await TeacherService.start({
+      models: paths.map((path) => ({ path, task: "sequence-classification" as const })),
+      adaptorT,
+      device: "cpu",
+    });
+    await run(join(tmp.path, "multi-served"), service);
+    expect(await maxDiff(join(tmp.path, "multi-in-process", "gs3"), join(tmp.path, "multi-served", "gs3"))).toBeLessThanOrEqual(1e-6);
+  });
+
+  it("CURVE: an allow-listed key connects, any other key is refused with a clear error and no hang", async () => {
+    const allowed = zmq.curveKeyPair();
+    await using service = await serve({ endpoint: "tcp", curve: { clientKeys: [allowed.publicKey] } });
+    expect(service.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    const serverKey = service.publicKey!;
+    const ok = await TeacherService.connect({ endpoint: service.endpoint, serverKey, keyPair: allowed, timeoutMs: 5000 });
+    expect(ok.teacherCount).toBe(1);
+    const started = Date.now();
+    const refused = TeacherService.connect({ endpoint: service.endpoint, serverKey, keyPair: zmq.curveKeyPair(), timeoutMs: 5000 });
+    await expect(refused).rejects.toBeInstanceOf(TeacherServiceError);
+    await expect(refused).rejects.toThrow(/refused this client's CURVE key: it is not on the service's allow-list/);
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect((await service.stats()).refusedKeys).toBeGreaterThanOrEqual(1);
+    // a student whose worker holds a key the service never allowed fails its first step the same way
+    const stranger = zmq.curveKeyPair();
+    const link = { ...(await service.client().link()), publicKey: stranger.publicKey, secretKey: stranger.secretKey, timeoutMs: 5000 };
+    const forged: ServedTeachers = {
+      kind: "teacher-service",
+      endpoint: service.endpoint,
+      teacherCount: 1,
+      adaptorT: service.adaptorT,
+      teacherModels: null,
+      link: async () => link,
+    };
+    const run = distil("basic", join(tmp.path, "forged"), forged, { numSteps: 2 });
+    await expect(run).rejects.toBeInstanceOf(TeacherServiceError);
+    await expect(run).rejects.toThrow(/refused this client's CURVE key/);
+  });
+
+  it("a service killed mid-run fails the student's step with TeacherServiceError within 2 s; resumeFrom then equals the uninterrupted run", async () => {
+    const uninterrupted = join(tmp.path, "kill-uninterrupted");
+    const killed = join(tmp.path, "kill-interrupted");
+    {
+      await using service = await serve();
+      await distil("general", uninterrupted, service);
+    }
+    // a SIGKILLed worker leaves what torch put in its temp folder: this one is the suite's
+    const service = await serve({ env: { TMPDIR: privateTmp("killed-service") } });
+    let killedAt = 0;
+    const run = distil("general", killed, service, {
+      callback: ({ step }) => {
+        if (step === 4) {
+          killedAt = Date.now();
+          process.kill(service.pid, "SIGKILL");
+        }
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(TeacherServiceError);
+    const failedAfter = Date.now() - killedAt;
+    await expect(run).rejects.toThrow(new RegExp(`teacher service at ${service.endpoint.replace(/[/.]/g, "\\$&")} closed the connection`));
+    expect(failedAfter).toBeLessThan(2000);
+    await service.close();
+    await using again = await serve();
+    await distil("general", killed, again, { resumeFrom: join(killed, "gs4") });
+    expect(await maxDiff(join(uninterrupted, "gs6"), join(killed, "gs6"))).toBe(0);
+  });
+
+  it("two students at once on one service end with the weights each gets alone; a student that disconnects never stalls the other", async () => {
+    await using service = await serve({ maxBatchRows: 64 });
+    const second = await Worker.start({ device: "cpu" });
+    const victim = await Worker.start({ device: "cpu", env: { TMPDIR: privateTmp("killed-student") } });
+    try {
+      // two student configs: another seed and learning rate
+      const run = async (worker: Worker, outputDir: string, who: "a" | "b", options: Partial<LoopOptions> = {}): Promise<void> => {
+        const student = await worker.loadModel({ path: models.student, task: "sequence-classification" });
+        try {
+          await new BasicDistiller({
+            trainConfig: { outputDir, device: "cpu", seed: who === "a" ? 5 : 9, ckptSteps: 2 },
+            distillConfig: { temperature: 2 },
+            student,
+            teacher: service,
+            adaptorS,
+          }).train({ optimizer: { lr: who === "a" ? 3e-3 : 1e-3 }, data, numSteps: 6, progress: false, ...options });
+        } finally {
+          await student.dispose().catch(() => undefined);
+        }
+      };
+      const dirs = (name: string) => ({ a: join(tmp.path, `${name}-a`), b: join(tmp.path, `${name}-b`) });
+      const alone = dirs("alone");
+      await run(suite.worker, alone.a, "a");
+      await run(second, alone.b, "b");
+      const together = dirs("together");
+      await Promise.all([run(suite.worker, together.a, "a"), run(second, together.b, "b")]);
+      expect(await maxDiff(join(alone.a, "gs6"), join(together.a, "gs6"))).toBeLessThanOrEqual(1e-6);
+      expect(await maxDiff(join(alone.b, "gs6"), join(together.b, "gs6"))).toBeLessThanOrEqual(1e-6);
+      const stats = await service.stats();
+      expect(stats.clients).toBeGreaterThanOrEqual(4);
+      expect(stats.forwards).toBeLessThanOrEqual(stats.requests);
+
+      const left = dirs("left");
+      const gone = run(victim, left.a, "a", {
+        callback: ({ step }) => {
+          if (step === 2) process.kill(victim.pid, "SIGKILL");
+        },
+      });
+      await Promise.all([expect(gone).rejects.toThrow(), run(second, left.b, "b")]);
+      expect(await maxDiff(join(alone.b, "gs6"), join(left.b, "gs6"))).toBeLessThanOrEqual(1e-6);
+    } finally {
+      await Promise.all([second.close(), victim.close()]);
+    }
+  });
+
+  it("the teacher cache: a run on the service writes it through, a later run reads it from disk, and fill() runs on the service", async () => {
+    await using service = await serve();
+    const dir = join(tmp.path, "cache-through");
+    const first = join(tmp.path, "cached-first");
+    const second = join(tmp.path, "cached-second");
+    await distil("basic", first, service, { teacherCache: { dir } } as never);
+    const afterFirst = (await service.stats()).requests;
+    await distil("basic", second, service, { teacherCache: { dir } } as never);
+    // every batch of the second run is on disk: the service answers its preflight alone
+    expect((await service.stats()).requests - afterFirst).toBe(1);
+    expect(await maxDiff(join(first, "gs6"), join(second, "gs6"))).toBeLessThanOrEqual(1e-6);
+
+    const filled = await DistillCache.open({ teachers: service, dir: join(tmp.path, "cache-filled") });
+    try {
+      const counters = await filled.fill({ data, batchSize: 8 });
+      expect(counters.teacherForwards).toBe(1);
+    } finally {
+      await filled.close();
+    }
+  });
+});
