@@ -1,9 +1,9 @@
 /** The pieces examples/ner.ts adds: NER augmentation (teacher-labelled copies) and the teacher marker that lets a run reuse a teacher. */
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { augmentNerSentence, mentionPool } from "../examples/ner.js";
+import { augmentNerSentence, ioLabels, mentionPool, NER_LABELS, NER_SETTINGS, toIo, withOverrides } from "../examples/ner.js";
 import { fingerprintOf, readTeacherMarker, writeTeacherMarker } from "../examples/shared/teacher-marker.js";
-import { bioEntities, type NerSentence, seededRng } from "../src/data/index.js";
+import { bioEntities, entityF1, type NerSentence, seededRng } from "../src/data/index.js";
 import { makeTinyBert, tempDir } from "./helpers/fixtures.js";
 
 const SENTENCES: NerSentence[] = [
@@ -42,6 +42,58 @@ describe("NER augmentation", () => {
       if (s.words.join(" ") !== SENTENCES[i % 2]!.words.join(" ")) changed++;
     }
     expect(changed).toBeGreaterThan(10);
+  });
+});
+
+describe("IO label scheme", () => {
+  it("keeps the entities of BIO tags without adjacent mentions of one type, so entity F1 is unchanged", () => {
+    expect(ioLabels(NER_LABELS)).toEqual(["O", "I-LOC", "I-MISC", "I-ORG", "I-PER"]);
+    const io = SENTENCES.map(toIo);
+    expect(io[1]!.tags).toEqual(["I-ORG", "I-ORG", "O", "I-PER", "O", "I-LOC", "O", "O"]);
+    for (const [k, s] of SENTENCES.entries()) expect(bioEntities(io[k]!.tags)).toEqual(bioEntities(s.tags));
+    // a prediction scored against IO gold and against BIO gold gets the same F1
+    const predicted = [
+      ["I-PER", "I-PER", "O", "O", "I-LOC", "O", "O"],
+      ["I-ORG", "O", "O", "I-PER", "O", "I-LOC", "O", "O"],
+    ];
+    expect(
+      entityF1(
+        io.map((s) => s.tags),
+        predicted,
+      ),
+    ).toEqual(
+      entityF1(
+        SENTENCES.map((s) => s.tags),
+        predicted,
+      ),
+    );
+    expect(
+      entityF1(
+        SENTENCES.map((s) => s.tags),
+        predicted,
+      ).f1,
+    ).toBeCloseTo(0.6, 12); // 3 of 5 predicted, 3 of 5 gold
+  });
+
+  it("merges adjacent mentions of one type (the boundary IO cannot mark)", () => {
+    const s: NerSentence = { doc: 0, words: ["Paris", "London"], tags: ["B-LOC", "B-LOC"] };
+    expect(bioEntities(toIo(s).tags)).toEqual([{ type: "LOC", start: 0, end: 2 }]);
+  });
+});
+
+describe("settings overrides", () => {
+  it("sets nested keys from key=value, values read as JSON or kept as strings", () => {
+    const s = withOverrides(NER_SETTINGS, ["teacher.lr=2e-4", "labelScheme=io", "student.layerMap=[0,2,4]", "student.kdPositions=words"]);
+    expect(s.teacher).toEqual({ ...NER_SETTINGS.teacher, lr: 2e-4 });
+    expect(s.labelScheme).toBe("io");
+    expect(s.student.layerMap).toEqual([0, 2, 4]);
+    expect(s.student.kdPositions).toBe("words");
+    expect(NER_SETTINGS.teacher.lr).toBe(1e-4); // the defaults are left alone
+  });
+
+  it("names the override and the missing key", () => {
+    expect(() => withOverrides(NER_SETTINGS, ["techer.lr=1"])).toThrow(/--set techer\.lr=1: the settings have no "techer"/);
+    expect(() => withOverrides(NER_SETTINGS, ["teacher.lr"])).toThrow(/expected key=value/);
   });
 });
 
