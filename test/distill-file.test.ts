@@ -138,6 +138,8 @@ describe("the run files the project shows", () => {
     expect(run.training).toEqual({ numEpochs: s.student.epochs, maxGradNorm: 1 });
     expect(run.data).toMatchObject({ maxLength: s.maxLength, batchSize: s.batchSize, bucketByLength: true });
     expect(run.data.train).toHaveLength(s.student.epochs);
+    // the teacher's checkpoint holds no tokenizer files: the demo's tokenizer is named
+    expect(run.data.tokenizer).toMatch(/runs\/config-demo\/tokenizer$/);
   });
 });
 
