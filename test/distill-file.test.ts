@@ -12,6 +12,7 @@ import { DEFAULT_SETTINGS } from "../examples/sentiment.js";
 import { makeBatches, rowLengths, seededRng } from "../src/data/index.js";
 import { type AdaptorFn, GeneralDistiller, NO_DECAY_GROUP, Tensor } from "../src/index.js";
 import { loadRunFile, parseRunFile, RunFileError } from "../src/run-config/load.js";
+import { bestCheckpoint } from "../src/run-config/run.js";
 import { compareWeights, makeTinyBert, makeWordTokenizer, useRealWorker, useTempDir } from "./helpers/fixtures.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -124,6 +125,13 @@ describe("the run files the project shows", () => {
     const { run, distillConfig } = parseRunFile(block!, "README.md");
     expect(run.student.create?.layerMap).toEqual([0, 4, 8]);
     expect(distillConfig.intermediateMatches).toHaveLength(1);
+  });
+
+  it("keeps the checkpoint the demo keeps: the best dev score, a tie to the later step", () => {
+    const at = (step: number, score: number) => ({ step, dir: `gs${step}`, score });
+    expect(bestCheckpoint([at(75, 0.88), at(150, 0.9), at(225, 0.89), at(300, 0.9)])?.step).toBe(300);
+    expect(bestCheckpoint([at(75, 0.91), at(150, 0.9)])?.step).toBe(75);
+    expect(bestCheckpoint([])).toBeNull();
   });
 
   it("is valid and holds the demo's student recipe", () => {
