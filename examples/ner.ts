@@ -3,7 +3,12 @@
  * ORG, PER), then distilled into a smaller student with GeneralDistiller. Scored with entity-level F1 (exact span and
  * type), on CPU.
  *
- *   npx tsx examples/ner.ts [path/to/wikigold.conll.txt] [runDir]
+ *   npx tsx examples/ner.ts [path/to/wikigold.conll.txt] [runDir] [--set key=value ...] [--dev] [--teacher-only]
+ *
+ * `--set` changes a setting of NER_SETTINGS (e.g. `--set labelScheme=io --set teacher.lr=2e-4`, or a student lever:
+ * `student.layerMapFrom=suggested`, `student.intermediateEpochs=2`, `student.kdPositions=words`,
+ * `student.temperature=2`, `student.augmentedCopies=1`); `--dev` stops after the student's dev score, `--teacher-only`
+ * after the teacher's, so settings are chosen without reading test.
  *
  * runNer({ data: { train, dev, test } }) runs the same recipe on other sentences (examples/ner-corpus.ts reads them
  * from CoNLL files).
