@@ -12,6 +12,7 @@ import { DEFAULT_SETTINGS } from "../examples/sentiment.js";
 import { makeBatches, rowLengths, seededRng } from "../src/data/index.js";
 import { type AdaptorFn, GeneralDistiller, NO_DECAY_GROUP, Tensor } from "../src/index.js";
 import { loadRunFile, parseRunFile, RunFileError } from "../src/run-config/load.js";
+import { bestCheckpoint } from "../src/run-config/run.js";
 import { compareWeights, makeTinyBert, makeWordTokenizer, useRealWorker, useTempDir } from "./helpers/fixtures.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -126,6 +127,13 @@ describe("the run files the project shows", () => {
     expect(distillConfig.intermediateMatches).toHaveLength(1);
   });
 
+  it("keeps the checkpoint the demo keeps: the best dev score, a tie to the later step", () => {
+    const at = (step: number, score: number) => ({ step, dir: `gs${step}`, score });
+    expect(bestCheckpoint([at(75, 0.88), at(150, 0.9), at(225, 0.89), at(300, 0.9)])?.step).toBe(300);
+    expect(bestCheckpoint([at(75, 0.91), at(150, 0.9)])?.step).toBe(75);
+    expect(bestCheckpoint([])).toBeNull();
+  });
+
   it("is valid and holds the demo's student recipe", () => {
     const { run, trainConfig, distillConfig } = loadRunFile(join(ROOT, "examples", "configs", "sentiment.yaml"));
     const s = DEFAULT_SETTINGS;
@@ -138,6 +146,8 @@ describe("the run files the project shows", () => {
     expect(run.training).toEqual({ numEpochs: s.student.epochs, maxGradNorm: 1 });
     expect(run.data).toMatchObject({ maxLength: s.maxLength, batchSize: s.batchSize, bucketByLength: true });
     expect(run.data.train).toHaveLength(s.student.epochs);
+    // the teacher's checkpoint holds no tokenizer files: the demo's tokenizer is named
+    expect(run.data.tokenizer).toMatch(/runs\/config-demo\/tokenizer$/);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * Writes what examples/configs/sentiment.yaml reads, from the sentiment demo's own pieces: its split of the sentences
  * (train, dev, test as JSON lines), one training file per student epoch holding the training set and that epoch's
- * augmented copy (the demo's seeds and augmentation), and a link to the demo's fine-tuned teacher.
+ * augmented copy (the demo's seeds and augmentation), a link to the demo's fine-tuned teacher, and a link to the
+ * tokenizer files of the model it was fine-tuned from (the teacher's checkpoint holds weights and config only).
  *
  *   npm run demo                                    (once: fine-tunes the teacher into runs/demo/teacher)
  *   npx tsx examples/configs/sentiment-data.ts      (writes runs/config-demo/)
@@ -10,7 +11,9 @@
 import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { seededRng } from "../../src/data/index.js";
+import { findPackagedModel, Worker } from "../../src/index.js";
 import { augmentSentence, DEFAULT_SETTINGS } from "../sentiment.js";
+import { MINILM_L6 } from "../shared/minilm.js";
 import { loadSentiment, splitSentiment } from "../shared/sentiment.js";
 import { readTeacherMarker } from "../shared/teacher-marker.js";
 
@@ -35,9 +38,18 @@ for (let e = 0; e < s.student.epochs; e++) {
   ).flat();
   writeFileSync(join(outDir, "data", `train-epoch${e}.jsonl`), lines([...split.train, ...extra]));
 }
-const teacherLink = join(outDir, "teacher");
-if (existsSync(teacherLink)) rmSync(teacherLink, { recursive: true, force: true });
-symlinkSync(resolve(demoDir, "teacher", marker.checkpoint), teacherLink, "dir");
+const link = (name: string, target: string) => {
+  const path = join(outDir, name);
+  if (existsSync(path)) rmSync(path, { recursive: true, force: true });
+  symlinkSync(target, path, "dir");
+};
+link("teacher", resolve(demoDir, "teacher", marker.checkpoint));
+const worker = await Worker.start({ device: "cpu" });
+try {
+  link("tokenizer", (await findPackagedModel(worker, MINILM_L6)).path);
+} finally {
+  await worker.close();
+}
 console.log(
-  `wrote ${outDir}/data (train ${split.train.length} + augmented, dev ${split.dev.length}, test ${split.test.length}); teacher → ${marker.checkpoint}`,
+  `wrote ${outDir}/data (train ${split.train.length} + augmented, dev ${split.dev.length}, test ${split.test.length}); teacher → ${marker.checkpoint}; tokenizer → all-MiniLM-L6-v2`,
 );

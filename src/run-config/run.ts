@@ -47,8 +47,13 @@ export interface DistillFileResult {
   /** The plan, as printed. */
   plan: string[];
   checkpoints: CheckpointScore[];
-  /** The checkpoint with the best score on the evaluation split. */
+  /** The checkpoint with the best score on the evaluation split (a tie goes to the later one). */
   best: CheckpointScore | null;
+}
+
+/** The checkpoint with the best score; a tie goes to the later one, as the demo chooses its student. */
+export function bestCheckpoint(checkpoints: readonly CheckpointScore[]): CheckpointScore | null {
+  return checkpoints.reduce<CheckpointScore | null>((b, c) => (b === null || c.score >= b.score ? c : b), null);
 }
 
 /** The adaptor a classification run needs: logits, hidden states (and attentions when a match reads them), mask, loss. */
@@ -208,7 +213,7 @@ export async function runDistillFile(loaded: LoadedRun, options: DistillFileOpti
       log("dry run: models, data and the preflight check on the first batch are fine; nothing was trained");
       return { outputDir, plan, checkpoints: [], best: null };
     }
-    const best = checkpoints.reduce<CheckpointScore | null>((b, c) => (b === null || c.score > b.score ? c : b), null);
+    const best = bestCheckpoint(checkpoints);
     writeJsonAtomic(join(outputDir, RUN_SUMMARY_FILE), { file: resolve(loaded.file), labels, checkpoints, best });
     if (best) log(`best: step ${best.step} (${best.dir}), ${run.evaluation!.split} ${(100 * best.score).toFixed(2)}%`);
     return { outputDir, plan, checkpoints, best };
