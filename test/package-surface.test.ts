@@ -67,7 +67,7 @@ function packagesLoadedBy(entry: string): Map<string, string> {
 
 describe("package surface", () => {
   it("exports the core at the root (at most 60 names) and the extras under subpaths, each with types", () => {
-    expect(entries.map(([k]) => k).sort()).toEqual([".", "./data", "./distributed", "./guidance", "./interop", "./onnx", "./report"]);
+    expect(entries.map(([k]) => k).sort()).toEqual([".", "./data", "./distributed", "./guidance", "./interop", "./llm", "./onnx", "./report"]);
     for (const [, target] of entries) {
       expect(existsSync(join(ROOT, target.import)), target.import).toBe(true);
       expect(existsSync(join(ROOT, target.types)), target.types).toBe(true);
@@ -92,6 +92,7 @@ describe("package surface", () => {
       expect(data).toContain(helper);
     expect(exportedNames(join(ROOT, "dist/report/index.d.ts"))).toContain("buildReport");
     expect(exportedNames(join(ROOT, "dist/interop/index.d.ts"))).toContain("inspectCheckpoint");
+    expect(exportedNames(join(ROOT, "dist/llm/index.d.ts"))).toContain("CausalLMDistiller");
   });
 
   it("no entry point exposes the demo-only readers", async () => {

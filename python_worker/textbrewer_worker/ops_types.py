@@ -172,6 +172,19 @@ class FindPackagedModelResult(TypedDict):
     config: FindPackagedModelResultConfig
 
 
+class GenerateArgs(TypedDict):
+    model: str
+    inputIds: torch.Tensor
+    maxNewTokens: int
+    temperature: float
+    topP: float
+    seed: int | None
+
+
+class GenerateResult(TypedDict):
+    tokens: torch.Tensor
+
+
 InfoArgs: TypeAlias = dict[str, Any]
 
 
@@ -206,6 +219,27 @@ class LayerSimilarityResult(TypedDict):
     teacherAttention: NotRequired[list[list[float]]]
     crossCka: NotRequired[list[list[float]]]
     crossAttention: NotRequired[list[list[float]]]
+
+
+class LmLogEvalArgs(TypedDict):
+    step: int
+    scalars: dict[str, float]
+    texts: dict[str, str]
+
+
+LmLogEvalResult: TypeAlias = bool
+
+
+class LmNllArgs(TypedDict):
+    model: str
+    inputIds: torch.Tensor
+    attentionMask: NotRequired[torch.Tensor]
+    labels: NotRequired[torch.Tensor]
+
+
+class LmNllResult(TypedDict):
+    nll: float
+    tokens: int
 
 
 class LoadModelArgs(TypedDict):
@@ -538,6 +572,16 @@ class TrainConfigureArgsPlanTermsItemRegistered(TypedDict):
     options: dict[str, Any]
 
 
+class TrainConfigureArgsPlanTermsItemCausalLmKd(TypedDict):
+    kind: Literal["causal_lm_kd"]
+    loss: Literal["kl", "reverse_kl", "jsd", "skew_kl", "skew_reverse_kl", "tvd"]
+    temperature: float
+    beta: float
+    alpha: float
+    chunkSize: int | None
+    weight: float
+
+
 class TrainConfigureArgsPlanCustomLossesItem(TypedDict):
     kind: Literal["kd", "match"]
     name: str
@@ -570,13 +614,20 @@ class TrainConfigureArgsPlanScheduler(TypedDict):
     minLrRatio: float
 
 
+class TrainConfigureArgsPlanOnPolicy(TypedDict):
+    lambda: float
+    promptLength: int
+    temperature: float
+    topP: float
+
+
 class TrainConfigureArgsPlan(TypedDict):
     student: str
     teachers: list[str] | dict[str, list[str]]
     adaptorS: TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython | dict[str, TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython]
     adaptorT: list[TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython] | dict[str, list[TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython]]
     tasks: NotRequired[list[str]]
-    terms: list[TrainConfigureArgsPlanTermsItemKd | TrainConfigureArgsPlanTermsItemHardLabel | TrainConfigureArgsPlanTermsItemSupervised | TrainConfigureArgsPlanTermsItemMatch | TrainConfigureArgsPlanTermsItemEmd | TrainConfigureArgsPlanTermsItemRegistered]
+    terms: list[TrainConfigureArgsPlanTermsItemKd | TrainConfigureArgsPlanTermsItemHardLabel | TrainConfigureArgsPlanTermsItemSupervised | TrainConfigureArgsPlanTermsItemMatch | TrainConfigureArgsPlanTermsItemEmd | TrainConfigureArgsPlanTermsItemRegistered | TrainConfigureArgsPlanTermsItemCausalLmKd]
     customLosses: list[TrainConfigureArgsPlanCustomLossesItem]
     optimizer: TrainConfigureArgsPlanOptimizer
     scheduler: TrainConfigureArgsPlanScheduler | None
@@ -588,6 +639,7 @@ class TrainConfigureArgsPlan(TypedDict):
     compile: bool
     logDir: str | None
     onNonFinite: Literal["raise", "skip"]
+    onPolicy: NotRequired[TrainConfigureArgsPlanOnPolicy]
 
 
 class TrainConfigureArgs(TypedDict):
@@ -641,6 +693,7 @@ class TrainStepArgs(TypedDict):
     report: bool
     kdWeight: float
     hardWeight: float
+    stepTokens: NotRequired[int]
     zeroGrad: bool
     teacherLogits: NotRequired[torch.Tensor | list[torch.Tensor]]
     teacherTopK: NotRequired[TrainStepArgsTeacherTopK]

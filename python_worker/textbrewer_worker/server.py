@@ -18,6 +18,7 @@ from . import (  # noqa: F401  (register their ops)
     distributed,
     export_ops,
     layer_similarity,
+    lm_ops,
     packaged_models,
     prep_ops,
     protocol,

@@ -16,10 +16,12 @@ from . import distributed
 from .adaptor import apply_adaptor, needs_outputs
 from .batch_check import check_batch
 from .device import to_device
+from .lm_ops import on_policy_batch
 from .objective import Objective, post_adaptor, topk_targets
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .ops_types import TrainStepArgs
 from .optim import build_optimizer, build_scheduler, parameter_groups
+from .terms.causal_lm_kd import CausalLmKdTerm
 
 DEFAULT_TASK = "_"
 NON_FINITE_ACTIONS = ("raise", "skip")
@@ -145,6 +147,9 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
             )
     # the terms create their parameters (projections) here, in plan order, after the seed
     objective = Objective(plan["terms"], device, plan["customLosses"])
+    for t in objective.terms:
+        if isinstance(t, CausalLmKdTerm):
+            t.accumulation_steps = int(plan.get("gradientAccumulationSteps", 1))
     opt_spec = plan.get("optimizer", {"type": "AdamW", "lr": 5e-5})
     groups = parameter_groups(student, opt_spec.get("groups", [])) + objective.param_groups()
     optimizer = build_optimizer(opt_spec, groups)
@@ -213,6 +218,9 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
         raise KeyError(f"task: '{task}' is not one of {', '.join(sorted(session.adaptor_S))}")
     check_batch(args["batch"])
     batch, teacher_outputs = pop_teacher_outputs(to_device(args["batch"], session.device))
+    if plan.get("onPolicy") is not None:
+        # the student samples in the same worker, from the run's RNG (checkpointed): resume stays exact
+        batch = on_policy_batch(plan["onPolicy"], session.student, batch)
     batch_T, batch_S = split_batch(batch)
     extra = plan.get("forwardArgs") or {}
     cached = args.get("teacherLogits")

@@ -8,8 +8,8 @@ import { checkSparseKdLoss } from "../losses/sparse-targets.js";
 import { DataFeed } from "../train/data.js";
 import type { StepFeed, StepHooks } from "../train/hooks.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
-import type { TermSpecInput } from "../train/plan.js";
-import type { ModelHandle } from "../worker/model-handle.js";
+import type { ObjectivePlan, TermSpecInput } from "../train/plan.js";
+import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 import {
   type DistillationConfigLike,
@@ -66,6 +66,11 @@ export abstract class DistillerBase {
   /** The train() option keys this distiller accepts besides the loop's. */
   protected optionKeys(): z.ZodRawShape {
     return distillerOptionKeys;
+  }
+
+  /** Causal-LM runs: on-policy sampling, and the counter of a micro-batch's target tokens the loop sums per step. */
+  protected sequencePlan(): { onPolicy?: ObjectivePlan["onPolicy"]; countTokens?: (batch: Batch) => number } {
+    return {};
   }
 
   /** The teachers and adaptors whose logits may be cached, or why this run cannot use the cache. */
@@ -135,17 +140,25 @@ export abstract class DistillerBase {
 
   private loop(worker: WorkerLink, teacherPlan: TeacherPlan, hooks: StepHooks | undefined, options: TrainOptions): Promise<TrainResult> {
     const d = this.distillConfig;
+    const { onPolicy, countTokens } = this.sequencePlan();
     return runTraining(
       {
         worker,
         student: this.student,
-        plan: { ...teacherPlan, student: this.student.id, terms: this.terms(), customLosses: customLossPlan() },
+        plan: {
+          ...teacherPlan,
+          student: this.student.id,
+          terms: this.terms(),
+          customLosses: customLossPlan(),
+          ...(onPolicy ? { onPolicy } : {}),
+        },
         trainConfig: this.trainConfig,
         configs: { trainConfig: this.trainConfig, distillConfig: d, ...teacherPlan },
         feed: this.feed(options),
         stepsOnly: this.stepsOnly,
         optionKeys: this.optionKeys(),
         ...(hooks ? { hooks } : {}),
+        ...(countTokens ? { countTokens } : {}),
       },
       options,
     );
