@@ -23,7 +23,8 @@ export interface CausalLMDistillerOptions extends DistillerBaseOptions {
 
 const TOKEN_LOSSES = TOKEN_LOSS_KINDS.map((k) => `token_${k}`);
 
-const LM_ADAPTOR: AdaptorFn = (b, o) => ({ logits: o.logits, labels: b.labels, inputs_mask: b.attention_mask });
+/** The default adaptor of both models: logits, and the batch's labels and attention mask marking the targets. */
+export const CAUSAL_LM_ADAPTOR: AdaptorFn = (b, o) => ({ logits: o.logits, labels: b.labels, inputs_mask: b.attention_mask });
 const LM_ADAPTOR_WITH_LOSS: AdaptorFn = (b, o) => ({ logits: o.logits, labels: b.labels, inputs_mask: b.attention_mask, losses: o.loss });
 
 /**
@@ -41,8 +42,8 @@ export class CausalLMDistiller extends SingleTeacherDistiller {
     const hardLabel = parseDistillationConfig(options.distillConfig).hardLabelWeight > 0;
     super({
       ...options,
-      adaptorT: options.adaptorT ?? LM_ADAPTOR,
-      adaptorS: options.adaptorS ?? (hardLabel ? LM_ADAPTOR_WITH_LOSS : LM_ADAPTOR),
+      adaptorT: options.adaptorT ?? CAUSAL_LM_ADAPTOR,
+      adaptorS: options.adaptorS ?? (hardLabel ? LM_ADAPTOR_WITH_LOSS : CAUSAL_LM_ADAPTOR),
     });
     const d = this.distillConfig;
     if (!TOKEN_LOSSES.includes(d.kdLossType)) {
