@@ -58,20 +58,20 @@ export interface LlmDemoOptions {
 
 const env = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
 
-/** Sized for about 10 minutes on two shared CPU cores once the teacher exists (its first training adds about as much). */
+/** Sized for about 10 minutes on two shared, busy CPU cores once the teacher exists (its first training about as much). */
 export const DEMO_SIZES: Omit<LlmDemoOptions, "textPath" | "runDir"> = {
   vocab: 4096,
-  seqLen: 64,
+  seqLen: 32,
   batchSize: 8,
-  teacher: { layers: 4, hidden: 128, heads: 4, steps: env("LLM_DEMO_TEACHER_STEPS", 400), lr: 2e-3 },
+  teacher: { layers: 4, hidden: 128, heads: 4, steps: env("LLM_DEMO_TEACHER_STEPS", 250), lr: 3e-3 },
   student: { layers: 2, hidden: 64, heads: 2 },
-  steps: env("LLM_DEMO_STEPS", 150),
+  steps: env("LLM_DEMO_STEPS", 120),
   lr: 3e-3,
   topK: 32,
   lambda: 0.5,
-  promptLength: 16,
-  evalBatches: 16,
-  sampleTokens: 40,
+  promptLength: 8,
+  evalBatches: 24,
+  sampleTokens: 32,
   seed: 0,
 };
 

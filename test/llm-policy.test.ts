@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { Tensor } from "../src/index.js";
+import { ConfigError, Tensor } from "../src/index.js";
 import { CausalLMDistiller, countTargetTokens, lmEvalCallback } from "../src/llm/index.js";
 import { buildReport } from "../src/report/index.js";
 import type { ModelHandle } from "../src/worker/model-handle.js";
@@ -26,6 +26,29 @@ function metricsOf(path: string): Metric[] {
     .split("\n")
     .map((l) => JSON.parse(l) as Metric);
 }
+
+describe("CausalLMDistiller options", () => {
+  // the constructor only checks its options; no model is called
+  const handle = { id: "m" } as unknown as ModelHandle;
+  const make = (o: Partial<ConstructorParameters<typeof CausalLMDistiller>[0]>) =>
+    new CausalLMDistiller({ teacher: handle, student: handle, distillConfig: { kdLossType: "token_kl" }, ...o });
+
+  it("refuses a KD loss that is not a token loss, naming kdLossType and the allowed ones", () => {
+    expect(() => make({ distillConfig: { kdLossType: "ce" } })).toThrow(ConfigError);
+    expect(() => make({ distillConfig: { kdLossType: "ce" } })).toThrow(/kdLossType.*'ce' is not a token-level loss.*'token_kl'/s);
+  });
+
+  it("refuses an on-policy lambda outside [0, 1] or a missing promptLength, naming the field", () => {
+    expect(() => make({ onPolicy: { lambda: 2, promptLength: 4 } })).toThrow(/onPolicy[\s\S]*lambda[\s\S]*2/);
+    expect(() => make({ onPolicy: { lambda: 0.5 } as never })).toThrow(/promptLength/);
+    expect(make({ onPolicy: { lambda: 0.5, promptLength: 4 } }).onPolicy).toEqual({
+      lambda: 0.5,
+      promptLength: 4,
+      temperature: 1,
+      topP: 1,
+    });
+  });
+});
 
 describe("causal-LM KD", () => {
   const suite = useRealWorker({ prefix: "llm-policy-" });
