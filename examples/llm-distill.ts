@@ -71,7 +71,7 @@ export const DEMO_SIZES: Omit<LlmDemoOptions, "textPath" | "runDir"> = {
   lambda: 0.5,
   promptLength: 8,
   evalBatches: 24,
-  sampleTokens: 32,
+  sampleTokens: 24,
   seed: 0,
 };
 
@@ -305,7 +305,7 @@ export async function runLlmDistill(o: LlmDemoOptions): Promise<LlmDemoResult> {
       distillConfig: { kdLossType: "token_kl", temperature: 1 },
       teacher,
       student: onPolicy,
-      onPolicy: { lambda: o.lambda, promptLength: o.promptLength, temperature: 1 },
+      onPolicy: { lmbda: o.lambda, promptLength: o.promptLength, temperature: 1 },
     }).train(budget),
   );
   await report(`(c) on-policy GKD, λ = ${o.lambda}`, onPolicy, onPolicySeconds, trainTokens);

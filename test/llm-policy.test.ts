@@ -39,10 +39,10 @@ describe("CausalLMDistiller options", () => {
   });
 
   it("refuses an on-policy lambda outside [0, 1] or a missing promptLength, naming the field", () => {
-    expect(() => make({ onPolicy: { lambda: 2, promptLength: 4 } })).toThrow(/onPolicy[\s\S]*lambda[\s\S]*2/);
-    expect(() => make({ onPolicy: { lambda: 0.5 } as never })).toThrow(/promptLength/);
-    expect(make({ onPolicy: { lambda: 0.5, promptLength: 4 } }).onPolicy).toEqual({
-      lambda: 0.5,
+    expect(() => make({ onPolicy: { lmbda: 2, promptLength: 4 } })).toThrow(/onPolicy[\s\S]*lmbda[\s\S]*2/);
+    expect(() => make({ onPolicy: { lmbda: 0.5 } as never })).toThrow(/promptLength/);
+    expect(make({ onPolicy: { lmbda: 0.5, promptLength: 4 } }).onPolicy).toEqual({
+      lmbda: 0.5,
       promptLength: 4,
       temperature: 1,
       topP: 1,
@@ -124,7 +124,7 @@ describe("causal-LM KD", () => {
         distillConfig: { kdLossType: "token_kl", temperature: 1 },
         teacher,
         student,
-        onPolicy: { lambda, promptLength: 4, temperature: 1 },
+        onPolicy: { lmbda: lambda, promptLength: 4, temperature: 1 },
       }).train({ optimizer: { type: "AdamW", lr: 3e-2 }, data: batches, numSteps: 12 });
     await train(outputDir, 1);
     const kd = metricsOf(join(outputDir, "metrics.jsonl")).map((m) => m.terms.unweighted_causal_lm_kd_loss!);
@@ -145,7 +145,7 @@ describe("causal-LM KD", () => {
         distillConfig: { kdLossType: "token_kl", temperature: 1 },
         teacher,
         student,
-        onPolicy: { lambda, promptLength: 4 },
+        onPolicy: { lmbda: lambda, promptLength: 4 },
       }).train({ optimizer: { type: "SGD", lr: 1e-9 }, data: promptBatches(1, 20), numSteps: 1 });
       losses.push(metricsOf(join(dir, "metrics.jsonl"))[0]!.terms.unweighted_causal_lm_kd_loss!);
       await student.dispose();
@@ -162,7 +162,7 @@ describe("causal-LM KD", () => {
         distillConfig: { kdLossType: "token_jsd", temperature: 1 },
         teacher,
         student,
-        onPolicy: { lambda: 0.5, promptLength: 3, temperature: 1.2, topP: 0.9 },
+        onPolicy: { lmbda: 0.5, promptLength: 3, temperature: 1.2, topP: 0.9 },
       }).train({ optimizer: { type: "AdamW", lr: 1e-2 }, data: batches, numSteps: 6, ...(resumeFrom ? { resumeFrom } : {}) });
       await student.dispose();
     };

@@ -67,7 +67,16 @@ function packagesLoadedBy(entry: string): Map<string, string> {
 
 describe("package surface", () => {
   it("exports the core at the root (at most 60 names) and the extras under subpaths, each with types", () => {
-    expect(entries.map(([k]) => k).sort()).toEqual([".", "./data", "./distributed", "./guidance", "./interop", "./llm", "./onnx", "./report"]);
+    expect(entries.map(([k]) => k).sort()).toEqual([
+      ".",
+      "./data",
+      "./distributed",
+      "./guidance",
+      "./interop",
+      "./llm",
+      "./onnx",
+      "./report",
+    ]);
     for (const [, target] of entries) {
       expect(existsSync(join(ROOT, target.import)), target.import).toBe(true);
       expect(existsSync(join(ROOT, target.types)), target.types).toBe(true);

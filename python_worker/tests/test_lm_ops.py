@@ -68,14 +68,14 @@ def test_on_policy_batch_replaces_the_continuation_and_keeps_the_targets() -> No
     labels[:, :3] = -100
     labels[1, 6:] = -100
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
-    spec = {"lambda": 1.0, "promptLength": 3, "temperature": 1.0, "topP": 1.0}
+    spec = {"lmbda": 1.0, "promptLength": 3, "temperature": 1.0, "topP": 1.0}
     out = on_policy_batch(spec, model, batch)
     assert torch.equal(out["input_ids"][:, :3], ids[:, :3]) and not torch.equal(out["input_ids"], ids)
     assert torch.equal(out["labels"] == -100, labels == -100)
     kept = labels != -100
     assert torch.equal(out["labels"][kept], out["input_ids"][kept])
     assert model.training  # sampled in eval mode, then put back
-    assert on_policy_batch({**spec, "lambda": 0.0}, model, batch) is batch
+    assert on_policy_batch({**spec, "lmbda": 0.0}, model, batch) is batch
 
 
 def test_on_policy_batch_refuses_a_prompt_with_padding_or_no_continuation() -> None:
@@ -83,7 +83,7 @@ def test_on_policy_batch_refuses_a_prompt_with_padding_or_no_continuation() -> N
     ids = torch.zeros(2, 5, dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 1:] = 0
-    spec = {"lambda": 1.0, "promptLength": 2, "temperature": 1.0, "topP": 1.0}
+    spec = {"lmbda": 1.0, "promptLength": 2, "temperature": 1.0, "topP": 1.0}
     with pytest.raises(ValueError, match="onPolicy.promptLength: the first 2 tokens of some row are padding"):
         on_policy_batch(spec, model, {"input_ids": ids, "attention_mask": mask})
     with pytest.raises(ValueError, match="onPolicy.promptLength: 5 leaves no continuation"):
@@ -126,3 +126,13 @@ def test_the_term_divides_by_the_step_tokens_over_the_accumulation() -> None:
     assert math.isclose(float(in_step), float(alone) * 6 / 18 * 2, rel_tol=1e-6)
     with pytest.raises(ValueError, match="stepTokens: 5 is below this micro-batch's 6 valid target tokens"):
         kd_term(1)(inputs_for(s, t, labels, stepTokens=5))
+
+
+def test_generate_refuses_more_tokens_than_the_model_has_positions() -> None:
+    state, handle = worker_with(tiny_gpt2(0))  # 32 positions
+    args = {"model": handle, "inputIds": torch.zeros(1, 8, dtype=torch.long), "maxNewTokens": 25, "seed": 0}
+    with pytest.raises(
+        ValueError, match="maxNewTokens: 25 new tokens after a prompt of 8 exceed the model's 32 positions"
+    ):
+        call_op(state, "generate", args)
+    assert call_op(state, "generate", {**args, "maxNewTokens": 24})["tokens"].shape == (1, 32)

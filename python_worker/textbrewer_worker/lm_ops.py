@@ -43,6 +43,13 @@ def sample_continuations(
     """(batch, prompt + max_new_tokens) token ids: the prompts and the model's samples, in eval mode, no gradients."""
     if prompt.dim() != 2 or prompt.shape[1] < 1:
         raise ValueError(f"inputIds: expected (batch, prompt length ≥ 1) token ids, got shape {tuple(prompt.shape)}")
+    config = getattr(model, "config", None)
+    limit = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+    if isinstance(limit, int) and prompt.shape[1] + max_new_tokens > limit:
+        raise ValueError(
+            f"maxNewTokens: {max_new_tokens} new tokens after a prompt of {prompt.shape[1]} exceed the model's "
+            f"{limit} positions; ask for at most {limit - prompt.shape[1]}"
+        )
     was_training = model.training
     model.eval()
     try:
@@ -60,9 +67,9 @@ def sample_continuations(
 
 
 def on_policy_batch(spec: dict[str, Any], model: nn.Module, batch: Any) -> Any:
-    """With probability spec['lambda'] (one draw from the torch RNG), the batch with every token after the prompt
+    """With probability spec['lmbda'] (one draw from the torch RNG), the batch with every token after the prompt
     replaced by the model's samples; labels keep their -100 positions, so the valid targets stay the same."""
-    lam = float(spec["lambda"])
+    lam = float(spec["lmbda"])
     if lam <= 0.0 or float(torch.rand(())) >= lam:
         return batch
     if not isinstance(batch, dict) or "input_ids" not in batch:

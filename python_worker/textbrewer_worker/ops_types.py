@@ -615,7 +615,7 @@ class TrainConfigureArgsPlanScheduler(TypedDict):
 
 
 class TrainConfigureArgsPlanOnPolicy(TypedDict):
-    lambda: float
+    lmbda: float
     promptLength: int
     temperature: float
     topP: float

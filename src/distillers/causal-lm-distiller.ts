@@ -17,7 +17,7 @@ export interface CausalLMDistillerOptions extends DistillerBaseOptions {
   adaptorS?: Adaptor;
   /** jsd's β (0: forward KL, 1: reverse KL), the skew losses' α, positions per loss chunk. */
   loss?: { beta?: number; alpha?: number; chunkSize?: number | null };
-  /** On-policy distillation (GKD): with probability lambda per batch the student's samples replace the continuations. */
+  /** On-policy distillation (GKD): with probability lmbda (λ) per batch the student's samples replace the continuations. */
   onPolicy?: OnPolicyOptions;
 }
 
@@ -89,7 +89,7 @@ export class CausalLMDistiller extends SingleTeacherDistiller {
   }
 
   protected override cacheable(): { teachers: ModelHandle[]; adaptorT: AdaptorSpec[] } | string {
-    if (this.onPolicy && this.onPolicy.lambda > 0) return "on-policy batches are sampled during the run, so the teacher scores them live";
+    if (this.onPolicy && this.onPolicy.lmbda > 0) return "on-policy batches are sampled during the run, so the teacher scores them live";
     return super.cacheable();
   }
 }

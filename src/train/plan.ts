@@ -139,11 +139,11 @@ export type TermSpecInput = z.input<typeof TermSpec>;
 const modelId = z.string().min(1);
 
 /**
- * On-policy distillation: per batch, with probability `lambda` (drawn from the run's RNG), the tokens after the first
+ * On-policy distillation: per batch, with probability `lmbda` (λ, TRL's GKD name; drawn from the run's RNG), the tokens after the first
  * `promptLength` are replaced by the student's own samples (as many as the batch has), and the terms see that batch.
  */
 export const OnPolicySpec = z.strictObject({
-  lambda: z.number().min(0).max(1),
+  lmbda: z.number().min(0).max(1),
   promptLength: z.int().min(1),
   temperature: z.number().positive().default(1),
   topP: z.number().gt(0).max(1).default(1),
@@ -177,7 +177,7 @@ export const TrainPlan = z.strictObject({
   compile: z.boolean().default(false),
   logDir: z.string().nullable().default(null),
   onNonFinite: z.enum(["raise", "skip"]).default("raise"),
-  /** On-policy distillation (GKD): with probability lambda per batch, the student's samples replace the continuations. */
+  /** On-policy distillation (GKD): with probability lmbda per batch, the student's samples replace the continuations. */
   onPolicy: OnPolicySpec.optional(),
 });
 export type TrainPlan = z.output<typeof TrainPlan>;
