@@ -5,7 +5,7 @@
  * first 90 % of the text (both kept in the run folder and reused by the next run with the same settings); then a
  * 2-layer student is trained for the same number of steps on the same batches:
  *   (a) alone, on the text (next-token cross-entropy);
- *   (b) offline KD: forward KL to the teacher's top-k log-probabilities, cached on disk before training;
+ *   (b) offline KD: forward KL to the teacher's top-k log-probabilities and its tail mass, cached before training;
  *   (c) on-policy GKD: with probability λ per batch the student continues each row's prompt itself and learns the
  *       teacher's distribution over its own samples (forward KL on those tokens, the data's on the others).
  * Reported: validation perplexity on the last 10 % of the text, parameters, training tokens/s, the cache's bytes per
@@ -268,11 +268,14 @@ export async function runLlmDistill(o: LlmDemoOptions): Promise<LlmDemoResult> {
 
   log(`(b) offline KD from the teacher's top-${o.topK} log-probabilities, cached first…`);
   const cacheDir = join(runDir, `cache-top${o.topK}`);
+  // the "bucket" tail keeps the teacher's mass outside its top-k as one entry: renormalising the top-k alone ("ignore")
+  // says nothing of how much mass the rest of the vocabulary gets, and the student's perplexity suffers
   const cache = await DistillCache.open({
     teachers: teacher,
     adaptorT: CAUSAL_LM_ADAPTOR,
     temperature: 1,
     topK: o.topK,
+    tail: "bucket",
     dir: cacheDir,
     rebuild: true,
   });
