@@ -73,6 +73,7 @@ describe("package surface", () => {
       "./distributed",
       "./guidance",
       "./interop",
+      "./llm",
       "./onnx",
       "./report",
       "./service",
@@ -101,6 +102,7 @@ describe("package surface", () => {
       expect(data).toContain(helper);
     expect(exportedNames(join(ROOT, "dist/report/index.d.ts"))).toContain("buildReport");
     expect(exportedNames(join(ROOT, "dist/interop/index.d.ts"))).toContain("inspectCheckpoint");
+    expect(exportedNames(join(ROOT, "dist/llm/index.d.ts"))).toContain("CausalLMDistiller");
   });
 
   it("no entry point exposes the demo-only readers", async () => {

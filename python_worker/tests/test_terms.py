@@ -61,7 +61,7 @@ def test_a_registered_kind_is_imported_from_its_python_file(tmp_path: Path) -> N
     [
         (
             {"kind": "kdd"},
-            r"terms\[0\]\.kind: 'kdd' is not a term kind; use one of emd, hard_label, kd, match, supervised, or",
+            r"terms\[0\]\.kind: 'kdd' is not a term kind; use one of causal_lm_kd, emd, hard_label, kd, match, supervised, or",
         ),
         (
             {"kind": "registered", "name": "kd"},

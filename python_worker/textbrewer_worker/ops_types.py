@@ -172,6 +172,19 @@ class FindPackagedModelResult(TypedDict):
     config: FindPackagedModelResultConfig
 
 
+class GenerateArgs(TypedDict):
+    model: str
+    inputIds: torch.Tensor
+    maxNewTokens: int
+    temperature: float
+    topP: float
+    seed: int | None
+
+
+class GenerateResult(TypedDict):
+    tokens: torch.Tensor
+
+
 InfoArgs: TypeAlias = dict[str, Any]
 
 
@@ -206,6 +219,27 @@ class LayerSimilarityResult(TypedDict):
     teacherAttention: NotRequired[list[list[float]]]
     crossCka: NotRequired[list[list[float]]]
     crossAttention: NotRequired[list[list[float]]]
+
+
+class LmLogEvalArgs(TypedDict):
+    step: int
+    scalars: dict[str, float]
+    texts: dict[str, str]
+
+
+LmLogEvalResult: TypeAlias = bool
+
+
+class LmNllArgs(TypedDict):
+    model: str
+    inputIds: torch.Tensor
+    attentionMask: NotRequired[torch.Tensor]
+    labels: NotRequired[torch.Tensor]
+
+
+class LmNllResult(TypedDict):
+    nll: float
+    tokens: int
 
 
 class LoadModelArgs(TypedDict):
@@ -644,6 +678,16 @@ class TrainConfigureArgsPlanTermsItemRegistered(TypedDict):
     options: dict[str, Any]
 
 
+class TrainConfigureArgsPlanTermsItemCausalLmKd(TypedDict):
+    kind: Literal["causal_lm_kd"]
+    loss: Literal["kl", "reverse_kl", "jsd", "skew_kl", "skew_reverse_kl", "tvd"]
+    temperature: float
+    beta: float
+    alpha: float
+    chunkSize: int | None
+    weight: float
+
+
 class TrainConfigureArgsPlanCustomLossesItem(TypedDict):
     kind: Literal["kd", "match"]
     name: str
@@ -688,13 +732,20 @@ class TrainConfigureArgsPlanTeacherService(TypedDict):
     window: int
 
 
+class TrainConfigureArgsPlanOnPolicy(TypedDict):
+    lmbda: float
+    promptLength: int
+    temperature: float
+    topP: float
+
+
 class TrainConfigureArgsPlan(TypedDict):
     student: str
     teachers: list[str] | dict[str, list[str]]
     adaptorS: TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython | dict[str, TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython]
     adaptorT: list[TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython] | dict[str, list[TrainConfigureArgsPlanAdaptorSSelect | TrainConfigureArgsPlanAdaptorSPython]]
     tasks: NotRequired[list[str]]
-    terms: list[TrainConfigureArgsPlanTermsItemKd | TrainConfigureArgsPlanTermsItemHardLabel | TrainConfigureArgsPlanTermsItemSupervised | TeacherFeatureFidelityArgsMatchesItem | TrainConfigureArgsPlanTermsItemEmd | TrainConfigureArgsPlanTermsItemRegistered]
+    terms: list[TrainConfigureArgsPlanTermsItemKd | TrainConfigureArgsPlanTermsItemHardLabel | TrainConfigureArgsPlanTermsItemSupervised | TeacherFeatureFidelityArgsMatchesItem | TrainConfigureArgsPlanTermsItemEmd | TrainConfigureArgsPlanTermsItemRegistered | TrainConfigureArgsPlanTermsItemCausalLmKd]
     customLosses: list[TrainConfigureArgsPlanCustomLossesItem]
     optimizer: TrainConfigureArgsPlanOptimizer
     scheduler: TrainConfigureArgsPlanScheduler | None
@@ -707,6 +758,7 @@ class TrainConfigureArgsPlan(TypedDict):
     logDir: str | None
     onNonFinite: Literal["raise", "skip"]
     teacherService: TrainConfigureArgsPlanTeacherService | None
+    onPolicy: NotRequired[TrainConfigureArgsPlanOnPolicy]
 
 
 class TrainConfigureArgs(TypedDict):
@@ -767,6 +819,7 @@ class TrainStepArgs(TypedDict):
     report: bool
     kdWeight: float
     hardWeight: float
+    stepTokens: NotRequired[int]
     zeroGrad: bool
     teacherLogits: NotRequired[torch.Tensor | list[torch.Tensor]]
     teacherTopK: NotRequired[TrainStepArgsTeacherTopK]

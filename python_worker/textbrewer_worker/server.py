@@ -20,6 +20,7 @@ from . import (  # noqa: F401  (register their ops)
     export_ops,
     feature_fidelity_ops,
     layer_similarity,
+    lm_ops,
     packaged_models,
     prep_ops,
     protocol,

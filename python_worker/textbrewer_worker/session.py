@@ -17,6 +17,7 @@ from . import distributed
 from .adaptor import apply_adaptor, needs_outputs
 from .batch_check import check_batch
 from .device import to_device
+from .lm_ops import on_policy_batch
 from .objective import Objective, post_adaptor, topk_targets
 from .ops import WorkerState, call_model, ensure_eager_attention
 from .ops_types import TrainStepArgs
@@ -25,6 +26,7 @@ from .sampled_cache_form import sampled_cache_targets
 from .teacher_client import TeacherLink, open_link
 from .teacher_features import cached_results, encode_features, select_features
 from .terms import TermInputs
+from .terms.causal_lm_kd import CausalLmKdTerm
 from .vocab_align import check_run_vocabularies, run_tokenizers
 
 DEFAULT_TASK = "_"
@@ -156,6 +158,9 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     objective = Objective(plan["terms"], device, plan["customLosses"])
     # before the optimizer: FSDP replaces the student's parameters with their shards
     ddp = distributed.wrap_trainables(student, objective.modules(), device)
+    for t in objective.terms:
+        if isinstance(t, CausalLmKdTerm):
+            t.accumulation_steps = int(plan.get("gradientAccumulationSteps", 1))
     opt_spec = plan.get("optimizer", {"type": "AdamW", "lr": 5e-5})
     groups = parameter_groups(student, opt_spec.get("groups", [])) + objective.param_groups()
     optimizer = build_optimizer(opt_spec, groups)
@@ -234,6 +239,9 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
         raise KeyError(f"task: '{task}' is not one of {', '.join(sorted(session.adaptor_S))}")
     check_batch(args["batch"])
     batch, teacher_outputs = pop_teacher_outputs(to_device(args["batch"], session.device))
+    if plan.get("onPolicy") is not None:
+        # the student samples in the same worker, from the run's RNG (checkpointed): resume stays exact
+        batch = on_policy_batch(plan["onPolicy"], session.student, batch)
     batch_T, batch_S = split_batch(batch)
     extra = plan.get("forwardArgs") or {}
     cached = args.get("teacherLogits")

@@ -12,8 +12,8 @@ import type { ServedTeachers } from "../service/served-teachers.js";
 import { DataFeed } from "../train/data.js";
 import type { StepFeed, StepHooks } from "../train/hooks.js";
 import { runTraining, type TrainResult } from "../train/loop.js";
-import type { TeacherServiceLinkInput, TermSpecInput } from "../train/plan.js";
-import type { ModelHandle } from "../worker/model-handle.js";
+import type { ObjectivePlan, TeacherServiceLinkInput, TermSpecInput } from "../train/plan.js";
+import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import { TokenizerHandle } from "../worker/tokenizer-handle.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 import {
@@ -83,6 +83,11 @@ export abstract class DistillerBase {
   /** The teacher service the teachers' outputs come from, or null when they are models in the student's worker. */
   protected servedTeachers(): ServedTeachers | null {
     return null;
+  }
+
+  /** Causal-LM runs: on-policy sampling, and the counter of a micro-batch's target tokens the loop sums per step. */
+  protected sequencePlan(): { onPolicy?: ObjectivePlan["onPolicy"]; countTokens?: (batch: Batch) => number } {
+    return {};
   }
 
   /** The teachers and adaptors whose logits may be cached, or why this run cannot use the cache. */
@@ -186,6 +191,7 @@ export abstract class DistillerBase {
     options: TrainOptions,
   ): Promise<TrainResult> {
     const d = this.distillConfig;
+    const { onPolicy, countTokens } = this.sequencePlan();
     return runTraining(
       {
         worker,
@@ -197,6 +203,7 @@ export abstract class DistillerBase {
           terms: withTokenizers(this.terms(), options),
           customLosses: customLossPlan(),
           teacherService: link,
+          ...(onPolicy ? { onPolicy } : {}),
         },
         trainConfig: this.trainConfig,
         configs: { trainConfig: this.trainConfig, distillConfig: d, ...teacherPlan },
@@ -204,6 +211,7 @@ export abstract class DistillerBase {
         stepsOnly: this.stepsOnly,
         optionKeys: this.optionKeys(),
         ...(hooks ? { hooks } : {}),
+        ...(countTokens ? { countTokens } : {}),
       },
       options,
     );

@@ -4,6 +4,8 @@
  *
  *   { "step": 300, "metrics": { "accuracy": 0.91, "f1": 0.88 }, "savedAt": "2025-01-01T12:00:00.000Z" }
  *
+ * An optional "texts" object holds named strings shown as they are (e.g. samples a language model generated).
+ *
  * Metric values are numbers; a NaN or infinite value is stored as null (JSON has no NaN) and read back as NaN.
  */
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +18,8 @@ export interface EvalResult {
   metrics: Record<string, number>;
   /** ISO time of writing; absent in files written by other tools. */
   savedAt?: string;
+  /** Named texts (e.g. generated samples), when the file has any. */
+  texts?: Record<string, string>;
 }
 
 export class EvalFileError extends Error {
@@ -26,7 +30,12 @@ export class EvalFileError extends Error {
 }
 
 /** Writes `<checkpointDir>/eval.json` atomically (temporary file, then rename). Returns the file's path. */
-export function writeEvalResult(checkpointDir: string, step: number, metrics: Record<string, number>): string {
+export function writeEvalResult(
+  checkpointDir: string,
+  step: number,
+  metrics: Record<string, number>,
+  texts?: Record<string, string>,
+): string {
   if (!Number.isInteger(step) || step < 0) {
     throw new EvalFileError(`writeEvalResult: step must be a non-negative integer, got ${step}`);
   }
@@ -38,10 +47,14 @@ export function writeEvalResult(checkpointDir: string, step: number, metrics: Re
     }
     clean[name] = Number.isFinite(value) ? value : null;
   }
+  for (const [name, value] of Object.entries(texts ?? {})) {
+    if (typeof value !== "string") throw new EvalFileError(`writeEvalResult: text '${name}' must be a string, got ${typeof value}`);
+  }
   const path = join(checkpointDir, EVAL_FILE);
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
-    writeFileSync(tmp, `${JSON.stringify({ step, metrics: clean, savedAt: new Date().toISOString() }, null, 2)}\n`);
+    const content = { step, metrics: clean, ...(texts ? { texts } : {}), savedAt: new Date().toISOString() };
+    writeFileSync(tmp, `${JSON.stringify(content, null, 2)}\n`);
     renameSync(tmp, path);
   } catch (error) {
     rmSync(tmp, { force: true });
@@ -68,6 +81,17 @@ export function parseEvalResult(json: unknown, where = EVAL_FILE): EvalResult {
   }
   const result: EvalResult = { step: o.step, metrics };
   if (typeof o.savedAt === "string") result.savedAt = o.savedAt;
+  if (o.texts !== undefined) {
+    if (typeof o.texts !== "object" || o.texts === null || Array.isArray(o.texts)) {
+      throw new EvalFileError(`${where}: 'texts' must be an object of strings`);
+    }
+    const texts: Record<string, string> = {};
+    for (const [name, value] of Object.entries(o.texts as Record<string, unknown>)) {
+      if (typeof value !== "string") throw new EvalFileError(`${where}: text '${name}' must be a string, got ${typeof value}`);
+      texts[name] = value;
+    }
+    result.texts = texts;
+  }
   return result;
 }
 

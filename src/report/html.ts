@@ -425,6 +425,19 @@ function checkpointsTable(run: RunData): string {
   return renderTable(rows);
 }
 
+/** Each checkpoint's eval texts (e.g. generated samples), as they are. */
+function textsSection(run: RunData): string {
+  const out: string[] = [];
+  for (const c of run.checkpoints) {
+    const texts = Object.entries(c.eval?.texts ?? {});
+    if (!texts.length) continue;
+    out.push(`<h3>${escapeHtml(c.name)}</h3><dl class="texts">`);
+    for (const [name, text] of texts) out.push(`<dt>${escapeHtml(name)}</dt><dd><pre>${escapeHtml(text)}</pre></dd>`);
+    out.push(`</dl>`);
+  }
+  return out.join("");
+}
+
 function summarySection(summary: Record<string, unknown>): string {
   const out: string[] = [];
   const tables = Object.entries(summary).filter(([, v]) => Array.isArray(v) && v.length > 0 && v.every(isPlainObject));
@@ -504,6 +517,8 @@ export function renderReportHtml(run: RunData, options: ReportOptions = {}): str
     body.push(`<section id="checkpoints"><h2>Checkpoints</h2>`);
     if (devPlots.length) body.push(`<div class="plots">`, ...devPlots.map(figure), `</div>`);
     body.push(`<div class="scroll">`, checkpointsTable(run), `</div></section>`);
+    const texts = textsSection(run);
+    if (texts) body.push(`<section id="samples"><h2>Samples</h2>`, texts, `</section>`);
   }
   if (run.layerSimilarity) {
     const image = (svg: string, alt: string) => `<figure><img src="${svgDataUri(svg)}" alt="${e(alt)}" title="${e(alt)}"></figure>`;

@@ -8,7 +8,7 @@ import type { z } from "zod";
 import type { TrainingConfig } from "../config/training-config.js";
 import { weightSchedule } from "../schedules/weight.js";
 import { WorkerError } from "../worker/errors.js";
-import type { ModelHandle } from "../worker/model-handle.js";
+import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import type { WorkerLink } from "../worker/worker-link.js";
 import { isEpochCheckpoint, isStepsCheckpoint, stepsPerEpoch } from "./cadence.js";
 import { readCheckpoint, type TrainerState } from "./checkpoint.js";
@@ -39,6 +39,11 @@ export interface LoopContext {
   stepsOnly?: boolean;
   /** train() option keys the caller adds to the loop's (checked by the caller). */
   optionKeys?: z.ZodRawShape;
+  /**
+   * Counts a micro-batch's valid target tokens (causal-LM KD): the loop then sends each micro-batch with `stepTokens`,
+   * the sum over its optimizer step's micro-batches, so the loss is a per-token average over the whole step.
+   */
+  countTokens?: (batch: Batch) => number;
 }
 
 export interface TrainResult {
@@ -216,11 +221,10 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
   };
 
   /** Sends one micro-batch; `handled` settles once its reply is handled (afterStep, metrics) or it failed. */
-  const send = async (item: StepItem, at: Position): Promise<{ handled: Promise<void> }> => {
+  const send = async (item: StepItem, at: Position, stepTokens?: number): Promise<{ handled: Promise<void> }> => {
     const report = at.optimizerStep || (at.micro - 1) % logEvery === 0;
-    const processed = options.batchPostprocessor ? options.batchPostprocessor(item.batch) : item.batch;
-    const prepared: PreparedStep = ctx.hooks?.beforeStep ? await ctx.hooks.beforeStep({ ...item, batch: processed }) : {};
-    const batch = prepared.batch ?? processed;
+    const prepared: PreparedStep = ctx.hooks?.beforeStep ? await ctx.hooks.beforeStep(item) : {};
+    const batch = prepared.batch ?? item.batch;
     if (!checked) {
       checked = true;
       await worker.call("train_preflight", { batch, task: item.task });
@@ -236,6 +240,7 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
       report,
       kdWeight: kd,
       hardWeight: hard,
+      ...(stepTokens !== undefined ? { stepTokens } : {}),
       ...prepared.args,
     });
     request.catch(() => ctx.hooks?.stepFailed?.(prepared));
@@ -286,8 +291,19 @@ export async function runTraining(ctx: LoopContext, input: LoopOptions): Promise
   let globalStep = start.globalStep;
   try {
     const run = positions(ctx.feed, { mode, gradientAccumulationSteps: gas, stepsPerEpoch: spe, numEpochs, totalSteps }, start);
-    for await (const { item, at } of run) {
-      await inFlight.add((await send(item, at)).handled);
+    // with countTokens, an optimizer step's micro-batches are held until its last one is read, to send their token sum
+    const group: Array<{ item: StepItem; at: Position }> = [];
+    for await (const read of run) {
+      const { at } = read;
+      const item = options.batchPostprocessor ? { ...read.item, batch: options.batchPostprocessor(read.item.batch) } : read.item;
+      if (ctx.countTokens) {
+        group.push({ item, at });
+        if (!at.optimizerStep) continue;
+        const stepTokens = group.reduce((sum, g) => sum + ctx.countTokens!(g.item.batch), 0);
+        for (const g of group.splice(0)) await inFlight.add((await send(g.item, g.at, stepTokens)).handled);
+      } else {
+        await inFlight.add((await send(item, at)).handled);
+      }
       if (!at.optimizerStep) continue;
       globalStep = at.globalStep;
       if (weights) {

@@ -64,6 +64,25 @@ export const KdTermSpec = z.strictObject({
   tokenizers: z.strictObject({ teacher: z.string().min(1), student: z.string().min(1) }).optional(),
 });
 
+export const TOKEN_LOSS_KINDS = ["kl", "reverse_kl", "jsd", "skew_kl", "skew_reverse_kl", "tvd"] as const;
+
+/**
+ * Token-level KD of a causal LM: position i counts when token i + 1 is a target (the adaptors' `labels` ≠ -100 and
+ * `inputs_mask` ≠ 0), and the loss is averaged over the valid tokens of the whole optimizer step (`stepTokens`).
+ */
+export const CausalLmKdTermSpec = z.strictObject({
+  kind: z.literal("causal_lm_kd"),
+  loss: z.enum(TOKEN_LOSS_KINDS).default("kl"),
+  temperature: z.number().positive().default(1),
+  /** jsd's β (0: forward KL, 1: reverse KL, as TRL's GKD). */
+  beta: z.number().min(0).max(1).default(0.5),
+  /** The skew losses' α (DistiLLM). */
+  alpha: z.number().min(0).max(1).default(0.1),
+  /** Positions per chunk of the loss (null: about 2^20 logits per chunk). */
+  chunkSize: z.int().min(1).nullable().default(null),
+  weight: weight.default(1),
+});
+
 /** The sum of the means of the student adaptor's `losses`, weighted; left out of a batch without them. */
 export const HardLabelTermSpec = z.strictObject({
   kind: z.literal("hard_label"),
@@ -114,11 +133,23 @@ export const TermSpec = z.discriminatedUnion("kind", [
   MatchTermSpec,
   EmdTermSpec,
   RegisteredTermSpec,
+  CausalLmKdTermSpec,
 ]);
 export type TermSpec = z.output<typeof TermSpec>;
 export type TermSpecInput = z.input<typeof TermSpec>;
 
 const modelId = z.string().min(1);
+
+/**
+ * On-policy distillation: per batch, with probability `lmbda` (λ, TRL's GKD name; drawn from the run's RNG), the tokens after the first
+ * `promptLength` are replaced by the student's own samples (as many as the batch has), and the terms see that batch.
+ */
+export const OnPolicySpec = z.strictObject({
+  lmbda: z.number().min(0).max(1),
+  promptLength: z.int().min(1),
+  temperature: z.number().positive().default(1),
+  topP: z.number().gt(0).max(1).default(1),
+});
 
 /** The scheduler as the loop resolves it (warmup in steps, the run's length). */
 export const ResolvedScheduler = z.strictObject({
@@ -176,6 +207,8 @@ export const TrainPlan = z.strictObject({
   logDir: z.string().nullable().default(null),
   onNonFinite: z.enum(["raise", "skip"]).default("raise"),
   teacherService: TeacherServiceLink.nullable().default(null),
+  /** On-policy distillation (GKD): with probability lmbda per batch, the student's samples replace the continuations. */
+  onPolicy: OnPolicySpec.optional(),
 });
 export type TrainPlan = z.output<typeof TrainPlan>;
 export type TrainPlanInput = z.input<typeof TrainPlan>;
@@ -183,7 +216,7 @@ export type TrainPlanInput = z.input<typeof TrainPlan>;
 /** What a distiller contributes to the plan: models, adaptors and terms (the loop adds the rest). */
 export type ObjectivePlan = Pick<
   TrainPlanInput,
-  "student" | "teachers" | "adaptorS" | "adaptorT" | "tasks" | "terms" | "customLosses" | "teacherService"
+  "student" | "teachers" | "adaptorS" | "adaptorT" | "tasks" | "terms" | "customLosses" | "teacherService" | "onPolicy"
 >;
 
 /** Parses a plan; a mistake is a ConfigError naming the path, the value and what is allowed. */
@@ -204,6 +237,8 @@ export function matchTermName(m: {
   return `unweighted_${m.feature}_${m.loss}_${layer(m.layerS)}_${layer(m.layerT)}`;
 }
 
+export const CAUSAL_LM_KD_TERM_NAME = "unweighted_causal_lm_kd_loss";
+
 export const EMD_TERM_NAMES = ["unweighted_hidden_hidden_mse_emd", "unweighted_embedding_hidden_mse"] as const;
 
 /** The weights of the reported terms whose weight is fixed (kd and hard_label follow their schedules). */
@@ -213,6 +248,7 @@ export function fixedTermWeights(terms: readonly TermSpec[]): Record<string, num
     if (t.kind === "match") out[matchTermName(t)] = t.weight;
     else if (t.kind === "emd") for (const name of EMD_TERM_NAMES) out[name] = t.weight;
     else if (t.kind === "registered") out[`unweighted_${t.name}`] = t.weight;
+    else if (t.kind === "causal_lm_kd") out[CAUSAL_LM_KD_TERM_NAME] = t.weight;
   }
   return out;
 }

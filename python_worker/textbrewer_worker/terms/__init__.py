@@ -25,7 +25,7 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 # the kinds the plan schema (src/train/plan.ts) names directly; every other kind is {kind: "registered", name}
-PLAN_KINDS = frozenset({"kd", "hard_label", "supervised", "match", "emd"})
+PLAN_KINDS = frozenset({"kd", "hard_label", "supervised", "match", "emd", "causal_lm_kd"})
 
 
 def term_class(spec: dict[str, Any], where: str) -> type[Term]:

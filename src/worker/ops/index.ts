@@ -14,6 +14,7 @@ import type { OpSpec } from "./define.js";
 import { distributedOps } from "./distributed.js";
 import { exportOps } from "./export.js";
 import { layerMapOps } from "./layer-map.js";
+import { lmOps } from "./lm.js";
 import { miscOps } from "./misc.js";
 import { modelOps } from "./models.js";
 import { packagedOps } from "./packaged.js";
@@ -35,6 +36,7 @@ export const OPS = {
   ...layerMapOps,
   ...theseusOps,
   ...serviceOps,
+  ...lmOps,
 } satisfies Record<string, OpSpec>;
 
 type Catalogue = typeof OPS;

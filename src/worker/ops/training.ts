@@ -46,6 +46,8 @@ export const trainStepArgs = z.strictObject({
   report: z.boolean().default(false),
   kdWeight: z.number().default(1),
   hardWeight: z.number().default(0),
+  /** Causal-LM KD: the valid target tokens of every micro-batch of this optimizer step (over all ranks). */
+  stepTokens: z.int().min(0).optional(),
   /** Clear the gradients before this micro-batch's backward. */
   zeroGrad: z.boolean().default(false),
   ...trainStepExtras.shape,
