@@ -1,6 +1,6 @@
 /**
  * Any named recipe as a one-liner: T6, T3, T3_small, T4_tiny, T12_nano (TextBrewer's README recipes) or Theseus, from a
- * 12-layer BERT teacher fine-tuned on the synthetic task of the random-token example. Before training it prints the
+ * 12-layer BERT teacher fine-tuned on the synthetic task of the random-token example. Before distilling it prints the
  * student's shape, the layer map and the matches the recipe implies (widths scaled to this 96-wide teacher, see
  * recipePlan).
  *
@@ -11,9 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { formatRecipePlan, recipePlan } from "../src/guidance/index.js";
-import { BasicTrainer, GeneralDistiller, NO_DECAY_GROUP, TheseusDistiller, Worker } from "../src/index.js";
+import { GeneralDistiller, TheseusDistiller, Worker } from "../src/index.js";
 import { RUNNABLE_RECIPES, type RunnableRecipe } from "../src/presets/index.js";
-import { accuracy, bertConfig, syntheticBatches } from "./shared/synthetic.js";
+import { accuracy, syntheticTeacher } from "./shared/synthetic.js";
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { epochs: { type: "string", default: "3" } } });
 const name = positionals[0] as RunnableRecipe | undefined;
@@ -22,29 +22,13 @@ if (!name || !RUNNABLE_RECIPES.includes(name)) {
   process.exit(2);
 }
 const epochs = Number(values.epochs);
-const task = { vocab: 200, seq: 32, batch: 16 };
 const dir = mkdtempSync(join(tmpdir(), "recipe-"));
 await using worker = await Worker.start({ device: "auto" });
 try {
   await worker.seed(1);
-  const teacher = await worker.createModel({
-    config: bertConfig({ vocab: task.vocab, hidden: 96, layers: 12, heads: 4, labels: 2 }),
-    task: "sequence-classification",
-  });
+  const { teacher, train, dev } = await syntheticTeacher(worker, join(dir, "teacher"));
   const plan = recipePlan(name, teacher.config!);
   console.log(formatRecipePlan(plan));
-  const train = syntheticBatches(30, 11, task);
-  const dev = syntheticBatches(8, 12, task);
-  await new BasicTrainer({
-    trainConfig: { outputDir: join(dir, "teacher"), ckptEpochFrequency: 100 },
-    model: teacher,
-    adaptor: (_b, o) => ({ losses: o.loss }),
-  }).train({
-    optimizer: { lr: 5e-4, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
-    scheduler: { type: "linear", warmupRatio: 0.1 },
-    data: train,
-    numEpochs: 3,
-  });
   console.log(`teacher dev accuracy ${(await accuracy(teacher, dev)).toFixed(3)}`);
   let best = 0;
   const callback = async ({ step, student }: { step: number; student: Parameters<typeof accuracy>[0] }) => {

@@ -9,29 +9,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BasicTrainer, GeneralDistiller, NO_DECAY_GROUP, recipes, Worker } from "../src/index.js";
-import { accuracy, bertConfig, syntheticBatches } from "./shared/synthetic.js";
+import { GeneralDistiller, recipes, Worker } from "../src/index.js";
+import { accuracy, syntheticTeacher } from "./shared/synthetic.js";
 
-const task = { vocab: 200, seq: 32, batch: 16 };
 const dir = mkdtempSync(join(tmpdir(), "t3-recipe-"));
 await using worker = await Worker.start({ device: "auto" });
 try {
-  const teacher = await worker.createModel({
-    config: bertConfig({ vocab: task.vocab, hidden: 96, layers: 12, heads: 4, labels: 2 }),
-    task: "sequence-classification",
-  });
-  const train = syntheticBatches(30, 11, task);
-  const dev = syntheticBatches(8, 12, task);
-  await new BasicTrainer({
-    trainConfig: { outputDir: join(dir, "teacher"), ckptEpochFrequency: 100 },
-    model: teacher,
-    adaptor: (_b, o) => ({ losses: o.loss }),
-  }).train({
-    optimizer: { lr: 5e-4, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
-    scheduler: { type: "linear", warmupRatio: 0.1 },
-    data: train,
-    numEpochs: 3,
-  });
+  const { teacher, train, dev } = await syntheticTeacher(worker, join(dir, "teacher"));
   const teacherAccuracy = await accuracy(teacher, dev);
   const student = await worker.createModel({ config: { num_hidden_layers: 3 }, initFrom: teacher, layerMap: [3, 7, 11] });
   const adaptor = (batch: any, out: any) => ({ logits: out.logits, hidden: out.hidden_states, inputs_mask: batch.attention_mask });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, DistillationConfig, TrainingConfig } from "../src/config/index.js";
+import { ConfigError, DistillationConfig, suggestName, TrainingConfig } from "../src/config/index.js";
 import { registerLoss } from "../src/losses/registry.js";
 
 function errorOf(fn: () => unknown): ConfigError {
@@ -110,6 +110,14 @@ describe("TrainingConfig", () => {
     expect(e.message).toContain("unknown key 'outputDir' in TrainingConfig (did you mean 'output_dir'?)");
     expect(e.message).toContain("local_rank: received -2; expected an integer >= -1");
     expect(() => TrainingConfig.fromTextBrewer("{not json")).toThrow(/not valid JSON/);
+  });
+
+  it("suggests a name for a typo, counting two swapped neighbours as one edit", () => {
+    expect(suggestName("dmeo", ["test", "emd", "demo", "onnx"])).toBe("demo");
+    expect(suggestName("ckptFreqeuncy", ["ckptFrequency", "ckptEpochFrequency"])).toBe("ckptFrequency");
+    expect(suggestName("tmeperature", ["temperature", "temperatureScheduler"])).toBe("temperature");
+    expect(suggestName("xyz", ["demo", "test"])).toBeUndefined();
+    expect(suggestName("edmo", ["demo"])).toBe("demo"); // "ed" → "de": one swap
   });
 
   it("parses its own output to the same value", () => {

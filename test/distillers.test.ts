@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { TaskSampler } from "../src/distillers/multi-task-distiller.js";
 import {
+  ConfigError,
   EMDDistiller,
   GeneralDistiller,
   MultiTaskDistiller,
@@ -280,6 +281,28 @@ describe("distillers (real worker)", () => {
     expect(emd.every(Number.isFinite)).toBe(true);
     expect(emd.slice(-2).reduce((a, b) => a + b)).toBeLessThan(emd.slice(0, 2).reduce((a, b) => a + b));
     expect(lines[0]!.terms.unweighted_embedding_hidden_mse).toBeGreaterThan(0);
+    await Promise.all([t.dispose(), s.dispose()]);
+  });
+
+  it("EMDDistiller refuses intermediateMatches, which it would not run, naming the field and the fix", async () => {
+    const t = await suite.worker.loadModel({ path: suite.models.teacher48, task: "sequence-classification" });
+    const s = await suite.worker.loadModel({ path: suite.models.student32, task: "sequence-classification" });
+    const make = () =>
+      new EMDDistiller({
+        trainConfig: { outputDir: join(tmp.path, "emd-matches"), device: "cpu" },
+        distillConfig: {
+          intermediateMatches: [{ layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1, proj: ["linear", 32, 48] }],
+        },
+        teacher: t,
+        student: s,
+        adaptorT: full,
+        adaptorS: full,
+        emd: { layerNumS: 3, layerNumT: 5, proj: ["linear", 32, 48] },
+      });
+    expect(make).toThrow(ConfigError);
+    expect(make).toThrow(
+      "Invalid DistillationConfig: intermediateMatches: 1 match(es) given, but EMDDistiller pairs the layers itself through `emd` and would not run them; drop intermediateMatches, or use GeneralDistiller for fixed matches",
+    );
     await Promise.all([t.dispose(), s.dispose()]);
   });
 

@@ -54,6 +54,7 @@ describe("a lean environment: extras on first use", () => {
     expect(() => parseExtras("emd,demoo")).toThrow(
       "--with: 'demoo' is not an extra; use one or more of test, emd, demo, onnx (did you mean 'demo'?)",
     );
+    expect(() => parseExtras("dmeo")).toThrow("(did you mean 'demo'?)"); // two letters swapped count as one edit
   });
 
   it("installs nothing for an extra already there from the current lock, nor with TEXTBREWER_PYTHON", async () => {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { execa } from "execa";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { venvDir } from "../src/env/paths.js";
+import { toolsEnvDir, venvDir } from "../src/env/paths.js";
 import { pruneEnvironments } from "../src/env/prune.js";
 import { tempDir } from "./helpers/fixtures.js";
 
@@ -50,6 +50,19 @@ describe("pruning old managed environments", () => {
     expect(result.skipped).toEqual([building]);
     for (const dir of [old, halfBuilt, abandoned, `${abandoned}.lock`]) expect(existsSync(dir)).toBe(false);
     for (const path of [current, building, `${building}.lock`, other]) expect(existsSync(path)).toBe(true);
+  });
+
+  it("removes other versions' tools environments and keeps the current one", () => {
+    const worker = env(basename(venvDir()));
+    const tools = env(basename(toolsEnvDir()));
+    const oldTools = env("tools-0123456789abcdef");
+    const building = env("tools-00000000000000aa");
+    mkdirSync(`${building}.lock`);
+    writeFileSync(join(`${building}.lock`, "pid"), String(process.pid)); // a live owner
+    const result = pruneEnvironments();
+    expect(result).toEqual({ removed: [oldTools], skipped: [building] });
+    expect(existsSync(oldTools)).toBe(false);
+    for (const path of [worker, tools, building]) expect(existsSync(path)).toBe(true);
   });
 
   it("does nothing when the cache folder does not exist", () => {

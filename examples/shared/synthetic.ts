@@ -1,7 +1,7 @@
 /** The synthetic task of the small examples: random token ids, label 1 when the first token is in the upper half. */
 
 import { seededRng } from "../../src/data/index.js";
-import { type ModelHandle, Tensor } from "../../src/index.js";
+import { BasicTrainer, type ModelHandle, NO_DECAY_GROUP, Tensor, type Worker } from "../../src/index.js";
 
 export interface SyntheticOptions {
   vocab: number;
@@ -53,4 +53,35 @@ export function bertConfig(o: { vocab: number; hidden: number; layers: number; h
     max_position_embeddings: 128,
     num_labels: o.labels,
   };
+}
+
+export interface SyntheticTeacher {
+  teacher: ModelHandle;
+  train: Array<Record<string, Tensor>>;
+  dev: Array<Record<string, Tensor>>;
+}
+
+/**
+ * The recipes' teacher: a 12-layer BERT (96 wide) built in `worker` and fine-tuned for 3 epochs on 30 synthetic
+ * batches (checkpoints under `outputDir`), with its train and dev batches.
+ */
+export async function syntheticTeacher(worker: Worker, outputDir: string): Promise<SyntheticTeacher> {
+  const task = { vocab: 200, seq: 32, batch: 16 };
+  const teacher = await worker.createModel({
+    config: bertConfig({ vocab: task.vocab, hidden: 96, layers: 12, heads: 4, labels: 2 }),
+    task: "sequence-classification",
+  });
+  const train = syntheticBatches(30, 11, task);
+  const dev = syntheticBatches(8, 12, task);
+  await new BasicTrainer({
+    trainConfig: { outputDir, ckptEpochFrequency: 100 },
+    model: teacher,
+    adaptor: (_b, o) => ({ losses: o.loss }),
+  }).train({
+    optimizer: { lr: 5e-4, weightDecay: 0.01, groups: [NO_DECAY_GROUP] },
+    scheduler: { type: "linear", warmupRatio: 0.1 },
+    data: train,
+    numEpochs: 3,
+  });
+  return { teacher, train, dev };
 }

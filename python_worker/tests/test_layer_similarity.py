@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from op_call import call_op
 from transformers import BertConfig, BertModel
 
 from textbrewer_worker.layer_similarity import attention_similarity, linear_cka
-from textbrewer_worker.ops import OPS, WorkerState
+from textbrewer_worker.ops import WorkerState
 
 
 def hsic_cka(x: np.ndarray, y: np.ndarray) -> float:
@@ -68,12 +69,14 @@ def test_layer_similarity_op_on_a_tiny_bert() -> None:
     ids = torch.randint(5, 50, (4, 9))
     mask = torch.ones(4, 9, dtype=torch.int64)
     mask[0, 6:] = 0
-    out = OPS["layer_similarity"](
-        state, {"teacher": teacher, "student": student, "batches": [{"input_ids": ids, "attention_mask": mask}]}
+    out = call_op(
+        state,
+        "layer_similarity",
+        {"teacher": teacher, "student": student, "batches": [{"input_ids": ids, "attention_mask": mask}]},
     )
     assert out["tokens"] == 33 and out["layersT"] == 4 and out["layersS"] == 3
     cka = np.array(out["teacherCka"])
     assert cka.shape == (4, 4) and np.allclose(np.diag(cka), 1.0) and np.allclose(cka, cka.T)
     assert np.array(out["teacherAttention"]).shape == (3, 3) and np.array(out["crossCka"]).shape == (3, 4)
     with pytest.raises(ValueError, match=r"batches\[0\]: needs input_ids and attention_mask"):
-        OPS["layer_similarity"](state, {"teacher": teacher, "batches": [{"input_ids": ids}]})
+        call_op(state, "layer_similarity", {"teacher": teacher, "batches": [{"input_ids": ids}]})

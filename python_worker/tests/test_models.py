@@ -567,6 +567,53 @@ def test_create_model_layer_map_errors(teacher: BertForSequenceClassification) -
         create_model({"model_type": "bert"}, layer_map=[0])
 
 
+def test_create_model_maps_a_bare_teacher_onto_a_student_with_a_head(teacher: BertForSequenceClassification) -> None:
+    base_teacher = teacher.bert  # a BertModel: keys without the "bert." prefix
+    student = create_model(
+        {"num_hidden_layers": 2}, task="sequence-classification", init_from=base_teacher, layer_map=[1, 3]
+    )
+    assert type(student) is BertForSequenceClassification
+    for i, j in enumerate([1, 3]):
+        s_layer, t_layer = student.bert.encoder.layer[i].state_dict(), base_teacher.encoder.layer[j].state_dict()
+        for key in s_layer:
+            assert torch.equal(s_layer[key], t_layer[key]), key
+    assert torch.equal(student.bert.embeddings.word_embeddings.weight, base_teacher.embeddings.word_embeddings.weight)
+    assert torch.equal(student.bert.pooler.dense.weight, base_teacher.pooler.dense.weight)
+    report = student._textbrewer_init_report
+    assert report["layer_prefix"] == "bert.encoder.layer" and report["layer_map"] == [1, 3]
+    assert report["copied"]["bert.encoder.layer.1.output.dense.weight"] == "encoder.layer.3.output.dense.weight"
+    assert report["copied"]["bert.embeddings.word_embeddings.weight"] == "embeddings.word_embeddings.weight"
+    assert sorted(report["random_init"]) == ["classifier.bias", "classifier.weight"]
+    assert report["unexpected"] == []
+
+
+def test_create_model_maps_a_teacher_with_a_head_onto_a_bare_student(teacher: BertForSequenceClassification) -> None:
+    student = create_model({"num_hidden_layers": 2}, task="base", init_from=teacher, layer_map=[0, 2])
+    assert type(student) is BertModel
+    for i, j in enumerate([0, 2]):
+        s_layer, t_layer = student.encoder.layer[i].state_dict(), teacher.bert.encoder.layer[j].state_dict()
+        for key in s_layer:
+            assert torch.equal(s_layer[key], t_layer[key]), key
+    assert torch.equal(student.embeddings.word_embeddings.weight, teacher.bert.embeddings.word_embeddings.weight)
+    report = student._textbrewer_init_report
+    assert report["layer_prefix"] == "encoder.layer" and report["layer_map"] == [0, 2]
+    assert report["copied"]["encoder.layer.1.output.dense.weight"] == "bert.encoder.layer.2.output.dense.weight"
+    assert set(report["copied"]) == set(student.state_dict()) and report["random_init"] == []
+    assert sorted(report["unexpected"]) == ["classifier.bias", "classifier.weight"]
+
+
+def test_create_model_refuses_an_init_from_that_copies_nothing(teacher: BertForSequenceClassification) -> None:
+    with pytest.raises(
+        ModelLoadError,
+        match=r"^initFrom: no weight of the teacher \(BertForSequenceClassification\) fits the student "
+        r"\(BertForSequenceClassification\).*student keys: bert\.embeddings\.word_embeddings\.weight.*"
+        r"build the student from a config alone",
+    ):
+        create_model(
+            {"hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 24, "num_labels": 5}, init_from=teacher
+        )
+
+
 def test_create_model_from_config_alone(tiny_bert_dir: Path) -> None:
     config = bert_config_dict(tiny_bert_dir)
     model = create_model(config, task="token-classification")

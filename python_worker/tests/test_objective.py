@@ -157,7 +157,7 @@ def topk_results(s: list[np.ndarray], t: list[np.ndarray], temp: float, tail: st
     targets: list[torch.Tensor] = []
     for x in t:
         targets.extend(topk_of(x, temp, x.shape[-1]))
-    return {"targets": targets, "tail": tail}
+    return {"targets": targets, "tail": tail, "support": "teacher"}
 
 
 @pytest.mark.parametrize("kind", ["ce", "kl"])

@@ -2,11 +2,14 @@
 with its op's args, and each request's args checked against its op's schema before the handler runs."""
 
 import json
+import re
 import typing
+from pathlib import Path
 
 import pytest
 import zmq
 
+import textbrewer_worker
 from textbrewer_worker import ops_types, protocol, server
 from textbrewer_worker.ops import OPS, WorkerState
 
@@ -68,3 +71,33 @@ def test_invalid_args_are_refused_naming_the_op_and_the_field(op: str, args: obj
     error = _error_of(op, args)
     assert error["type"] == "InvalidArgsError"
     assert error["message"].startswith(message)
+
+
+def _defaulted_fields(schema: object, found: set[str]) -> set[str]:
+    if isinstance(schema, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if isinstance(sub, dict) and "default" in sub:
+                found.add(name)
+        for value in schema.values():
+            _defaulted_fields(value, found)
+    elif isinstance(schema, list):
+        for value in schema:
+            _defaulted_fields(value, found)
+    return found
+
+
+def test_the_worker_restates_no_default_of_the_schema() -> None:
+    """A field the schema gives a default arrives filled in: reading an op's args (or the plan, a spec, its options)
+    with `.get(name, fallback)` would be a second definition of its default, free to drift from the schema's."""
+    package = Path(textbrewer_worker.__file__).parent
+    catalogue = json.loads(protocol.OPS_SCHEMA_PATH.read_text())
+    fields = _defaulted_fields([op["args"] for op in catalogue["ops"].values()], set())
+    names = "|".join(map(re.escape, sorted(fields)))
+    restated = re.compile(rf"""\b(args|plan|spec|params|options|match|topk)\.get\(\s*["']({names})["']\s*,""")
+    hits = [
+        f"{path.relative_to(package)}:{number}: {line.strip()}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if restated.search(line)
+    ]
+    assert hits == []

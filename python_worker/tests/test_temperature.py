@@ -87,8 +87,6 @@ def test_constant_and_build() -> None:
     assert constant(s, t, 4.0) == 4.0
     assert build_temperature({"type": "none"})(s, t, 8.0) == 8.0
     assert build_temperature({"type": "constant"})(s, t, 8.0) == 8.0
-    f = build_temperature({"type": "flsw", "beta": 1.0, "gamma": 2.0})
-    assert torch.equal(f(s, t, 4.0), flsw(s, t, 4.0, 1.0, 2.0))
     f = build_temperature({"type": "flsw", "beta": 1.0, "gamma": 2.0, "eps": 0.5})
     assert torch.equal(f(s, t, 4.0), flsw(s, t, 4.0, 1.0, 2.0, 0.5))
     f = build_temperature({"type": "cwsm", "beta": 0.3})
@@ -100,7 +98,8 @@ def test_constant_and_build() -> None:
     [
         ({"type": "linear"}, "unknown type"),
         ({}, "unknown type"),
-        ({"type": "flsw", "beta": 1.0}, "missing gamma"),
+        ({"type": "flsw", "beta": 1.0, "eps": 1e-4}, "missing gamma"),
+        ({"type": "flsw", "beta": 1.0, "gamma": 1.0}, "missing eps"),
         ({"type": "cwsm", "beta": 1.0, "gamma": 2.0}, "unknown key"),
         ({"type": "cwsm", "beta": "1"}, "must be a number"),
     ],
@@ -113,7 +112,7 @@ def test_build_errors(spec: dict, message: str) -> None:
 def test_per_row_temperature_feeds_kd() -> None:
     g = np.random.default_rng(2)
     s, t = torch.from_numpy(g.normal(0, 2, (2, 3, 5))), torch.from_numpy(g.normal(0, 2, (2, 3, 5)))
-    tau = build_temperature({"type": "flsw", "beta": 1.0, "gamma": 1.0})(s, t, 4.0)
+    tau = build_temperature({"type": "flsw", "beta": 1.0, "gamma": 1.0, "eps": 1e-4})(s, t, 4.0)
     expected = 0.0
     for b in range(2):
         for i in range(3):

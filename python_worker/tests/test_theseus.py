@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from op_call import call_op
 from transformers import BertConfig, BertForSequenceClassification
 
 from textbrewer_worker.ops import OPS, WorkerState
@@ -24,7 +25,7 @@ def make_teacher(layers: int = 4) -> BertForSequenceClassification:
 
 
 def create(state: WorkerState, teacher: str, replacement: dict, **extra: object) -> TheseusModel:
-    handle = OPS["theseus_create"](state, {"teacher": teacher, "numLayers": 2, "replacement": replacement, **extra})
+    handle = call_op(state, "theseus_create", {"teacher": teacher, "numLayers": 2, "replacement": replacement, **extra})
     model = state.models[handle["handle"]]
     assert isinstance(model, TheseusModel)
     return model
@@ -108,6 +109,8 @@ def test_linear_curriculum_and_groups() -> None:
 def test_bad_arguments_name_the_field(args: dict, message: str) -> None:
     state = WorkerState(device="cpu")
     handle = state.add_model(make_teacher())
-    base = {"teacher": handle, "numLayers": 2, "replacement": {"type": "constant", "rate": 0.5}}
+    # the handler's own checks, past the schema: the args as validation leaves them (defaults filled in)
+    base = {"teacher": handle, "numLayers": 2, "replacement": {"type": "constant", "rate": 0.5}, "groups": None}
+    base |= {"layerMap": None, "seed": 0}
     with pytest.raises(ValueError, match=message):
         OPS["theseus_create"](state, {**base, **args})

@@ -41,9 +41,9 @@ class SimilarityRequest:
                 raise ValueError(f"batches[{i}]: needs input_ids and attention_mask (got {keys})")
         return SimilarityRequest(
             teacher=str(args.get("teacher")),
-            student=None if args.get("student") is None else str(args.get("student")),
+            student=None if args["student"] is None else str(args["student"]),
             batches=batches,
-            attention=bool(args.get("attention", True)),
+            attention=bool(args["attention"]),
         )
 
 

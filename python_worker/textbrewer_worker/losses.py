@@ -308,13 +308,8 @@ def kd_tvd_loss(logits_S: Tensor, logits_T: Tensor, temperature: Temperature = 1
 SparseTail = Literal["ignore", "uniform"]
 
 
-def _sparse_inputs(
-    name: str, logits_S: Tensor, topk_logprobs_T: Tensor, topk_indices_T: Tensor, temperature: Temperature, tail: str
-) -> tuple[Tensor, Tensor, Tensor, float | Tensor]:
-    """Checks the shapes; returns (log_softmax(s/T) over all V, the top-k indices as int64, the teacher's top-k
-    log-probabilities in log q's dtype, τ)."""
-    if tail not in ("ignore", "uniform"):
-        raise ValueError(f"{name}: tail must be 'ignore' or 'uniform', got {tail!r}")
+def _check_topk_shapes(name: str, logits_S: Tensor, topk_logprobs_T: Tensor, topk_indices_T: Tensor) -> None:
+    """Top-k teacher targets (..., k) fit student logits (..., V): same leading dims, k ≤ V, log-probs as indices."""
     if topk_logprobs_T.shape != topk_indices_T.shape:
         raise ReductionError(
             f"{name}: top-k log-probs shape {_fmt(topk_logprobs_T.shape)} != indices shape {_fmt(topk_indices_T.shape)}"
@@ -325,6 +320,16 @@ def _sparse_inputs(
             f"{name}: student logits shape {_fmt(logits_S.shape)} does not fit teacher top-k shape "
             f"{_fmt(topk_indices_T.shape)}"
         )
+
+
+def _sparse_inputs(
+    name: str, logits_S: Tensor, topk_logprobs_T: Tensor, topk_indices_T: Tensor, temperature: Temperature, tail: str
+) -> tuple[Tensor, Tensor, Tensor, float | Tensor]:
+    """Checks the shapes; returns (log_softmax(s/T) over all V, the top-k indices as int64, the teacher's top-k
+    log-probabilities in log q's dtype, τ)."""
+    if tail not in ("ignore", "uniform"):
+        raise ValueError(f"{name}: tail must be 'ignore' or 'uniform', got {tail!r}")
+    _check_topk_shapes(name, logits_S, topk_logprobs_T, topk_indices_T)
     s = _up(logits_S)
     tau = _temperature(name, temperature, s)
     log_q = F.log_softmax(s / tau, dim=-1)

@@ -53,7 +53,7 @@ def parameter_groups(model: torch.nn.Module, groups: list[dict[str, Any]]) -> li
 
 
 def build_optimizer(spec: dict[str, Any], groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-    kind = spec.get("type", "AdamW")
+    kind = spec["type"]
     if kind not in OPTIMIZERS:
         raise ValueError(f"optimizer.type: '{kind}' is not supported; use one of {', '.join(OPTIMIZERS)}")
     defaults = torch_group_options({k: v for k, v in spec.items() if k not in ("type", "groups")})
@@ -62,10 +62,10 @@ def build_optimizer(spec: dict[str, Any], groups: list[dict[str, Any]]) -> torch
 
 def lr_lambda(spec: dict[str, Any]):
     """Multiplier of each group's base lr after `step` optimizer steps."""
-    kind = spec.get("type", "constant")
-    warmup = int(spec.get("warmupSteps", 0))
-    total = max(1, int(spec.get("totalSteps", 1)))
-    min_ratio = float(spec.get("minLrRatio", 0.0))
+    kind = spec["type"]
+    warmup = int(spec["warmupSteps"])
+    total = max(1, int(spec["totalSteps"]))
+    min_ratio = float(spec["minLrRatio"])
 
     def warm(step: int) -> float | None:
         return step / max(1, warmup) if step < warmup else None

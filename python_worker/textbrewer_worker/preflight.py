@@ -52,7 +52,7 @@ def preflight(session: TrainSession, args: TrainPreflightArgs) -> dict[str, Any]
         with torch.no_grad(), session.autocast():
             batch, teacher_outputs = pop_teacher_outputs(to_device(args["batch"], session.device))
             batch_T, batch_S = split_batch(batch)
-            extra = session.plan.get("forwardArgs") or {}
+            extra = session.plan["forwardArgs"]
             out_S = call_model(session.student, batch_S, {**extra, **session.flags_S[task]})
             results_S = post_adaptor(apply_adaptor(session.adaptor_S[task], batch_S, out_S))
             if not session.adaptor_T[task]:

@@ -141,14 +141,14 @@ def keyed(value: Any, tasks: list[str] | None) -> dict[str, Any]:
 
 def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     device = state.torch_device
-    if plan.get("seed") is not None:
+    if plan["seed"] is not None:
         seed_everything(int(plan["seed"]))
     tasks: list[str] | None = plan.get("tasks")
     student = state.model({"model": plan["student"]})
-    teachers = {t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan.get("teachers", []), tasks).items()}
+    teachers = {t: [state.model({"model": h}) for h in hs] for t, hs in keyed(plan["teachers"], tasks).items()}
     adaptor_S = keyed(plan["adaptorS"], tasks)
-    adaptor_T = keyed(plan.get("adaptorT", []), tasks)
-    served = plan.get("teacherService")
+    adaptor_T = keyed(plan["adaptorT"], tasks)
+    served = plan["teacherService"]
     for task, models in teachers.items():
         if len(adaptor_T.get(task, [])) != (served["teachers"] if served is not None else len(models)):
             raise ValueError(
@@ -160,13 +160,13 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     ddp = distributed.wrap_trainables(student, objective.modules(), device)
     for t in objective.terms:
         if isinstance(t, CausalLmKdTerm):
-            t.accumulation_steps = int(plan.get("gradientAccumulationSteps", 1))
-    opt_spec = plan.get("optimizer", {"type": "AdamW", "lr": 5e-5})
-    groups = parameter_groups(student, opt_spec.get("groups", [])) + objective.param_groups()
+            t.accumulation_steps = int(plan["gradientAccumulationSteps"])
+    opt_spec = plan["optimizer"]
+    groups = parameter_groups(student, opt_spec["groups"]) + objective.param_groups()
     optimizer = build_optimizer(opt_spec, groups)
-    scheduler = build_scheduler(plan.get("scheduler"), optimizer)
+    scheduler = build_scheduler(plan["scheduler"], optimizer)
     warnings: list[str] = []
-    autocast_dtype, use_scaler = amp_settings(plan.get("mixedPrecision", "no"), device, warnings)
+    autocast_dtype, use_scaler = amp_settings(plan["mixedPrecision"], device, warnings)
     kd = objective.kd
     if kd is not None:
         every_teacher = [m for models in teachers.values() for m in models]
@@ -179,7 +179,7 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         torch.backends.cudnn.allow_tf32 = True
     scaler = torch.amp.grad_scaler.GradScaler(device.type) if use_scaler else None
     writer = None
-    if plan.get("logDir"):
+    if plan["logDir"]:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(log_dir=plan["logDir"])
@@ -187,7 +187,7 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         for teacher in models:
             teacher.eval()
     student.train()
-    on_non_finite = plan.get("onNonFinite", "raise")
+    on_non_finite = plan["onNonFinite"]
     if on_non_finite not in NON_FINITE_ACTIONS:
         raise ValueError(f"onNonFinite: '{on_non_finite}' is not one of {', '.join(NON_FINITE_ACTIONS)}")
     session = TrainSession(
@@ -211,7 +211,7 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
         t.wrappers = session.ddp.get("projections", {})
     # torch.compile wraps the forward only; the plain module is what gets saved and restored
     forward = session.ddp.get("student", student)
-    session.forward_student = torch.compile(forward) if plan.get("compile") else forward
+    session.forward_student = torch.compile(forward) if plan["compile"] else forward
     session.flags_S = {t: output_flags(student, spec) for t, spec in adaptor_S.items()}
     session.flags_T = {t: [output_flags(m, s) for m, s in zip(teachers[t], adaptor_T[t])] for t in teachers}
     # last: the link registers a hook on the request loop, which train_end (or the next configure) removes
@@ -243,7 +243,7 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
         # the student samples in the same worker, from the run's RNG (checkpointed): resume stays exact
         batch = on_policy_batch(plan["onPolicy"], session.student, batch)
     batch_T, batch_S = split_batch(batch)
-    extra = plan.get("forwardArgs") or {}
+    extra = plan["forwardArgs"]
     cached = args.get("teacherLogits")
     if cached is not None:
         cached = to_device(cached if isinstance(cached, list) else [cached], session.device)
@@ -266,7 +266,7 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
             results_T = teacher_results(session, task, batch_T, extra)
         inputs = session.objective.inputs(results_S, results_T, args, cached, topk)
         total, terms = session.objective.loss(inputs)
-    loss = total / int(plan.get("gradientAccumulationSteps", 1))
+    loss = total / int(plan["gradientAccumulationSteps"])
     if session.scaler is None:
         # fp16 leaves non-finite values to GradScaler, which skips such steps and lowers its scale
         session.finite_checks.append(detached_terms(total, terms))
@@ -364,7 +364,7 @@ def checked_optimizer_step(session: TrainSession, report: bool) -> dict[str, Any
 def optimizer_step(session: TrainSession) -> tuple[torch.Tensor | None, float | None, bool]:
     """(gradient norm before clipping, fp16 loss scale after the step, whether GradScaler skipped the update)."""
     plan = session.plan
-    max_norm = float(plan.get("maxGradNorm", -1.0))
+    max_norm = float(plan["maxGradNorm"])
     grad_norm = None
     scale: float | None = None
     skipped = False

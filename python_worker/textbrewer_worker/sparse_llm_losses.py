@@ -40,7 +40,7 @@ from .llm_losses import (
     row_temperatures,
     selected_rows,
 )
-from .losses import SPARSE_KD_LOSSES, ReductionError, Temperature
+from .losses import SPARSE_KD_LOSSES, Temperature, _check_topk_shapes
 
 SparseTail = Literal["renormalize", "uniform", "bucket"]
 SparseSupport = Literal["teacher", "both"]
@@ -128,17 +128,8 @@ def sparse_token_kd_loss(
             f"{name}: the uniform tail covers the whole vocabulary; support {support!r} needs tail "
             "'renormalize' or 'bucket'"
         )
-    if topk_logprobs_T.shape != topk_indices_T.shape:
-        raise ReductionError(
-            f"{name}: top-k log-probs shape {tuple(topk_logprobs_T.shape)} != indices shape "
-            f"{tuple(topk_indices_T.shape)}"
-        )
-    vocab, k = logits_S.shape[-1], topk_indices_T.shape[-1]
-    if topk_indices_T.shape[:-1] != logits_S.shape[:-1] or k > vocab:
-        raise ReductionError(
-            f"{name}: student logits shape {tuple(logits_S.shape)} does not fit teacher top-k shape "
-            f"{tuple(topk_indices_T.shape)}"
-        )
+    _check_topk_shapes(name, logits_S, topk_logprobs_T, topk_indices_T)
+    vocab = logits_S.shape[-1]
     param = _check_param(kind, beta, 0.0)
     rows = selected_rows(name, logits_S, mask)
     tau, scalar_tau = row_temperatures(name, temperature, logits_S, rows)

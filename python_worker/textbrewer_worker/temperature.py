@@ -49,7 +49,7 @@ _PARAMS: dict[str, tuple[set[str], set[str]]] = {
     # type: (required keys, optional keys)
     "none": (set(), set()),
     "constant": (set(), set()),
-    "flsw": ({"beta", "gamma"}, {"eps"}),
+    "flsw": ({"beta", "gamma", "eps"}, set()),
     "cwsm": ({"beta"}, set()),
 }
 
@@ -71,7 +71,7 @@ def build_temperature(spec: dict[str, Any]) -> TemperatureFn:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"temperature {kind}: {key} must be a number, got {value!r}")
     if kind == "flsw":
-        beta, gamma, eps = float(params["beta"]), float(params["gamma"]), float(params.get("eps", 1e-4))
+        beta, gamma, eps = float(params["beta"]), float(params["gamma"]), float(params["eps"])
         return lambda logits_S, logits_T, base: flsw(logits_S, logits_T, base, beta, gamma, eps)
     if kind == "cwsm":
         beta = float(params["beta"])

@@ -75,15 +75,15 @@ class TheseusArgs:
         n = args.get("numLayers")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"numLayers: {n!r} must be a positive integer (the successor's number of layers)")
-        groups = args.get("groups")
-        seed = args.get("seed", 0)
+        groups = args["groups"]
+        seed = args["seed"]
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed: {seed!r} must be an integer")
         return TheseusArgs(
             teacher=str(args.get("teacher")),
             num_layers=n,
             groups=None if groups is None else [(int(a), int(b)) for a, b in groups],
-            layer_map=args.get("layerMap"),
+            layer_map=args["layerMap"],
             replacement=Replacement.read(args.get("replacement")),
             seed=seed,
         )

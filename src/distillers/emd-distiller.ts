@@ -1,3 +1,4 @@
+import { ConfigError } from "../config/errors.js";
 import { addExtras } from "../env/python-env.js";
 import type { TrainResult } from "../train/loop.js";
 import type { TermSpecInput } from "../train/plan.js";
@@ -30,6 +31,16 @@ export class EMDDistiller extends SingleTeacherDistiller {
 
   constructor(options: EmdDistillerOptions) {
     super(options);
+    const matches = this.distillConfig.intermediateMatches.length;
+    if (matches > 0) {
+      throw new ConfigError("DistillationConfig", [
+        {
+          path: "intermediateMatches",
+          kind: "invalid_value",
+          message: `${matches} match(es) given, but EMDDistiller pairs the layers itself through \`emd\` and would not run them; drop intermediateMatches, or use GeneralDistiller for fixed matches`,
+        },
+      ]);
+    }
     const e = options.emd;
     if ((e.feature ?? "hidden") !== "hidden" || (e.loss ?? "hidden_mse") !== "hidden_mse") {
       throw new Error("emd: only feature 'hidden' with loss 'hidden_mse' is defined (as in BERT-EMD)");

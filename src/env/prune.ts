@@ -1,7 +1,7 @@
 /** Removing managed environments built for other versions of the pinned requirements. */
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { cacheRoot, venvDir } from "./paths.js";
+import { cacheRoot, toolsEnvDir, venvDir } from "./paths.js";
 import { lockHeld } from "./python-env.js";
 
 export interface PruneResult {
@@ -11,18 +11,18 @@ export interface PruneResult {
 }
 
 /**
- * Deletes every `venv-*` folder in the cache except this version's, and except one whose setup lock is held by a
- * live process. Each environment is several GB; a change of the lock files leaves the old one behind. An
- * environment that another checkout's worker still uses goes too, so run it when none is.
+ * Deletes every `venv-*` (worker) and `tools-*` (lint tools) folder in the cache except this version's, and except
+ * one whose setup lock is held by a live process. Each environment is large; a change of the lock files leaves the
+ * old one behind. An environment that another checkout still uses goes too, so run it when none is.
  */
 export function pruneEnvironments(options: { dryRun?: boolean } = {}): PruneResult {
   const root = cacheRoot();
-  const keep = venvDir();
+  const keep = new Set([venvDir(), toolsEnvDir()]);
   const result: PruneResult = { removed: [], skipped: [] };
   if (!existsSync(root)) return result;
   for (const name of readdirSync(root).sort()) {
     const dir = join(root, name);
-    if (!/^venv-[0-9a-f]+$/.test(name) || dir === keep) continue;
+    if (!/^(venv|tools)-[0-9a-f]+$/.test(name) || keep.has(dir)) continue;
     if (lockHeld(`${dir}.lock`)) {
       result.skipped.push(dir);
       continue;

@@ -3,6 +3,7 @@ import { addExtras } from "../env/python-env.js";
 import { checkSaveOptions, configLabels, type ModelCard, renderModelCard } from "../models/card.js";
 import type { Tensor } from "../tensor/tensor.js";
 import type { onnxExport } from "./ops/export.js";
+import type { OpArgs } from "./ops/index.js";
 import type {
   checkpointInitReport,
   configInitReport,
@@ -124,6 +125,24 @@ export function warnOfNewWeights(model: ModelHandle, from: string, warn: boolean
   const warning = warn === false ? null : newWeightsWarning(model.initReport, model.className, from);
   if (warning !== null) console.warn(warning);
   return model;
+}
+
+/** loadModel for a worker or a group: `send` runs load_model with the op's args; then the new-weights warning. */
+export async function loadModelWith(
+  options: LoadModelOptions,
+  send: (args: OpArgs<"load_model">) => Promise<ModelHandle>,
+): Promise<ModelHandle> {
+  const { warnNewWeights, ...args } = options;
+  return warnOfNewWeights(await send(args), `'${args.path}'`, warnNewWeights);
+}
+
+/** createModel for a worker or a group: `send` runs create_model with the op's args; then the new-weights warning. */
+export async function createModelWith(
+  options: CreateModelOptions,
+  send: (args: OpArgs<"create_model">) => Promise<ModelHandle>,
+): Promise<ModelHandle> {
+  const { initFrom, warnNewWeights, ...rest } = options;
+  return warnOfNewWeights(await send({ ...rest, initFrom: initFrom?.id ?? null }), `initFrom ${initFrom?.className}`, warnNewWeights);
 }
 
 /** What the worker says of a model it loaded or created. */

@@ -7,7 +7,7 @@ import * as zmq from "zeromq";
 import { pythonEnv, resolvePython } from "../env/python-env.js";
 import { Connection, type ReplyError } from "./connection.js";
 import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "./errors.js";
-import { type CreateModelOptions, type LoadModelOptions, ModelHandle, warnOfNewWeights } from "./model-handle.js";
+import { type CreateModelOptions, createModelWith, type LoadModelOptions, loadModelWith, ModelHandle } from "./model-handle.js";
 import { checkArgs, checkOpName, checkResult } from "./ops/check.js";
 import type { OpName, OpResult } from "./ops/index.js";
 import { endingOnSignal, type LiveWorker, trackWorker, untrackWorker } from "./signals.js";
@@ -287,16 +287,12 @@ export class Worker implements WorkerLink, AsyncDisposable {
 
   /** Loads a checkpoint into the worker (see LoadModelOptions for the formats). */
   async loadModel(options: LoadModelOptions): Promise<ModelHandle> {
-    const { warnNewWeights, ...rest } = options;
-    const model = new ModelHandle(await this.call("load_model", rest), this);
-    return warnOfNewWeights(model, `'${rest.path}'`, warnNewWeights);
+    return loadModelWith(options, async (args) => new ModelHandle(await this.call("load_model", args), this));
   }
 
   /** Builds a model from a Hugging Face config, optionally initialised from another model's layers. */
   async createModel(options: CreateModelOptions): Promise<ModelHandle> {
-    const { initFrom, warnNewWeights, ...rest } = options;
-    const model = new ModelHandle(await this.call("create_model", { ...rest, initFrom: initFrom?.id ?? null }), this);
-    return warnOfNewWeights(model, `initFrom ${initFrom?.className}`, warnNewWeights);
+    return createModelWith(options, async (args) => new ModelHandle(await this.call("create_model", args), this));
   }
 
   /** Loads a Hugging Face fast tokenizer from a local folder (tokenizer.json or a vocabulary); no downloads. */

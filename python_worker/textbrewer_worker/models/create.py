@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
-from .errors import ModelLoadError, _short_repr
+from .errors import ModelLoadError, _listing, _short_repr
 from .hf_config import _config_from_dict
 from .tasks import TASKS, _auto_class, _check_task, _task_of_model, infer_task
 
@@ -36,17 +36,9 @@ def _num_layers(config: Any) -> int | None:
 
 
 def _find_layer_prefix(student: torch.nn.Module, teacher: torch.nn.Module) -> str | None:
-    s_lists = _layer_lists(student, _num_layers(getattr(student, "config", None)))
-    t_lists = _layer_lists(teacher, _num_layers(getattr(teacher, "config", None)))
-    common = [name for name in s_lists if name in t_lists]
-    if not common:
-        return None
-    t_params = dict(teacher.named_modules())
-
-    def size(name: str) -> int:
-        return sum(p.numel() for p in t_params[name].parameters())
-
-    return max(common, key=size)
+    """The name of the stack of layers student and teacher of the same class share, or None."""
+    stacks = _layer_stacks(student, teacher, lambda key: key)
+    return stacks[0] if stacks is not None else None
 
 
 def _default_layer_map(n_student: int, n_teacher: int) -> list[int]:
@@ -105,15 +97,69 @@ def _student_config(config: Mapping[str, Any], init_from: torch.nn.Module | None
         raise ModelLoadError(f"config: {_short_repr(dict(config))} does not fit the teacher's config ({err})") from err
 
 
+def _base_prefix(model: torch.nn.Module) -> str:
+    """The key prefix of a model's base model ("bert." for a BertForSequenceClassification), "" for a bare one.
+
+    A Hugging Face model with a head holds its base model under ``base_model_prefix``; the bare base model
+    (``BertModel``) has the same ``base_model_prefix`` but no such attribute, so its keys carry no prefix.
+    """
+    name = getattr(model, "base_model_prefix", "")
+    base = getattr(model, name, None) if isinstance(name, str) and name else None
+    return f"{name}." if isinstance(base, torch.nn.Module) and base is not model else ""
+
+
+def _key_translator(student: torch.nn.Module, teacher: torch.nn.Module) -> Callable[[str], str]:
+    """Maps a student key to the teacher key of the same weight across the base-model prefix.
+
+    A head model's base keys (``bert.encoder...``) and a bare base model's keys (``encoder...``) name the same weights;
+    keys outside the student's base model (its head) keep their own name.
+    """
+    s_pre, t_pre = _base_prefix(student), _base_prefix(teacher)
+    if s_pre == t_pre:
+        return lambda key: key
+    if s_pre:
+        return lambda key: t_pre + key[len(s_pre) :] if key.startswith(s_pre) else key
+    return lambda key: t_pre + key
+
+
+def _layer_stacks(
+    student: torch.nn.Module, teacher: torch.nn.Module, to_teacher: Callable[[str], str]
+) -> tuple[str, str] | None:
+    """The stack of transformer layers common to student and teacher: (student name, teacher name), or None."""
+    s_lists = _layer_lists(student, _num_layers(getattr(student, "config", None)))
+    t_lists = _layer_lists(teacher, _num_layers(getattr(teacher, "config", None)))
+    common = [name for name in s_lists if to_teacher(name) in t_lists]
+    if not common:
+        return None
+    t_params = dict(teacher.named_modules())
+
+    def size(name: str) -> int:
+        return sum(p.numel() for p in t_params[to_teacher(name)].parameters())
+
+    best = max(common, key=size)
+    return best, to_teacher(best)
+
+
+def _nothing_copied(student: torch.nn.Module, teacher: torch.nn.Module, s_keys: list[str], t_keys: list[str]) -> str:
+    return (
+        f"initFrom: no weight of the teacher ({type(teacher).__name__}) fits the student "
+        f"({type(student).__name__}): no student key has a teacher key of the same name and shape "
+        f"(student keys: {_listing(s_keys)}; teacher keys: {_listing(t_keys)}); give a teacher of the same "
+        "architecture and hidden size, or build the student from a config alone (createModel({ config }))"
+    )
+
+
 def _copy_weights(student: torch.nn.Module, teacher: torch.nn.Module, layer_map: list[int] | None) -> dict[str, Any]:
-    prefix = _find_layer_prefix(student, teacher)
+    to_teacher = _key_translator(student, teacher)
+    stacks = _layer_stacks(student, teacher, to_teacher)
+    prefix, t_prefix = stacks if stacks is not None else (None, None)
     s_state = student.state_dict()
     t_state = teacher.state_dict()
-    if prefix is not None:
+    if prefix is not None and t_prefix is not None:
         modules = dict(student.named_modules())
         t_modules = dict(teacher.named_modules())
         n_student = len(modules[prefix])  # type: ignore[arg-type]
-        n_teacher = len(t_modules[prefix])  # type: ignore[arg-type]
+        n_teacher = len(t_modules[t_prefix])  # type: ignore[arg-type]
         layer_map = (
             _default_layer_map(n_student, n_teacher)
             if layer_map is None
@@ -133,10 +179,10 @@ def _copy_weights(student: torch.nn.Module, teacher: torch.nn.Module, layer_map:
     used: set[str] = set()
     with torch.no_grad():
         for key, target in s_state.items():
-            source_key = key
+            source_key = to_teacher(key)
             match = layer_re.match(key) if layer_re is not None else None
             if match is not None and layer_map is not None:
-                source_key = f"{prefix}.{layer_map[int(match.group(1))]}.{match.group(2)}"
+                source_key = f"{t_prefix}.{layer_map[int(match.group(1))]}.{match.group(2)}"
             source = t_state.get(source_key)
             if source is None:
                 missing.append(key)
@@ -157,8 +203,10 @@ def _copy_weights(student: torch.nn.Module, teacher: torch.nn.Module, layer_map:
     random_init = [k for k in random_init if k not in tied]
     # Teacher layers left out by the layer map are dropped on purpose; anything else the student has no use for
     # (e.g. the teacher's head under another task) is reported.
-    t_layer_re = re.compile(rf"^{re.escape(prefix)}\.\d+\.") if prefix is not None else None
+    t_layer_re = re.compile(rf"^{re.escape(t_prefix)}\.\d+\.") if t_prefix is not None else None
     unexpected = [k for k in t_state if k not in used and not (t_layer_re is not None and t_layer_re.match(k))]
+    if not copied:
+        raise ModelLoadError(_nothing_copied(student, teacher, list(s_state), list(t_state)))
     return {
         "layer_prefix": prefix,
         "layer_map": layer_map,

@@ -107,7 +107,7 @@ class CausalLmKdTerm(Term):
             targets[1],
             self.temperature,
             tail=_CACHE_TAILS[topk["tail"]],
-            support=topk.get("support", "teacher"),
+            support=topk["support"],
             mask=valid,
             num_tokens=denominator,
             beta=self.beta,

@@ -24,7 +24,7 @@ class HardLabelTerm(Term):
         if "losses" not in inputs.results_S:
             return None, {}
         hard = sum_of_means(inputs.results_S["losses"])
-        return hard * float(inputs.args.get("hardWeight", 0.0)), {HARD_LABEL_LOG_NAME: hard}
+        return hard * float(inputs.args["hardWeight"]), {HARD_LABEL_LOG_NAME: hard}
 
 
 @term("supervised")

@@ -86,7 +86,7 @@ class KdTerm(Term):
         ):
             side = "student" if "logits" not in results_S else "teacher"
             raise KeyError(f"logits: the {side} adaptor must return 'logits' for this distiller")
-        weight = float(inputs.args.get("kdWeight", 1.0))
+        weight = float(inputs.args["kdWeight"])
         if inputs.teacher_topk is not None:
             if "logits" not in results_S:
                 raise KeyError(
@@ -180,7 +180,7 @@ class KdTerm(Term):
         sampled = topk.get("form") == "sampled"
         loss_fn = get_sampled_kd_loss(self.loss_type) if sampled else get_sparse_kd_loss(self.loss_type)
         # only the token losses choose a support; the classic ce/kl take the teacher's top-k
-        support = {"support": topk["support"]} if topk.get("support", "teacher") != "teacher" else {}
+        support = {"support": topk["support"]} if topk["support"] != "teacher" else {}
         if support and (sampled or not self.loss_type.startswith("token_")):
             raise ValueError(
                 f"teacherCache.support: '{topk['support']}' needs kdLossType token_kl, token_reverse_kl or token_jsd; "

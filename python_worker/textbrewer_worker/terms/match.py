@@ -68,7 +68,7 @@ def _pick(features: list[Any], layer: Any, where: str) -> list[Tensor]:
 
 def check_match(i: int, match: dict[str, Any], results_S: dict[str, Any], results_T: dict[str, Any]) -> None:
     where = f"intermediateMatches[{i}] ({match_name(match)})"
-    feature, loss, proj = match["feature"], match["loss"], match.get("proj")
+    feature, loss, proj = match["feature"], match["loss"], match["proj"]
     for side, results in (("student", results_S), ("teacher", results_T)):
         if feature not in results:
             raise PreflightError(

@@ -12,7 +12,14 @@ import { execa, type ResultPromise } from "execa";
 import { pythonEnv, resolvePython } from "../../env/python-env.js";
 import { Connection, type ReplyError } from "../connection.js";
 import { WorkerClosedError, WorkerCrashedError, WorkerError, WorkerStartError } from "../errors.js";
-import { type CreateModelOptions, type LoadModelOptions, type ModelDescription, ModelHandle, warnOfNewWeights } from "../model-handle.js";
+import {
+  type CreateModelOptions,
+  createModelWith,
+  type LoadModelOptions,
+  loadModelWith,
+  type ModelDescription,
+  ModelHandle,
+} from "../model-handle.js";
 import { checkArgs, checkOpName, checkResult } from "../ops/check.js";
 import type { OpName, OpResult } from "../ops/index.js";
 import { endingOnSignal, type LiveWorker, trackWorker, untrackWorker } from "../signals.js";
@@ -346,16 +353,12 @@ export class WorkerGroup implements WorkerLink, AsyncDisposable {
 
   /** Loads the model on every rank; rank 0's weights are then copied to the others, so all hold the same. */
   async loadModel(options: LoadModelOptions): Promise<ModelHandle> {
-    const { warnNewWeights, ...rest } = options;
-    const description = await this.sameOnEveryRank("load_model", { ...rest });
-    return warnOfNewWeights(this.handle(description), `'${rest.path}'`, warnNewWeights);
+    return loadModelWith(options, async (args) => this.handle(await this.sameOnEveryRank("load_model", args)));
   }
 
   /** Builds the model on every rank; rank 0's weights are then copied to the others, so all hold the same. */
   async createModel(options: CreateModelOptions): Promise<ModelHandle> {
-    const { initFrom, warnNewWeights, ...rest } = options;
-    const description = await this.sameOnEveryRank("create_model", { ...rest, initFrom: initFrom?.id ?? null });
-    return warnOfNewWeights(this.handle(description), `initFrom ${initFrom?.className}`, warnNewWeights);
+    return createModelWith(options, async (args) => this.handle(await this.sameOnEveryRank("create_model", args)));
   }
 
   async loadTokenizer(path: string, options: LoadTokenizerOptions = {}): Promise<TokenizerHandle> {
