@@ -26,7 +26,7 @@ const folderBytes = (dir: string): number => readdirSync(dir).reduce((n, f) => n
 /** Writes to the named checkpoint file go to /dev/full, which fails every write with ENOSPC. */
 const INJECT_ENOSPC = `
 import builtins
-import textbrewer_worker.checkpoint as checkpoint
+import textbrewer_worker.training.checkpoint as checkpoint
 
 
 def fill_disk_at(name: str) -> None:

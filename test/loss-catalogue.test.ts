@@ -12,7 +12,7 @@ describe("loss catalogue", () => {
     const worker = JSON.parse(
       await runPython(`
 import json
-from textbrewer_worker.adaptor import ADAPTOR_KEYS
+from textbrewer_worker.training.adaptor import ADAPTOR_KEYS
 from textbrewer_worker.loss_catalogue import CATALOGUE_PATH, render
 from textbrewer_worker.losses import KD_LOSSES, MATCH_LOSSES, loss_info
 print(json.dumps({

@@ -24,7 +24,7 @@ describe("NO_DECAY_GROUP", () => {
     const out = await runPython(
       `
 import json, sys, torch
-from textbrewer_worker.optim import parameter_groups
+from textbrewer_worker.training.optim import parameter_groups
 
 class Tiny(torch.nn.Module):
     def __init__(self) -> None:

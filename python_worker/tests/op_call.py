@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from textbrewer_worker import protocol
-from textbrewer_worker.codec import decode_tensor, decode_value, encode_value
-from textbrewer_worker.ops import OPS, WorkerState
+from textbrewer_worker.wire import protocol
+from textbrewer_worker.wire.codec import decode_tensor, decode_value, encode_value
+from textbrewer_worker.wire.ops import OPS, WorkerState
 
 
 def call_op(state: WorkerState, name: str, args: dict[str, Any]) -> Any:

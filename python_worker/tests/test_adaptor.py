@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertForSequenceClassification
 
-from textbrewer_worker.adaptor import (
+from textbrewer_worker.training.adaptor import (
     AdaptorKeyError,
     AdaptorSpecError,
     apply_adaptor,

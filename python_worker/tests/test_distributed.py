@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from textbrewer_worker import distributed
-from textbrewer_worker.rank_link import pick_rank_link
+from textbrewer_worker.training import distributed
+from textbrewer_worker.wire.rank_link import pick_rank_link
 
 
 def test_each_local_rank_picks_its_own_endpoint_and_token(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,7 +54,7 @@ def test_an_unknown_strategy_is_named() -> None:
 
 
 def test_the_fsdp_skeleton_holds_no_weights_and_keeps_shared_parameters_shared() -> None:
-    from textbrewer_worker.fsdp import shard_units, skeleton
+    from textbrewer_worker.training.fsdp import shard_units, skeleton
 
     model = torch.nn.Sequential(
         torch.nn.Embedding(5, 4), torch.nn.ModuleList([torch.nn.Linear(4, 4)]), torch.nn.Linear(4, 5)

@@ -21,7 +21,7 @@ def test_training_modules_import_without_pot() -> None:
     # sys.modules["ot"] = None makes `import ot` fail as in an environment without POT
     code = (
         "import sys\nsys.modules['ot'] = None\n"
-        "import textbrewer_worker.server, textbrewer_worker.session, textbrewer_worker.train_ops\nprint('ok')"
+        "import textbrewer_worker.wire.server, textbrewer_worker.training.session, textbrewer_worker.training.train_ops\nprint('ok')"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], check=False, cwd=WORKER_ROOT, capture_output=True, text=True, timeout=120

@@ -19,8 +19,8 @@ from transformers import BertConfig, BertForSequenceClassification
 
 from textbrewer_worker import tokenizer_ops  # noqa: F401  (registers the ops)
 from textbrewer_worker.models import ModelLoadError, load_model
-from textbrewer_worker.ops import WorkerState
 from textbrewer_worker.tokenizer_ops import TokenizerLoadError
+from textbrewer_worker.wire.ops import WorkerState
 
 AUTO_MAP = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "movie"]

@@ -7,7 +7,7 @@ from op_call import call_op
 from transformers import BertConfig, BertModel
 
 from textbrewer_worker.layer_similarity import attention_similarity, linear_cka
-from textbrewer_worker.ops import WorkerState
+from textbrewer_worker.wire.ops import WorkerState
 
 
 def hsic_cka(x: np.ndarray, y: np.ndarray) -> float:

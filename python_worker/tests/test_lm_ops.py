@@ -10,11 +10,11 @@ import torch
 from op_call import call_op
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from textbrewer_worker.checkpoint import rng_state, set_rng_state
 from textbrewer_worker.lm_ops import on_policy_batch, sample_next
-from textbrewer_worker.ops import WorkerState
 from textbrewer_worker.terms import TermInputs
 from textbrewer_worker.terms.causal_lm_kd import CausalLmKdTerm
+from textbrewer_worker.training.checkpoint import rng_state, set_rng_state
+from textbrewer_worker.wire.ops import WorkerState
 
 VOCAB = 30
 

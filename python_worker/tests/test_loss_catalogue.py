@@ -22,7 +22,7 @@ from textbrewer_worker.losses import (
     register_loss,
     unregister_loss,
 )
-from textbrewer_worker.objective import Objective
+from textbrewer_worker.training.objective import Objective
 
 
 def test_losses_json_is_up_to_date() -> None:

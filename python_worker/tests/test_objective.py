@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from textbrewer_worker.losses import KD_LOSSES, SPARSE_KD_LOSSES
-from textbrewer_worker.objective import Objective, post_adaptor
+from textbrewer_worker.training.objective import Objective, post_adaptor
 
 B, L = 2, 5
 # one mask with a 0.5 weight (TextBrewer keeps every row with mask ≠ 0) and a second, different one

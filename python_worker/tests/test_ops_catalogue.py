@@ -10,8 +10,8 @@ import pytest
 import zmq
 
 import textbrewer_worker
-from textbrewer_worker import ops_types, protocol, server
-from textbrewer_worker.ops import OPS, WorkerState
+from textbrewer_worker.wire import ops_types, protocol, server
+from textbrewer_worker.wire.ops import OPS, WorkerState
 
 
 def _pascal(name: str) -> str:

@@ -9,9 +9,9 @@ from op_call import call_op
 from transformers import BertConfig, BertForSequenceClassification
 
 from textbrewer_worker import prep_ops  # noqa: F401  (registers the ops)
-from textbrewer_worker.ops import WorkerState
-from textbrewer_worker.optim import parameter_groups
-from textbrewer_worker.protocol import InvalidArgsError
+from textbrewer_worker.training.optim import parameter_groups
+from textbrewer_worker.wire.ops import WorkerState
+from textbrewer_worker.wire.protocol import InvalidArgsError
 
 
 def tiny_bert() -> BertForSequenceClassification:

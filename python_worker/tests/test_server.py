@@ -8,9 +8,9 @@ import pytest
 import torch
 import zmq
 
-from textbrewer_worker import protocol
-from textbrewer_worker.ops import WorkerState
-from textbrewer_worker.server import handle
+from textbrewer_worker.wire import protocol
+from textbrewer_worker.wire.ops import WorkerState
+from textbrewer_worker.wire.server import handle
 
 
 def frames(header: object, *payloads: bytes) -> list[zmq.Frame]:
@@ -79,7 +79,7 @@ def test_frame_size_must_match_dtype_and_shape() -> None:
 def test_wait_for_request_spins_then_blocks() -> None:
     import time
 
-    from textbrewer_worker.server import _wait_for_request
+    from textbrewer_worker.wire.server import _wait_for_request
 
     ctx = zmq.Context()
     a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
@@ -136,7 +136,7 @@ def test_non_finite_floats_travel_as_placeholders_both_ways() -> None:
 
     import numpy as np
 
-    from textbrewer_worker.codec import decode_value, encode_value
+    from textbrewer_worker.wire.codec import decode_value, encode_value
 
     result = {"total": math.nan, "terms": [math.inf, -math.inf, 0.5], "np": np.float32("nan"), "n": 3}
     encoded = encode_value(result, [], [])
@@ -177,7 +177,7 @@ def test_lifeline_removes_the_private_folder_when_stdin_closes(tmp_path) -> None
     (folder / "w.ipc").write_bytes(b"")
     code = (
         "import sys, time\n"
-        "from textbrewer_worker.lifecycle import start_lifeline\n"
+        "from textbrewer_worker.wire.lifecycle import start_lifeline\n"
         "start_lifeline(sys.argv[1])\n"
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
@@ -200,7 +200,7 @@ def test_library_prompts_get_end_of_file_and_leave_the_lifeline_alone() -> None:
 
     code = (
         "import sys, time\n"
-        "from textbrewer_worker.lifecycle import start_lifeline\n"
+        "from textbrewer_worker.wire.lifecycle import start_lifeline\n"
         "start_lifeline()\n"
         "try:\n"
         "    input('run the custom code? [y/N] ')\n"

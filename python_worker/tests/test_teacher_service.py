@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from textbrewer_worker.service_wire import pack, restore_outputs, select_outputs, unpack, wanted_outputs
-from textbrewer_worker.teacher_service import Pending, split, stack, take_group
+from textbrewer_worker.service.service_wire import pack, restore_outputs, select_outputs, unpack, wanted_outputs
+from textbrewer_worker.service.teacher_service import Pending, split, stack, take_group
 
 
 def test_wanted_outputs_reads_the_terms() -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from textbrewer_worker.losses import kd_ce_loss
-from textbrewer_worker.temperature import build_temperature, constant, cwsm, flsw
+from textbrewer_worker.training.temperature import build_temperature, constant, cwsm, flsw
 
 
 def ref_flsw(s: np.ndarray, t: np.ndarray, base: float, beta: float, gamma: float, eps: float) -> np.ndarray:

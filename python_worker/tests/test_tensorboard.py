@@ -11,8 +11,8 @@ from op_call import call_op
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
-from textbrewer_worker import train_ops  # noqa: F401  (registers the ops)
-from textbrewer_worker.ops import WorkerState
+from textbrewer_worker.training import train_ops  # noqa: F401  (registers the ops)
+from textbrewer_worker.wire.ops import WorkerState
 
 LOSSES_ADAPTOR = {"kind": "select", "keys": {"losses": {"from": "out", "path": ["loss"]}}}
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-from textbrewer_worker.objective import Objective
 from textbrewer_worker.terms import TERMS, Term, TermInputs, build_terms, term, unregister_term
+from textbrewer_worker.training.objective import Objective
 
 CPU = torch.device("cpu")
 

@@ -5,8 +5,8 @@ import torch
 from op_call import call_op
 from transformers import BertConfig, BertForSequenceClassification
 
-from textbrewer_worker.ops import OPS, WorkerState
 from textbrewer_worker.theseus import Replacement, TheseusModel, even_groups
+from textbrewer_worker.wire.ops import OPS, WorkerState
 
 
 def make_teacher(layers: int = 4) -> BertForSequenceClassification:

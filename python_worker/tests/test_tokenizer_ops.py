@@ -10,8 +10,8 @@ import torch
 from op_call import call_op
 
 from textbrewer_worker import packaged_models, tokenizer_ops  # noqa: F401  (registers the ops)
-from textbrewer_worker.ops import WorkerState
-from textbrewer_worker.protocol import InvalidArgsError
+from textbrewer_worker.wire.ops import WorkerState
+from textbrewer_worker.wire.protocol import InvalidArgsError
 
 VOCAB = [
     "[PAD]",

@@ -7,7 +7,7 @@ import torch
 from op_call import call_op
 
 from textbrewer_worker import user_ops  # noqa: F401  (registers the op)
-from textbrewer_worker.ops import WorkerState
+from textbrewer_worker.wire.ops import WorkerState
 
 
 def test_call_python_passes_keyword_arguments_and_returns_the_result(tmp_path: Path) -> None:

@@ -38,7 +38,7 @@ def main() -> int:
     endpoint = args.endpoint
     join_group = None
     if args.distributed is not None:
-        from .rank_link import pick_rank_link
+        from .wire.rank_link import pick_rank_link
 
         endpoint, token = pick_rank_link(args.endpoint, token)
         join_group = partial(_join_group, args.distributed, args.collective_timeout_s, args.strategy)
@@ -56,13 +56,13 @@ def main() -> int:
             "start the worker without curve or install a pyzmq built with libsodium\n"
         )
         return 2
-    from .server import LinkOptions, serve
+    from .wire.server import LinkOptions, serve
 
     link = LinkOptions(max_message_size=args.max_message_size, curve_server_key=curve_server_key)
     try:
         serve(endpoint, token, args.device, max(0, args.spin_us), link, args.private_dir, join_group)
         if join_group is not None:
-            from .distributed import leave_group
+            from .training.distributed import leave_group
 
             leave_group()
             # a rank's interpreter can hang in its teardown after the process group is gone: nothing is left to do
@@ -76,7 +76,7 @@ def main() -> int:
 
 
 def _join_group(backend: str, timeout_s: float, strategy: str, device: str) -> str:
-    from .distributed import join_group
+    from .training.distributed import join_group
 
     return join_group(backend, device, timeout_s, strategy)
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .losses import ReductionError, hid_mse_loss
-from .projections import build_projection
+from .training.projections import build_projection
 
 Tensor = torch.Tensor
 

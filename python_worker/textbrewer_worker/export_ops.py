@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from .ops import WorkerState, op
-from .ops_types import DisposeTokenizerArgs, ExportModelArgs, ExportModelResult, ExportOnnxArgs, ExportOnnxResult
 from .tokenizer_ops import _tokenizer
+from .wire.ops import WorkerState, op
+from .wire.ops_types import DisposeTokenizerArgs, ExportModelArgs, ExportModelResult, ExportOnnxArgs, ExportOnnxResult
 
 
 @op("export_model")

@@ -7,15 +7,15 @@ from typing import Any, cast
 
 import torch
 
-from .adaptor import apply_adaptor
 from .device import to_device
-from .objective import post_adaptor
-from .ops import WorkerState, call_model, op
-from .ops_types import TeacherFeatureFidelityArgs, TeacherFeatureFidelityResult
-from .session import output_flags, split_batch
 from .teacher_features import cached_results, encode_features, select_features
 from .terms import TermInputs, build_terms
 from .terms.match import MatchTerm
+from .training.adaptor import apply_adaptor
+from .training.objective import post_adaptor
+from .training.session import output_flags, split_batch
+from .wire.ops import WorkerState, call_model, op
+from .wire.ops_types import TeacherFeatureFidelityArgs, TeacherFeatureFidelityResult
 
 
 def feature_refs(matches: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from .device import to_device
-from .ops import WorkerState, call_model, ensure_eager_attention, op
-from .ops_types import LayerSimilarityArgs, LayerSimilarityResult
+from .wire.ops import WorkerState, call_model, ensure_eager_attention, op
+from .wire.ops_types import LayerSimilarityArgs, LayerSimilarityResult
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from .device import to_device
-from .ops import WorkerState, op
-from .ops_types import GenerateArgs, LmLogEvalArgs, LmNllArgs
 from .sequence_kd import IGNORE_INDEX, causal_lm_valid_positions
+from .wire.ops import WorkerState, op
+from .wire.ops_types import GenerateArgs, LmLogEvalArgs, LmNllArgs
 
 __all__ = ["on_policy_batch", "sample_continuations", "sample_next"]
 

@@ -15,8 +15,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from .file_errors import read_failure, read_json
-from .ops import WorkerState, op
-from .ops_types import FindPackagedModelArgs
+from .wire.ops import WorkerState, op
+from .wire.ops_types import FindPackagedModelArgs
 
 REQUIRED_FILES = ("config.json",)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

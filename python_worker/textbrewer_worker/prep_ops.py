@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 
 from .models import num_parameters
-from .ops import WorkerState, op
-from .ops_types import SeedArgs, SetTrainableArgs, SetTrainableResult
+from .wire.ops import WorkerState, op
+from .wire.ops_types import SeedArgs, SetTrainableArgs, SetTrainableResult
 
 
 @op("seed")
 def seed(state: WorkerState, args: SeedArgs) -> None:
-    from .session import seed_everything
+    from .training.session import seed_everything
 
     seed_everything(args["seed"])
 

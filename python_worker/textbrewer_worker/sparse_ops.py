@@ -6,10 +6,10 @@ from typing import Any, cast
 
 import torch
 
-from .ops import WorkerState, op
-from .ops_types import TeacherLogitsArgs, TeacherSparseFidelityArgs, TeacherSparseFidelityResult
 from .sparse_teacher_forms import sparse_fidelity
-from .train_ops import teacher_logits
+from .training.train_ops import teacher_logits
+from .wire.ops import WorkerState, op
+from .wire.ops_types import TeacherLogitsArgs, TeacherSparseFidelityArgs, TeacherSparseFidelityResult
 
 
 @op("teacher_sparse_fidelity")

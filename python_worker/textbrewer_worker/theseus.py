@@ -28,8 +28,14 @@ from torch import nn
 
 from .models import create_model
 from .models.create import _find_layer_prefix
-from .ops import WorkerState, describe_handle, op
-from .ops_types import TheseusCreateArgs, TheseusExtractArgs, TheseusExtractResult, TheseusStateArgs, TheseusStateResult
+from .wire.ops import WorkerState, describe_handle, op
+from .wire.ops_types import (
+    TheseusCreateArgs,
+    TheseusExtractArgs,
+    TheseusExtractResult,
+    TheseusStateArgs,
+    TheseusStateResult,
+)
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,15 @@ import torch
 
 from .file_errors import read_failure, read_json
 from .hub_cache import resolve_local_path
-from .ops import WorkerState, op
-from .ops_types import (
+from .remote_code import check_tokenizer_folder
+from .wire.ops import WorkerState, op
+from .wire.ops_types import (
     DisposeTokenizerArgs,
     LoadTokenizerArgs,
     LoadTokenizerResult,
     TokenizeArgs,
     TokenizeWordsArgs,
 )
-from .remote_code import check_tokenizer_folder
 
 IGNORE_INDEX = -100
 JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")

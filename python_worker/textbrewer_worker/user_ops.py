@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ops import WorkerState, op
-from .ops_types import CallPythonArgs
 from .pyref import resolve_ref
+from .wire.ops import WorkerState, op
+from .wire.ops_types import CallPythonArgs
 
 
 @op("call_python")

@@ -4,7 +4,7 @@ import { opsJsonSchema } from "../worker/ops/index.js";
 import { protocolJsonSchema } from "../worker/protocol.js";
 import { renderOpsTypes } from "./python-types.js";
 
-const workerFile = (name: string): string => fileURLToPath(new URL(`../../python_worker/textbrewer_worker/${name}`, import.meta.url));
+const workerFile = (name: string): string => fileURLToPath(new URL(`../../python_worker/textbrewer_worker/wire/${name}`, import.meta.url));
 
 export const PROTOCOL_SCHEMA_PATH = workerFile("protocol_schema.json");
 export const OPS_SCHEMA_PATH = workerFile("ops_schema.json");

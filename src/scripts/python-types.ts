@@ -1,5 +1,5 @@
 /**
- * Writes the op catalogue as Python TypedDicts (python_worker/textbrewer_worker/ops_types.py): one class per op's
+ * Writes the op catalogue as Python TypedDicts (python_worker/textbrewer_worker/wire/ops_types.py): one class per op's
  * args as the handler receives them (defaults filled in) and one type per result, read from the catalogue's JSON
  * Schema. A value annotated with PYTHON_TYPE (a tensor, a tree of tensors) gets that type; a recursive or open value
  * `Any`; an object with fixed keys a TypedDict of its own; an object that allows other keys `dict[str, Any]`.

@@ -2,7 +2,7 @@
  * The wire protocol between the TypeScript client and the Python worker.
  *
  * This file is the single definition of the message envelope. `npm run gen:protocol` writes it as JSON Schema to
- * python_worker/textbrewer_worker/protocol_schema.json, which the worker validates every message against; a test
+ * python_worker/textbrewer_worker/wire/protocol_schema.json, which the worker validates every message against; a test
  * fails when the generated file is stale.
  *
  * A message is multipart: frame 0 is a UTF-8 JSON header, frames 1..n are raw little-endian, C-contiguous tensor

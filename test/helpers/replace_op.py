@@ -3,7 +3,7 @@ a result that does not fit the op's schema."""
 
 from typing import Any
 
-from textbrewer_worker.ops import OPS
+from textbrewer_worker.wire.ops import OPS
 
 _saved: dict[str, Any] = {}
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from textbrewer_worker import session
+from textbrewer_worker.training import session
 
 _original = session.teacher_results
 _calls = {"count": 0}

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..distributed import mean_tensor_over_ranks
 from ..emd import EMBEDDING_LOG_NAME, EMD_LOG_NAME, emd_loss, emd_projections
+from ..training.distributed import mean_tensor_over_ranks
 from .base import Tensor, Term, TermInputs, term
 
 

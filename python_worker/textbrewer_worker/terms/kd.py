@@ -10,7 +10,7 @@ from ..losses import get_loss, get_sparse_kd_loss, probability_shift_, select_lo
 from ..sampled_cache_form import get_sampled_kd_loss
 from ..sequence_kd import causal_lm_valid_positions
 from ..sparse_teacher_forms import index_dtype
-from ..temperature import build_temperature
+from ..training.temperature import build_temperature
 from ..uld_loss import CROSS_TOKENIZER_LOSSES
 from ..vocab_align import cross_tokenizer_rows
 from .base import Tensor, Term, TermInputs, term

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from ..losses import get_loss, loss_info, mmd_loss
-from ..optim import torch_group_options
-from ..projections import build_projection
+from ..training.optim import torch_group_options
+from ..training.projections import build_projection
 from .base import PreflightError, Tensor, Term, TermInputs, term
 
 SAME_WIDTH_LOSSES = {"hidden_mse", "cos", "pkd", "fsp", "gram"}

@@ -2,7 +2,7 @@
  * The op catalogue: every op the worker serves, with the zod schema of its args and of its result. It is the one
  * definition of the boundary: `worker.call(op, args)` is typed from it, validates args (filling defaults) before
  * sending and the result on arrival, and `npm run gen:protocol` writes it as JSON Schema
- * (python_worker/textbrewer_worker/ops_schema.json, which the worker validates each request's args against) and as
+ * (python_worker/textbrewer_worker/wire/ops_schema.json, which the worker validates each request's args against) and as
  * Python TypedDicts (ops_types.py, what the handlers receive).
  *
  * To add an op: its schemas in the module of its job here, the handler in Python (`@op("name")`, args typed with the

@@ -19,11 +19,12 @@ from typing import Any
 import torch
 import zmq
 
-from .adaptor import apply_adaptor
-from .device import to_device
-from .objective import post_adaptor
-from .ops import WorkerState, call_model, op
-from .ops_types import (
+from ..device import to_device
+from ..training.adaptor import apply_adaptor
+from ..training.objective import post_adaptor
+from ..training.session import output_flags
+from ..wire.ops import WorkerState, call_model, op
+from ..wire.ops_types import (
     TeacherServiceAllowArgs,
     TeacherServiceStartArgs,
     TeacherServiceStartResult,
@@ -32,7 +33,6 @@ from .ops_types import (
     TeacherServiceStopArgs,
 )
 from .service_wire import FLOAT_DTYPES, pack, select_outputs, unpack
-from .session import output_flags
 
 SERVICE_KEY = "teacher_service"
 ZAP_DOMAIN = "textbrewer-teacher"

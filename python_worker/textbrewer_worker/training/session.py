@@ -13,21 +13,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..batch_check import check_batch
+from ..device import to_device
+from ..lm_ops import on_policy_batch
+from ..sampled_cache_form import sampled_cache_targets
+from ..service.teacher_client import TeacherLink, open_link
+from ..teacher_features import cached_results, encode_features, select_features
+from ..terms import TermInputs
+from ..terms.causal_lm_kd import CausalLmKdTerm
+from ..vocab_align import check_run_vocabularies, run_tokenizers
+from ..wire.ops import WorkerState, call_model, ensure_eager_attention
+from ..wire.ops_types import TrainStepArgs
 from . import distributed
 from .adaptor import apply_adaptor, needs_outputs
-from .batch_check import check_batch
-from .device import to_device
-from .lm_ops import on_policy_batch
 from .objective import Objective, post_adaptor, topk_targets
-from .ops import WorkerState, call_model, ensure_eager_attention
-from .ops_types import TrainStepArgs
 from .optim import build_optimizer, build_scheduler, parameter_groups
-from .sampled_cache_form import sampled_cache_targets
-from .teacher_client import TeacherLink, open_link
-from .teacher_features import cached_results, encode_features, select_features
-from .terms import TermInputs
-from .terms.causal_lm_kd import CausalLmKdTerm
-from .vocab_align import check_run_vocabularies, run_tokenizers
 
 DEFAULT_TASK = "_"
 NON_FINITE_ACTIONS = ("raise", "skip")

@@ -20,8 +20,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from .ops import WorkerState, op
-from .ops_types import DistBroadcastModelArgs, DistInfoArgs, DistInfoResult
+from ..wire.ops import WorkerState, op
+from ..wire.ops_types import DistBroadcastModelArgs, DistInfoArgs, DistInfoResult
 
 BACKENDS = ("auto", "gloo", "nccl")
 STRATEGIES = ("ddp", "fsdp")

@@ -9,14 +9,14 @@ from typing import Any
 
 import torch
 
+from ..batch_check import check_batch
+from ..device import to_device
+from ..terms import PreflightError
+from ..wire.ops import call_model
+from ..wire.ops_types import TrainPreflightArgs
 from .adaptor import apply_adaptor
-from .batch_check import check_batch
-from .device import to_device
 from .objective import post_adaptor
-from .ops import call_model
-from .ops_types import TrainPreflightArgs
 from .session import DEFAULT_TASK, TrainSession, pop_teacher_outputs, split_batch, teacher_results
-from .terms import PreflightError
 
 __all__ = ["PreflightError", "check_logits_lists", "preflight"]
 

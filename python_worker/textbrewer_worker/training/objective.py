@@ -8,10 +8,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import builtin_losses as _builtin_losses  # noqa: F401  (registers the token-level KD losses)
-from .custom_losses import ensure_registered
-from .terms import Term, TermInputs, build_terms
-from .terms.kd import KdTerm, topk_targets
+from .. import builtin_losses as _builtin_losses  # noqa: F401  (registers the token-level KD losses)
+from ..custom_losses import ensure_registered
+from ..terms import Term, TermInputs, build_terms
+from ..terms.kd import KdTerm, topk_targets
 
 __all__ = ["Objective", "post_adaptor", "target_logits_of", "topk_targets"]
 

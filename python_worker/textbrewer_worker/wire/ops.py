@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from .batch_check import check_batch
-from .device import resolve_device, to_device
+from ..batch_check import check_batch
+from ..device import resolve_device, to_device
 from .ops_types import (
     CreateModelArgs,
     DescribeArgs,
@@ -119,8 +119,8 @@ def shutdown(state: WorkerState, args: ShutdownArgs) -> None:
 
 @op("load_model")
 def load_model(state: WorkerState, args: LoadModelArgs) -> dict[str, Any]:
-    from .models import init_report
-    from .models import load_model as load
+    from ..models import init_report
+    from ..models import load_model as load
 
     model = load(
         path=args.get("path"),
@@ -138,8 +138,8 @@ def load_model(state: WorkerState, args: LoadModelArgs) -> dict[str, Any]:
 
 @op("create_model")
 def create_model(state: WorkerState, args: CreateModelArgs) -> dict[str, Any]:
-    from .models import create_model as create
-    from .models import init_report
+    from ..models import create_model as create
+    from ..models import init_report
 
     init_from = state.model(args, "initFrom") if args["initFrom"] is not None else None
     model = create(config=args["config"], task=args.get("task"), init_from=init_from, layer_map=args["layerMap"])
@@ -148,7 +148,7 @@ def create_model(state: WorkerState, args: CreateModelArgs) -> dict[str, Any]:
 
 
 def describe_handle(state: WorkerState, handle: str) -> dict[str, Any]:
-    from .models import num_parameters
+    from ..models import num_parameters
 
     model = state.models[handle]
     config = getattr(model, "config", None)
@@ -215,21 +215,21 @@ def call_model(model: torch.nn.Module, batch: Any, extra: dict[str, Any]) -> Any
 
 @op("describe")
 def describe(state: WorkerState, args: DescribeArgs) -> DescribeResult:
-    from .display import display_parameters
+    from ..display import display_parameters
 
     return {"table": display_parameters(state.model(args), max_level=args["maxLevel"])}
 
 
 @op("num_parameters")
 def num_params(state: WorkerState, args: NumParametersArgs) -> int:
-    from .models import num_parameters
+    from ..models import num_parameters
 
     return num_parameters(state.model(args), trainable_only=args["trainableOnly"])
 
 
 @op("save_model")
 def save_model(state: WorkerState, args: SaveModelArgs) -> SaveModelResult:
-    from .models import save_model as save
+    from ..models import save_model as save
 
     files = save(state.model(args), args["dir"])
     return {"files": files}

@@ -15,22 +15,21 @@ from typing import Any
 
 import zmq
 
-from . import (  # noqa: F401  (register their ops)
-    distributed,
+from .. import (  # noqa: F401  (register their ops)
     export_ops,
     feature_fidelity_ops,
     layer_similarity,
     lm_ops,
     packaged_models,
     prep_ops,
-    protocol,
     sparse_ops,
-    teacher_service,
     theseus,
     tokenizer_ops,
-    train_ops,
     user_ops,
 )
+from ..service import teacher_service  # noqa: F401
+from ..training import distributed, train_ops  # noqa: F401
+from . import protocol
 from .codec import ProtocolError, decode_tensor, decode_value, encode_value
 from .lifecycle import install_signal_handlers, start_lifeline
 from .ops import OPS, WorkerState

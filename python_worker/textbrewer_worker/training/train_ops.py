@@ -7,12 +7,11 @@ from typing import Any
 
 import torch
 
-from . import distributed
-from .adaptor import apply_adaptor
-from .device import to_device
-from .objective import post_adaptor, topk_targets
-from .ops import WorkerState, call_model, op
-from .ops_types import (
+from ..device import to_device
+from ..sampled_cache_form import sampled_cache_targets
+from ..teacher_features import encode_features, select_features
+from ..wire.ops import WorkerState, call_model, op
+from ..wire.ops_types import (
     ModelFingerprintArgs,
     TeacherLogitsArgs,
     TrainConfigureArgs,
@@ -23,10 +22,11 @@ from .ops_types import (
     TrainSaveArgs,
     TrainStepArgs,
 )
+from . import distributed
+from .adaptor import apply_adaptor
+from .objective import post_adaptor, topk_targets
 from .preflight import preflight
-from .sampled_cache_form import sampled_cache_targets
 from .session import TrainSession, configure, output_flags, step
-from .teacher_features import encode_features, select_features
 
 IDLE_MARK_KEY = "train_idle_mark"
 SESSION_KEY = "train_session"

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .pyref import resolve_ref
+from ..pyref import resolve_ref
 
 __all__ = [
     "ADAPTOR_KEYS",

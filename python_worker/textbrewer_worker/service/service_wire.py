@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from .codec import decode_tensor, decode_value, encode_value
+from ..wire.codec import decode_tensor, decode_value, encode_value
 
 LAYERS_KEY = "$layers"
 FLOAT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -19,8 +19,8 @@ import torch
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from .codec import decode_tensor, decode_value
-from .ops import WorkerState
+from ..wire.codec import decode_tensor, decode_value
+from ..wire.ops import WorkerState
 from .service_wire import TeacherServiceError, pack, restore_outputs, unpack, wanted_outputs
 
 LOOK_AHEAD_KEY = "look_ahead"

@@ -20,8 +20,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from safetensors.torch import load_model as load_safetensors_into
 
-from .file_errors import is_pickle_refusal, read_failure, root_cause, torch_archive_problem
-from .models import write_model_files
+from ..file_errors import is_pickle_refusal, read_failure, root_cause, torch_archive_problem
+from ..models import write_model_files
 from .session import TrainSession
 
 STUDENT_WEIGHTS = "model.safetensors"

@@ -1,0 +1,1 @@
+"""The teacher as a service: its process, its clients, their wire format."""

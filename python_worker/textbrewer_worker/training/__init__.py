@@ -1,0 +1,1 @@
+"""One training run: session, objective, adaptors, optimizer, checkpoints, ranks."""

@@ -1,0 +1,1 @@
+"""The link to TypeScript: messages, codec, server, the op registry, rank links."""
