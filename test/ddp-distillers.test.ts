@@ -207,11 +207,17 @@ describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
       const run = async (worker: Worker | WorkerGroup, name: string, resumeFrom?: string): Promise<string> => {
         const [t, s] = await Promise.all([load(worker, suite.models.teacher), load(worker, suite.models.student)]);
         const outputDir = join(suite.tmp.path, name);
-        const callback = async (): Promise<void> => {
-          if (worker instanceof WorkerGroup)
+        const callback = async ({ step }: { step: number }): Promise<void> => {
+          // the student answers inside a callback, sharded or not: every rank joins the forward
+          const logits = (await s.predict(batch(9))).logits!;
+          writeFileSync(join(outputDir, `logits-gs${step}.json`), JSON.stringify(logits.toArray()));
+          if (worker instanceof WorkerGroup) {
             shardedAtCheckpoints.push(
               await worker.callEach("call_python", { ref: "test/helpers/fsdp_probe.py:sharded_modules", args: {} }),
             );
+            // what needs the whole weights on rank 0 alone is refused at once, naming the way out
+            await expect(s.save(join(outputDir, "mid-run"))).rejects.toThrow(/save_model: the student is sharded.*checkpointDir/);
+          }
         };
         try {
           await new GeneralDistiller({
@@ -263,9 +269,14 @@ describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
           (await compareWeights(join(suite.models.student, "model.safetensors"), join(sharded, "gs4", "model", "model.safetensors")))
             .maxDiff,
         ).toBeGreaterThan(1e-4);
-        const logitsOf = (dir: string) => (JSON.parse(readFileSync(join(dir, "logits.json"), "utf8")) as number[][]).flat();
+        const logitsOf = (dir: string, file = "logits.json") =>
+          (JSON.parse(readFileSync(join(dir, file), "utf8")) as number[][]).flat();
         const [a, b] = [logitsOf(single), logitsOf(sharded)];
         expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeLessThan(1e-5);
+        for (const step of [2, 4]) {
+          const [x, y] = [logitsOf(single, `logits-gs${step}.json`), logitsOf(sharded, `logits-gs${step}.json`)];
+          expect(Math.max(...x.map((v, i) => Math.abs(v - y[i]!)))).toBeLessThan(1e-5);
+        }
         // the checkpoint is a plain Hugging Face folder: from_pretrained loads it (here in the single worker)
         const config = JSON.parse(readFileSync(join(sharded, "gs4", "model", "config.json"), "utf8"));
         expect(config.architectures).toEqual(["BertForSequenceClassification"]);

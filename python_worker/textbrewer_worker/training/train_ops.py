@@ -10,7 +10,7 @@ import torch
 from ..device import to_device
 from ..sampled_cache_form import sampled_cache_targets
 from ..teacher_features import encode_features, select_features
-from ..wire.ops import WorkerState, call_model, op
+from ..wire.ops import WorkerState, call_model, op, refuse_sharded
 from ..wire.ops_types import (
     ModelFingerprintArgs,
     TeacherLogitsArgs,
@@ -142,7 +142,7 @@ def teacher_logits(state: WorkerState, args: TeacherLogitsArgs) -> dict[str, Any
 def model_fingerprint(state: WorkerState, args: ModelFingerprintArgs) -> str:
     """sha256 over the model's state dict (names, dtypes, shapes, bytes): one weight changed, another hash."""
     digest = hashlib.sha256()
-    for name, tensor in state.model(args).state_dict().items():
+    for name, tensor in refuse_sharded(state.model(args), "model_fingerprint").state_dict().items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         digest.update((t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes())

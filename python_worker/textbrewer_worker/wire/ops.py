@@ -194,6 +194,18 @@ def ensure_eager_attention(model: torch.nn.Module) -> None:
             config._attn_implementation = "eager"
 
 
+def refuse_sharded(model: torch.nn.Module, op_name: str) -> torch.nn.Module:
+    """`model` unless it is sharded over the ranks (FSDP2, while a run of strategy "fsdp" trains): then only
+    collectives reach its whole weights, and a request to rank 0 alone would wait for the others."""
+    fsdp = sys.modules.get("torch.distributed.fsdp")  # not imported: nothing is sharded
+    if fsdp is not None and isinstance(model, fsdp.FSDPModule):
+        raise ValueError(
+            f"{op_name}: the student is sharded over the ranks (distributed.strategy 'fsdp') while it trains; "
+            f"read the checkpoint's model/ folder (checkpointDir) in a callback, or call it after train() returns"
+        )
+    return model
+
+
 def call_model(model: torch.nn.Module, batch: Any, extra: dict[str, Any]) -> Any:
     try:
         if isinstance(batch, dict):
@@ -231,7 +243,7 @@ def num_params(state: WorkerState, args: NumParametersArgs) -> int:
 def save_model(state: WorkerState, args: SaveModelArgs) -> SaveModelResult:
     from ..models import save_model as save
 
-    files = save(state.model(args), args["dir"])
+    files = save(refuse_sharded(state.model(args), "save_model"), args["dir"])
     return {"files": files}
 
 

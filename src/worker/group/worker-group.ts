@@ -48,6 +48,11 @@ export interface RankInfo {
 
 /** Read-only requests that local rank 0 answers alone: every rank holds the same weights. */
 const RANK0_OPS = new Set(["predict", "describe", "num_parameters", "save_model", "model_fingerprint", "teacher_logits"]);
+/**
+ * Forwards that every rank joins under strategy "fsdp": while a run trains (a callback), the student is sharded and
+ * its forward all-gathers each block from every rank, so rank 0 alone would wait for the others until the timeout.
+ */
+const FSDP_FORWARD_OPS = new Set(["predict", "teacher_logits"]);
 
 /** How long after torchrun reports a failed rank its last lines are awaited before the crash is reported. */
 const RANK_LINES_GRACE_MS = 300;
@@ -300,7 +305,7 @@ export class WorkerGroup implements WorkerLink, AsyncDisposable {
    * training step's batch is the global batch: it is split along its first dimension into one equal shard per rank
    * of the whole run (ShardError when it does not split evenly), and each local rank gets its own (with several
    * nodes, node k's ranks take the k-th part). Read-only model requests (predict, describe, save_model, …) go to
-   * local rank 0 alone.
+   * local rank 0 alone; with strategy "fsdp", predict and teacher_logits go to every rank (the same batch).
    */
   async call<N extends OpName>(op: N, ...[args, options]: CallArgs<N>): Promise<OpResult<N>> {
     checkOpName(op);
@@ -311,6 +316,10 @@ export class WorkerGroup implements WorkerLink, AsyncDisposable {
   /** Sends `op` and `args` as they are, without the catalogue (see `Worker.callUnchecked`), split as `call` splits. */
   async callUnchecked(op: string, args: Record<string, unknown> = {}, options: CallOptions = {}): Promise<unknown> {
     this.checkOpen(options);
+    if (this.distributed.strategy === "fsdp" && FSDP_FORWARD_OPS.has(op)) {
+      const results = await Promise.all(this.conns.map((_, i) => this.request(i, op, args)));
+      return results[0];
+    }
     if (RANK0_OPS.has(op)) return this.request(0, op, args);
     // every node's script sends the same global batch: it is split over all ranks and this node keeps its ranks' shards
     const n = this.conns.length;
