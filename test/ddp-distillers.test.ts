@@ -269,8 +269,7 @@ describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
           (await compareWeights(join(suite.models.student, "model.safetensors"), join(sharded, "gs4", "model", "model.safetensors")))
             .maxDiff,
         ).toBeGreaterThan(1e-4);
-        const logitsOf = (dir: string, file = "logits.json") =>
-          (JSON.parse(readFileSync(join(dir, file), "utf8")) as number[][]).flat();
+        const logitsOf = (dir: string, file = "logits.json") => (JSON.parse(readFileSync(join(dir, file), "utf8")) as number[][]).flat();
         const [a, b] = [logitsOf(single), logitsOf(sharded)];
         expect(Math.max(...a.map((v, i) => Math.abs(v - b[i]!)))).toBeLessThan(1e-5);
         for (const step of [2, 4]) {
