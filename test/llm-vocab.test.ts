@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { BasicDistiller, type Tensor, type TokenizerHandle, WorkerError } from "../src/index.js";
+import { CausalLMDistiller } from "../src/llm/index.js";
 import { batchJson, runReference, useRealWorker } from "./helpers/fixtures.js";
 import { makeTinyGpt2s, makeTrainedTokenizers, type TinyGpt2Options, withLabels } from "./helpers/tiny-lm.js";
 
@@ -83,6 +84,34 @@ describe("vocabularies and ULD on tiny GPT-2s (real worker)", () => {
         `are the same (${word.vocabSize} tokens), so KD compares the shared first ${word.vocabSize} entries`,
     ]);
     const kd = kdTerms(outputDir);
+    expect(kd).toHaveLength(4);
+    for (const v of kd) expect(Number.isFinite(v) && v > 0).toBe(true);
+  });
+
+  it("CausalLMDistiller cuts padded vocabularies to the shared prefix too, said once in the log", async () => {
+    const teacher = await load("pad-teacher");
+    const student = await load("pad-student");
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const outputDir = dir("pad-causal-run");
+    await new CausalLMDistiller({
+      trainConfig: { outputDir, device: "cpu" },
+      distillConfig: { kdLossType: "token_kl", temperature: 1 },
+      teacher,
+      student,
+    }).train({
+      optimizer: { lr: 1e-2 },
+      data: [await encode(word, TEXTS.slice(0, 4)), await encode(word, TEXTS.slice(4))],
+      numEpochs: 2,
+    });
+    const lines = warn.mock.calls.map((c) => String(c[0])).filter((l) => l.includes("vocabularies"));
+    expect(lines).toEqual([
+      `textbrewer-ts: vocabularies: the teacher's logits have 64 entries and the student's ${word.vocabSize}; the sizes ` +
+        `differ only by padding (name the tokenizers to check their tokens), so KD compares the shared first ${word.vocabSize} entries`,
+    ]);
+    const kd = readFileSync(join(outputDir, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l).terms.unweighted_causal_lm_kd_loss as number);
     expect(kd).toHaveLength(4);
     for (const v of kd) expect(Number.isFinite(v) && v > 0).toBe(true);
   });

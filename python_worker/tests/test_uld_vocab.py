@@ -137,3 +137,58 @@ def test_a_tokenizer_larger_than_the_smaller_head_is_refused() -> None:
     same = (word_tokenizer(WORDS), word_tokenizer(WORDS))
     with pytest.raises(VocabularyMismatchError, match=r"their tokenizer has 7 tokens.*resize_token_embeddings\(7\)"):
         check_run_vocabularies("kl", tiny_gpt2(5), [tiny_gpt2(64)], same)
+
+
+def test_cached_top_k_targets_cut_a_padded_student_to_the_shared_prefix() -> None:
+    from textbrewer_worker.training.objective import Objective
+
+    spec = {
+        "kind": "kd",
+        "lossType": "kl",
+        "temperature": 2.0,
+        "temperatureScheduler": {"type": "none"},
+        "probabilityShift": False,
+        "required": False,
+        "weight": 1.0,
+        "weightScheduler": "none",
+    }
+    objective = Objective([spec], torch.device("cpu"), [])
+    g = torch.Generator().manual_seed(3)
+    student = torch.randn(4, 64, generator=g, dtype=torch.float64)  # padded: 50 real entries, 14 of padding
+    teacher = torch.randn(4, 50, generator=g, dtype=torch.float64)
+    logprobs, ids = torch.log_softmax(teacher / 2.0, -1).topk(8, -1)
+    topk = {"targets": [logprobs, ids], "tail": "uniform", "support": "teacher"}
+
+    def kd(logits: torch.Tensor, prefix: int | None) -> float:
+        objective.kd.vocab_prefix = prefix  # type: ignore[union-attr]
+        inputs = objective.inputs({"logits": [logits]}, [], {"kdWeight": 1.0}, None, topk)
+        return float(objective.loss(inputs)[1]["unweighted_kd_loss"])
+
+    # the padding's 14 entries take no part: the same loss as a student with the shared 50 entries only
+    assert kd(student, 50) == pytest.approx(kd(student[:, :50], None), abs=1e-12)
+    assert kd(student, 50) != pytest.approx(kd(student, None), abs=1e-6)
+    # a cached id in the padding (or past a student's head) is refused with the fix, not an index error
+    topk["targets"] = [logprobs, ids.clone().fill_(55)]
+    with pytest.raises(ValueError, match=r"cached teacher id is 55, in the padding past the 50 entries.*resize"):
+        kd(student[:, :50], 50)
+    with pytest.raises(ValueError, match=r"cached teacher id is 55 but the student's logits have 50 entries"):
+        kd(student[:, :50], None)
+
+
+def test_causal_lm_kd_cuts_padded_vocabularies_to_the_shared_prefix() -> None:
+    from textbrewer_worker.terms.base import TermInputs
+    from textbrewer_worker.terms.causal_lm_kd import CausalLmKdTerm
+
+    spec = {"loss": "kl", "temperature": 2.0, "beta": 0.5, "alpha": 0.1, "chunkSize": None, "weight": 1.0}
+    term = CausalLmKdTerm(spec, 0, torch.device("cpu"))
+    g = torch.Generator().manual_seed(4)
+    s, t = torch.randn(2, 5, 50, generator=g), torch.randn(2, 5, 64, generator=g)
+    labels = torch.randint(0, 50, (2, 5), generator=g)
+
+    def kd(logits_S: torch.Tensor, logits_T: torch.Tensor) -> float:
+        value, _ = term(TermInputs({"logits": [logits_S], "labels": [labels]}, [], None, [logits_T], None, {}))
+        return float(value)  # type: ignore[arg-type]
+
+    term.vocab_prefix = 50
+    assert kd(s, t) == pytest.approx(kd(s, t[..., :50]), abs=1e-7)
+    assert kd(torch.cat([s, t[..., 50:]], -1), t[..., :50]) == pytest.approx(kd(s, t[..., :50]), abs=1e-7)

@@ -170,3 +170,24 @@ def cross_tokenizer_rows(
         picked_S.append(logits_S[b, r_S[:n]])
         picked_T.append(logits_T[b, r_T[:n]])
     return torch.cat(picked_S), torch.cat(picked_T)
+
+
+def cut_student(logits_S: Tensor, prefix: int | None) -> Tensor:
+    """The student's logits cut to the shared prefix of padded vocabularies (unchanged without one)."""
+    return logits_S[..., :prefix] if prefix is not None and logits_S.shape[-1] > prefix else logits_S
+
+
+def check_cached_ids(indices: Tensor, width: int, prefix: int | None) -> None:
+    """Cached teacher ids index the student's logits: one past its (cut) width is refused, naming the fix."""
+    if indices.numel() == 0 or int(indices.max()) < width:
+        return
+    if prefix is not None:
+        raise ValueError(
+            f"teacherTopK: a cached teacher id is {int(indices.max())}, in the padding past the {prefix} entries "
+            f"the teacher and the student share; cut the teacher's head to the shared size before filling the cache "
+            f"(model.resize_token_embeddings({prefix})) or learn from the live teacher"
+        )
+    raise ValueError(
+        f"teacherTopK: a cached teacher id is {int(indices.max())} but the student's logits have {width} entries; "
+        "the cache was filled by a teacher with another vocabulary"
+    )

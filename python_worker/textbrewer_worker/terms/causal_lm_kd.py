@@ -17,6 +17,7 @@ import torch.distributed as dist
 from ..llm_losses import token_kd_loss
 from ..sequence_kd import causal_lm_valid_positions
 from ..sparse_llm_losses import SPARSE_TOKEN_KINDS, SparseTail, sparse_token_kd_loss
+from ..vocab_align import check_cached_ids, cut_student
 from .base import Tensor, Term, TermInputs, term
 
 CAUSAL_LM_KD_LOG_NAME = "unweighted_causal_lm_kd_loss"
@@ -51,6 +52,8 @@ class CausalLmKdTerm(Term):
         self.chunk_size: int | None = spec["chunkSize"]
         self.weight = float(spec["weight"])
         self.accumulation_steps = 1  # the session sets the plan's gradientAccumulationSteps
+        # the shared width padded vocabularies are cut to (vocab_align.check_run_vocabularies, at configure)
+        self.vocab_prefix: int | None = None
 
     def __call__(self, inputs: TermInputs) -> tuple[Tensor | None, dict[str, Tensor]]:
         logits_S = _one(inputs.results_S, "logits")
@@ -78,10 +81,11 @@ class CausalLmKdTerm(Term):
             logits_T = inputs.target_logits
             if logits_T is None or len(logits_T) != 1:
                 raise KeyError("logits: the teacher adaptor must return one 'logits' tensor for causal-LM KD")
+            prefix = self.vocab_prefix
             kd = token_kd_loss(
                 self.loss_kind,
-                logits_S,
-                logits_T[0],
+                cut_student(logits_S, prefix),
+                logits_T[0][..., :prefix] if prefix is not None else logits_T[0],
                 self.temperature,
                 mask=valid,
                 num_tokens=denominator,
@@ -100,6 +104,8 @@ class CausalLmKdTerm(Term):
         targets = topk["targets"]
         if len(targets) != 2:
             raise ValueError(f"teacherTopK: {len(targets) // 2} cached logits tensors for one student logits tensor")
+        logits_S = cut_student(logits_S, self.vocab_prefix)
+        check_cached_ids(targets[1], logits_S.shape[-1], self.vocab_prefix)
         return sparse_token_kd_loss(
             self.loss_kind,  # type: ignore[arg-type]
             logits_S,

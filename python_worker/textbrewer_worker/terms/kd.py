@@ -12,7 +12,7 @@ from ..sequence_kd import causal_lm_valid_positions
 from ..sparse_teacher_forms import index_dtype
 from ..training.temperature import build_temperature
 from ..uld_loss import CROSS_TOKENIZER_LOSSES
-from ..vocab_align import cross_tokenizer_rows
+from ..vocab_align import check_cached_ids, cross_tokenizer_rows, cut_student
 from .base import Tensor, Term, TermInputs, term
 
 KD_LOG_NAME = "unweighted_kd_loss"
@@ -191,6 +191,8 @@ class KdTerm(Term):
         for i, (l_S, (values, indices)) in enumerate(zip(logits_S, pairs)):
             if masks is not None:
                 l_S, values, indices = (select_logits(x, masks[i]) for x in (l_S, values, indices))
+            l_S = cut_student(l_S, self.vocab_prefix)
+            check_cached_ids(indices, l_S.shape[-1], self.vocab_prefix)
             if sampled:  # values: the teacher's log-probabilities of the drawn ids
                 total = total + loss_fn(l_S, values, indices, self.temperature)
             else:

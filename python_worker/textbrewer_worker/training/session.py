@@ -21,6 +21,7 @@ from ..service.teacher_client import TeacherLink, open_link
 from ..teacher_features import cached_results, encode_features, select_features
 from ..terms import TermInputs
 from ..terms.causal_lm_kd import CausalLmKdTerm
+from ..terms.kd import KdTerm
 from ..vocab_align import check_run_vocabularies, run_tokenizers
 from ..wire.ops import WorkerState, call_model, ensure_eager_attention
 from ..wire.ops_types import TrainStepArgs
@@ -167,12 +168,14 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     scheduler = build_scheduler(plan["scheduler"], optimizer)
     warnings: list[str] = []
     autocast_dtype, use_scaler = amp_settings(plan["mixedPrecision"], device, warnings)
-    kd = objective.kd
-    if kd is not None:
-        every_teacher = [m for models in teachers.values() for m in models]
-        tokenizers = run_tokenizers(state.extensions, kd.spec.get("tokenizers"))
-        kd.vocab_prefix, lines = check_run_vocabularies(kd.loss_type, student, every_teacher, tokenizers)
-        warnings.extend(lines)
+    every_teacher = [m for models in teachers.values() for m in models]
+    for t in objective.terms:
+        # the terms that compare teacher and student logits entry by entry: their vocabularies must agree
+        if isinstance(t, KdTerm | CausalLmKdTerm):
+            loss = t.loss_type if isinstance(t, KdTerm) else t.loss_kind
+            tokenizers = run_tokenizers(state.extensions, t.spec.get("tokenizers"))
+            t.vocab_prefix, lines = check_run_vocabularies(loss, student, every_teacher, tokenizers)
+            warnings.extend(line for line in lines if line not in warnings)
     if device.type == "cuda":
         # TF32 matmuls on Ampere and later: float32 range, ~10-bit mantissa inside the tensor cores
         torch.backends.cuda.matmul.allow_tf32 = True
