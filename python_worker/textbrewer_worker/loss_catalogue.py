@@ -14,6 +14,7 @@ from typing import Any
 
 from .builtin_losses import BUILTIN_LOSSES
 from .losses import SPARSE_KD_LOSSES, LossInfo
+from .sampled_cache_form import SAMPLED_KD_LOSSES
 
 CATALOGUE_PATH = Path(__file__).with_name("losses.json")
 
@@ -27,6 +28,8 @@ def entry(info: LossInfo) -> dict[str, Any]:
         "mask": info.mask,
         # kd losses that learn from top-k teacher targets (teacherCache.topK)
         "sparse": info.kind == "kd" and info.name in SPARSE_KD_LOSSES,
+        # kd losses that learn from sampled teacher targets (teacherCache.samples), as unbiased estimates
+        "sampled": info.kind == "kd" and info.name in SAMPLED_KD_LOSSES,
     }
 
 

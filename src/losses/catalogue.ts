@@ -19,6 +19,8 @@ export interface LossInfo {
   mask: boolean;
   /** KD losses that learn from top-k teacher targets (teacherCache.topK). */
   sparse: boolean;
+  /** KD losses that learn from sampled teacher targets (teacherCache.samples), as unbiased estimates. */
+  sampled: boolean;
 }
 
 export const LOSS_CATALOGUE_PATH = fileURLToPath(new URL("../../python_worker/textbrewer_worker/losses.json", import.meta.url));
@@ -48,5 +50,5 @@ export function addUserLoss(kind: LossKind, name: string): void {
     throw new Error(`registerLoss: '${name}' is a built-in ${kind} loss; give your loss another name`);
   }
   const features = kind === "kd" ? ["logits"] : ["hidden", "attention"];
-  user.set(key(kind, name), { name, kind, layers: null, features, mask: kind === "match", sparse: false });
+  user.set(key(kind, name), { name, kind, layers: null, features, mask: kind === "match", sparse: false, sampled: false });
 }

@@ -30,19 +30,24 @@ export function checkSparseKdLoss(kdLossType: string, topK: number | null | unde
   ]);
 }
 
-/** kdLossType values the worker computes on sampled targets (sampled_cache_form.SAMPLED_KD_LOSSES): unbiased estimates. */
-export const SAMPLED_KD_LOSSES = ["ce", "kl", "token_kl"] as const;
+/** kdLossType values the worker computes on sampled targets (`sampled` in its catalogue): unbiased estimates. */
+export function sampledKdLossNames(): string[] {
+  return builtinLosses("kd")
+    .filter((l) => l.sampled)
+    .map((l) => l.name);
+}
 
 /** Refuses, before any step, a kdLossType that cannot learn from sampled targets (a teacher cache with `samples`). */
 export function checkSampledKdLoss(kdLossType: string, samples: number | null | undefined): void {
-  if (samples === null || samples === undefined || (SAMPLED_KD_LOSSES as readonly string[]).includes(kdLossType)) return;
+  const names = sampledKdLossNames();
+  if (samples === null || samples === undefined || names.includes(kdLossType)) return;
   throw new ConfigError("DistillationConfig", [
     {
       path: "kdLossType",
       kind: "invalid_value",
       message:
         `'${kdLossType}' cannot learn from sampled teacher targets (teacherCache.samples: ${samples}); with samples use ` +
-        `kdLossType ${SAMPLED_KD_LOSSES.map((n) => `'${n}'`).join(" or ")}, top-k targets (teacherCache.topK) or dense logits`,
+        `kdLossType ${names.map((n) => `'${n}'`).join(" or ")}, top-k targets (teacherCache.topK) or dense logits`,
     },
   ]);
 }
