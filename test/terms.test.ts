@@ -254,7 +254,7 @@ describe("the plan schema", () => {
       "Invalid train plan: terms[1].weight: received -1; expected a number >= 0",
     );
     expect(refused([{ kind: "kdd" }])).toBe(
-      'Invalid train plan: terms[0].kind: received "kdd"; expected one of "kd", "hard_label", "supervised", "match", "emd", "registered"',
+      'Invalid train plan: terms[0].kind: received "kdd"; expected one of "kd", "hard_label", "supervised", "match", "emd", "registered", "causal_lm_kd"',
     );
     expect(refused([{ kind: "match", feature: "hidden", loss: "hidden_mse", layer_S: 1, layerS: 1, layerT: 2 }])).toBe(
       "Invalid train plan: unknown key 'layer_S' in train plan.terms[0] (did you mean 'layerS'?)",
