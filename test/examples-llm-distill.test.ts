@@ -33,7 +33,7 @@ describe("examples/llm-distill.ts (toy size)", () => {
       teacher: { layers: 2, hidden: 32, heads: 2, steps: 6, lr: 3e-3 },
       student: { layers: 1, hidden: 16, heads: 2 },
       steps: 4,
-      topK: 8,
+      samples: 8,
       promptLength: 6,
       evalBatches: 2,
       sampleTokens: 5,
@@ -43,7 +43,7 @@ describe("examples/llm-distill.ts (toy size)", () => {
     expect(r.models.map((m) => m.name)).toEqual([
       "teacher",
       "(a) student alone",
-      "(b) offline KD, top-8 cache",
+      "(b) offline KD, 8 teacher draws per token",
       "(c) on-policy GKD, λ = 0.5",
     ]);
     for (const m of r.models) {
@@ -52,7 +52,7 @@ describe("examples/llm-distill.ts (toy size)", () => {
     }
     expect(r.models[1]!.parameters).toBe(r.models[3]!.parameters);
     expect(r.models[0]!.parameters).toBeGreaterThan(r.models[1]!.parameters);
-    // top-8 of int32 ids and float32 log-probabilities: at least 64 bytes per token, well under the 300 dense logits' 1200
+    // 8 draws of int32 ids and float32 log-probabilities: at least 64 bytes per token, well under the 300 dense logits' 1200
     expect(r.cacheBytesPerToken).toBeGreaterThan(64);
     expect(r.cacheBytesPerToken).toBeLessThan(1200);
     expect(JSON.parse(readFileSync(join(tmp.path, "run", "summary.json"), "utf8")).models).toHaveLength(4);

@@ -11,6 +11,8 @@ from op_call import call_op
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from textbrewer_worker.lm_ops import on_policy_batch, sample_next
+from textbrewer_worker.sampled_cache_form import sampled_cache_targets
+from textbrewer_worker.sequence_kd import causal_lm_valid_positions
 from textbrewer_worker.terms import TermInputs
 from textbrewer_worker.terms.causal_lm_kd import CausalLmKdTerm
 from textbrewer_worker.training.checkpoint import rng_state, set_rng_state
@@ -126,6 +128,39 @@ def test_the_term_divides_by_the_step_tokens_over_the_accumulation() -> None:
     assert math.isclose(float(in_step), float(alone) * 6 / 18 * 2, rel_tol=1e-6)
     with pytest.raises(ValueError, match="stepTokens: 5 is below this micro-batch's 6 valid target tokens"):
         kd_term(1)(inputs_for(s, t, labels, stepTokens=5))
+
+
+def test_the_term_learns_sampled_cache_targets_as_draws_not_as_a_top_k() -> None:
+    g = torch.Generator().manual_seed(1)
+    s = torch.randn(2, 5, VOCAB, generator=g, requires_grad=True)
+    t = torch.randn(2, 5, VOCAB, generator=g)
+    labels = torch.randint(0, VOCAB, (2, 5), generator=g)
+    labels[1, 2:] = -100
+    valid = causal_lm_valid_positions(labels, None, (2, 5))
+    n, tau = 16, 2.0
+
+    def sampled_inputs(seed: int) -> TermInputs:
+        lp, ids = sampled_cache_targets([t], n, tau, seed)
+        topk = {"targets": [lp, ids], "tail": "ignore", "support": "teacher", "form": "sampled"}
+        return TermInputs({"logits": [s], "labels": [labels]}, [], None, None, topk, {})
+
+    # one set of draws: τ²·(1/n)·Σ_i (log P_T(j_i) − log q(j_i)) summed over the valid positions, over their number
+    lp, ids = sampled_cache_targets([t], n, tau, 7)
+    log_q = torch.log_softmax(s.detach() / tau, -1).gather(-1, ids.long())
+    want = (tau * tau * (lp - log_q).mean(-1))[valid].sum() / valid.sum()
+    got, _ = kd_term(1)(sampled_inputs(7))
+    assert math.isclose(float(got.detach()), float(want), rel_tol=1e-5)
+    # over many draws, the value and gradient of the dense token KL
+    dense, _ = kd_term(1)(inputs_for(s, t, labels))
+    (grad_dense,) = torch.autograd.grad(dense, s)
+    seeds = range(400)
+    mean = sum(kd_term(1)(sampled_inputs(i))[0] for i in seeds) / len(seeds)
+    (grad_mean,) = torch.autograd.grad(mean, s)
+    assert math.isclose(float(mean.detach()), float(dense.detach()), rel_tol=0.05)
+    assert torch.allclose(grad_mean, grad_dense, atol=0.01)
+    reverse = CausalLmKdTerm({**kd_term(1).spec, "loss": "reverse_kl"}, 0, torch.device("cpu"))
+    with pytest.raises(ValueError, match="'reverse_kl' cannot learn from sampled teacher targets"):
+        reverse(sampled_inputs(0))
 
 
 def test_generate_refuses_more_tokens_than_the_model_has_positions() -> None:

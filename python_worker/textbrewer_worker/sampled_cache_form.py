@@ -53,9 +53,11 @@ def sampled_kd_loss(
     temperature: float = 1.0,
     *,
     mask: Tensor | None = None,
+    num_tokens: float | Tensor | None = None,
     chunk_size: int | None = None,
 ) -> Tensor:
-    """The mean over rows (mask ≠ 0) of the sampled estimate of 'ce' or 'kl' (module docstring), chunked over rows.
+    """The sampled estimate of 'ce' or 'kl' (module docstring) summed over the rows (mask ≠ 0) and divided by
+    num_tokens (default: the number of those rows), chunked over rows.
 
     logits_S (..., V); logprobs_T, ids_T (..., n): the teacher's log-probabilities at temperature τ of n draws.
     """
@@ -75,7 +77,7 @@ def sampled_kd_loss(
     flat = [x.reshape(-1, x.shape[-1]) for x in (logits_S, logprobs_T, ids_T)]
     chunk = chunk_rows_for(name, chunk_size, vocab)
     per_row: Tensor = ChunkedRows.apply(row_fn, rows, None, float(temperature), chunk, *flat)  # type: ignore[assignment]
-    return reduce_rows(name, per_row, None, float(temperature) if kind == "kl" else 1.0, None)
+    return reduce_rows(name, per_row, None, float(temperature) if kind == "kl" else 1.0, num_tokens)
 
 
 def _form(kind: SampledKind) -> Callable[..., Tensor]:

@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 
 from ..llm_losses import token_kd_loss
+from ..sampled_cache_form import sampled_kd_loss
 from ..sequence_kd import causal_lm_valid_positions
 from ..sparse_llm_losses import SPARSE_TOKEN_KINDS, SparseTail, sparse_token_kd_loss
 from ..vocab_align import check_cached_ids, cut_student
@@ -96,6 +97,8 @@ class CausalLmKdTerm(Term):
         return kd * self.weight, {CAUSAL_LM_KD_LOG_NAME: kd}
 
     def sparse(self, logits_S: Tensor, valid: Tensor, topk: dict[str, Any], denominator: float) -> Tensor:
+        if topk.get("form") == "sampled":
+            return self.sampled(logits_S, valid, topk, denominator)
         if self.loss_kind not in SPARSE_TOKEN_KINDS:
             raise ValueError(
                 f"causal_lm_kd.loss: '{self.loss_kind}' cannot learn from top-k teacher targets; use "
@@ -117,5 +120,30 @@ class CausalLmKdTerm(Term):
             mask=valid,
             num_tokens=denominator,
             beta=self.beta,
+            chunk_size=self.chunk_size,
+        )
+
+    def sampled(self, logits_S: Tensor, valid: Tensor, topk: dict[str, Any], denominator: float) -> Tensor:
+        """Forward KL from n teacher draws per position (teacherCache.samples): (1/n)·Σ_i log P_T(j_i) − log q(j_i)."""
+        if self.loss_kind != "kl":
+            raise ValueError(
+                f"causal_lm_kd.loss: '{self.loss_kind}' cannot learn from sampled teacher targets (teacherCache.samples); "
+                "use token_kl, top-k targets (teacherCache.topK) or dense logits"
+            )
+        if topk["support"] != "teacher":
+            raise ValueError(f"teacherCache.support: '{topk['support']}' applies to top-k targets, not to sampled ones")
+        targets = topk["targets"]
+        if len(targets) != 2:
+            raise ValueError(f"teacherTopK: {len(targets) // 2} cached logits tensors for one student logits tensor")
+        logits_S = cut_student(logits_S, self.vocab_prefix)
+        check_cached_ids(targets[1], logits_S.shape[-1], self.vocab_prefix)
+        return sampled_kd_loss(
+            "kl",
+            logits_S,
+            targets[0],
+            targets[1],
+            self.temperature,
+            mask=valid,
+            num_tokens=denominator,
             chunk_size=self.chunk_size,
         )
