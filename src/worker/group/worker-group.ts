@@ -56,6 +56,8 @@ const FSDP_FORWARD_OPS = new Set(["predict", "teacher_logits"]);
 
 /** How long after torchrun reports a failed rank its last lines are awaited before the crash is reported. */
 const RANK_LINES_GRACE_MS = 300;
+/** How long the ranks that outlive a failed one (then torchrun) get to end on their own before they are killed. */
+const SURVIVOR_GRACE_MS = 1500;
 /** A collective error that means a peer rank is gone (gloo, NCCL). */
 const PEER_LOST =
   /connection reset by peer|connection closed by peer|broken pipe|remote process exited|communicator was aborted|NCCL error|gloo|ProcessGroup/i;
@@ -192,10 +194,30 @@ export class WorkerGroup implements WorkerLink, AsyncDisposable {
       for (const c of conns) c.fail(error);
       announceCrash(error);
     };
+    // A survivor blocked in a collective (or torchrun stopping its workers) can take seconds on a loaded machine:
+    // the run is over, so what is still running after a grace is killed, ranks first, then torchrun.
+    const endSurvivors = (failed: number): void => {
+      const alive = (pid: number): boolean => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      const kill = (pid: number): void => {
+        if (alive(pid)) process.kill(pid, "SIGKILL");
+      };
+      setTimeout(() => {
+        for (const r of group?.ranks ?? []) if (r.localRank !== failed) kill(r.pid);
+        setTimeout(() => child.pid !== undefined && kill(child.pid), SURVIVOR_GRACE_MS).unref();
+      }, SURVIVOR_GRACE_MS).unref();
+    };
     const onRankFailure = (f: RankFailure): void => {
       if (rankFailure) return; // the first failure is the cause; the others follow from it
       rankFailure = f;
       child.stdin?.end(); // the rest of the group ends with its lifeline
+      endSurvivors(f.localRank);
       // the rank's last lines (its traceback) can still be on their way through torchrun's pipes
       setTimeout(() => settle(failure()!), RANK_LINES_GRACE_MS);
     };
