@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { augmentSentence, DEFAULT_SETTINGS, type DemoSettings, runSentimentDemo } from "../examples/sentiment.js";
+import { augmentSentence, runSentimentDemo } from "../examples/sentiment.js";
 import { MINILM_L6 } from "../examples/shared/minilm.js";
 import { loadSentiment, normalizeSentence, splitSentiment } from "../examples/shared/sentiment.js";
 import { parseWikiGold, readWikiGold, WIKIGOLD_LABELS } from "../examples/shared/wikigold.js";
@@ -15,6 +15,7 @@ import { entityCounts, ioToBio, seededRng, splitByDocument, tagIds } from "../sr
 import { accuracy, argmax, bioEntities, entityF1, median } from "../src/data/metrics.js";
 import { Tensor, type Worker, WorkerError } from "../src/index.js";
 import { findPackagedModel } from "../src/models/packaged.js";
+import { tinyDemoSettings } from "./helpers/demo-settings.js";
 import { makeTinyBert, makeWordTokenizer, useRealWorker } from "./helpers/fixtures.js";
 
 const ROOT = resolve(new URL("..", import.meta.url).pathname);
@@ -226,24 +227,6 @@ describe("BIO, metrics and batching", () => {
   });
 });
 
-/** The demo's settings shrunk for a test: a 4-layer, 32-wide teacher trained from scratch, a few steps each. */
-function tinySettings(): DemoSettings {
-  const s = structuredClone(DEFAULT_SETTINGS);
-  s.maxLength = 32;
-  s.batchSize = 16;
-  s.teacher.epochs = 1;
-  s.scratchTeacher = { layers: 4, hidden: 32, heads: 4, vocabSize: 400, epochs: 2, lr: 1e-3 };
-  s.student.layerMap = [0, 3];
-  s.student.epochs = 2;
-  s.student.matches = [
-    { layerT: 0, layerS: 0, feature: "hidden", loss: "hidden_mse", weight: 1 },
-    { layerT: 2, layerS: 1, feature: "hidden", loss: "hidden_mse", weight: 1 },
-    { layerT: 4, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 1 },
-  ];
-  s.timing.repeats = 2;
-  return s;
-}
-
 describe("demo pieces (real worker)", () => {
   const suite = useRealWorker();
   const { tmp } = suite;
@@ -307,7 +290,7 @@ describe("demo pieces (real worker)", () => {
       runDir,
       worker,
       teacher: "scratch" as const,
-      settings: tinySettings(),
+      settings: tinyDemoSettings(),
       limit: { train: 96, dev: 32, test: 40 },
       log: (l: string) => void lines.push(l),
       progress: false,

@@ -1,18 +1,23 @@
 /**
  * `textbrewer distill <run file>`: the file's errors (file, line, path, did you mean), TextBrewer's snake_case
- * configs, and a whole run through the CLI on a tiny teacher and tiny data files, checked against the same run
- * written as a script with the public API (identical weights).
+ * configs, a whole run through the CLI on a tiny teacher and tiny data files, checked against the same run
+ * written as a script with the public API (identical weights), and examples/configs/sentiment.yaml against the
+ * sentiment demo's student step, both run on a subset with the demo's settings shrunk (identical losses and weights).
  */
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_SETTINGS } from "../examples/sentiment.js";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { writeSentimentRunData } from "../examples/configs/sentiment-data.js";
+import { DEFAULT_SETTINGS, type DemoSettings, runSentimentDemo } from "../examples/sentiment.js";
+import { loadSentiment, splitSentiment } from "../examples/shared/sentiment.js";
 import { makeBatches, rowLengths, seededRng } from "../src/data/index.js";
 import { type AdaptorFn, GeneralDistiller, NO_DECAY_GROUP, Tensor } from "../src/index.js";
 import { loadRunFile, parseRunFile, RunFileError } from "../src/run-config/load.js";
 import { bestCheckpoint } from "../src/run-config/run.js";
+import { tinyDemoSettings } from "./helpers/demo-settings.js";
 import { compareWeights, makeTinyBert, makeWordTokenizer, useRealWorker, useTempDir } from "./helpers/fixtures.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -46,6 +51,34 @@ training: { numEpochs: 2, maxGradNorm: 1 }
 evaluation: { metric: accuracy, split: dev }
 output: { dir: runs/cli }
 `;
+
+const SENTIMENT_YAML = join(ROOT, "examples", "configs", "sentiment.yaml");
+
+/**
+ * examples/configs/sentiment.yaml (parsed) with every value the demo's settings decide set from `s`: for the default
+ * settings it is the file as checked in; for shrunk ones, the run file of a demo run with them.
+ */
+function sentimentRunFile(doc: any, s: DemoSettings, stepsPerEpoch: number): any {
+  const out = structuredClone(doc);
+  out.student.create.config.num_hidden_layers = s.student.layers;
+  out.student.create.layerMap = s.student.layerMap;
+  if (s.student.frozen) out.student.frozen = s.student.frozen;
+  out.distiller.trainConfig.seed = s.seed;
+  out.distiller.trainConfig.ckptFrequency = Math.min(s.student.checkpointsPerEpoch, stepsPerEpoch);
+  Object.assign(out.distiller.distillConfig, {
+    temperature: s.student.temperature,
+    kdLossType: s.student.kdLossType,
+    hardLabelWeight: s.student.hardLabelWeight,
+    intermediateMatches: s.student.matches,
+  });
+  out.data.train = Array.from({ length: s.student.epochs }, (_, e) => `runs/config-demo/data/train-epoch${e}.jsonl`);
+  out.data.maxLength = s.maxLength;
+  out.data.batchSize = s.batchSize;
+  out.optimizer.lr = s.student.lr;
+  out.scheduler.warmupRatio = s.student.warmupRatio;
+  out.training.numEpochs = s.student.epochs;
+  return out;
+}
 
 function problemOf(text: string, file = "run.yaml"): string {
   try {
@@ -148,6 +181,12 @@ describe("the run files the project shows", () => {
     expect(run.data.train).toHaveLength(s.student.epochs);
     // the teacher's checkpoint holds no tokenizer files: the demo's tokenizer is named
     expect(run.data.tokenizer).toMatch(/runs\/config-demo\/tokenizer$/);
+    // every value the demo's settings decide is the settings' (the end-to-end test below shrinks them the same way)
+    const doc = parseYaml(readFileSync(SENTIMENT_YAML, "utf8"));
+    const train = splitSentiment(loadSentiment(), { seed: s.seed }).train.length;
+    const stepsPerEpoch = Math.ceil((train * (1 + s.student.augmentedCopies)) / s.batchSize);
+    expect(sentimentRunFile(doc, s, stepsPerEpoch)).toEqual(doc);
+    expect(doc.evaluation).toEqual({ metric: "accuracy", split: "dev", batchSize: 64 });
   });
 });
 
@@ -255,7 +294,68 @@ describe("textbrewer distill, end to end", () => {
       return join(folder, file);
     };
     const cmp = await compareWeights(weights(out), weights(script));
-    expect(cmp.onlyA).toEqual([]);
+    expect([cmp.onlyA, cmp.onlyB]).toEqual([[], []]);
+    expect(cmp.maxDiff).toBe(0);
+  });
+});
+
+describe("examples/configs/sentiment.yaml, end to end", () => {
+  const suite = useRealWorker({ prefix: "tbts-sentiment-yaml-" });
+
+  it("reproduces the demo's student: the same losses at every step, checkpoint, dev accuracy and weights", {
+    timeout: 900_000,
+  }, async () => {
+    const dir = suite.tmp.path;
+    const settings = tinyDemoSettings();
+    const limit = { train: 96, dev: 32, test: 40 };
+    const demoDir = join(dir, "runs", "demo");
+    // the demo as `npm run demo` runs it (a teacher from scratch, shrunk), then the run file's data from it
+    const demo = await runSentimentDemo({
+      runDir: demoDir,
+      worker: suite.worker,
+      teacher: "scratch",
+      settings,
+      limit,
+      log: () => {},
+      progress: false,
+    });
+    const data = await writeSentimentRunData({ demoDir, outDir: join(dir, "runs", "config-demo"), settings, limit, worker: suite.worker });
+    expect(data.tokenizer).toBe(join(demoDir, "teacher", "vocab"));
+    const stepsPerEpoch = Math.ceil((limit.train * (1 + settings.student.augmentedCopies)) / settings.batchSize);
+    const runFile = sentimentRunFile(parseYaml(readFileSync(SENTIMENT_YAML, "utf8")), settings, stepsPerEpoch);
+    writeFileSync(join(dir, "sentiment.yaml"), stringifyYaml(runFile));
+    const r = await cli(["distill", "sentiment.yaml"], dir);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const out = join(dir, "runs", "config-demo", "student");
+
+    // every step: the loss, each term, the learning rates and the gradient norm
+    const steps = (folder: string) =>
+      readFileSync(join(folder, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+        .filter((m) => m.step !== undefined && m.total !== undefined)
+        .map(({ step, epoch, total, terms, weighted, lr, gradNorm }) => ({ step, epoch, total, terms, weighted, lr, gradNorm }));
+    const demoSteps = steps(demoDir);
+    expect(demoSteps).toHaveLength(settings.student.epochs * stepsPerEpoch);
+    expect(steps(out)).toEqual(demoSteps);
+
+    // the checkpoint kept (best dev accuracy, a tie to the later step), its dev and test accuracy, its weights
+    const summary = JSON.parse(readFileSync(join(out, "run-summary.json"), "utf8"));
+    const student = demo.rows.find((row) => row.model === "student")!;
+    expect(summary.checkpoints).toHaveLength(settings.student.epochs * settings.student.checkpointsPerEpoch);
+    expect(`gs${summary.best.step}`).toBe(demo.studentCheckpoint);
+    expect(summary.best.score).toBe(student.devAccuracy);
+    expect(summary.best.test).toBe(student.testAccuracy);
+    const weights = (folder: string) =>
+      join(
+        folder,
+        readdirSync(folder, { recursive: true })
+          .map(String)
+          .find((f) => f.endsWith("model.safetensors"))!,
+      );
+    const cmp = await compareWeights(weights(join(demoDir, demo.studentCheckpoint)), weights(summary.best.dir));
+    expect([cmp.onlyA, cmp.onlyB]).toEqual([[], []]);
     expect(cmp.maxDiff).toBe(0);
   });
 });
