@@ -19,10 +19,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { IntermediateMatchInput } from "../src/config/distillation-config.js";
-import { BasicDistiller, BasicTrainer, DistillCache, GeneralDistiller, type ModelHandle, Tensor, Worker } from "../src/index.js";
+import { BasicDistiller, BasicTrainer, DistillCache, GeneralDistiller, type ModelHandle, Worker } from "../src/index.js";
 import { makeTinyBert } from "../test/helpers/fixtures.js";
 import { emitResult } from "./emit.js";
 import { bootstrapRatioCI, median, r3, r4, roundOrder } from "./rounds.js";
+import { syntheticBatches } from "./synthetic-batches.js";
 
 function intEnv(name: string, fallback: number, min = 1): number {
   const v = process.env[name];
@@ -55,23 +56,7 @@ function log(msg: string): void {
 }
 
 /** The same BATCH × SEQ batches for every run. */
-const batches: Array<Record<string, Tensor>> = Array.from({ length: WARMUP + STEPS }, (_, b) => {
-  const rows = Array.from({ length: BATCH }, (_, r) => b * BATCH + r);
-  return {
-    input_ids: Tensor.from(
-      rows.map((i) => Array.from({ length: SEQ }, (_, j) => BigInt(1 + ((i * 131 + j * 17) % 999)))),
-      "int64",
-    ),
-    attention_mask: Tensor.from(
-      rows.map(() => Array.from({ length: SEQ }, () => 1n)),
-      "int64",
-    ),
-    labels: Tensor.from(
-      rows.map((i) => BigInt(i % 4)),
-      "int64",
-    ),
-  };
-});
+const batches = syntheticBatches(WARMUP + STEPS, BATCH, SEQ);
 
 const logits = (_b: any, o: any) => ({ logits: o.logits });
 const withHidden = (b: any, o: any) => ({ logits: o.logits, hidden: o.hidden_states, inputs_mask: b.attention_mask });

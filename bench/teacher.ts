@@ -10,11 +10,12 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { BasicDistiller, type ModelHandle, Tensor, Worker } from "../src/index.js";
+import { BasicDistiller, type ModelHandle, type Tensor, Worker } from "../src/index.js";
 import { isServedTeachers, type ServedTeachers, TeacherService } from "../src/service/index.js";
 import { makeTinyBert } from "../test/helpers/fixtures.js";
 import { emitResult } from "./emit.js";
 import { bootstrapRatioCI, median, r3, roundOrder } from "./rounds.js";
+import { syntheticBatches } from "./synthetic-batches.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const STEPS = Number(process.env.BENCH_STEPS ?? 14);
@@ -25,25 +26,7 @@ const ONE_THREAD = { OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" };
 
 type Mode = "inProcess" | "service";
 
-function batches(): Array<Record<string, Tensor>> {
-  return Array.from({ length: STEPS }, (_, k) => {
-    const rows = Array.from({ length: BATCH }, (_, i) => k * BATCH + i);
-    return {
-      input_ids: Tensor.from(
-        rows.map((i) => Array.from({ length: SEQ }, (_, j) => BigInt(1 + ((i * 131 + j * 17) % 999)))),
-        "int64",
-      ),
-      attention_mask: Tensor.from(
-        rows.map(() => Array.from({ length: SEQ }, () => 1n)),
-        "int64",
-      ),
-      labels: Tensor.from(
-        rows.map((i) => BigInt(i % 4)),
-        "int64",
-      ),
-    };
-  });
-}
+const batches = (): Array<Record<string, Tensor>> => syntheticBatches(STEPS, BATCH, SEQ);
 
 interface RunTimes {
   /** Seconds per step after the warm-up. */
