@@ -142,16 +142,21 @@ torch.save(sd, sys.argv[2] + "/pickled.pt")`,
   });
 
   it("gives clear errors that name the field, and keeps serving", async () => {
-    const cases: Array<[Promise<unknown>, RegExp, typeof WorkerError | typeof ProtocolError]> = [
-      [worker.loadModel({ path: join(tmp.path, "missing") }), /path.*does not exist/s, WorkerError],
-      [worker.loadModel({ path: tmp.path }), /not a checkpoint|config\.json/, WorkerError],
+    // each case starts only when the loop reaches it, so no rejection waits unhandled while an earlier case runs
+    const cases: Array<[() => Promise<unknown>, RegExp, typeof WorkerError | typeof ProtocolError]> = [
+      [() => worker.loadModel({ path: join(tmp.path, "missing") }), /path.*does not exist/s, WorkerError],
+      [() => worker.loadModel({ path: tmp.path }), /not a checkpoint|config\.json/, WorkerError],
       // refused by the op catalogue before it is sent
-      [worker.loadModel({ path: folder, task: "translation" as never }), /task: received "translation"; expected one of/, ProtocolError],
-      [model.predict({ input_ids: Tensor.from([[1.5, 2.5]]) }), /batch/, WorkerError],
-      [model.predict({ nonsense: Tensor.from([[1n]], "int64") }), /batch.*nonsense/s, WorkerError],
+      [
+        () => worker.loadModel({ path: folder, task: "translation" as never }),
+        /task: received "translation"; expected one of/,
+        ProtocolError,
+      ],
+      [() => model.predict({ input_ids: Tensor.from([[1.5, 2.5]]) }), /batch/, WorkerError],
+      [() => model.predict({ nonsense: Tensor.from([[1n]], "int64") }), /batch.*nonsense/s, WorkerError],
     ];
-    for (const [promise, pattern, kind] of cases) {
-      const err = await promise.catch((e: unknown) => e);
+    for (const [start, pattern, kind] of cases) {
+      const err = await start().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(kind);
       expect((err as Error).message).toMatch(pattern);
     }
