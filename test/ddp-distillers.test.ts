@@ -15,6 +15,7 @@ import {
   Tensor,
   type Worker,
 } from "../src/index.js";
+import { type TeacherConnection, TeacherService } from "../src/service/index.js";
 import { compareWeights, useRealWorker } from "./helpers/fixtures.js";
 
 function batch(seed: number, n = 16, len = 6): Record<string, Tensor> {
@@ -138,6 +139,50 @@ describe("the teacher cache and every distiller on 2 ranks (gloo, CPU)", () => {
     const single = await run(suite.worker, "features-single", false);
     await sameWeights(cached.dir, single.dir, true);
   });
+
+  it.skipIf(!SLOW)(
+    "a teacher service feeds every rank: 2 ranks reading it, dense or top-k, equal 1 worker with the teacher in-process",
+    async () => {
+      const run = async (
+        worker: Worker | WorkerGroup,
+        name: string,
+        teacher: "in-process" | TeacherConnection,
+        teacherCache: unknown = false,
+      ) => {
+        const student = await load(worker, suite.models.student);
+        const local = teacher === "in-process" ? await load(worker, suite.models.teacher) : null;
+        const outputDir = join(suite.tmp.path, name);
+        await new GeneralDistiller({
+          trainConfig: trainConfig(outputDir),
+          distillConfig: {
+            temperature: 2,
+            hardLabelWeight: 0.5,
+            intermediateMatches: [{ layerT: 3, layerS: 2, feature: "hidden", loss: "hidden_mse", weight: 2, proj: ["linear", 32, 48] }],
+          },
+          student,
+          ...(local ? { teacher: local, adaptorT: full } : { teacher: teacher as TeacherConnection }),
+          adaptorS: full,
+        }).train({ optimizer: { lr: 2e-3 }, data, numEpochs: 1, progress: false, teacherCache: teacherCache as never });
+        await Promise.all([student.dispose(), local?.dispose()]);
+        return join(outputDir, "gs4");
+      };
+      await using service = await TeacherService.start({
+        model: { path: suite.models.teacher, task: "sequence-classification" },
+        adaptorT: full,
+        device: "cpu",
+      });
+      const single = await run(suite.worker, "service-single", "in-process");
+      const ranks = await run(group!, "service-ranks", service.client());
+      await sameWeights(single, ranks, true);
+      // top-k at k = V (3 classes): the KD targets of the dense run, each rank's shard scored by the service
+      const topK = await run(group!, "service-ranks-topk", service.client({ topK: 3 }));
+      const diff = await compareWeights(join(single, "model", "model.safetensors"), join(topK, "model", "model.safetensors"));
+      expect(diff.maxDiff).toBeLessThan(1e-4); // float32 rounding of the sparse formula, carried by Adam's steps
+      const stats = await service.stats();
+      expect(stats.clients).toBeGreaterThanOrEqual(4); // each rank connects on its own
+      expect(stats.errors).toBe(0);
+    },
+  );
 
   it.skipIf(!SLOW)("MultiTeacherDistiller, MultiTaskDistiller and EMDDistiller: 2 ranks × shard 8 equal 1 worker × batch 16", async () => {
     const multiTeacher = async (worker: Worker | WorkerGroup, dir: string): Promise<string> => {

@@ -3,7 +3,7 @@
  * the teacher in-process; CURVE refuses unknown keys; plain tcp off loopback is refused; a service killed mid-run is a
  * TeacherServiceError within 2 s, and the run resumes once a service is back.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import * as zmq from "zeromq";
@@ -16,10 +16,12 @@ import {
   MultiTeacherDistiller,
   Tensor,
 } from "../src/index.js";
+import { CAUSAL_LM_ADAPTOR, CausalLMDistiller } from "../src/llm/index.js";
 import { type ServedTeachers, TeacherService, TeacherServiceError } from "../src/service/index.js";
 import type { ModelHandle } from "../src/worker/model-handle.js";
 import { Worker } from "../src/worker/worker.js";
 import { compareWeights, useRealWorker } from "./helpers/fixtures.js";
+import { lmBatch, makeTinyGpt2, randomIds } from "./helpers/tiny-gpt2.js";
 
 function makeBatch(seed: number): Record<string, Tensor> {
   const ids = Array.from({ length: 2 }, (_, i) => Array.from({ length: 6 }, (_, j) => BigInt(1 + ((seed * 31 + i * 7 + j * 13) % 99))));
@@ -143,6 +145,113 @@ describe.skipIf(!process.env.TEXTBREWER_SLOW_TESTS)("TeacherService (real worker
     });
     await run(join(tmp.path, "multi-served"), service);
     expect(await maxDiff(join(tmp.path, "multi-in-process", "gs3"), join(tmp.path, "multi-served", "gs3"))).toBeLessThanOrEqual(1e-6);
+  });
+
+  it("topK: the service sends top-k targets; the run equals one reading a top-k teacher cache, and writes such a cache through", async () => {
+    const cached = (dir: string) => ({ teacherCache: { dir, topK: 2 } }) as never;
+    // the reference: an in-process teacher's top-2 cached by a first run, read from disk by a second
+    const refCache = join(tmp.path, "topk-reference-cache");
+    await distil("basic", join(tmp.path, "topk-fill"), "in-process", cached(refCache));
+    const reference = join(tmp.path, "topk-reference");
+    await distil("basic", reference, "in-process", cached(refCache));
+    await using service = await serve();
+    const served = join(tmp.path, "topk-served");
+    await distil("basic", served, service.client({ topK: 2 }));
+    expect(await maxDiff(join(reference, "gs6"), join(served, "gs6"))).toBeLessThanOrEqual(1e-6);
+
+    const through = join(tmp.path, "topk-through-cache");
+    await distil("basic", join(tmp.path, "topk-through-1"), service.client({ topK: 2 }), cached(through));
+    const before = (await service.stats()).requests;
+    await distil("basic", join(tmp.path, "topk-through-2"), service.client({ topK: 2 }), cached(through));
+    expect((await service.stats()).requests - before).toBe(1); // the preflight: every step read the disk
+    expect(await maxDiff(join(reference, "gs6"), join(tmp.path, "topk-through-2", "gs6"))).toBeLessThanOrEqual(1e-6);
+
+    // hidden matches read dense features beside the top-k KD targets; at k = V (3 classes) the KD equals the dense one
+    await distil("general", join(tmp.path, "topk-general-in-process"), "in-process");
+    await distil("general", join(tmp.path, "topk-general-served"), service.client({ topK: 3 }));
+    const general = await maxDiff(join(tmp.path, "topk-general-in-process", "gs6"), join(tmp.path, "topk-general-served", "gs6"));
+    // the sparse and dense formulas round differently in float32, and Adam's normalised steps carry that into the
+    // weights: a few hundredths of one step of lr 3e-3 (a wrong objective moves them by whole steps)
+    expect(general).toBeLessThanOrEqual(1e-4);
+
+    // refused before any step, with the field and the fix
+    await expect(
+      distil("basic", join(tmp.path, "topk-k3"), service.client({ topK: 2 }), { teacherCache: { dir: through, topK: 3 } } as never),
+    ).rejects.toThrow(/teacherCache: the teacher service client sends top-k targets \(topK 2.*open the cache with the same topK/);
+    const student = await suite.worker.loadModel({ path: models.student, task: "sequence-classification" });
+    try {
+      const refusedWith = (distillConfig: object) =>
+        new BasicDistiller({
+          trainConfig: { outputDir: join(tmp.path, "topk-refused"), device: "cpu" },
+          distillConfig,
+          student,
+          teacher: service.client({ topK: 2 }),
+          adaptorS,
+        }).train({ optimizer: { lr: 1e-3 }, data, numSteps: 1, progress: false });
+      await expect(refusedWith({ kdLossType: "mse" })).rejects.toThrow(
+        /'mse' cannot learn from top-k teacher targets \(teacher service client topK: 2\)/,
+      );
+      await expect(refusedWith({ probabilityShift: true })).rejects.toThrow(/probabilityShift: true: the teacher service client's topK: 2/);
+      await expect(refusedWith({ temperatureScheduler: { type: "flsw", beta: 1, gamma: 2 } })).rejects.toThrow(
+        /temperatureScheduler: 'flsw' varies the temperature/,
+      );
+    } finally {
+      await student.dispose();
+    }
+    expect(() => service.client({ tail: "bucket" })).toThrow(/tail: 'bucket' applies to top-k targets only/);
+    expect(() => service.client({ topK: 0 })).toThrow(/topK: 0: expected a whole number ≥ 1/);
+  });
+
+  it("CausalLMDistiller: a service's top-k targets equal a top-k cache's; on-policy steps score the student's samples there", async () => {
+    const vocab = 40;
+    const [teacherDir, studentDir] = await Promise.all([
+      makeTinyGpt2(join(tmp.path, "lm-teacher"), { vocab, seed: 1, initializerRange: 0.3 }),
+      makeTinyGpt2(join(tmp.path, "lm-student"), { vocab, seed: 2, layers: 1 }),
+    ]);
+    const lmData = Array.from({ length: 3 }, (_, i) => lmBatch(randomIds(2, 10, vocab, 60 + i), [10, 7], 2));
+    const run = async (outputDir: string, teacher: ServedTeachers | "in-process", options: Partial<LoopOptions> = {}, onPolicy = false) => {
+      const student = await suite.worker.loadModel({ path: studentDir, task: "causal-lm" });
+      const local = teacher === "in-process" ? await suite.worker.loadModel({ path: teacherDir, task: "causal-lm" }) : null;
+      try {
+        await new CausalLMDistiller({
+          trainConfig: { outputDir, seed: 3, ckptSteps: 4 },
+          distillConfig: { kdLossType: "token_kl", temperature: 2 },
+          teacher: local ?? (teacher as ServedTeachers),
+          student,
+          ...(onPolicy ? { onPolicy: { lmbda: 1, promptLength: 3 } } : {}),
+        }).train({ optimizer: { type: "AdamW", lr: 1e-2 }, data: lmData, numSteps: 4, progress: false, ...options });
+      } finally {
+        await Promise.all([student.dispose(), local?.dispose()]);
+      }
+    };
+    const lmDiff = async (a: string, b: string) => {
+      const r = await compareWeights(join(a, "gs4", "model", "model.safetensors"), join(b, "gs4", "model", "model.safetensors"));
+      expect(r.common).toBeGreaterThan(5);
+      return r.maxDiff;
+    };
+    const cacheDir = join(tmp.path, "lm-topk-cache");
+    await run(join(tmp.path, "lm-fill"), "in-process", { teacherCache: { dir: cacheDir, topK: 5 } } as never);
+    await run(join(tmp.path, "lm-cached"), "in-process", { teacherCache: { dir: cacheDir, topK: 5 } } as never);
+    // the first run wrote its teacher's top-k through; the second read every example from disk
+    const counters = JSON.parse(
+      readFileSync(join(tmp.path, "lm-cached", "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .at(-1)!,
+    ).counters;
+    expect(counters).toMatchObject({ cacheMisses: 0, teacherForwards: 0 });
+    expect(counters.cacheHits).toBeGreaterThan(0);
+    await using service = await TeacherService.start({
+      model: { path: teacherDir, task: "causal-lm" },
+      adaptorT: CAUSAL_LM_ADAPTOR,
+      device: "cpu",
+    });
+    await run(join(tmp.path, "lm-served-topk"), service.client({ topK: 5 }));
+    expect(await lmDiff(join(tmp.path, "lm-cached"), join(tmp.path, "lm-served-topk"))).toBeLessThanOrEqual(1e-6);
+    // on-policy: the batch the teacher scores is the student's samples, made when the step runs (nothing sent ahead)
+    await run(join(tmp.path, "lm-policy-in-process"), "in-process", {}, true);
+    await run(join(tmp.path, "lm-policy-served"), service, {}, true);
+    expect(await lmDiff(join(tmp.path, "lm-policy-in-process"), join(tmp.path, "lm-policy-served"))).toBeLessThanOrEqual(1e-6);
   });
 
   it("CURVE: an allow-listed key connects, any other key is refused with a clear error and no hang", async () => {

@@ -198,3 +198,14 @@ def test_topk_targets_with_support_both_are_refused_for_the_classic_losses() -> 
     topk = {**topk_results(s, t, 2.0, "ignore"), "support": "both"}
     with pytest.raises(ValueError, match="teacherCache.support: 'both' needs kdLossType token_kl"):
         distill_loss(objective("kl"), results_S, [], teacher_topk=topk)
+
+
+@pytest.mark.parametrize("form", ["topk", "sampled"])
+def test_sparse_targets_refuse_probability_shift(form: str) -> None:
+    s, t = list_logits(10)
+    results_S = post_adaptor(
+        {"logits": [t64(x) for x in s], "labels": [torch.zeros(x.shape[0], dtype=torch.long) for x in s]}
+    )
+    topk = {**topk_results(s, t, 2.0, "ignore"), "form": form}
+    with pytest.raises(ValueError, match="probabilityShift: sparse teacher targets"):
+        distill_loss(objective("ce", probability_shift=True), results_S, [], teacher_topk=topk)

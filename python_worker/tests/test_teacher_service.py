@@ -8,8 +8,16 @@ from typing import Any
 
 import torch
 
-from textbrewer_worker.service.service_wire import pack, restore_outputs, select_outputs, unpack, wanted_outputs
-from textbrewer_worker.service.teacher_service import Pending, split, stack, take_group
+from textbrewer_worker.service.service_wire import (
+    TOPK_KEY,
+    pack,
+    restore_outputs,
+    select_outputs,
+    unpack,
+    wanted_outputs,
+)
+from textbrewer_worker.service.teacher_client import topk_request
+from textbrewer_worker.service.teacher_service import Pending, TeacherServer, split, stack, take_group
 
 
 def test_wanted_outputs_reads_the_terms() -> None:
@@ -21,6 +29,9 @@ def test_wanted_outputs_reads_the_terms() -> None:
         {"kind": "hard_label"},
     ]
     assert wanted_outputs(terms) == {"logits": "all", "logits_mask": "all", "hidden": [4, -1], "attention": [2]}
+    # with top-k targets the dense logits stay in the service
+    assert wanted_outputs(terms, topk=True) == {"hidden": [4, -1], "attention": [2]}
+    assert wanted_outputs([{"kind": "causal_lm_kd"}], topk=True) == {}
     assert wanted_outputs([{"kind": "emd"}]) is None
     assert wanted_outputs([{"kind": "registered", "name": "x"}]) is None
 
@@ -75,3 +86,46 @@ def test_stacked_outputs_split_into_each_requests_rows() -> None:
         assert part[0]["hidden"]["$layers"] == 3
         assert part[0]["hidden"]["at"][0][0] == 2
         assert torch.equal(part[0]["hidden"]["at"][0][1], b["x"] + 1)
+
+
+class _TwoTeachers:
+    """The part of a TeacherServer that forward() reads: two linear teachers over a 5-entry vocabulary."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        self.teachers = [torch.nn.Linear(4, 5), torch.nn.Linear(4, 5)]
+        self.adaptors = [{"kind": "select", "keys": {"logits": {"from": "out", "path": []}}}] * 2
+        self.flags: list[dict[str, Any]] = [{}, {}]
+        self.state = type("State", (), {"torch_device": torch.device("cpu")})()
+
+
+def test_topk_targets_are_the_mean_teachers_log_softmax_topk_in_float64() -> None:
+    fake = _TwoTeachers()
+    x = torch.randn(3, 2, 4)
+    header = {
+        "want": wanted_outputs([{"kind": "kd"}], topk=True),
+        "dtype": "bfloat16",
+        "topK": {"k": 2, "temperature": 2.0},
+    }
+    out = TeacherServer.forward(fake, {"input": x}, header)  # type: ignore[arg-type]
+    assert set(out[0]) == {TOPK_KEY} and out[1] == {}  # no dense logits travel
+    values, indices = out[0][TOPK_KEY]
+    with torch.no_grad():
+        mean = (fake.teachers[0](x).double() + fake.teachers[1](x).double()) / 2
+    ref_values, ref_indices = torch.log_softmax(mean / 2.0, dim=-1).topk(2, dim=-1)
+    assert values.dtype == torch.float32  # log-probabilities keep float32 whatever the dense dtype
+    assert indices.dtype == torch.int32
+    assert torch.equal(indices.long(), ref_indices)
+    assert torch.allclose(values.double(), ref_values, atol=1e-6, rtol=0)
+
+
+def test_topk_request_takes_the_kd_terms_temperature() -> None:
+    spec = {"topK": 8}
+    assert topk_request(spec, [{"kind": "kd", "temperature": 4}]) == {"k": 8, "temperature": 4.0}
+    assert topk_request({"topK": None}, [{"kind": "kd", "temperature": 4}]) is None
+    try:
+        topk_request(spec, [{"kind": "match"}])
+    except ValueError as exc:
+        assert "teacherService.topK" in str(exc)
+    else:
+        raise AssertionError("a plan without KD must refuse topK")

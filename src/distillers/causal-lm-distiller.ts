@@ -1,6 +1,7 @@
 import type { Adaptor, AdaptorFn, AdaptorSpec } from "../adaptor/index.js";
 import { ConfigError } from "../config/errors.js";
 import { countTargetTokens } from "../llm/tokens.js";
+import { isServedTeachers, type ServedTeachers } from "../service/served-teachers.js";
 import { type ObjectivePlan, OnPolicySpec, type TermSpecInput, TOKEN_LOSS_KINDS } from "../train/plan.js";
 import type { Batch, ModelHandle } from "../worker/model-handle.js";
 import { hardLabelTerm, parseDistillationConfig } from "./common.js";
@@ -10,8 +11,13 @@ import { SingleTeacherDistiller } from "./single-teacher.js";
 export type OnPolicyOptions = NonNullable<ObjectivePlan["onPolicy"]>;
 
 export interface CausalLMDistillerOptions extends DistillerBaseOptions {
-  teacher: ModelHandle;
-  /** Default `(b, o) => ({ logits: o.logits, labels: b.labels, inputs_mask: b.attention_mask })`. */
+  /**
+   * A model in the student's worker, or a teacher service (`textbrewer-ts/service`, started with CAUSAL_LM_ADAPTOR or
+   * an adaptor of its own); `service.client({ topK })` sends top-k targets instead of the (batch, length, vocabulary)
+   * logits.
+   */
+  teacher: ModelHandle | ServedTeachers;
+  /** Default `(b, o) => ({ logits: o.logits, labels: b.labels, inputs_mask: b.attention_mask })`; left out with a service. */
   adaptorT?: Adaptor;
   /** Default as adaptorT, plus `losses: o.loss` when hardLabelWeight > 0. */
   adaptorS?: Adaptor;
@@ -42,7 +48,8 @@ export class CausalLMDistiller extends SingleTeacherDistiller {
     const hardLabel = parseDistillationConfig(options.distillConfig).hardLabelWeight > 0;
     super({
       ...options,
-      adaptorT: options.adaptorT ?? CAUSAL_LM_ADAPTOR,
+      // a teacher service applies the adaptor it was started with
+      ...(isServedTeachers(options.teacher) ? {} : { adaptorT: options.adaptorT ?? CAUSAL_LM_ADAPTOR }),
       adaptorS: options.adaptorS ?? (hardLabel ? LM_ADAPTOR_WITH_LOSS : CAUSAL_LM_ADAPTOR),
     });
     const d = this.distillConfig;

@@ -6,7 +6,7 @@ import type { DistillationConfig, IntermediateMatch } from "../config/distillati
 import { ConfigError } from "../config/errors.js";
 import type { TrainingConfig } from "../config/training-config.js";
 import { customLossPlan } from "../losses/registry.js";
-import { checkSampledKdLoss, checkSparseKdLoss } from "../losses/sparse-targets.js";
+import { checkSampledKdLoss, checkSparseKdLoss, checkSparseTargetOptions } from "../losses/sparse-targets.js";
 import { TeacherServiceError } from "../service/errors.js";
 import type { ServedTeachers } from "../service/served-teachers.js";
 import { DataFeed } from "../train/data.js";
@@ -95,6 +95,32 @@ export abstract class DistillerBase {
     return "this distiller does not cache teacher outputs";
   }
 
+  /** A service client's top-k targets: a loss, temperature and cache that fit them, checked before any step. */
+  private checkServedTopK(link: TeacherServiceLinkInput | null, options: TrainOptions): void {
+    const topK = link?.topK ?? null;
+    if (topK === null) return;
+    checkSparseKdLoss(this.distillConfig.kdLossType, topK, "teacher service client topK");
+    checkSparseTargetOptions(this.distillConfig, "the teacher service client's topK", topK);
+    const requested = options.teacherCache ?? (this.distillConfig.isCachingLogits ? {} : false);
+    if (requested === false) return;
+    const spec = requested instanceof DistillCache ? requested.spec : requested;
+    const same =
+      (spec.topK ?? null) === topK &&
+      (spec.tail ?? "ignore") === (link?.tail ?? "ignore") &&
+      (spec.support ?? "teacher") === (link?.support ?? "teacher");
+    if (!same) {
+      throw new ConfigError("train options", [
+        {
+          path: "teacherCache",
+          kind: "invalid_value",
+          message:
+            `the teacher service client sends top-k targets (topK ${topK}, tail '${link?.tail ?? "ignore"}', support '${link?.support ?? "teacher"}'), ` +
+            "which the cache stores as they come; open the cache with the same topK, tail and support, or leave teacherCache out",
+        },
+      ]);
+    }
+  }
+
   private async openCache(options: TrainOptions): Promise<{ cache: DistillCache; owned: boolean } | null> {
     const requested = options.teacherCache ?? (this.distillConfig.isCachingLogits ? {} : false);
     if (requested === false) return null;
@@ -106,6 +132,8 @@ export abstract class DistillerBase {
     const spec = requested instanceof DistillCache ? requested.spec : requested;
     checkSparseKdLoss(this.distillConfig.kdLossType, spec.topK);
     checkSampledKdLoss(this.distillConfig.kdLossType, spec.samples);
+    if (spec.topK) checkSparseTargetOptions(this.distillConfig, "teacherCache.topK", spec.topK);
+    else if (spec.samples) checkSparseTargetOptions(this.distillConfig, "teacherCache.samples", spec.samples);
     if (this.distillConfig.kdLossType === "uld") {
       throw new ConfigError("DistillationConfig", [
         {
@@ -117,7 +145,6 @@ export abstract class DistillerBase {
         },
       ]);
     }
-    const t = this.distillConfig.temperatureScheduler.type;
     if (requested instanceof DistillCache) {
       const ids = target.teachers.map((m) => m.id);
       if (
@@ -140,12 +167,6 @@ export abstract class DistillerBase {
       }
       return { cache: requested, owned: false };
     }
-    if ((requested.topK || requested.samples) && t !== "none" && t !== "constant") {
-      const option = requested.topK ? "topK" : "samples";
-      throw new Error(
-        `teacherCache.${option}: the stored log-probabilities are for one temperature; temperatureScheduler '${t}' varies it`,
-      );
-    }
     const cache = await DistillCache.open({
       ...requested,
       teachers: target.teachers,
@@ -164,6 +185,7 @@ export abstract class DistillerBase {
     const teacherPlan = this.teacherPlan();
     const served = this.servedTeachers();
     const link = served ? await served.link() : null;
+    this.checkServedTopK(link, options);
     const opened = await this.openCache(options);
     const hooks = opened?.cache.hooks();
     let result: TrainResult;

@@ -1,5 +1,5 @@
 /** Which KD losses can learn from top-k teacher targets (a teacher cache with `topK`). */
-import { ConfigError } from "../config/errors.js";
+import { ConfigError, type ConfigProblem } from "../config/errors.js";
 import { builtinLosses } from "./catalogue.js";
 
 /**
@@ -15,7 +15,7 @@ export function sparseKdLossNames(): string[] {
 }
 
 /** Refuses, before any step, a kdLossType that cannot learn from top-k targets. */
-export function checkSparseKdLoss(kdLossType: string, topK: number | null | undefined): void {
+export function checkSparseKdLoss(kdLossType: string, topK: number | null | undefined, option = "teacherCache.topK"): void {
   const names = sparseKdLossNames();
   if (topK === null || topK === undefined || names.includes(kdLossType)) return;
   throw new ConfigError("DistillationConfig", [
@@ -23,9 +23,9 @@ export function checkSparseKdLoss(kdLossType: string, topK: number | null | unde
       path: "kdLossType",
       kind: "invalid_value",
       message:
-        `'${kdLossType}' cannot learn from top-k teacher targets (teacherCache.topK: ${topK}): it needs the teacher's ` +
+        `'${kdLossType}' cannot learn from top-k teacher targets (${option}: ${topK}): it needs the teacher's ` +
         `full distribution; with topK use kdLossType ${names.map((n) => `'${n}'`).join(" or ")}, ` +
-        "or cache dense logits (teacherCache.topK: null)",
+        `or dense logits (${option}: null)`,
     },
   ]);
 }
@@ -50,4 +50,32 @@ export function checkSampledKdLoss(kdLossType: string, samples: number | null | 
         `kdLossType ${names.map((n) => `'${n}'`).join(" or ")}, top-k targets (teacherCache.topK) or dense logits`,
     },
   ]);
+}
+
+/**
+ * Refuses, before any step, what sparse KD targets cannot give: the top-k or sampled log-probabilities are stored or
+ * sent at one temperature (a temperatureScheduler varies it), and they lack the label's entry probabilityShift swaps.
+ */
+export function checkSparseTargetOptions(
+  d: { temperatureScheduler: { type: string }; probabilityShift: boolean },
+  option: string,
+  value: number,
+): void {
+  const t = d.temperatureScheduler.type;
+  const problems: ConfigProblem[] = [];
+  if (t !== "none" && t !== "constant") {
+    problems.push({
+      path: "temperatureScheduler",
+      kind: "invalid_value",
+      message: `'${t}' varies the temperature, but ${option}: ${value} gives log-probabilities at one temperature; use a constant temperature or dense logits`,
+    });
+  }
+  if (d.probabilityShift) {
+    problems.push({
+      path: "probabilityShift",
+      kind: "invalid_value",
+      message: `true: ${option}: ${value} gives only some of the teacher's log-probabilities, so the label's cannot be swapped in; turn probabilityShift off or use dense logits`,
+    });
+  }
+  if (problems.length) throw new ConfigError("DistillationConfig", problems);
 }

@@ -55,6 +55,16 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Requests sent ahead while the student trains (default 2). */
   window?: number;
+  /**
+   * Send the KD targets as the teachers' top-k log-probabilities at the KD temperature (ids int32, values float32)
+   * instead of dense logits: for large vocabularies. The student learns from them as from a teacher cache with
+   * `topK` (the same sparse losses, `tail` and `support`); matched features still travel dense, at `dtype`.
+   */
+  topK?: number;
+  /** With topK: how the teacher's missing mass is completed (as the teacher cache's `tail`; default "ignore"). */
+  tail?: "ignore" | "uniform" | "bucket";
+  /** With topK and a token loss: the teacher's top-k ("teacher", default) or its union with the student's ("both"). */
+  support?: "teacher" | "both";
 }
 
 export interface ConnectOptions extends ClientOptions {
@@ -241,6 +251,9 @@ export class TeacherConnection implements ServedTeachers {
       ...(this.options.dtype !== undefined ? { dtype: this.options.dtype } : {}),
       ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
       ...(this.options.window !== undefined ? { window: this.options.window } : {}),
+      ...(this.options.topK !== undefined ? { topK: this.options.topK } : {}),
+      ...(this.options.tail !== undefined ? { tail: this.options.tail } : {}),
+      ...(this.options.support !== undefined ? { support: this.options.support } : {}),
     };
   }
 }
@@ -322,6 +335,27 @@ function checkClientOptions(o: ClientOptions): void {
   }
   if (o.window !== undefined && !(Number.isInteger(o.window) && o.window >= 1 && o.window <= 16)) {
     problems.push({ path: "window", kind: "invalid_value", message: `${o.window}: expected a whole number from 1 to 16` });
+  }
+  if (o.topK !== undefined && !(Number.isInteger(o.topK) && o.topK >= 1)) {
+    problems.push({
+      path: "topK",
+      kind: "invalid_value",
+      message: `${o.topK}: expected a whole number ≥ 1 (leave it out for dense logits)`,
+    });
+  }
+  if (o.tail !== undefined && !["ignore", "uniform", "bucket"].includes(o.tail)) {
+    problems.push({ path: "tail", kind: "invalid_value", message: `'${o.tail}': expected ignore, uniform or bucket` });
+  }
+  if (o.support !== undefined && !["teacher", "both"].includes(o.support)) {
+    problems.push({ path: "support", kind: "invalid_value", message: `'${o.support}': expected teacher or both` });
+  }
+  for (const key of ["tail", "support"] as const) {
+    if (o[key] !== undefined && o.topK === undefined)
+      problems.push({
+        path: key,
+        kind: "invalid_value",
+        message: `'${o[key]}' applies to top-k targets only; give topK too, or leave ${key} out`,
+      });
   }
   if (problems.length) throw new ConfigError("teacher service client", problems);
 }

@@ -15,6 +15,10 @@ import { WEIGHT_SCHEDULERS, type WeightSchedulerName } from "../schedules/weight
 import { OptimizerSpec } from "./optimizer-spec.js";
 
 const weight = z.number().min(0);
+
+/** Top-k KD targets: how the teacher's missing mass is completed, and the support the token losses sum over. */
+export const SparseTail = z.enum(["ignore", "uniform", "bucket"]);
+export const SparseSupport = z.enum(["teacher", "both"]);
 const weightScheduler = z.enum(WEIGHT_SCHEDULERS);
 
 /** A loss name the worker knows (built in, or added with registerLoss), checked when the plan is parsed. */
@@ -182,6 +186,14 @@ export const TeacherServiceLink = z.strictObject({
   timeoutMs: z.int().min(1).default(60_000),
   /** Requests sent ahead and not yet answered, at most (steps in flight read ahead). */
   window: z.int().min(1).max(16).default(2),
+  /**
+   * KD targets as the teachers' top-k log-probabilities at the KD temperature (ids int32, values float32) instead of
+   * dense logits: the same targets a teacher cache with `topK` stores, read by the same sparse losses.
+   */
+  topK: z.int().min(1).nullable().default(null),
+  /** With topK: how the missing mass is completed, and the token losses' support (as the teacher cache's options). */
+  tail: SparseTail.default("ignore"),
+  support: SparseSupport.default("teacher"),
 });
 export type TeacherServiceLink = z.output<typeof TeacherServiceLink>;
 export type TeacherServiceLinkInput = z.input<typeof TeacherServiceLink>;

@@ -11,6 +11,8 @@ import torch
 from ..wire.codec import decode_tensor, decode_value, encode_value
 
 LAYERS_KEY = "$layers"
+# the first teacher's reply holds the KD targets as top-k log-probabilities under this key, when the client asks
+TOPK_KEY = "$topk"
 FLOAT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -37,16 +39,18 @@ def unpack(frames: list[Any]) -> tuple[dict[str, Any], Any]:
     return header, decode_value(header.get("body"), tensors)
 
 
-def wanted_outputs(terms: list[dict[str, Any]]) -> dict[str, Any] | None:
+def wanted_outputs(terms: list[dict[str, Any]], topk: bool = False) -> dict[str, Any] | None:
     """What a plan's terms read of the teachers' adaptor outputs: {key: "all" | [layer, ...]}, or None (all of it)
-    when a term of the plan is not known to read only logits and the matched layers."""
+    when a term of the plan is not known to read only logits and the matched layers. With `topk` the KD targets come
+    as top-k log-probabilities (TOPK_KEY), and the dense logits stay in the service."""
     wanted: dict[str, Any] = {}
     for spec in terms:
         kind = spec["kind"]
         if kind in ("hard_label", "supervised"):
             continue
-        if kind == "kd":
-            wanted["logits"] = wanted["logits_mask"] = "all"
+        if kind in ("kd", "causal_lm_kd"):
+            if not topk:
+                wanted["logits"] = wanted["logits_mask"] = "all"
         elif kind == "match":
             layers = spec["layerT"] if isinstance(spec["layerT"], list) else [spec["layerT"]]
             current = wanted.setdefault(spec["feature"], [])

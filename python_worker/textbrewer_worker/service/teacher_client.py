@@ -21,7 +21,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from ..wire.codec import decode_tensor, decode_value
 from ..wire.ops import WorkerState
-from .service_wire import TeacherServiceError, pack, restore_outputs, unpack, wanted_outputs
+from .service_wire import TOPK_KEY, TeacherServiceError, pack, restore_outputs, unpack, wanted_outputs
 
 LOOK_AHEAD_KEY = "look_ahead"
 HEARTBEAT_IVL_MS = 500
@@ -48,7 +48,10 @@ class TeacherLink:
         self.timeout_s = spec["timeoutMs"] / 1000.0
         self.window: int = spec["window"]
         self.teachers: int = spec["teachers"]
-        self.want = wanted_outputs(terms)
+        self.topk = topk_request(spec, terms)
+        self.tail: str = spec["tail"]
+        self.support: str = spec["support"]
+        self.want = wanted_outputs(terms, topk=self.topk is not None)
         self.extra = extra
         self.curve = spec["serverKey"] is not None
         self.ctx = zmq.Context()
@@ -113,9 +116,23 @@ class TeacherLink:
         device = self.state.torch_device
         return [restore_outputs(r, device) for r in body]
 
+    def sparse_targets(self, results: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """With topK: the step's top-k KD targets taken out of `results` (which then hold no logits), in the form a
+        teacher cache's top-k hit has; None without topK."""
+        if self.topk is None:
+            return None
+        targets = results[0].pop(TOPK_KEY, None) if results else None
+        if targets is None:
+            raise TeacherServiceError(f"the teacher service at {self.endpoint} sent no top-k targets for topK")
+        for r in results:
+            r.pop("logits", None)
+        return {"targets": targets, "tail": self.tail, "support": self.support, "form": "topk"}
+
     def send(self, key: int, batch_T: Any) -> None:
         self.check()
         header = {"op": "forward", "id": key, "token": self.token, "want": self.want, "dtype": self.dtype}
+        if self.topk is not None:
+            header["topK"] = self.topk
         if self.extra:
             header["forwardArgs"] = self.extra
         self.sent[key] = None
@@ -199,6 +216,16 @@ class TeacherLink:
         self.ctx.term()
 
 
+def topk_request(spec: dict[str, Any], terms: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """{k, temperature} the service takes the top-k at (the KD term's temperature), or None without topK."""
+    if spec["topK"] is None:
+        return None
+    kd = next((t for t in terms if t["kind"] in ("kd", "causal_lm_kd")), None)
+    if kd is None:
+        raise ValueError("teacherService.topK: the plan has no KD term to read top-k teacher targets; leave topK out")
+    return {"k": int(spec["topK"]), "temperature": float(kd["temperature"])}
+
+
 def teacher_half(batch: Any) -> Any:
     if isinstance(batch, dict) and set(batch) == {"teacher", "student"}:
         return batch["teacher"]
@@ -225,5 +252,7 @@ def open_link(state: WorkerState, plan: dict[str, Any]) -> TeacherLink | None:
             "teacherService: a teacher service serves one task's teachers; a multi-task plan needs them in-process"
         )
     link = TeacherLink(state, spec, plan["terms"], plan.get("forwardArgs") or {})
-    state.extensions.setdefault(LOOK_AHEAD_KEY, []).append(link.look_ahead)
+    # on-policy steps replace the batch with the student's samples when they run: nothing can be sent ahead
+    if plan.get("onPolicy") is None:
+        state.extensions.setdefault(LOOK_AHEAD_KEY, []).append(link.look_ahead)
     return link

@@ -21,7 +21,7 @@ import zmq
 
 from ..device import to_device
 from ..training.adaptor import apply_adaptor
-from ..training.objective import post_adaptor
+from ..training.objective import post_adaptor, target_logits_of, topk_targets
 from ..training.session import output_flags
 from ..wire.ops import WorkerState, call_model, op
 from ..wire.ops_types import (
@@ -32,7 +32,7 @@ from ..wire.ops_types import (
     TeacherServiceStatsResult,
     TeacherServiceStopArgs,
 )
-from .service_wire import FLOAT_DTYPES, pack, select_outputs, unpack
+from .service_wire import FLOAT_DTYPES, TOPK_KEY, pack, select_outputs, unpack
 
 SERVICE_KEY = "teacher_service"
 ZAP_DOMAIN = "textbrewer-teacher"
@@ -57,7 +57,8 @@ class Pending:
             return None
         shapes = sorted((k, str(t.dtype), tuple(t.shape[1:])) for k, t in batch.items())
         h = self.header
-        return json.dumps([shapes, h["want"], h["dtype"], h.get("forwardArgs", {})], sort_keys=True, default=str)
+        key = [shapes, h["want"], h["dtype"], h.get("forwardArgs", {}), h.get("topK")]
+        return json.dumps(key, sort_keys=True, default=str)
 
     def rows(self) -> int:
         return int(next(iter(self.batch.values())).shape[0]) if isinstance(self.batch, dict) and self.batch else 1
@@ -207,11 +208,19 @@ class TeacherServer:
         batch = to_device(batch, self.state.torch_device)
         extra = header.get("forwardArgs") or {}
         dtype = FLOAT_DTYPES[header["dtype"]]
-        out: list[dict[str, Any]] = []
+        full: list[dict[str, Any]] = []
         with torch.no_grad():
             for teacher, spec, flags in zip(self.teachers, self.adaptors, self.flags):
-                results = post_adaptor(apply_adaptor(spec, batch, call_model(teacher, batch, {**extra, **flags})))
-                out.append(select_outputs(results, header.get("want"), dtype))
+                full.append(post_adaptor(apply_adaptor(spec, batch, call_model(teacher, batch, {**extra, **flags}))))
+            out = [select_outputs(results, header.get("want"), dtype) for results in full]
+            topk = header.get("topK")
+            if topk is not None:
+                # the targets a teacher cache with topK stores: several teachers' logits averaged, then the top-k of
+                # their log-softmax at the KD temperature, in float32 whatever the dtype of the dense outputs
+                targets = target_logits_of(full)
+                if targets is None:
+                    raise ValueError("topK: the teacher adaptor returns no 'logits' to take the top-k of")
+                out[0][TOPK_KEY] = topk_targets(targets, int(topk["k"]), float(topk["temperature"]))
         return out
 
     def reply(self, ident: bytes, header: dict[str, Any], body: Any = None) -> None:

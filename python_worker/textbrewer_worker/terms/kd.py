@@ -178,6 +178,13 @@ class KdTerm(Term):
         if len(pairs) != len(logits_S):
             raise ValueError(f"teacherTopK: {len(pairs)} cached logits for {len(logits_S)} student logits")
         sampled = topk.get("form") == "sampled"
+        if self.probability_shift:
+            # the shift swaps the teacher's top logit with the label's, which a top-k or sampled target may not hold
+            raise ValueError(
+                "probabilityShift: sparse teacher targets (top-k or sampled) hold only some of the teacher's "
+                "log-probabilities, so the label's cannot be swapped in; turn probabilityShift off, or use dense "
+                "teacher logits (teacherCache.topK / samples: null, a teacher service client without topK)"
+            )
         loss_fn = get_sampled_kd_loss(self.loss_type) if sampled else get_sparse_kd_loss(self.loss_type)
         # only the token losses choose a support; the classic ce/kl take the teacher's top-k
         support = {"support": topk["support"]} if topk["support"] != "teacher" else {}

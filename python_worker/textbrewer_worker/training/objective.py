@@ -11,6 +11,7 @@ from torch import nn
 from .. import builtin_losses as _builtin_losses  # noqa: F401  (registers the token-level KD losses)
 from ..custom_losses import ensure_registered
 from ..terms import Term, TermInputs, build_terms
+from ..terms.causal_lm_kd import CausalLmKdTerm
 from ..terms.kd import KdTerm, topk_targets
 
 __all__ = ["Objective", "post_adaptor", "target_logits_of", "topk_targets"]
@@ -48,6 +49,13 @@ class Objective:
     def kd(self) -> KdTerm | None:
         """The KD term (its temperature is the one cached top-k targets are stored at), if the plan has one."""
         return next((t for t in self.terms if isinstance(t, KdTerm)), None)
+
+    @property
+    def target_temperature(self) -> float | None:
+        """The temperature sparse teacher targets are stored at for this plan: its KD term's (kd or causal_lm_kd);
+        None without one."""
+        t = next((t for t in self.terms if isinstance(t, (KdTerm, CausalLmKdTerm))), None)
+        return None if t is None else t.temperature
 
     def modules(self) -> list[nn.Module | None]:
         """Every term's modules, slots numbered in plan order (the keys of projections.safetensors)."""

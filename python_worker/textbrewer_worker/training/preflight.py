@@ -55,17 +55,18 @@ def preflight(session: TrainSession, args: TrainPreflightArgs) -> dict[str, Any]
             extra = session.plan["forwardArgs"]
             out_S = call_model(session.student, batch_S, {**extra, **session.flags_S[task]})
             results_S = post_adaptor(apply_adaptor(session.adaptor_S[task], batch_S, out_S))
+            topk = None
             if not session.adaptor_T[task]:
                 results_T = []
             elif teacher_outputs is not None:
                 results_T = [post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))]
             else:
-                results_T = teacher_results(session, task, batch_T, extra)
+                results_T, topk = teacher_results(session, task, batch_T, extra)
             objective = session.objective
             kd = objective.kd
             if kd is not None:
                 check_logits_lists(results_S, results_T, kd.probability_shift)
-            inputs = objective.inputs(results_S, results_T, {"kdWeight": 1.0, "hardWeight": 1.0})
+            inputs = objective.inputs(results_S, results_T, {"kdWeight": 1.0, "hardWeight": 1.0}, None, topk)
             for t in objective.terms:
                 t.preflight(inputs)
             _, terms = objective.loss(inputs)

@@ -222,15 +222,19 @@ def configure(state: WorkerState, plan: dict[str, Any]) -> TrainSession:
     return session
 
 
-def teacher_results(session: TrainSession, task: str, batch_T: Any, extra: dict[str, Any]) -> list[dict[str, Any]]:
+def teacher_results(
+    session: TrainSession, task: str, batch_T: Any, extra: dict[str, Any]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The teachers' adaptor outputs for the batch, and the top-k KD targets when a teacher service sends them."""
     if session.teacher_link is not None:
-        return session.teacher_link.results(batch_T)
+        results = session.teacher_link.results(batch_T)
+        return results, session.teacher_link.sparse_targets(results)
     results = []
     with torch.no_grad():
         for teacher, spec, flags in zip(session.teachers[task], session.adaptor_T[task], session.flags_T[task]):
             out = call_model(teacher, batch_T, {**extra, **flags})
             results.append(post_adaptor(apply_adaptor(spec, batch_T, out)))
-    return results
+    return results, None
 
 
 def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
@@ -266,7 +270,7 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
         elif teacher_outputs is not None:
             results_T = [post_adaptor(apply_adaptor(session.adaptor_T[task][0], batch_T, teacher_outputs))]
         else:
-            results_T = teacher_results(session, task, batch_T, extra)
+            results_T, topk = teacher_results(session, task, batch_T, extra)
         inputs = session.objective.inputs(results_S, results_T, args, cached, topk)
         total, terms = session.objective.loss(inputs)
     loss = total / int(plan["gradientAccumulationSteps"])
@@ -296,14 +300,19 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
         reply["lr"] = [float(g["lr"]) for g in session.optimizer.param_groups]
         if session.writer is not None and "total" in reply:
             log_scalars(session, reply)
-    kd = session.objective.kd
-    if args["returnTeacherLogits"] and inputs.target_logits is not None and kd is not None:
+    temperature = session.objective.target_temperature
+    if args["returnTeacherLogits"] and topk is not None:
+        # top-k targets from a teacher service, written through to a cache of the same topK (checked by the script)
+        if not args["returnTopK"] or args["returnSamples"]:
+            raise ValueError("teacherCache: the teacher service sends top-k targets; open the cache with the same topK")
+        reply["teacherLogits"] = [t.detach() for t in topk["targets"]]
+    elif args["returnTeacherLogits"] and inputs.target_logits is not None and temperature is not None:
         k, samples = args["returnTopK"], args["returnSamples"]
         targets = [t.detach() for t in inputs.target_logits]
         if samples:
-            reply["teacherLogits"] = sampled_cache_targets(targets, samples["n"], kd.temperature, samples["seed"])
+            reply["teacherLogits"] = sampled_cache_targets(targets, samples["n"], temperature, samples["seed"])
         else:
-            reply["teacherLogits"] = topk_targets(targets, int(k), kd.temperature) if k else targets
+            reply["teacherLogits"] = topk_targets(targets, int(k), temperature) if k else targets
     selection = args["returnTeacherFeatures"]
     if selection is not None and results_T:
         reply.update(teacher_features_reply(inputs, selection))

@@ -730,6 +730,9 @@ class TrainConfigureArgsPlanTeacherService(TypedDict):
     dtype: Literal["float32", "bfloat16", "float16"]
     timeoutMs: int
     window: int
+    topK: int | None
+    tail: Literal["ignore", "uniform", "bucket"]
+    support: Literal["teacher", "both"]
 
 
 class TrainConfigureArgsPlanOnPolicy(TypedDict):

@@ -1,5 +1,6 @@
 /** Ops of a training run: configure, preflight, step, checkpoint save/load, end. */
 import { z } from "zod";
+import { SparseSupport, SparseTail } from "../../train/plan.js";
 import { defineOp } from "./define.js";
 import { trainPlan } from "./plan.js";
 import { cachedFeatures, featureSelection } from "./teacher-features.js";
@@ -16,8 +17,8 @@ export const trainStepExtras = z.strictObject({
   teacherTopK: z
     .strictObject({
       targets: z.array(tensor),
-      tail: z.enum(["ignore", "uniform", "bucket"]).default("ignore"),
-      support: z.enum(["teacher", "both"]).default("teacher"),
+      tail: SparseTail.default("ignore"),
+      support: SparseSupport.default("teacher"),
       /** "topk": [values, indices] pairs; "sampled": [log-probabilities of the draws, drawn ids] pairs (teacherCache.samples). */
       form: z.enum(["topk", "sampled"]).default("topk"),
     })
