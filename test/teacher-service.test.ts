@@ -62,6 +62,9 @@ describe("TeacherService options", () => {
     await expect(TeacherService.start({ model, adaptorT, maxBatchRows: -1 })).rejects.toThrow(/maxBatchRows: -1/);
     await expect(TeacherService.start({ model, adaptorT: [adaptorT, adaptorT] })).rejects.toThrow(/adaptorT: 2 adaptors for 1 teachers/);
     await expect(TeacherService.start({ model, adaptorT, endpont: "tcp" } as never)).rejects.toThrow(/unknown option 'endpont'/);
+    await expect(TeacherService.start({ model, adaptorT, mixedPrecision: "fp8" as never })).rejects.toThrow(
+      /mixedPrecision: 'fp8': expected "no", "bf16" or "fp16"/,
+    );
   });
 });
 
@@ -116,6 +119,20 @@ describe.skipIf(!process.env.TEXTBREWER_SLOW_TESTS)("TeacherService (real worker
     const stats = await service.stats();
     expect(stats.requests).toBe(7); // the preflight and six steps: one request each, none lost or repeated
     expect(stats.errors).toBe(0);
+  });
+
+  it("mixedPrecision: the teacher runs under bfloat16 autocast in the service; the run stays close to the float32 one", async () => {
+    const exact = join(tmp.path, "amp-float32");
+    const half = join(tmp.path, "amp-bf16");
+    {
+      await using service = await serve();
+      await distil("basic", exact, service);
+    }
+    await using service = await serve({ mixedPrecision: "bf16" });
+    await distil("basic", half, service);
+    const diff = await maxDiff(join(exact, "gs6"), join(half, "gs6"));
+    expect(diff).toBeGreaterThan(0); // the teacher's outputs did change
+    expect(diff).toBeLessThan(1e-2);
   });
 
   it("MultiTeacherDistiller reads every teacher of the service and equals the in-process run (1e-6)", async () => {

@@ -96,6 +96,7 @@ class _TwoTeachers:
         self.teachers = [torch.nn.Linear(4, 5), torch.nn.Linear(4, 5)]
         self.adaptors = [{"kind": "select", "keys": {"logits": {"from": "out", "path": []}}}] * 2
         self.flags: list[dict[str, Any]] = [{}, {}]
+        self.autocast_dtype: torch.dtype | None = None
         self.state = type("State", (), {"torch_device": torch.device("cpu")})()
 
 
@@ -129,3 +130,17 @@ def test_topk_request_takes_the_kd_terms_temperature() -> None:
         assert "teacherService.topK" in str(exc)
     else:
         raise AssertionError("a plan without KD must refuse topK")
+
+
+def test_mixed_precision_runs_the_teachers_under_autocast() -> None:
+    fake = _TwoTeachers()
+    x = torch.randn(3, 2, 4)
+    header = {"want": {"logits": "all"}, "dtype": "float32"}
+    exact = TeacherServer.forward(fake, {"input": x}, header)  # type: ignore[arg-type]
+    fake.autocast_dtype = torch.bfloat16
+    autocast = TeacherServer.forward(fake, {"input": x}, header)  # type: ignore[arg-type]
+    with torch.no_grad(), torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        expected = fake.teachers[0](x)
+    assert expected.dtype == torch.bfloat16
+    assert torch.equal(autocast[0]["logits"][0], expected.float())  # sent as the float32 asked for
+    assert not torch.equal(autocast[0]["logits"][0], exact[0]["logits"][0])

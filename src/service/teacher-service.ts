@@ -41,6 +41,11 @@ export interface TeacherServiceOptions {
   curve?: { clientKeys?: string[] };
   /** Rows of one teacher forward shared by requests of different students, at most (0: never shared). Default 64. */
   maxBatchRows?: number;
+  /**
+   * The teachers' forward under autocast to bfloat16 or float16 (default "no": their own dtype). A device that cannot
+   * autocast to it serves in float32, with a warning.
+   */
+  mixedPrecision?: "no" | "bf16" | "fp16";
   /** The service worker's interpreter, environment, startup limit and output echo (as Worker.start). */
   python?: string;
   env?: Record<string, string>;
@@ -131,7 +136,9 @@ export class TeacherService implements ServedTeachers, AsyncDisposable {
         token,
         curve: keys ? { publicKey: keys.publicKey, secretKey: keys.secretKey, clientKeys: o.curve?.clientKeys ?? [] } : null,
         maxBatchRows: o.maxBatchRows,
+        mixedPrecision: o.mixedPrecision,
       });
+      for (const warning of started.warnings) console.warn(`textbrewer-ts: teacher service: ${warning}`);
       return new TeacherService(worker, started.endpoint, token, o.adaptorT, teachers, keys?.publicKey ?? null, privateDir);
     } catch (e) {
       await worker.close();
@@ -259,6 +266,7 @@ export class TeacherConnection implements ServedTeachers {
 }
 
 interface CheckedOptions {
+  mixedPrecision: "no" | "bf16" | "fp16";
   models: LoadModelOptions[];
   adaptorT: AdaptorSpec[];
   endpoint: string;
@@ -281,6 +289,7 @@ function checkOptions(options: TeacherServiceOptions): CheckedOptions {
     "endpoint",
     "curve",
     "maxBatchRows",
+    "mixedPrecision",
     "python",
     "env",
     "startupTimeoutMs",
@@ -321,8 +330,10 @@ function checkOptions(options: TeacherServiceOptions): CheckedOptions {
   const maxBatchRows = options.maxBatchRows ?? 64;
   if (!Number.isInteger(maxBatchRows) || maxBatchRows < 0)
     bad("maxBatchRows", `${maxBatchRows}: expected a whole number ≥ 0 (0: requests never share a forward)`);
+  const mixedPrecision = options.mixedPrecision ?? "no";
+  if (!["no", "bf16", "fp16"].includes(mixedPrecision)) bad("mixedPrecision", `'${mixedPrecision}': expected "no", "bf16" or "fp16"`);
   if (problems.length) throw new ConfigError(SERVICE, problems);
-  return { models, adaptorT, endpoint, curve, maxBatchRows };
+  return { models, adaptorT, endpoint, curve, maxBatchRows, mixedPrecision };
 }
 
 function checkClientOptions(o: ClientOptions): void {

@@ -8,6 +8,7 @@ folder, loopback tcp) with a token in every request, or CURVE-encrypted with an 
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import threading
@@ -22,7 +23,7 @@ import zmq
 from ..device import to_device
 from ..training.adaptor import apply_adaptor
 from ..training.objective import post_adaptor, target_logits_of, topk_targets
-from ..training.session import output_flags
+from ..training.session import amp_settings, output_flags
 from ..wire.ops import WorkerState, call_model, op
 from ..wire.ops_types import (
     TeacherServiceAllowArgs,
@@ -99,6 +100,8 @@ class TeacherServer:
         if len(self.adaptors) != len(self.teachers):
             raise ValueError(f"adaptors: {len(self.adaptors)} adaptor(s) for {len(self.teachers)} teacher(s)")
         self.flags = [output_flags(m, s) for m, s in zip(self.teachers, self.adaptors)]
+        self.warnings: list[str] = []
+        self.autocast_dtype, _ = amp_settings(args["mixedPrecision"], state.torch_device, self.warnings)
         self.token = args["token"].encode("ascii")
         self.max_rows = args["maxBatchRows"]
         self.stats = Stats()
@@ -209,7 +212,13 @@ class TeacherServer:
         extra = header.get("forwardArgs") or {}
         dtype = FLOAT_DTYPES[header["dtype"]]
         full: list[dict[str, Any]] = []
-        with torch.no_grad():
+        device_type = self.state.torch_device.type
+        autocast = (
+            torch.autocast(device_type=device_type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
+        with torch.no_grad(), autocast:
             for teacher, spec, flags in zip(self.teachers, self.adaptors, self.flags):
                 full.append(post_adaptor(apply_adaptor(spec, batch, call_model(teacher, batch, {**extra, **flags}))))
             out = [select_outputs(results, header.get("want"), dtype) for results in full]
@@ -306,7 +315,7 @@ def teacher_service_start(state: WorkerState, args: TeacherServiceStartArgs) -> 
         raise RuntimeError("a teacher service already runs in this worker; stop it first")
     server = TeacherServer(state, args)
     state.extensions[SERVICE_KEY] = server
-    return {"endpoint": server.endpoint}
+    return {"endpoint": server.endpoint, "warnings": server.warnings}
 
 
 @op("teacher_service_allow")

@@ -454,10 +454,12 @@ class TeacherServiceStartArgs(TypedDict):
     token: str
     curve: TeacherServiceStartArgsCurve | None
     maxBatchRows: int
+    mixedPrecision: Literal["no", "fp16", "bf16"]
 
 
 class TeacherServiceStartResult(TypedDict):
     endpoint: str
+    warnings: list[str]
 
 
 TeacherServiceStatsArgs: TypeAlias = dict[str, Any]

@@ -37,8 +37,11 @@ export const serviceOps = {
         .default(null),
       /** Rows of one stacked forward across clients, at most (0: each request runs alone). */
       maxBatchRows: z.int().min(0).default(0),
+      /** The teachers' forward under autocast to bfloat16 / float16, or in their own dtype ("no"). */
+      mixedPrecision: z.enum(["no", "fp16", "bf16"]).default("no"),
     }),
-    z.strictObject({ endpoint: z.string() }),
+    /** The bound endpoint, and what fell back (a mixedPrecision the device cannot autocast to). */
+    z.strictObject({ endpoint: z.string(), warnings: z.array(z.string()) }),
   ),
   /** Adds a client's CURVE public key to the allow-list. */
   teacher_service_allow: defineOp(z.strictObject({ publicKey: z85Key }), nothing),
