@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { BasicDistiller, type Tensor, type TokenizerHandle, WorkerError } from "../src/index.js";
+import { BasicDistiller, MultiTeacherDistiller, type Tensor, type TokenizerHandle, WorkerError } from "../src/index.js";
 import { CausalLMDistiller } from "../src/llm/index.js";
 import { batchJson, runReference, useRealWorker } from "./helpers/fixtures.js";
 import { makeTinyGpt2s, makeTrainedTokenizers, type TinyGpt2Options, withLabels } from "./helpers/tiny-lm.js";
@@ -83,6 +83,29 @@ describe("vocabularies and ULD on tiny GPT-2s (real worker)", () => {
       `textbrewer-ts: vocabularies: the teacher's logits have 64 entries and the student's ${word.vocabSize}; the tokenizers ` +
         `are the same (${word.vocabSize} tokens), so KD compares the shared first ${word.vocabSize} entries`,
     ]);
+    const kd = kdTerms(outputDir);
+    expect(kd).toHaveLength(4);
+    for (const v of kd) expect(Number.isFinite(v) && v > 0).toBe(true);
+  });
+
+  it("MultiTeacherDistiller averages teachers of one tokenizer with differently padded heads over the shared prefix", async () => {
+    const teachers = [await load("pad-teacher"), await load("same-teacher")];
+    const student = await load("pad-student");
+    vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const outputDir = dir("pad-multi-run");
+    await new MultiTeacherDistiller({
+      trainConfig: { outputDir, device: "cpu" },
+      distillConfig: { kdLossType: "token_kl", temperature: 1 },
+      teachers,
+      student,
+      adaptorT: adaptor,
+      adaptorS: adaptor,
+    }).train({
+      optimizer: { lr: 1e-2 },
+      data: [await encode(word, TEXTS.slice(0, 4)), await encode(word, TEXTS.slice(4))],
+      numEpochs: 2,
+      tokenizers: { teacher: word, student: word },
+    });
     const kd = kdTerms(outputDir);
     expect(kd).toHaveLength(4);
     for (const v of kd) expect(Number.isFinite(v) && v > 0).toBe(true);

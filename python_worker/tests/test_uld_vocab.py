@@ -192,3 +192,17 @@ def test_causal_lm_kd_cuts_padded_vocabularies_to_the_shared_prefix() -> None:
     term.vocab_prefix = 50
     assert kd(s, t) == pytest.approx(kd(s, t[..., :50]), abs=1e-7)
     assert kd(torch.cat([s, t[..., 50:]], -1), t[..., :50]) == pytest.approx(kd(s, t[..., :50]), abs=1e-7)
+
+
+def test_teachers_of_padded_heads_are_averaged_over_the_shared_prefix_and_other_widths_refused() -> None:
+    from textbrewer_worker.training.objective import target_logits_of
+
+    torch.manual_seed(0)
+    a, b = torch.randn(2, 3, 6, dtype=torch.float64), torch.randn(2, 3, 8, dtype=torch.float64)
+    mean = target_logits_of([{"logits": [a]}, {"logits": [b]}], width=6)
+    assert mean is not None
+    assert torch.equal(mean[0], (a + b[..., :6]) / 2)
+    with pytest.raises(ValueError, match=r"logits: the teachers give logits of 6, 8 entries"):
+        target_logits_of([{"logits": [a]}, {"logits": [b]}])
+    with pytest.raises(ValueError, match=r"6, 8 entries"):
+        target_logits_of([{"logits": [a]}, {"logits": [b]}], width=7)

@@ -28,14 +28,29 @@ def post_adaptor(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def target_logits_of(results_T: list[dict[str, Any]]) -> list[torch.Tensor] | None:
-    """The teachers' logits as KD targets: one teacher's as they are, several teachers' averaged."""
+def target_logits_of(results_T: list[dict[str, Any]], width: int | None = None) -> list[torch.Tensor] | None:
+    """The teachers' logits as KD targets: one teacher's as they are, several teachers' averaged. Teachers of one
+    tokenizer whose heads are padded to different sizes are averaged over the first `width` entries (the shared
+    prefix the run's vocabulary check found); other differing widths are refused."""
     if not results_T or not all("logits" in r for r in results_T):
         return None
     per_teacher = [r["logits"] for r in results_T]
     if len(per_teacher) == 1:
         return per_teacher[0]
-    return [torch.stack(group).mean(0) for group in zip(*per_teacher)]
+    return [_mean_of(list(group), width) for group in zip(*per_teacher)]
+
+
+def _mean_of(logits: list[torch.Tensor], width: int | None) -> torch.Tensor:
+    widths = sorted({int(l.shape[-1]) for l in logits})
+    if len(widths) > 1:
+        if width is None or width > widths[0]:
+            raise ValueError(
+                f"logits: the teachers give logits of {', '.join(map(str, widths))} entries, which cannot be averaged "
+                "entry by entry; MultiTeacherDistiller needs teachers of one vocabulary (or of one tokenizer with "
+                "padded heads) and one label set"
+            )
+        logits = [l[..., :width] for l in logits]
+    return torch.stack(logits).mean(0)
 
 
 class Objective:
@@ -57,6 +72,12 @@ class Objective:
         t = next((t for t in self.terms if isinstance(t, (KdTerm, CausalLmKdTerm))), None)
         return None if t is None else t.temperature
 
+    @property
+    def vocab_prefix(self) -> int | None:
+        """The shared prefix padded vocabularies are cut to (set on the KD term at configure), or None."""
+        t = next((t for t in self.terms if isinstance(t, (KdTerm, CausalLmKdTerm))), None)
+        return None if t is None else t.vocab_prefix
+
     def modules(self) -> list[nn.Module | None]:
         """Every term's modules, slots numbered in plan order (the keys of projections.safetensors)."""
         return [m for t in self.terms for m in t.modules()]
@@ -72,7 +93,7 @@ class Objective:
         teacher_logits: list[torch.Tensor] | None = None,
         teacher_topk: dict[str, Any] | None = None,
     ) -> TermInputs:
-        targets = teacher_logits if teacher_logits is not None else target_logits_of(results_T)
+        targets = teacher_logits if teacher_logits is not None else target_logits_of(results_T, self.vocab_prefix)
         return TermInputs(results_S, results_T, teacher_logits, targets, teacher_topk, args)
 
     def loss(self, inputs: TermInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

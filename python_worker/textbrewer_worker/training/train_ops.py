@@ -24,7 +24,7 @@ from ..wire.ops_types import (
 )
 from . import distributed
 from .adaptor import apply_adaptor
-from .objective import post_adaptor, topk_targets
+from .objective import post_adaptor, target_logits_of, topk_targets
 from .preflight import preflight
 from .session import TrainSession, configure, output_flags, step
 
@@ -128,7 +128,7 @@ def teacher_logits(state: WorkerState, args: TeacherLogitsArgs) -> dict[str, Any
             per_teacher.append(results["logits"])
     if not per_teacher:
         return {**reply, "logits": []}
-    logits = per_teacher[0] if len(per_teacher) == 1 else [torch.stack(g).mean(0) for g in zip(*per_teacher)]
+    logits = target_logits_of([{"logits": l} for l in per_teacher])
     top_k, samples = args["topK"], args["samples"]
     if samples:
         targets = logits if isinstance(logits, list) else [logits]
