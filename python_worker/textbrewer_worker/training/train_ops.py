@@ -128,11 +128,10 @@ def teacher_logits(state: WorkerState, args: TeacherLogitsArgs) -> dict[str, Any
             per_teacher.append(results["logits"])
     if not per_teacher:
         return {**reply, "logits": []}
-    logits = target_logits_of([{"logits": l} for l in per_teacher])
+    logits = target_logits_of([{"logits": l} for l in per_teacher]) or []
     top_k, samples = args["topK"], args["samples"]
     if samples:
-        targets = logits if isinstance(logits, list) else [logits]
-        return {"logits": sampled_cache_targets(targets, samples["n"], float(args["temperature"]), samples["seed"])}
+        return {"logits": sampled_cache_targets(logits, samples["n"], float(args["temperature"]), samples["seed"])}
     if top_k:
         return {**reply, "logits": topk_targets(logits, top_k, float(args["temperature"]))}
     return {**reply, "logits": logits}
