@@ -11,6 +11,7 @@ import {
   type NerSettings,
   runNer,
   toIo,
+  WIKIGOLD_OVERRIDES,
   withOverrides,
 } from "../examples/ner.js";
 import { fingerprintOf, readTeacherMarker, writeTeacherMarker } from "../examples/shared/teacher-marker.js";
@@ -102,6 +103,14 @@ describe("settings overrides", () => {
     expect(s.student.layerMap).toEqual([0, 2, 4]);
     expect(s.student.kdPositions).toBe("words");
     expect(NER_SETTINGS.teacher.lr).toBe(1e-4); // the defaults are left alone
+  });
+
+  it("WikiGold's chosen settings are overrides of keys the settings have", () => {
+    const s = withOverrides(NER_SETTINGS, WIKIGOLD_OVERRIDES);
+    expect(s.labelScheme).toBe("io");
+    expect(s.teacher.lr).toBe(2e-4);
+    expect(s.student).toMatchObject({ layerMapFrom: "suggested", temperature: 2, epochs: 8 });
+    expect(s.student.layers).toBe(NER_SETTINGS.student.layers);
   });
 
   it("names the override and the missing key", () => {
