@@ -59,54 +59,45 @@ describe("vocabularies and ULD on tiny GPT-2s (real worker)", () => {
     return withLabels(await tok.encode([...texts]));
   }
 
-  it("padded vocabularies are cut to the shared prefix, said once in the log, and train", async () => {
-    expect(word.vocabSize).toBeLessThan(64);
-    const teacher = await load("pad-teacher");
+  /** Distils the padded student from these teachers (one: BasicDistiller, several: MultiTeacherDistiller), 4 steps. */
+  async function trainPadded(name: string, teacherNames: string[]): Promise<number[]> {
+    const teachers = await Promise.all(teacherNames.map(load));
     const student = await load("pad-student");
-    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
-    const outputDir = dir("pad-run");
-    await new BasicDistiller({
+    const outputDir = dir(name);
+    const common = {
       trainConfig: { outputDir, device: "cpu" },
       distillConfig: { kdLossType: "token_kl", temperature: 1 },
-      teacher,
       student,
       adaptorT: adaptor,
       adaptorS: adaptor,
-    }).train({
+    } as const;
+    const distiller =
+      teachers.length === 1 ? new BasicDistiller({ ...common, teacher: teachers[0]! }) : new MultiTeacherDistiller({ ...common, teachers });
+    await distiller.train({
       optimizer: { lr: 1e-2 },
       data: [await encode(word, TEXTS.slice(0, 4)), await encode(word, TEXTS.slice(4))],
       numEpochs: 2,
       tokenizers: { teacher: word, student: word },
     });
+    return kdTerms(outputDir);
+  }
+
+  it("padded vocabularies are cut to the shared prefix, said once in the log, and train", async () => {
+    expect(word.vocabSize).toBeLessThan(64);
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const kd = await trainPadded("pad-run", ["pad-teacher"]);
     const lines = warn.mock.calls.map((c) => String(c[0])).filter((l) => l.includes("vocabularies"));
     expect(lines).toEqual([
       `textbrewer-ts: vocabularies: the teacher's logits have 64 entries and the student's ${word.vocabSize}; the tokenizers ` +
         `are the same (${word.vocabSize} tokens), so KD compares the shared first ${word.vocabSize} entries`,
     ]);
-    const kd = kdTerms(outputDir);
     expect(kd).toHaveLength(4);
     for (const v of kd) expect(Number.isFinite(v) && v > 0).toBe(true);
   });
 
   it("MultiTeacherDistiller averages teachers of one tokenizer with differently padded heads over the shared prefix", async () => {
-    const teachers = [await load("pad-teacher"), await load("same-teacher")];
-    const student = await load("pad-student");
     vi.spyOn(console, "warn").mockImplementation(() => undefined);
-    const outputDir = dir("pad-multi-run");
-    await new MultiTeacherDistiller({
-      trainConfig: { outputDir, device: "cpu" },
-      distillConfig: { kdLossType: "token_kl", temperature: 1 },
-      teachers,
-      student,
-      adaptorT: adaptor,
-      adaptorS: adaptor,
-    }).train({
-      optimizer: { lr: 1e-2 },
-      data: [await encode(word, TEXTS.slice(0, 4)), await encode(word, TEXTS.slice(4))],
-      numEpochs: 2,
-      tokenizers: { teacher: word, student: word },
-    });
-    const kd = kdTerms(outputDir);
+    const kd = await trainPadded("pad-multi-run", ["pad-teacher", "same-teacher"]);
     expect(kd).toHaveLength(4);
     for (const v of kd) expect(Number.isFinite(v) && v > 0).toBe(true);
   });

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+import pytest
 import torch
 
 from textbrewer_worker.service.service_wire import (
@@ -144,3 +145,11 @@ def test_mixed_precision_runs_the_teachers_under_autocast() -> None:
     assert expected.dtype == torch.bfloat16
     assert torch.equal(autocast[0]["logits"][0], expected.float())  # sent as the float32 asked for
     assert not torch.equal(autocast[0]["logits"][0], exact[0]["logits"][0])
+
+
+def test_topk_from_teachers_without_logits_is_refused_naming_the_adaptor() -> None:
+    fake = _TwoTeachers()
+    fake.adaptors = [{"kind": "select", "keys": {"hidden": {"from": "out", "path": []}}}] * 2
+    header = {"want": {}, "dtype": "float32", "topK": {"k": 2, "temperature": 1.0}}
+    with pytest.raises(ValueError, match="topK: the teacher adaptor returns no 'logits'"):
+        TeacherServer.forward(fake, {"input": torch.randn(2, 4)}, header)  # type: ignore[arg-type]

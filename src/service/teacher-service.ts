@@ -7,16 +7,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as zmq from "zeromq";
+import type { z } from "zod";
 import { type Adaptor, type AdaptorSpec, toAdaptorSpec } from "../adaptor/index.js";
 import { ConfigError, type ConfigProblem } from "../config/errors.js";
-import type { TeacherServiceLinkInput } from "../train/plan.js";
+import { SparseSupport, SparseTail, type TeacherServiceLinkInput } from "../train/plan.js";
 import type { LoadModelOptions, ModelHandle } from "../worker/model-handle.js";
 import type { serviceStats } from "../worker/ops/service.js";
 import { isLoopbackHost, Worker, type WorkerOptions } from "../worker/worker.js";
 import { TeacherServiceError } from "./errors.js";
 import type { ServedTeachers } from "./served-teachers.js";
 
-export type TeacherServiceStats = import("zod").output<typeof serviceStats>;
+export type TeacherServiceStats = z.output<typeof serviceStats>;
 
 /** The float dtype teacher outputs travel in; the student reads them as float32. */
 export type ServiceDType = "float32" | "bfloat16" | "float16";
@@ -67,9 +68,9 @@ export interface ClientOptions {
    */
   topK?: number;
   /** With topK: how the teacher's missing mass is completed (as the teacher cache's `tail`; default "ignore"). */
-  tail?: "ignore" | "uniform" | "bucket";
+  tail?: z.output<typeof SparseTail>;
   /** With topK and a token loss: the teacher's top-k ("teacher", default) or its union with the student's ("both"). */
-  support?: "teacher" | "both";
+  support?: z.output<typeof SparseSupport>;
 }
 
 export interface ConnectOptions extends ClientOptions {
@@ -354,14 +355,13 @@ function checkClientOptions(o: ClientOptions): void {
       message: `${o.topK}: expected a whole number ≥ 1 (leave it out for dense logits)`,
     });
   }
-  if (o.tail !== undefined && !["ignore", "uniform", "bucket"].includes(o.tail)) {
-    problems.push({ path: "tail", kind: "invalid_value", message: `'${o.tail}': expected ignore, uniform or bucket` });
-  }
-  if (o.support !== undefined && !["teacher", "both"].includes(o.support)) {
-    problems.push({ path: "support", kind: "invalid_value", message: `'${o.support}': expected teacher or both` });
-  }
-  for (const key of ["tail", "support"] as const) {
-    if (o[key] !== undefined && o.topK === undefined)
+  for (const [key, allowed] of [
+    ["tail", SparseTail.options],
+    ["support", SparseSupport.options],
+  ] as const) {
+    if (o[key] !== undefined && !(allowed as readonly string[]).includes(o[key]))
+      problems.push({ path: key, kind: "invalid_value", message: `'${o[key]}': expected ${allowed.join(", ")}` });
+    else if (o[key] !== undefined && o.topK === undefined)
       problems.push({
         path: key,
         kind: "invalid_value",

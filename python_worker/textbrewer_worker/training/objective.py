@@ -59,24 +59,16 @@ class Objective:
     def __init__(self, specs: list[dict[str, Any]], device: torch.device, custom_losses: list[dict[str, Any]]) -> None:
         ensure_registered(custom_losses)
         self.terms: list[Term] = build_terms(specs, device)
+        # the term that compares teacher and student logits (kd or causal_lm_kd): its temperature is the one sparse
+        # targets are stored at, its vocab_prefix (set at configure) the width padded teachers are averaged over
+        self.logits_term: KdTerm | CausalLmKdTerm | None = next(
+            (t for t in self.terms if isinstance(t, (KdTerm, CausalLmKdTerm))), None
+        )
 
     @property
     def kd(self) -> KdTerm | None:
         """The KD term (its temperature is the one cached top-k targets are stored at), if the plan has one."""
         return next((t for t in self.terms if isinstance(t, KdTerm)), None)
-
-    @property
-    def target_temperature(self) -> float | None:
-        """The temperature sparse teacher targets are stored at for this plan: its KD term's (kd or causal_lm_kd);
-        None without one."""
-        t = next((t for t in self.terms if isinstance(t, (KdTerm, CausalLmKdTerm))), None)
-        return None if t is None else t.temperature
-
-    @property
-    def vocab_prefix(self) -> int | None:
-        """The shared prefix padded vocabularies are cut to (set on the KD term at configure), or None."""
-        t = next((t for t in self.terms if isinstance(t, (KdTerm, CausalLmKdTerm))), None)
-        return None if t is None else t.vocab_prefix
 
     def modules(self) -> list[nn.Module | None]:
         """Every term's modules, slots numbered in plan order (the keys of projections.safetensors)."""
@@ -93,7 +85,11 @@ class Objective:
         teacher_logits: list[torch.Tensor] | None = None,
         teacher_topk: dict[str, Any] | None = None,
     ) -> TermInputs:
-        targets = teacher_logits if teacher_logits is not None else target_logits_of(results_T, self.vocab_prefix)
+        targets = (
+            teacher_logits
+            if teacher_logits is not None
+            else target_logits_of(results_T, self.logits_term.vocab_prefix if self.logits_term else None)
+        )
         return TermInputs(results_S, results_T, teacher_logits, targets, teacher_topk, args)
 
     def loss(self, inputs: TermInputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

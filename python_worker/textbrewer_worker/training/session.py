@@ -300,7 +300,8 @@ def step(session: TrainSession, args: TrainStepArgs) -> dict[str, Any]:
         reply["lr"] = [float(g["lr"]) for g in session.optimizer.param_groups]
         if session.writer is not None and "total" in reply:
             log_scalars(session, reply)
-    temperature = session.objective.target_temperature
+    logits_term = session.objective.logits_term
+    temperature = logits_term.temperature if logits_term is not None else None
     if args["returnTeacherLogits"] and topk is not None:
         # top-k targets from a teacher service, written through to a cache of the same topK (checked by the script)
         if not args["returnTopK"] or args["returnSamples"]:
